@@ -1,0 +1,607 @@
+//! Container operations as the runtime spec defines them (runtime.md "Operations"), with the
+//! status guards from state.rs. Every operation takes the container's lock.
+
+use std::fs;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+
+use crate::cgroups::{self, Join};
+use crate::channel::{FromInit, ToInit};
+use crate::error::{Error, IoContext, Result};
+use crate::init::{self, InitConfig, Mode};
+use crate::process::{self, Child, Spawn};
+use crate::state::{self, ContainerDir, State, Status};
+use crate::{console, hooks};
+
+pub struct CreateOpts<'a> {
+    pub root: &'a Path,
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    pub console_socket: Option<&'a Path>,
+    pub pid_file: Option<&'a Path>,
+    pub no_pivot: bool,
+    pub preserve_fds: i32,
+}
+
+/// Loads and checks `config.json` of a bundle.
+pub fn load_spec(bundle: &Path) -> Result<Spec> {
+    let path = bundle.join("config.json");
+    let data = fs::read(&path).ctx("read", &path)?;
+    let spec: Spec = serde_json::from_slice(&data).map_err(|e| Error::InvalidSpec {
+        path: path.clone(),
+        msg: e.to_string(),
+    })?;
+    let bad = |msg: String| Error::InvalidSpec {
+        path: path.clone(),
+        msg,
+    };
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| bad("no process".into()))?;
+    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err(bad("process.args must not be empty".into()));
+    }
+    if !process.cwd().is_absolute() {
+        return Err(bad(format!(
+            "process.cwd {:?} is not absolute",
+            process.cwd()
+        )));
+    }
+    let root = spec.root().as_ref().ok_or_else(|| bad("no root".into()))?;
+    let rootfs = bundle.join(root.path());
+    if !rootfs.is_dir() {
+        return Err(bad(format!(
+            "root.path {} is not a directory",
+            rootfs.display()
+        )));
+    }
+    for m in spec.mounts().iter().flatten() {
+        if !m.destination().is_absolute() {
+            return Err(bad(format!(
+                "mount destination {:?} is not absolute",
+                m.destination()
+            )));
+        }
+    }
+    Ok(spec)
+}
+
+/// Refreshes the status from the kernel: is our init (same pid and start time) alive?
+pub fn refresh(st: &mut State) {
+    if st.pid <= 0 {
+        return;
+    }
+    let alive = state::process_start_time(st.pid) == Some(st.pid_start)
+        && state::process_state(st.pid) != Some('Z');
+    st.status = if !alive {
+        Status::Stopped
+    } else if !st.started {
+        Status::Created
+    } else if cgroups::is_frozen(&st.cgroup.path) {
+        Status::Paused
+    } else {
+        Status::Running
+    };
+}
+
+fn wrong(st: &State, op: &'static str) -> Error {
+    Error::WrongState {
+        id: st.id.clone(),
+        status: st.status.as_str(),
+        op,
+    }
+}
+
+fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let tmp = path.with_extension("berth-tmp");
+    fs::write(&tmp, pid.to_string()).ctx("write pid file", &tmp)?;
+    fs::rename(&tmp, path).ctx("write pid file", path)
+}
+
+/// Binds exec.sock; the path may exceed sun_path's 108 bytes under a deep --root, so bind
+/// relative to the state directory through /proc/self/fd.
+fn bind_exec_sock(dir: &ContainerDir) -> Result<UnixListener> {
+    let d = fs::File::open(&dir.dir).ctx("open", &dir.dir)?;
+    let p = format!("/proc/self/fd/{}/{}", d.as_raw_fd(), state::EXEC_SOCK);
+    UnixListener::bind(&p).ctx("bind", dir.exec_sock())
+}
+
+fn connect_exec_sock(dir: &ContainerDir) -> Result<UnixStream> {
+    let d = fs::File::open(&dir.dir).ctx("open", &dir.dir)?;
+    let p = format!("/proc/self/fd/{}/{}", d.as_raw_fd(), state::EXEC_SOCK);
+    UnixStream::connect(&p).ctx("connect", dir.exec_sock())
+}
+
+/// A console for the init: connect to the caller's socket, or (for a foreground run with a
+/// terminal and no socket) a socketpair whose other end we read the master from.
+enum Console {
+    Socket(UnixStream),
+    Local(UnixStream, UnixStream),
+}
+
+impl Console {
+    fn child_fd(&self) -> i32 {
+        match self {
+            Console::Socket(s) => s.as_raw_fd(),
+            Console::Local(_, theirs) => theirs.as_raw_fd(),
+        }
+    }
+}
+
+pub struct Created {
+    pub state: State,
+    /// The init, still our child (for `run` to wait on).
+    pub pid: i32,
+    /// For a foreground `run` with a terminal: the pty master to proxy.
+    pub pty_master: Option<OwnedFd>,
+}
+
+pub fn create(o: &CreateOpts<'_>) -> Result<Created> {
+    create_with(o, false)
+}
+
+fn create_with(o: &CreateOpts<'_>, local_console: bool) -> Result<Created> {
+    let dir = ContainerDir::create(o.root, o.id)?;
+    let mut st = None;
+    match create_inner(o, &dir, &mut st, local_console) {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            // Undo everything: the init (if any), the cgroup, the state directory.
+            if let Some(st) = st {
+                teardown(&st);
+            }
+            let _ = dir.remove();
+            Err(e)
+        }
+    }
+}
+
+fn create_inner(
+    o: &CreateOpts<'_>,
+    dir: &ContainerDir,
+    out: &mut Option<State>,
+    local_console: bool,
+) -> Result<Created> {
+    let bundle = fs::canonicalize(o.bundle).ctx("open bundle", o.bundle)?;
+    let spec = load_spec(&bundle)?;
+    let rootfs = fs::canonicalize(
+        bundle.join(
+            spec.root()
+                .as_ref()
+                .map(|r| r.path().clone())
+                .unwrap_or_default(),
+        ),
+    )
+    .ctx("open rootfs", &bundle)?;
+    let cg_path = cgroups::path_for(&spec, o.id);
+    let mut st = State {
+        oci_version: spec.version().clone(),
+        id: o.id.to_string(),
+        status: Status::Creating,
+        pid: 0,
+        pid_start: 0,
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        created: state::now_rfc3339(),
+        owner: String::new(),
+        cgroup: state::CgroupRecord {
+            path: cg_path.clone(),
+            created: Vec::new(),
+        },
+        started: false,
+    };
+    *out = Some(st.clone());
+    dir.save(&st)?;
+
+    let linux = spec.linux().clone().unwrap_or_default();
+    let prepared = cgroups::prepare(&cg_path, o.id, linux.resources().as_ref())?;
+    st.cgroup = prepared.record.clone();
+    *out = Some(st.clone());
+    dir.save(&st)?;
+
+    let new_userns = init::namespaces(&spec)
+        .iter()
+        .any(|(t, p)| *t == LinuxNamespaceType::User && p.is_none());
+    let listener = bind_exec_sock(dir)?;
+    let console = if let Some(sock) = o.console_socket {
+        Some(Console::Socket(
+            UnixStream::connect(sock).ctx("connect console socket", sock)?,
+        ))
+    } else if local_console
+        && spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false)
+    {
+        let (a, b) = UnixStream::pair().ctx("socketpair", "console")?;
+        Some(Console::Local(a, b))
+    } else {
+        None
+    };
+    let mut inherit = vec![listener.as_raw_fd()];
+    inherit.extend(console.as_ref().map(|c| c.child_fd()));
+    let pid_ns = init::namespaces(&spec)
+        .into_iter()
+        .find(|(t, p)| *t == LinuxNamespaceType::Pid && p.is_some())
+        .and_then(|(_, p)| p);
+    // With a new user namespace the init cannot write the host's cgroupfs: the parent joins
+    // it (slow path). Otherwise v2 clones into the cgroup and v1 joins from the child.
+    let (join, v2dir) = if new_userns {
+        (Join::Done, None)
+    } else {
+        (prepared.join.clone(), prepared.v2_dir.as_ref())
+    };
+    let mut child = process::spawn(Spawn {
+        clone_flags: init::clone_flags(&spec),
+        cgroup_v2_dir: v2dir,
+        pid_ns: pid_ns.as_deref(),
+        inherit,
+        userns: new_userns,
+    })?;
+    st.pid = child.pid;
+    st.pid_start = state::process_start_time(child.pid).unwrap_or(0);
+    *out = Some(st.clone());
+    dir.save(&st)?;
+    if new_userns {
+        process::write_id_maps(child.pid, &spec)?;
+        cgroups::add_pid(&cg_path, o.id, child.pid)?;
+        child.maps_written()?;
+    }
+    let cfg = InitConfig {
+        mode: Mode::Create {
+            listener_fd: listener.as_raw_fd(),
+        },
+        spec: spec.clone(),
+        rootfs: rootfs.clone(),
+        no_pivot: o.no_pivot,
+        join,
+        cgroup_v2: prepared.v2_dir.is_some(),
+        console_fd: console.as_ref().map(|c| c.child_fd()),
+        new_userns,
+        preserve_fds: o.preserve_fds,
+        state_json: st.oci_json().to_string(),
+    };
+    process::send_config(&mut child, cfg)?;
+    drop(listener);
+    let hooks_cfg = spec.hooks().clone().unwrap_or_default();
+    wait_ready(
+        &mut child,
+        |st_json| {
+            hooks::run(
+                "prestart",
+                hooks_cfg.prestart().as_deref().unwrap_or(&[]),
+                st_json,
+            )?;
+            hooks::run(
+                "createRuntime",
+                hooks_cfg.create_runtime().as_deref().unwrap_or(&[]),
+                st_json,
+            )
+        },
+        &st.oci_json().to_string(),
+    )?;
+    let pty_master = match console {
+        Some(Console::Local(ours, theirs)) => {
+            drop(theirs);
+            Some(console::recv_fd(&ours)?)
+        }
+        _ => None,
+    };
+    st.status = Status::Created;
+    *out = Some(st.clone());
+    dir.save(&st)?;
+    if let Some(p) = o.pid_file {
+        write_pid_file(p, st.pid)?;
+    }
+    Ok(Created {
+        pid: st.pid,
+        state: st,
+        pty_master,
+    })
+}
+
+/// Serves the init's requests until it reports Ready (or an error).
+fn wait_ready(
+    child: &mut Child,
+    run_hooks: impl Fn(&str) -> Result<()>,
+    st_json: &str,
+) -> Result<()> {
+    loop {
+        match child.channel.recv::<FromInit>()? {
+            Some(FromInit::RunHooks) => {
+                run_hooks(st_json)?;
+                child.channel.send(&ToInit::HooksDone)?;
+            }
+            Some(FromInit::Ready) => return Ok(()),
+            Some(FromInit::Error { step, msg }) => return Err(Error::Init { step, msg }),
+            None => {
+                let code = process::wait_status(child.pid).unwrap_or(-1);
+                return Err(Error::Init {
+                    step: "start of init".into(),
+                    msg: format!("init exited with status {code} before reporting"),
+                });
+            }
+        }
+    }
+}
+
+/// Kills the init, removes the cgroup: the state-only teardown used by delete and by a failed
+/// create. Keeps going past errors.
+fn teardown(st: &State) -> Vec<Error> {
+    let mut errs = Vec::new();
+    if st.pid > 0 && state::process_start_time(st.pid) == Some(st.pid_start) {
+        let _ = kill(Pid::from_raw(st.pid), Signal::SIGKILL);
+        // Reap it if it is our child; otherwise its parent (or init) will.
+        let _ = nix::sys::wait::waitpid(
+            Pid::from_raw(st.pid),
+            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+        );
+        for _ in 0..500 {
+            if state::process_start_time(st.pid) != Some(st.pid_start)
+                || state::process_state(st.pid) == Some('Z')
+            {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+    if let Err(e) = cgroups::remove(&st.cgroup, &st.id) {
+        errs.push(e);
+    }
+    errs
+}
+
+pub fn start(root: &Path, id: &str) -> Result<State> {
+    let dir = ContainerDir::open(root, id)?;
+    let mut st = dir.load()?;
+    refresh(&mut st);
+    if !st.status.can_start() {
+        return Err(wrong(&st, "start"));
+    }
+    let mut conn = connect_exec_sock(&dir)?;
+    use std::io::{Read, Write};
+    conn.write_all(b"s").ctx("signal start", dir.exec_sock())?;
+    let mut msg = String::new();
+    let _ = conn.read_to_string(&mut msg);
+    let _ = fs::remove_file(dir.exec_sock());
+    st.started = true;
+    st.status = Status::Running;
+    dir.save(&st)?;
+    if !msg.is_empty() {
+        return Err(Error::Init {
+            step: "start".into(),
+            msg,
+        });
+    }
+    if let Ok(spec) = load_spec(&st.bundle) {
+        let hooks_cfg = spec.hooks().clone().unwrap_or_default();
+        for e in hooks::run_all(
+            "poststart",
+            hooks_cfg.poststart().as_deref().unwrap_or(&[]),
+            &st.oci_json().to_string(),
+        ) {
+            eprintln!("berth-runtime: warning: {e}");
+        }
+    }
+    Ok(st)
+}
+
+pub fn state(root: &Path, id: &str) -> Result<State> {
+    let dir = ContainerDir::open(root, id)?;
+    let mut st = dir.load()?;
+    refresh(&mut st);
+    Ok(st)
+}
+
+pub fn list(root: &Path) -> Result<Vec<State>> {
+    let mut out = Vec::new();
+    for id in state::list_ids(root)? {
+        if let Ok(st) = state(root, &id) {
+            out.push(st);
+        }
+    }
+    Ok(out)
+}
+
+/// Parses a signal as runc does: `TERM`, `SIGTERM` or `15`.
+pub fn parse_signal(s: &str) -> Result<Signal> {
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| Error::Invalid(format!("invalid signal {s:?}")));
+    }
+    let up = s.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    name.parse::<Signal>()
+        .map_err(|_| Error::Invalid(format!("invalid signal {s:?}")))
+}
+
+pub fn kill_container(root: &Path, id: &str, sig: Signal, all: bool) -> Result<()> {
+    let dir = ContainerDir::open(root, id)?;
+    let mut st = dir.load()?;
+    refresh(&mut st);
+    if !(st.status.can_kill() || all && st.status == Status::Stopped) {
+        return Err(wrong(&st, "kill"));
+    }
+    if all {
+        for pid in cgroups::pids(&st.cgroup.path, id)? {
+            let _ = kill(Pid::from_raw(pid), sig);
+        }
+        return Ok(());
+    }
+    kill(Pid::from_raw(st.pid), sig).map_err(|e| Error::sys(format!("kill {} {sig}", st.pid), e))
+}
+
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+    let dir = ContainerDir::open(root, id)?;
+    let mut st = match dir.load() {
+        Ok(s) => s,
+        // A directory without state: a create killed before its first save. Just remove it.
+        Err(Error::NotFound(_)) if force || dir.dir.is_dir() => return dir.remove(),
+        Err(e) => return Err(e),
+    };
+    refresh(&mut st);
+    let deletable = matches!(
+        st.status,
+        Status::Stopped | Status::Created | Status::Creating
+    );
+    if !deletable && !force {
+        return Err(wrong(&st, "delete (use --force)"));
+    }
+    let mut errs = teardown(&st);
+    if let Err(e) = dir.remove() {
+        errs.push(e);
+    }
+    if let Ok(spec) = load_spec(&st.bundle) {
+        let hooks_cfg = spec.hooks().clone().unwrap_or_default();
+        st.status = Status::Stopped;
+        for e in hooks::run_all(
+            "poststop",
+            hooks_cfg.poststop().as_deref().unwrap_or(&[]),
+            &st.oci_json().to_string(),
+        ) {
+            eprintln!("berth-runtime: warning: {e}");
+        }
+    }
+    match errs.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+pub fn pause(root: &Path, id: &str, frozen: bool) -> Result<()> {
+    let dir = ContainerDir::open(root, id)?;
+    let mut st = dir.load()?;
+    refresh(&mut st);
+    let ok = if frozen {
+        st.status.can_pause()
+    } else {
+        st.status.can_resume()
+    };
+    if !ok {
+        return Err(wrong(&st, if frozen { "pause" } else { "resume" }));
+    }
+    cgroups::freeze(&st.cgroup.path, id, frozen)
+}
+
+pub fn ps(root: &Path, id: &str) -> Result<Vec<i32>> {
+    let st = state(root, id)?;
+    cgroups::pids(&st.cgroup.path, id)
+}
+
+pub struct ExecOpts<'a> {
+    pub root: &'a Path,
+    pub id: &'a str,
+    pub process: Process,
+    pub console_socket: Option<&'a Path>,
+    pub pid_file: Option<&'a Path>,
+    pub detach: bool,
+    pub preserve_fds: i32,
+}
+
+/// Runs a new process in a running container; returns its exit status unless detached.
+pub fn exec(o: ExecOpts<'_>) -> Result<i32> {
+    let dir = ContainerDir::open(o.root, o.id)?;
+    let mut st = dir.load()?;
+    refresh(&mut st);
+    if !st.status.can_exec() {
+        return Err(wrong(&st, "exec"));
+    }
+    let mut spec = load_spec(&st.bundle).unwrap_or_default();
+    let local_tty =
+        o.console_socket.is_none() && o.process.terminal().unwrap_or(false) && !o.detach;
+    spec.set_process(Some(o.process));
+    let console = if let Some(sock) = o.console_socket {
+        Some(Console::Socket(
+            UnixStream::connect(sock).ctx("connect console socket", sock)?,
+        ))
+    } else if local_tty {
+        let (a, b) = UnixStream::pair().ctx("socketpair", "console")?;
+        Some(Console::Local(a, b))
+    } else {
+        None
+    };
+    let pid_ns = PathBuf::from(format!("/proc/{}/ns/pid", st.pid));
+    let existing = cgroups::existing(&st.cgroup.path)?;
+    let mut child = process::spawn(Spawn {
+        clone_flags: 0,
+        cgroup_v2_dir: existing.v2_dir.as_ref(),
+        pid_ns: Some(&pid_ns),
+        inherit: console.iter().map(|c| c.child_fd()).collect(),
+        userns: false,
+    })?;
+    let cfg = InitConfig {
+        mode: Mode::Exec { pid: st.pid },
+        spec,
+        rootfs: st.rootfs.clone(),
+        no_pivot: false,
+        join: existing.join,
+        cgroup_v2: existing.v2_dir.is_some(),
+        console_fd: console.as_ref().map(|c| c.child_fd()),
+        new_userns: false,
+        preserve_fds: o.preserve_fds,
+        state_json: st.oci_json().to_string(),
+    };
+    drop(dir);
+    // Always reap a failed exec child ourselves: a zombie left to a slow reaper would keep
+    // the container's pid namespace (and so its init) from ever finishing to exit.
+    let ready = process::send_config(&mut child, cfg)
+        .and_then(|()| wait_ready(&mut child, |_| Ok(()), ""))
+        .and_then(|()| match child.channel.recv::<FromInit>()? {
+            // The init closes the channel on exec (CLOEXEC): EOF means exec succeeded.
+            Some(FromInit::Error { step, msg }) => Err(Error::Init { step, msg }),
+            _ => Ok(()),
+        });
+    if let Err(e) = ready {
+        let _ = kill(Pid::from_raw(child.pid), Signal::SIGKILL);
+        let _ = process::wait_status(child.pid);
+        return Err(e);
+    }
+    if let Some(p) = o.pid_file {
+        write_pid_file(p, child.pid)?;
+    }
+    if o.detach {
+        return Ok(0);
+    }
+    let master = match console {
+        Some(Console::Local(ours, theirs)) => {
+            drop(theirs);
+            Some(console::recv_fd(&ours)?)
+        }
+        _ => None,
+    };
+    crate::wait::forward_and_wait(child.pid, master)
+}
+
+pub struct RunOpts<'a> {
+    pub create: CreateOpts<'a>,
+    pub detach: bool,
+}
+
+/// create + start, then (unless detached) wait, forward signals, delete; returns the
+/// container's exit status (128+n when killed by signal n).
+pub fn run(o: &RunOpts<'_>) -> Result<i32> {
+    let created = create_with(&o.create, !o.detach)?;
+    if let Err(e) = start(o.create.root, o.create.id) {
+        let _ = delete(o.create.root, o.create.id, true);
+        return Err(e);
+    }
+    if o.detach {
+        return Ok(0);
+    }
+    let status = crate::wait::forward_and_wait(created.pid, created.pty_master);
+    let del = delete(o.create.root, o.create.id, true);
+    let status = status?;
+    del?;
+    Ok(status)
+}

@@ -1,0 +1,553 @@
+//! The container's init: the child side of `create` and `exec`.
+//!
+//! The runtime clones a child into the new namespaces, and the child immediately re-executes
+//! the runtime binary from a sealed memfd copy (process.rs) so that /proc/self/exe inside the
+//! container can never be the host's binary (CVE-2019-5736). It then arrives here, reads its
+//! `InitConfig` from the channel and walks the numbered steps below, reporting the step that
+//! failed. Steps, in order (each needs the one before):
+//!  1. join the cgroup (fast path: still single-threaded, write 0 to `tasks`)
+//!  2. join namespaces given by path; unshare the cgroup namespace after the cgroup join so its
+//!     root is the container's cgroup
+//!  3. mounts: private propagation, rootfs bind, spec mounts, /dev, console
+//!  4. createRuntime/prestart hooks (in the runtime), createContainer hooks (here)
+//!  5. pivot_root, masked and read-only paths, read-only root
+//!  6. sysctls, hostname, oom score, rlimits, cwd, look up the executable
+//!  7. report Ready; for create, wait for `start` on exec.sock, then startContainer hooks
+//!  8. no_new_privs, user, capabilities, seccomp; close-on-exec everything else; execve
+
+use std::ffi::CString;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
+use nix::mount::MsFlags;
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use serde::{Deserialize, Serialize};
+
+use crate::cgroups::{self, Join};
+use crate::channel::{Channel, FromInit, ToInit};
+use crate::error::{Error, Result, SysContext};
+use crate::{console, hooks, rootfs, seccomp, security};
+
+pub const INIT_ENV: &str = "_BERTH_INIT_FD";
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Mode {
+    /// A new container: set up everything, then wait for `start`.
+    Create { listener_fd: RawFd },
+    /// A process joining the namespaces of the running init `pid`.
+    Exec { pid: i32 },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InitConfig {
+    pub mode: Mode,
+    pub spec: Spec,
+    pub rootfs: PathBuf,
+    pub no_pivot: bool,
+    pub join: Join,
+    pub cgroup_v2: bool,
+    pub console_fd: Option<RawFd>,
+    pub new_userns: bool,
+    pub preserve_fds: i32,
+    /// State JSON for createContainer/startContainer hooks.
+    pub state_json: String,
+}
+
+/// Called first thing by every binary that embeds the runtime: if this process is a container
+/// init, run it (never returns); otherwise return and let `main` go on.
+pub fn maybe_run_init() {
+    let Some(fd) = std::env::var_os(INIT_ENV) else {
+        return;
+    };
+    let code = match fd.to_str().and_then(|s| s.parse::<RawFd>().ok()) {
+        // SAFETY: the runtime passed this fd for us alone (the init's end of the channel).
+        Some(fd) => unsafe { run(Channel::from_raw(fd)) },
+        None => 126,
+    };
+    crate::sys::exit_now(code)
+}
+
+struct Failed(String, Error);
+
+fn step<T>(name: &str, r: Result<T>) -> std::result::Result<T, Failed> {
+    r.map_err(|e| Failed(name.to_string(), e))
+}
+
+unsafe fn run(mut ch: Channel) -> i32 {
+    let cfg = match ch.recv::<ToInit>() {
+        Ok(Some(ToInit::Config(c))) => *c,
+        _ => return 126,
+    };
+    let res = match cfg.mode {
+        Mode::Create { listener_fd } => create(&mut ch, &cfg, listener_fd),
+        Mode::Exec { pid } => exec(&mut ch, &cfg, pid),
+    };
+    match res {
+        Ok(never) => match never {},
+        Err(Failed(step, e)) => {
+            let _ = ch.send(&FromInit::Error {
+                step,
+                msg: e.to_string(),
+            });
+            1
+        }
+    }
+}
+
+enum Never {}
+
+fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
+    match t {
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(0x80),
+    }
+}
+
+/// Namespaces of the spec: (type, path) for each entry.
+pub fn namespaces(spec: &Spec) -> Vec<(LinuxNamespaceType, Option<PathBuf>)> {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|n| (n.typ(), n.path().clone()))
+        .collect()
+}
+
+/// Flags for clone3: the namespaces to create (those without a path), except cgroup (created
+/// by the init after it joined its cgroup) and pid-by-path (joined by the parent).
+pub fn clone_flags(spec: &Spec) -> u64 {
+    let mut flags = CloneFlags::empty();
+    for (t, path) in namespaces(spec) {
+        if path.is_none() && t != LinuxNamespaceType::Cgroup {
+            flags |= ns_flag(t);
+        }
+    }
+    flags.bits() as u64
+}
+
+fn join_namespaces(spec: &Spec) -> Result<()> {
+    let mut list = namespaces(spec);
+    // The user namespace first (it decides what we may do in the others), mount last
+    // (after it, host paths of the other namespace files are gone).
+    list.sort_by_key(|(t, _)| match t {
+        LinuxNamespaceType::User => 0,
+        LinuxNamespaceType::Mount => 2,
+        _ => 1,
+    });
+    for (t, path) in list {
+        let Some(path) = path else { continue };
+        if t == LinuxNamespaceType::Pid {
+            continue; // joined by the parent before clone
+        }
+        let fd = nix::fcntl::open(
+            &path,
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .sys(|| format!("open namespace {}", path.display()))?;
+        nix::sched::setns(fd, ns_flag(t)).sys(|| format!("setns {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn wants_new(spec: &Spec, t: LinuxNamespaceType) -> bool {
+    namespaces(spec)
+        .iter()
+        .any(|(nt, p)| *nt == t && p.is_none())
+}
+
+fn create(
+    ch: &mut Channel,
+    cfg: &InitConfig,
+    listener_fd: RawFd,
+) -> std::result::Result<Never, Failed> {
+    let spec = &cfg.spec;
+    // SAFETY: the parent passed the listening socket to us alone.
+    let listener = unsafe { UnixListener::from_raw_fd(listener_fd) };
+    let _ = nix::fcntl::fcntl(
+        listener.as_fd(),
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    );
+
+    // 1. cgroup
+    step("join cgroup", cgroups::join_self(&cfg.join))?;
+    // 2. namespaces
+    step("join namespaces", join_namespaces(spec))?;
+    if wants_new(spec, LinuxNamespaceType::Cgroup) {
+        step(
+            "unshare cgroup namespace",
+            nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
+                .sys(|| "unshare(CLONE_NEWCGROUP)".into()),
+        )?;
+    }
+    step(
+        "setsid",
+        nix::unistd::setsid().map(|_| ()).sys(|| "setsid".into()),
+    )?;
+
+    // 3. mounts
+    let root = &cfg.rootfs;
+    let linux = spec.linux().clone().unwrap_or_default();
+    let prop = linux
+        .rootfs_propagation()
+        .as_deref()
+        .map(|p| rootfs::parse_options(&[p.to_string()]).propagation)
+        .filter(|p| !p.is_empty())
+        .unwrap_or(MsFlags::MS_PRIVATE | MsFlags::MS_REC);
+    step(
+        "rootfs propagation",
+        nix::mount::mount(None::<&str>, "/", None::<&str>, prop, None::<&str>)
+            .sys(|| "make / private".into()),
+    )?;
+    step(
+        "bind rootfs",
+        nix::mount::mount(
+            Some(root),
+            root,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .sys(|| format!("bind {}", root.display())),
+    )?;
+    let rootfd = step(
+        "open rootfs",
+        nix::fcntl::open(
+            root,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .sys(|| format!("open {}", root.display())),
+    )?;
+    for m in spec.mounts().iter().flatten() {
+        step(
+            &format!("mount {}", m.destination().display()),
+            rootfs::mount_one(&rootfd, m, cfg.cgroup_v2),
+        )?;
+    }
+    if rootfs::has_own_dev(spec) {
+        step(
+            "create devices",
+            rootfs::create_devices(
+                &rootfd,
+                linux.devices().as_deref().unwrap_or(&[]),
+                cfg.new_userns,
+            ),
+        )?;
+        step("create /dev symlinks", rootfs::dev_symlinks(&rootfd))?;
+    }
+    if let Some(cfd) = cfg.console_fd {
+        step("set up console", console::setup_in_root(&rootfd, cfd, true))?;
+    }
+
+    // 4. hooks around pivot_root
+    let hooks = spec.hooks().clone().unwrap_or_default();
+    if hooks
+        .create_runtime()
+        .as_ref()
+        .is_some_and(|h| !h.is_empty())
+        || hooks.prestart().as_ref().is_some_and(|h| !h.is_empty())
+    {
+        step("createRuntime hooks", ch.send(&FromInit::RunHooks))?;
+        match step("createRuntime hooks", ch.recv::<ToInit>())? {
+            Some(ToInit::HooksDone) => {}
+            _ => {
+                return Err(Failed(
+                    "createRuntime hooks".into(),
+                    Error::Invalid("runtime gave up".into()),
+                ))
+            }
+        }
+    }
+    if let Some(h) = hooks.create_container() {
+        step(
+            "createContainer hooks",
+            hooks::run("createContainer", h, &cfg.state_json),
+        )?;
+    }
+
+    // 5. pivot_root and the paths that must be hidden or read-only
+    if cfg.no_pivot {
+        step("move root", rootfs::move_root(root))?;
+    } else {
+        step("pivot_root", rootfs::pivot(root))?;
+    }
+    drop(rootfd);
+    for p in linux.masked_paths().iter().flatten() {
+        step("mask paths", rootfs::mask_path(Path::new(p)))?;
+    }
+    for p in linux.readonly_paths().iter().flatten() {
+        step("read-only paths", rootfs::readonly_path(Path::new(p)))?;
+    }
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        step("read-only root", rootfs::remount_ro(Path::new("/")))?;
+    }
+
+    // 6. the rest of the environment
+    for (k, v) in linux.sysctl().iter().flatten() {
+        let path = Path::new("/proc/sys").join(k.replace('.', "/"));
+        step(
+            "sysctl",
+            std::fs::write(&path, v).map_err(|e| Error::io("write sysctl", &path, e)),
+        )?;
+    }
+    if let Some(h) = spec.hostname() {
+        step(
+            "hostname",
+            nix::unistd::sethostname(h).sys(|| format!("sethostname {h}")),
+        )?;
+    }
+    let exe = step("prepare process", prepare_process(spec))?;
+
+    // 7. ready; wait for start
+    step("report ready", ch.send(&FromInit::Ready))?;
+    let mut conn = loop {
+        match listener.accept() {
+            Ok((c, _)) => break c,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(Failed(
+                    "wait for start".into(),
+                    Error::io("accept", "exec.sock", e),
+                ))
+            }
+        }
+    };
+    let mut b = [0u8; 1];
+    let _ = conn.read(&mut b);
+    drop(listener);
+    let res = (|| {
+        if let Some(h) = hooks.start_container() {
+            step(
+                "startContainer hooks",
+                hooks::run("startContainer", h, &cfg.state_json),
+            )?;
+        }
+        finish_and_exec(spec, &exe, cfg.preserve_fds)
+    })();
+    // Tell `start` what failed; the channel's parent is gone by now.
+    let Err(Failed(s, e)) = res;
+    let _ = conn.write_all(format!("step {s:?}: {e}").as_bytes());
+    crate::sys::exit_now(127)
+}
+
+fn exec(ch: &mut Channel, cfg: &InitConfig, pid: i32) -> std::result::Result<Never, Failed> {
+    let spec = &cfg.spec;
+    step("join cgroup", cgroups::join_self(&cfg.join))?;
+    step("join namespaces", join_target_namespaces(pid))?;
+    if let Some(cfd) = cfg.console_fd {
+        let rootfd = step(
+            "open /",
+            nix::fcntl::open(
+                "/",
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .sys(|| "open /".into()),
+        )?;
+        step(
+            "setsid",
+            nix::unistd::setsid().map(|_| ()).sys(|| "setsid".into()),
+        )?;
+        step(
+            "set up console",
+            console::setup_in_root(&rootfd, cfd, false),
+        )?;
+    }
+    let exe = step("prepare process", prepare_process(spec))?;
+    step("report ready", ch.send(&FromInit::Ready))?;
+    finish_and_exec(spec, &exe, cfg.preserve_fds)
+}
+
+/// setns into the namespaces of `pid`: user first (only if it differs: setns into one's own
+/// user namespace is EINVAL), mount last. A namespace type this kernel lacks is skipped.
+fn join_target_namespaces(pid: i32) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let order = [
+        ("user", CloneFlags::CLONE_NEWUSER),
+        ("ipc", CloneFlags::CLONE_NEWIPC),
+        ("uts", CloneFlags::CLONE_NEWUTS),
+        ("net", CloneFlags::CLONE_NEWNET),
+        ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+        ("mnt", CloneFlags::CLONE_NEWNS),
+    ];
+    let mut fds = Vec::new();
+    for (name, flag) in order {
+        let theirs = format!("/proc/{pid}/ns/{name}");
+        let fd = match nix::fcntl::open(
+            theirs.as_str(),
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(nix::errno::Errno::ENOENT) if name != "mnt" && name != "user" => continue,
+            Err(e) => return Err(Error::sys(format!("open {theirs}"), e)),
+        };
+        if name == "user" {
+            let ours = std::fs::metadata("/proc/self/ns/user")
+                .map_err(|e| Error::io("stat", "/proc/self/ns/user", e))?;
+            let t = std::fs::metadata(&theirs).map_err(|e| Error::io("stat", &theirs, e))?;
+            if ours.ino() == t.ino() && ours.dev() == t.dev() {
+                continue;
+            }
+        }
+        fds.push((fd, flag, theirs));
+    }
+    for (fd, flag, path) in fds {
+        nix::sched::setns(fd, flag).sys(|| format!("setns {path}"))?;
+    }
+    Ok(())
+}
+
+struct Exe {
+    path: CString,
+    args: Vec<CString>,
+    env: Vec<CString>,
+}
+
+fn cstr(s: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::Invalid(format!("NUL byte in {s:?}")))
+}
+
+/// oom score, rlimits, cwd, and the executable looked up in the container's PATH: everything
+/// that can fail because of the config is checked before Ready, so `create` reports it.
+fn prepare_process(spec: &Spec) -> Result<Exe> {
+    let process = spec
+        .process()
+        .clone()
+        .ok_or_else(|| Error::Invalid("no process in config".into()))?;
+    if let Some(score) = process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", score.to_string())
+            .map_err(|e| Error::io("write oom_score_adj", "/proc/self/oom_score_adj", e))?;
+    }
+    security::set_rlimits(process.rlimits().as_deref().unwrap_or(&[]))?;
+    let cwd = process.cwd();
+    if let Err(e) = std::env::set_current_dir(cwd) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            return Err(Error::io("chdir", cwd, e));
+        }
+        std::fs::create_dir_all(cwd).map_err(|e| Error::io("create cwd", cwd, e))?;
+        std::env::set_current_dir(cwd).map_err(|e| Error::io("chdir", cwd, e))?;
+    }
+    let args = process.args().clone().unwrap_or_default();
+    let arg0 = args
+        .first()
+        .ok_or_else(|| Error::Invalid("process.args is empty".into()))?;
+    let env: Vec<String> = process.env().clone().unwrap_or_default();
+    let path = find_executable(arg0, &env)?;
+    Ok(Exe {
+        path: cstr(&path.to_string_lossy())?,
+        args: args.iter().map(|a| cstr(a)).collect::<Result<_>>()?,
+        env: env.iter().map(|e| cstr(e)).collect::<Result<_>>()?,
+    })
+}
+
+/// `exec.LookPath` semantics: a name with a slash is used as is; else search $PATH.
+pub fn find_executable(name: &str, env: &[String]) -> Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let is_exec = |p: &Path| {
+        std::fs::metadata(p)
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    };
+    if name.contains('/') {
+        if is_exec(Path::new(name)) {
+            return Ok(PathBuf::from(name));
+        }
+        return Err(Error::Invalid(format!(
+            "exec {name:?}: no such executable file"
+        )));
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    for dir in path.split(':') {
+        let cand = Path::new(if dir.is_empty() { "." } else { dir }).join(name);
+        if is_exec(&cand) {
+            return Ok(cand);
+        }
+    }
+    Err(Error::Invalid(format!(
+        "exec {name:?}: executable file not found in $PATH"
+    )))
+}
+
+/// Step 8: drop privileges and exec. Seccomp goes last when no_new_privs is set (so its
+/// filter need not allow our setup calls); without no_new_privs it must go in while we still
+/// hold CAP_SYS_ADMIN, before the capability drop (as runc does).
+fn finish_and_exec(
+    spec: &Spec,
+    exe: &Exe,
+    preserve_fds: i32,
+) -> std::result::Result<Never, Failed> {
+    let process = spec.process().clone().unwrap_or_default();
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    let filters = match spec.linux().as_ref().and_then(|l| l.seccomp().clone()) {
+        Some(s) => Some(step(
+            "seccomp",
+            seccomp::compile(&s).map_err(Error::Seccomp),
+        )?),
+        None => None,
+    };
+    if nnp {
+        step("no_new_privs", security::no_new_privs())?;
+    } else if let Some(f) = &filters {
+        step("seccomp", seccomp::install(f).map_err(Error::Seccomp))?;
+    }
+    // Without a capabilities object the process keeps what root has (as runc does).
+    let caps = process.capabilities().clone();
+    if let Some(c) = &caps {
+        step("capabilities", security::drop_bounding(c))?;
+        step("capabilities", security::keep_caps(true))?;
+    }
+    step("user", security::set_user(process.user(), false))?;
+    if let Some(c) = &caps {
+        step("capabilities", security::set_caps(c))?;
+    }
+    if nnp {
+        if let Some(f) = &filters {
+            step("seccomp", seccomp::install(f).map_err(Error::Seccomp))?;
+        }
+    }
+    // CVE-2024-21626: nothing we inherited or opened may survive exec.
+    step(
+        "close fds",
+        crate::sys::cloexec_from(3 + preserve_fds).sys(|| "close_range".into()),
+    )?;
+    let e = nix::unistd::execve(&exe.path, &exe.args, &exe.env).unwrap_err();
+    Err(Failed(
+        "exec".into(),
+        Error::sys(format!("exec {:?}", exe.path), e),
+    ))
+}
+
+/// Wraps an fd number inherited over exec.
+pub fn owned(fd: RawFd) -> OwnedFd {
+    // SAFETY: only called on descriptors the runtime handed to this init alone.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+pub fn stream(fd: RawFd) -> UnixStream {
+    UnixStream::from(owned(fd))
+}
+
+pub fn raw(fd: &impl AsRawFd) -> RawFd {
+    fd.as_raw_fd()
+}

@@ -1,0 +1,19 @@
+//! berth's OCI runtime: runs an OCI bundle (config.json + rootfs) in namespaces and cgroups.
+//! It knows nothing of images, bridges or volumes; the engine and `berth-runtime` drive it.
+
+pub mod cgroups;
+pub mod channel;
+pub mod console;
+pub mod container;
+pub mod error;
+pub mod hooks;
+pub mod init;
+pub mod process;
+pub mod rootfs;
+pub mod seccomp;
+pub mod security;
+pub mod state;
+mod sys;
+pub mod wait;
+
+pub use error::{Error, Result};

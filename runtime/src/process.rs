@@ -1,0 +1,188 @@
+//! The parent side of launching an init: copy our own binary into a sealed memfd, clone3 into
+//! the new namespaces (and, on cgroup v2, straight into the cgroup), and let the child
+//! re-execute from the memfd. The child's /proc/self/exe is then a sealed, unlinked copy that
+//! a malicious container cannot overwrite (CVE-2019-5736; runc's "cloned binary" defence).
+
+use std::ffi::CString;
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use nix::fcntl::{fcntl, FcntlArg, FdFlag, SealFlag};
+use nix::sys::memfd::{memfd_create, MFdFlags};
+
+use crate::channel::{self, Channel, ToInit};
+use crate::error::{Error, IoContext, Result, SysContext};
+use crate::init::{InitConfig, INIT_ENV};
+use crate::sys::{self, Forked};
+
+/// A sealed in-memory copy of the running executable.
+fn sealed_self_copy() -> Result<OwnedFd> {
+    let mut src = File::open("/proc/self/exe").ctx("open", "/proc/self/exe")?;
+    let memfd = memfd_create(
+        "berth-runtime",
+        MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
+    )
+    .sys(|| "memfd_create".into())?;
+    let mut dst = File::from(memfd);
+    // copy_file_range/sendfile inside the kernel; std picks the fastest.
+    std::io::copy(&mut src, &mut dst).ctx("copy runtime binary to memfd", "/proc/self/exe")?;
+    let memfd = OwnedFd::from(dst);
+    let seals = SealFlag::F_SEAL_SEAL
+        | SealFlag::F_SEAL_SHRINK
+        | SealFlag::F_SEAL_GROW
+        | SealFlag::F_SEAL_WRITE;
+    fcntl(memfd.as_fd(), FcntlArg::F_ADD_SEALS(seals)).sys(|| "seal memfd".into())?;
+    Ok(memfd)
+}
+
+fn set_inheritable(fd: RawFd, on: bool) -> Result<()> {
+    // SAFETY (borrow): the fd is open for the duration of this call.
+    let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let flags = if on {
+        FdFlag::empty()
+    } else {
+        FdFlag::FD_CLOEXEC
+    };
+    fcntl(bfd, FcntlArg::F_SETFD(flags))
+        .map(|_| ())
+        .sys(|| format!("fcntl F_SETFD fd {fd}"))
+}
+
+/// What the caller wants the child to inherit and where to put it.
+pub struct Spawn<'a> {
+    pub clone_flags: u64,
+    pub cgroup_v2_dir: Option<&'a OwnedFd>,
+    /// A pid namespace to enter before cloning (setns(CLONE_NEWPID) affects children only).
+    pub pid_ns: Option<&'a Path>,
+    /// Descriptors the init needs (listener, console socket): made inheritable just for the clone.
+    pub inherit: Vec<RawFd>,
+    /// A new user namespace: the child waits for `Child::maps_written` before it execs.
+    pub userns: bool,
+}
+
+pub struct Child {
+    pub pid: i32,
+    pub channel: Channel,
+    userns_go: Option<OwnedFd>,
+}
+
+impl Child {
+    /// Lets a child in a new user namespace go on once its uid/gid maps are written.
+    pub fn maps_written(&mut self) -> Result<()> {
+        if let Some(fd) = self.userns_go.take() {
+            nix::unistd::write(&fd, b"1").sys(|| "release user namespace child".into())?;
+        }
+        Ok(())
+    }
+}
+
+/// Clones the child and makes it exec the sealed copy of this binary. The config goes later
+/// through `send_config`, after the caller has done what must precede it (uid maps, cgroup).
+pub fn spawn(s: Spawn<'_>) -> Result<Child> {
+    let exe = sealed_self_copy()?;
+    let (channel, child_end) = channel::pair()?;
+    let argv = [CString::new("berth-runtime-init").map_err(|_| Error::Invalid("argv".into()))?];
+    let envp = [
+        CString::new(format!("{INIT_ENV}={}", child_end.as_raw_fd()))
+            .map_err(|_| Error::Invalid("envp".into()))?,
+    ];
+    let empty = CString::default();
+    if let Some(ns) = s.pid_ns {
+        let fd = nix::fcntl::open(
+            ns,
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .sys(|| format!("open {}", ns.display()))?;
+        nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWPID)
+            .sys(|| format!("setns {}", ns.display()))?;
+    }
+    let go = if s.userns {
+        Some(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).sys(|| "pipe2".into())?)
+    } else {
+        None
+    };
+    let go_fd = go.as_ref().map(|(r, _)| r.as_raw_fd());
+    let mut inherit = s.inherit.clone();
+    inherit.push(child_end.as_raw_fd());
+    for fd in &inherit {
+        set_inheritable(*fd, true)?;
+    }
+    // SAFETY: the runtime is single-threaded here; the child only calls execveat and _exit.
+    let forked = unsafe { sys::clone3(s.clone_flags, s.cgroup_v2_dir.map(|f| f.as_fd())) };
+    match forked {
+        Ok(Forked::Child) => {
+            if let Some(fd) = go_fd {
+                if !sys::child_wait_and_become_root(fd) {
+                    sys::exit_now(125);
+                }
+            }
+            let _ = nix::unistd::execveat(
+                exe.as_fd(),
+                empty.as_c_str(),
+                &argv,
+                &envp,
+                nix::fcntl::AtFlags::AT_EMPTY_PATH,
+            );
+            sys::exit_now(126)
+        }
+        Ok(Forked::Parent(pid)) => {
+            for fd in &inherit {
+                let _ = set_inheritable(*fd, false);
+            }
+            drop(child_end);
+            Ok(Child {
+                pid,
+                channel,
+                userns_go: go.map(|(_, w)| w),
+            })
+        }
+        Err(e) => {
+            for fd in &inherit {
+                let _ = set_inheritable(*fd, false);
+            }
+            Err(Error::sys(
+                format!("clone3 (flags {:#x})", s.clone_flags),
+                e,
+            ))
+        }
+    }
+}
+
+pub fn send_config(child: &mut Child, cfg: InitConfig) -> Result<()> {
+    child.channel.send(&ToInit::Config(Box::new(cfg)))
+}
+
+/// Writes the uid/gid maps of a child in a new user namespace (user_namespaces(7)).
+pub fn write_id_maps(pid: i32, spec: &oci_spec::runtime::Spec) -> Result<()> {
+    let linux = spec.linux().clone().unwrap_or_default();
+    let fmt = |m: &[oci_spec::runtime::LinuxIdMapping]| {
+        m.iter()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect::<String>()
+    };
+    if let Some(m) = linux.uid_mappings() {
+        let p = format!("/proc/{pid}/uid_map");
+        std::fs::write(&p, fmt(m)).ctx("write uid map", &p)?;
+    }
+    if let Some(m) = linux.gid_mappings() {
+        let p = format!("/proc/{pid}/gid_map");
+        std::fs::write(&p, fmt(m)).ctx("write gid map", &p)?;
+    }
+    Ok(())
+}
+
+/// Exit status as a shell reports it: the code, or 128+signal.
+pub fn wait_status(pid: i32) -> Result<i32> {
+    use nix::sys::wait::{waitpid, WaitStatus};
+    loop {
+        match waitpid(nix::unistd::Pid::from_raw(pid), None) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys(format!("waitpid {pid}"), e)),
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Process security settings applied by the init just before exec: rlimits, user and groups,
+//! the five capability sets, no_new_privs. (Seccomp is in seccomp.rs.)
+
+use std::str::FromStr;
+
+use caps::{CapSet, Capability, CapsHashSet};
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
+use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
+use oci_spec::runtime::{LinuxCapabilities, PosixRlimit, PosixRlimitType, User};
+
+use crate::error::{Error, Result};
+
+fn resource(t: PosixRlimitType) -> Option<Resource> {
+    use PosixRlimitType as T;
+    Some(match t {
+        T::RlimitCpu => Resource::RLIMIT_CPU,
+        T::RlimitFsize => Resource::RLIMIT_FSIZE,
+        T::RlimitData => Resource::RLIMIT_DATA,
+        T::RlimitStack => Resource::RLIMIT_STACK,
+        T::RlimitCore => Resource::RLIMIT_CORE,
+        T::RlimitRss => Resource::RLIMIT_RSS,
+        T::RlimitNproc => Resource::RLIMIT_NPROC,
+        T::RlimitNofile => Resource::RLIMIT_NOFILE,
+        T::RlimitMemlock => Resource::RLIMIT_MEMLOCK,
+        T::RlimitAs => Resource::RLIMIT_AS,
+        T::RlimitLocks => Resource::RLIMIT_LOCKS,
+        T::RlimitSigpending => Resource::RLIMIT_SIGPENDING,
+        T::RlimitMsgqueue => Resource::RLIMIT_MSGQUEUE,
+        T::RlimitNice => Resource::RLIMIT_NICE,
+        T::RlimitRtprio => Resource::RLIMIT_RTPRIO,
+        T::RlimitRttime => Resource::RLIMIT_RTTIME,
+        #[allow(unreachable_patterns)]
+        _ => return None,
+    })
+}
+
+/// Applies `process.rlimits`. Raising a hard limit above the host's needs CAP_SYS_RESOURCE;
+/// when that is refused, say which limit and what the host allows.
+pub fn set_rlimits(limits: &[PosixRlimit]) -> Result<()> {
+    for l in limits {
+        let Some(r) = resource(l.typ()) else {
+            return Err(Error::Invalid(format!("unsupported rlimit {:?}", l.typ())));
+        };
+        if let Err(e) = setrlimit(r, l.soft(), l.hard()) {
+            let (_, host_hard) = getrlimit(r).unwrap_or((0, 0));
+            let msg = if e == nix::errno::Errno::EPERM && l.hard() > host_hard {
+                format!(
+                    "rlimit {:?} soft={} hard={}: the hard limit exceeds this host's {} and raising it needs CAP_SYS_RESOURCE",
+                    l.typ(), l.soft(), l.hard(), host_hard
+                )
+            } else {
+                format!(
+                    "rlimit {:?} soft={} hard={}: {e}",
+                    l.typ(),
+                    l.soft(),
+                    l.hard()
+                )
+            };
+            return Err(Error::Invalid(msg));
+        }
+    }
+    Ok(())
+}
+
+/// setgroups, setresgid, setresuid: groups first, since after setuid we may no longer can.
+pub fn set_user(user: &User, userns_without_setgroups: bool) -> Result<()> {
+    let gid = Gid::from_raw(user.gid());
+    if !userns_without_setgroups {
+        let groups: Vec<Gid> = user
+            .additional_gids()
+            .iter()
+            .flatten()
+            .map(|g| Gid::from_raw(*g))
+            .collect();
+        setgroups(&groups).map_err(|e| Error::sys("setgroups", e))?;
+    }
+    setresgid(gid, gid, gid).map_err(|e| Error::sys(format!("setresgid {gid}"), e))?;
+    let uid = Uid::from_raw(user.uid());
+    setresuid(uid, uid, uid).map_err(|e| Error::sys(format!("setresuid {uid}"), e))?;
+    if let Some(mask) = user.umask() {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+    }
+    Ok(())
+}
+
+fn parse_set(names: Option<&oci_spec::runtime::Capabilities>) -> CapsHashSet {
+    let mut out = CapsHashSet::new();
+    for c in names.into_iter().flatten() {
+        // oci-spec's Capability prints without the prefix (AUDIT_WRITE); caps wants CAP_*.
+        if let Ok(cap) = Capability::from_str(&format!("CAP_{c}")) {
+            out.insert(cap);
+        }
+    }
+    out
+}
+
+/// Drops every capability not in the bounding set. Done before setuid so the later
+/// capset can only shrink what remains.
+pub fn drop_bounding(c: &LinuxCapabilities) -> Result<()> {
+    let keep = parse_set(c.bounding().as_ref());
+    for cap in caps::all() {
+        if !keep.contains(&cap) {
+            match caps::drop(None, CapSet::Bounding, cap) {
+                Ok(()) => {}
+                // Capabilities newer than this kernel do not exist to drop.
+                Err(_)
+                    if !caps::runtime::procfs_all_supported(None)
+                        .map(|s| s.contains(&cap))
+                        .unwrap_or(true) => {}
+                Err(e) => return Err(Error::Invalid(format!("drop {cap} from bounding set: {e}"))),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sets effective, permitted, inheritable and ambient to exactly the spec's sets.
+pub fn set_caps(c: &LinuxCapabilities) -> Result<()> {
+    let set = |which: CapSet, want: CapsHashSet| {
+        caps::set(None, which, &want)
+            .map_err(|e| Error::Invalid(format!("set {which:?} capabilities: {e}")))
+    };
+    // Order matters (capabilities(7)): each capset(2) must leave effective within permitted,
+    // so shrink effective first, then permitted; inheritable may only stay within
+    // permitted once CAP_SETPCAP is gone; ambient needs both permitted and inheritable.
+    set(CapSet::Effective, parse_set(c.effective().as_ref()))?;
+    set(CapSet::Permitted, parse_set(c.permitted().as_ref()))?;
+    set(CapSet::Inheritable, parse_set(c.inheritable().as_ref()))?;
+    caps::clear(None, CapSet::Ambient)
+        .map_err(|e| Error::Invalid(format!("clear ambient: {e}")))?;
+    // An ambient capability must also be permitted and inheritable; specs from `runc spec`
+    // list ambient caps without inheritable ones. Like runc, skip those instead of failing.
+    let inheritable = parse_set(c.inheritable().as_ref());
+    for cap in parse_set(c.ambient().as_ref()) {
+        if inheritable.contains(&cap) {
+            caps::raise(None, CapSet::Ambient, cap)
+                .map_err(|e| Error::Invalid(format!("raise ambient {cap}: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
+/// Keep the permitted set across setuid (PR_SET_KEEPCAPS) so set_caps can decide.
+pub fn keep_caps(on: bool) -> Result<()> {
+    nix::sys::prctl::set_keepcaps(on).map_err(|e| Error::sys("prctl(PR_SET_KEEPCAPS)", e))
+}
+
+pub fn no_new_privs() -> Result<()> {
+    nix::sys::prctl::set_no_new_privs().map_err(|e| Error::sys("prctl(PR_SET_NO_NEW_PRIVS)", e))
+}

@@ -1,0 +1,214 @@
+//! The crate's `unsafe` code: the raw system calls that neither `nix` nor `libc` wrap safely.
+//! Each block says why it is sound.
+
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+
+use nix::errno::Errno;
+
+/// `struct clone_args` from linux/sched.h (clone3(2)); the layout is fixed ABI (v2, 88 bytes).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// What `clone3` returned.
+pub enum Forked {
+    Parent(i32),
+    Child,
+}
+
+/// fork(2)-like clone3(2): the child gets a copy of the address space and returns here.
+///
+/// `flags` are CLONE_NEW* flags; `cgroup` places the child directly into a cgroup-v2
+/// directory (CLONE_INTO_CGROUP), which avoids the costly write to `cgroup.procs`.
+///
+/// # Safety
+/// The caller must be single-threaded, and the child must only call async-signal-safe
+/// functions (in practice: `execveat`/`_exit`) because glibc's per-thread state (cached tid,
+/// locks held by other threads) is not refreshed for a raw clone.
+pub unsafe fn clone3(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> Result<Forked, Errno> {
+    let mut args = CloneArgs {
+        flags,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd.as_raw_fd() as u64;
+    }
+    // SAFETY: args is a valid clone_args of the size we pass; stack 0 means the child runs
+    // on a copy of our stack like fork(2); the caller upholds the single-thread contract.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match ret {
+        -1 => Err(Errno::last()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as i32)),
+    }
+}
+
+/// `_exit(2)`: leave a forked child without running atexit handlers or destructors.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no Rust state.
+    unsafe { libc::_exit(code) }
+}
+
+/// Installs a seccomp BPF program with seccomp(2). Unlike `seccompiler::apply_filter` this does
+/// not force `no_new_privs`: the OCI spec decides that separately (`process.noNewPrivileges`);
+/// as root with CAP_SYS_ADMIN the kernel accepts a filter without it.
+pub fn seccomp_install(prog: &[seccompiler::sock_filter]) -> Result<(), Errno> {
+    #[repr(C)]
+    struct SockFprog {
+        len: u16,
+        filter: *const seccompiler::sock_filter,
+    }
+    let fprog = SockFprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr(),
+    };
+    // SAFETY: fprog points at `prog`, which outlives the call; the kernel copies the program.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            &fprog as *const SockFprog,
+        )
+    };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// Marks every descriptor from `first` up close-on-exec (close_range(2), CLOSE_RANGE_CLOEXEC),
+/// so nothing the runtime inherited reaches the container (CVE-2024-21626).
+pub fn cloexec_from(first: RawFd) -> Result<(), Errno> {
+    // SAFETY: plain syscall on integers; marking descriptors CLOEXEC invalidates no Rust object.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// Makes `fd` the controlling terminal of this (session leader) process: ioctl TIOCSCTTY.
+pub fn set_controlling_tty(fd: RawFd) -> Result<(), Errno> {
+    // SAFETY: TIOCSCTTY takes an int argument; fd is owned by the caller.
+    let ret = unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// Sets the window size of a terminal (TIOCSWINSZ).
+pub fn set_winsize(fd: RawFd, rows: u16, cols: u16) -> Result<(), Errno> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize struct that lives across the call.
+    let ret = unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws as *const libc::winsize) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// Reads the window size of a terminal (TIOCGWINSZ).
+pub fn get_winsize(fd: RawFd) -> Option<(u16, u16)> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes a winsize struct we own.
+    let ret = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws as *mut libc::winsize) };
+    (ret == 0).then_some((ws.ws_row, ws.ws_col))
+}
+
+/// Unlocks a pty master (TIOCSPTLCK 0), like unlockpt(3).
+pub fn pty_unlock(fd: RawFd) -> Result<(), Errno> {
+    let zero: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads an int that lives across the call.
+    let ret = unsafe { libc::ioctl(fd, libc::TIOCSPTLCK, &zero as *const libc::c_int) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// The pty number of a master (TIOCGPTN): the slave is /dev/pts/N of the same devpts.
+pub fn pty_number(fd: RawFd) -> Result<u32, Errno> {
+    let mut n: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes an unsigned int we own.
+    let ret = unsafe { libc::ioctl(fd, libc::TIOCGPTN, &mut n as *mut libc::c_uint) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(n)
+}
+
+/// Opens the slave of a pty master without a path lookup (TIOCGPTPEER, Linux 4.13), so a
+/// container cannot swap /dev/pts/N under us.
+pub fn pty_peer(fd: RawFd) -> Result<std::os::fd::OwnedFd, Errno> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: TIOCGPTPEER takes open flags by value and returns a new descriptor.
+    let ret = unsafe {
+        libc::ioctl(
+            fd,
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just gave us this descriptor; nothing else owns it.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(ret) })
+}
+
+/// In a freshly cloned child in a new user namespace: wait until the parent wrote the id maps
+/// (one byte on `fd`), then become root of the namespace. Without this the exec that follows
+/// would run as the overflow uid and lose every capability. Raw syscalls only: this runs
+/// between clone3 and exec.
+pub fn child_wait_and_become_root(fd: RawFd) -> bool {
+    let mut b = 0u8;
+    // SAFETY: read into a local byte; setresgid/setresuid take integers. All async-signal-safe.
+    unsafe {
+        if libc::read(fd, &mut b as *mut u8 as *mut libc::c_void, 1) != 1 {
+            return false;
+        }
+        libc::syscall(libc::SYS_setresgid, 0, 0, 0) == 0
+            && libc::syscall(libc::SYS_setresuid, 0, 0, 0) == 0
+    }
+}
