@@ -10,8 +10,8 @@
 //!     root is the container's cgroup
 //!  3. mounts: private propagation, rootfs bind, spec mounts, /dev, console
 //!  4. createRuntime/prestart hooks (in the runtime), createContainer hooks (here)
-//!  5. pivot_root, masked and read-only paths, read-only root
-//!  6. sysctls, hostname, oom score, rlimits, cwd, look up the executable
+//!  5. pivot_root, sysctls, masked and read-only paths, read-only root
+//!  6. hostname, oom score, rlimits, cwd, look up the executable
 //!  7. report Ready; for create, wait for `start` on exec.sock, then startContainer hooks
 //!  8. no_new_privs, user, capabilities, seccomp; close-on-exec everything else; execve
 
@@ -284,6 +284,14 @@ fn create(
         step("pivot_root", rootfs::pivot(root))?;
     }
     drop(rootfd);
+    // sysctls before /proc/sys becomes read-only (readonlyPaths), as runc orders them.
+    for (k, v) in linux.sysctl().iter().flatten() {
+        let path = Path::new("/proc/sys").join(k.replace('.', "/"));
+        step(
+            "sysctl",
+            std::fs::write(&path, v).map_err(|e| Error::io("write sysctl", &path, e)),
+        )?;
+    }
     for p in linux.masked_paths().iter().flatten() {
         step("mask paths", rootfs::mask_path(Path::new(p)))?;
     }
@@ -300,13 +308,6 @@ fn create(
     }
 
     // 6. the rest of the environment
-    for (k, v) in linux.sysctl().iter().flatten() {
-        let path = Path::new("/proc/sys").join(k.replace('.', "/"));
-        step(
-            "sysctl",
-            std::fs::write(&path, v).map_err(|e| Error::io("write sysctl", &path, e)),
-        )?;
-    }
     if let Some(h) = spec.hostname() {
         step(
             "hostname",

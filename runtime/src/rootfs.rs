@@ -30,35 +30,77 @@ fn fd_path(fd: &OwnedFd) -> PathBuf {
 }
 
 /// mkdir -p inside `root`; returns an O_PATH descriptor of the final directory.
+///
+/// Symlinks met on the way are followed *inside* the rootfs (an absolute target restarts
+/// at the rootfs, `..` stops at it), and missing directories are created where the link
+/// points, as runc's securejoin does: an image's `/evil -> /host/path` gets a directory
+/// `<rootfs>/host/path`, never one on the host.
 pub fn mkdir_all_in_root(root: &OwnedFd, path: &Path) -> Result<OwnedFd> {
-    let mut cur = PathBuf::from("/");
-    let mut dir = open_in_root(root, &cur, OFlag::O_PATH | OFlag::O_DIRECTORY)
-        .sys(|| "open rootfs".into())?;
-    for comp in path.components() {
-        let Component::Normal(name) = comp else {
-            continue;
-        };
-        cur.push(name);
-        dir = match open_in_root(root, &cur, OFlag::O_PATH | OFlag::O_DIRECTORY) {
-            Ok(fd) => fd,
-            Err(Errno::ENOENT) => {
-                let parent = open_in_root(
-                    root,
-                    cur.parent().unwrap_or(Path::new("/")),
-                    OFlag::O_DIRECTORY | OFlag::O_RDONLY,
-                )
-                .sys(|| format!("open {}", cur.display()))?;
-                match mkdirat(parent.as_fd(), name, Mode::from_bits_truncate(0o755)) {
-                    Ok(()) | Err(Errno::EEXIST) => {}
-                    Err(e) => return Err(Error::sys(format!("mkdir {}", cur.display()), e)),
-                }
-                open_in_root(root, &cur, OFlag::O_PATH | OFlag::O_DIRECTORY)
-                    .sys(|| format!("open {}", cur.display()))?
-            }
-            Err(e) => return Err(Error::sys(format!("open {}", cur.display()), e)),
-        };
+    use std::collections::VecDeque;
+    use std::ffi::OsString;
+    fn names(p: &Path) -> VecDeque<OsString> {
+        p.components()
+            .filter_map(|c| match c {
+                Component::Normal(n) => Some(n.to_os_string()),
+                Component::ParentDir => Some(OsString::from("..")),
+                _ => None,
+            })
+            .collect()
     }
-    Ok(dir)
+    let mut pending = names(path);
+    let mut cur = PathBuf::from("/");
+    let mut hops = 0;
+    while let Some(name) = pending.pop_front() {
+        if name == ".." {
+            cur.pop();
+            continue;
+        }
+        let parent = open_in_root(root, &cur, OFlag::O_DIRECTORY | OFlag::O_RDONLY)
+            .sys(|| format!("open {}", cur.display()))?;
+        let what = || format!("{}", cur.join(&name).display());
+        match nix::sys::stat::fstatat(
+            parent.as_fd(),
+            name.as_os_str(),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        ) {
+            Ok(st) if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK => {
+                hops += 1;
+                if hops > 40 {
+                    return Err(Error::sys(
+                        format!("resolve {}", path.display()),
+                        Errno::ELOOP,
+                    ));
+                }
+                let target = nix::fcntl::readlinkat(parent.as_fd(), name.as_os_str())
+                    .sys(|| format!("readlink {}", what()))?;
+                let target = PathBuf::from(target);
+                if target.is_absolute() {
+                    cur = PathBuf::from("/");
+                }
+                let mut next = names(&target);
+                next.extend(pending);
+                pending = next;
+            }
+            Ok(st) if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR => {
+                cur.push(&name)
+            }
+            Ok(_) => return Err(Error::sys(format!("mkdir {}", what()), Errno::ENOTDIR)),
+            Err(Errno::ENOENT) => {
+                match mkdirat(
+                    parent.as_fd(),
+                    name.as_os_str(),
+                    Mode::from_bits_truncate(0o755),
+                ) {
+                    // Lost a race with someone creating it: look at it again.
+                    Ok(()) | Err(Errno::EEXIST) => pending.push_front(name),
+                    Err(e) => return Err(Error::sys(format!("mkdir {}", what()), e)),
+                }
+            }
+            Err(e) => return Err(Error::sys(format!("stat {}", what()), e)),
+        }
+    }
+    open_in_root(root, &cur, OFlag::O_PATH | OFlag::O_DIRECTORY)
+        .sys(|| format!("open {}", cur.display()))
 }
 
 /// Creates (if needed) and opens a mount destination inside `root`: a directory, or an empty
