@@ -23,11 +23,22 @@ def run_once(argv):
     t0 = time.perf_counter()
     pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=[
         (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)])
-    _, status, ru = os.wait4(pid, 0)
+    _, status, _ = os.wait4(pid, 0)
     dt = time.perf_counter() - t0
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{argv[0]} failed with {os.waitstatus_to_exitcode(status)}")
-    return dt, ru.ru_maxrss
+    return dt
+
+
+def peak_rss_kib(argv, n=5):
+    """Peak RSS of the runtime process (GNU time's %M). Not from wait4 here: a child spawned
+    by Python starts out sharing Python's pages, which would count as its own."""
+    best = 0
+    for _ in range(n):
+        r = subprocess.run(["/usr/bin/time", "-f", "%M"] + argv, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True, check=True)
+        best = max(best, int(r.stderr.strip().splitlines()[-1]))
+    return best
 
 
 def main():
@@ -50,13 +61,12 @@ def main():
                 for name, path in tools.items()}
 
         times = {n: [] for n in cmds}
-        rss = {n: 0 for n in cmds}
         for i in range(a.warmup + a.runs):
             for name, argv in cmds.items():
-                dt, maxrss = run_once(argv)
+                dt = run_once(argv)
                 if i >= a.warmup:
                     times[name].append(dt)
-                    rss[name] = max(rss[name], maxrss)
+        rss = {n: peak_rss_kib(argv) for n, argv in cmds.items()}
         med = {n: statistics.median(v) * 1000 for n, v in times.items()}
         print(f"lifecycle of a /bin/true container, {a.runs} interleaved runs after {a.warmup} warm-up, medians:")
         for n in cmds:

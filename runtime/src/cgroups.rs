@@ -73,7 +73,7 @@ pub fn path_for(spec: &Spec, id: &str) -> PathBuf {
     Path::new("/").join(p)
 }
 
-fn is_unified() -> Result<bool> {
+pub fn is_unified() -> Result<bool> {
     match get_cgroup_setup() {
         Ok(CgroupSetup::Unified) => Ok(true),
         Ok(_) => Ok(false),
@@ -127,22 +127,32 @@ fn cg_err(path: &Path, msg: impl std::fmt::Display) -> Error {
 }
 
 /// mkdir -p below `base`, recording the directories this call created (deepest first).
-fn mkdir_below(base: &Path, rel: &Path, created: &mut Vec<PathBuf>) -> Result<Vec<PathBuf>> {
-    let mut cur = base.to_path_buf();
-    let mut made = Vec::new();
-    for comp in rel
-        .components()
-        .filter(|c| matches!(c, std::path::Component::Normal(_)))
-    {
-        cur.push(comp);
-        match fs::create_dir(&cur) {
-            Ok(()) => made.push(cur.clone()),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(cg_err(&cur, format!("create: {e}"))),
+/// Another container's delete may remove a shared, empty parent between our mkdirs: then
+/// start over (ENOENT), a few times.
+fn mkdir_below(base: &Path, rel: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
+    let mut attempt = 0;
+    'again: loop {
+        let mut cur = base.to_path_buf();
+        let mut made = Vec::new();
+        for comp in rel
+            .components()
+            .filter(|c| matches!(c, std::path::Component::Normal(_)))
+        {
+            cur.push(comp);
+            match fs::create_dir(&cur) {
+                Ok(()) => made.push(cur.clone()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt < 5 => {
+                    attempt += 1;
+                    created.extend(made.into_iter().rev());
+                    continue 'again;
+                }
+                Err(e) => return Err(cg_err(&cur, format!("create: {e}"))),
+            }
         }
+        created.extend(made.into_iter().rev());
+        return Ok(());
     }
-    created.extend(made.iter().rev().cloned());
-    Ok(made)
 }
 
 /// A new v1 cpuset cgroup starts with empty cpus/mems and refuses tasks: copy the parent's.
@@ -179,89 +189,102 @@ fn manager(path: &Path, id: &str) -> Result<AnyCgroupManager> {
     .map_err(|e| cg_err(path, format!("open: {e}")))
 }
 
-/// Creates the container's cgroup and applies its resources; the init joins it later.
-/// On error, whatever was created is removed again.
+/// Creates the container's cgroup and applies its resources (make_dirs + apply); on error,
+/// whatever was created is removed again.
 pub fn prepare(path: &Path, id: &str, resources: Option<&LinuxResources>) -> Result<Prepared> {
-    let rel = path.strip_prefix("/").unwrap_or(path);
     let mut record = CgroupRecord {
         path: path.to_path_buf(),
         created: Vec::new(),
     };
-    let res = (|| {
-        let unified = is_unified()?;
-        let (join, v2_dir) = if unified {
-            let root = Path::new(CGROUP_ROOT);
-            let mut cur = root.to_path_buf();
-            enable_v2_controllers(&cur);
-            let comps: Vec<_> = rel.components().collect();
-            for (i, c) in comps.iter().enumerate() {
-                mkdir_below(&cur, Path::new(c.as_os_str()), &mut record.created)?;
-                cur.push(c);
-                if i + 1 < comps.len() {
-                    enable_v2_controllers(&cur);
-                }
-            }
-            let fd = open(
-                &cur,
-                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(|e| cg_err(&cur, format!("open: {e}")))?;
-            (Join::Done, Some(fd))
-        } else {
-            let mut tasks = Vec::new();
-            for mp in v1_mounts()? {
-                let made = mkdir_below(&mp, rel, &mut record.created)?;
-                let leaf = mp.join(rel);
-                if mp.to_string_lossy().contains("cpuset") {
-                    for d in made.iter() {
-                        fill_cpuset(d)?;
-                    }
-                    fill_cpuset(&leaf)?;
-                }
-                tasks.push(leaf.join("tasks"));
-            }
-            (Join::Tasks(tasks), None)
-        };
-        let default_res = LinuxResources::default();
-        let opt = ControllerOpt {
-            resources: resources.unwrap_or(&default_res),
-            disable_oom_killer: resources
-                .and_then(|r| r.memory().as_ref())
-                .and_then(|m| m.disable_oom_killer())
-                .unwrap_or(false),
-            oom_score_adj: None,
-            freezer_state: None,
-        };
-        manager(path, id)?
-            .apply(&opt)
-            .map_err(|e| cg_err(path, format!("apply resources: {e}")))?;
-        Ok((join, v2_dir))
-    })();
-    match res {
-        Ok((join, v2_dir)) => {
-            // The shared `berth` parent goes with the last container that leaves it, whoever
-            // created it: every container records it (rmdir of a busy parent just fails).
-            if rel.parent() == Some(Path::new(DEFAULT_PARENT)) {
-                for leaf in record.created.clone().iter().filter(|d| d.ends_with(rel)) {
-                    if let Some(p) = leaf.parent() {
-                        if !record.created.iter().any(|c| c == p) {
-                            record.created.push(p.to_path_buf());
-                        }
-                    }
-                }
-            }
-            Ok(Prepared {
-                record,
-                join,
-                v2_dir,
-            })
-        }
+    match make_dirs(&mut record).and_then(|made| apply(path, id, resources).map(|()| made)) {
+        Ok((join, v2_dir)) => Ok(Prepared {
+            record,
+            join,
+            v2_dir,
+        }),
         Err(e) => {
-            let _ = remove(&record, id);
+            let _ = remove(&record);
             Err(e)
         }
     }
+}
+
+/// Applies `linux.resources` with libcgroups (plus the default device rules it adds).
+pub fn apply(path: &Path, id: &str, resources: Option<&LinuxResources>) -> Result<()> {
+    let m = manager(path, id)?;
+    crate::debug::step("cgroup: libcgroups manager opened");
+    let default_res = LinuxResources::default();
+    let opt = ControllerOpt {
+        resources: resources.unwrap_or(&default_res),
+        disable_oom_killer: resources
+            .and_then(|r| r.memory().as_ref())
+            .and_then(|m| m.disable_oom_killer())
+            .unwrap_or(false),
+        oom_score_adj: None,
+        freezer_state: None,
+    };
+    m.apply(&opt)
+        .map_err(|e| cg_err(path, format!("apply resources: {e}")))
+}
+
+/// Creates the container's directories (v2: enabling controllers on the way down; v1: in
+/// every hierarchy, cpuset filled in), recording them in `record`, and says how the init
+/// will join. The directories are recorded as they are made, so a failure half-way can be
+/// undone from the record.
+pub fn make_dirs(record: &mut CgroupRecord) -> Result<(Join, Option<OwnedFd>)> {
+    let path = record.path.clone();
+    let rel = path.strip_prefix("/").unwrap_or(&path);
+    let made = make_dirs_in(rel, record);
+    // The shared `berth` parent goes with the last container that leaves it, whoever
+    // created it: every container records it (rmdir of a busy parent just fails).
+    if rel.parent() == Some(Path::new(DEFAULT_PARENT)) {
+        for leaf in record.created.clone().iter().filter(|d| d.ends_with(rel)) {
+            if let Some(p) = leaf.parent() {
+                if !record.created.iter().any(|c| c == p) {
+                    record.created.push(p.to_path_buf());
+                }
+            }
+        }
+    }
+    made
+}
+
+fn make_dirs_in(rel: &Path, record: &mut CgroupRecord) -> Result<(Join, Option<OwnedFd>)> {
+    if is_unified()? {
+        let mut cur = PathBuf::from(CGROUP_ROOT);
+        enable_v2_controllers(&cur);
+        let comps: Vec<_> = rel.components().collect();
+        for (i, c) in comps.iter().enumerate() {
+            mkdir_below(&cur, Path::new(c.as_os_str()), &mut record.created)?;
+            cur.push(c);
+            if i + 1 < comps.len() {
+                enable_v2_controllers(&cur);
+            }
+        }
+        let fd = open(
+            &cur,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| cg_err(&cur, format!("open: {e}")))?;
+        return Ok((Join::Done, Some(fd)));
+    }
+    let mut tasks = Vec::new();
+    for mp in v1_mounts()? {
+        mkdir_below(&mp, rel, &mut record.created)?;
+        let leaf = mp.join(rel);
+        if mp.to_string_lossy().contains("cpuset") {
+            // Every level, not just the ones we made: a parent another container is creating
+            // right now may still be empty, and an empty cpuset refuses tasks (ENOSPC).
+            let mut d = mp.clone();
+            for c in rel.components() {
+                d.push(c);
+                fill_cpuset(&d)?;
+            }
+        }
+        tasks.push(leaf.join("tasks"));
+    }
+    Ok((Join::Tasks(tasks), None))
 }
 
 /// How a new process (exec) joins an existing container cgroup.
@@ -314,26 +337,77 @@ pub fn add_pid(path: &Path, id: &str, pid: i32) -> Result<()> {
         .map_err(|e| cg_err(path, format!("add pid {pid}: {e}")))
 }
 
+/// The container's directory in every hierarchy (one on v2).
+fn leaf_dirs(path: &Path) -> Result<Vec<PathBuf>> {
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    if is_unified()? {
+        return Ok(vec![Path::new(CGROUP_ROOT).join(rel)]);
+    }
+    Ok(v1_mounts()?.into_iter().map(|mp| mp.join(rel)).collect())
+}
+
 /// Kills what is left in the cgroup, removes it and the parents this container created.
 /// "Not found" counts as done; keeps going past errors and returns the first.
-pub fn remove(record: &CgroupRecord, id: &str) -> Result<()> {
+///
+/// This is libcgroups' `remove` (kill the listed pids or write `cgroup.kill`, rmdir with
+/// retries) done directly: opening a libcgroups v1 manager reads mountinfo and
+/// /proc/self/cgroup once per controller through a verified procfs handle, ~2 ms that
+/// `delete` does not need.
+pub fn remove(record: &CgroupRecord) -> Result<()> {
     let mut first = None;
-    if !record.path.as_os_str().is_empty() {
-        if let Err(e) = manager(&record.path, id).and_then(|m| {
-            m.remove()
-                .map_err(|e| cg_err(&record.path, format!("remove: {e}")))
-        }) {
-            first.get_or_insert(e);
+    let leaves = if record.path.as_os_str().is_empty() {
+        Vec::new()
+    } else {
+        leaf_dirs(&record.path)?
+    };
+    for leaf in &leaves {
+        if !leaf.exists() {
+            continue;
+        }
+        let kill = leaf.join("cgroup.kill");
+        if !(kill.exists() && fs::write(&kill, "1").is_ok()) {
+            for pid in fs::read_to_string(leaf.join("cgroup.procs"))
+                .unwrap_or_default()
+                .lines()
+            {
+                if let Ok(pid) = pid.trim().parse::<i32>() {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::SIGKILL,
+                    );
+                }
+            }
         }
     }
-    for dir in &record.created {
-        match fs::remove_dir(dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            // A parent shared with another container is still busy: leave it to the last one.
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY) | Some(libc::ENOTEMPTY)) => {}
-            Err(e) => {
-                first.get_or_insert(cg_err(dir, format!("remove: {e}")));
+    for leaf in leaves.iter().chain(record.created.iter()) {
+        // A killed task leaves its cgroup a moment after the signal: EBUSY until then.
+        let mut tries = 0;
+        loop {
+            match fs::remove_dir(leaf) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(e)
+                    if e.raw_os_error() == Some(libc::EBUSY)
+                        && leaves.contains(leaf)
+                        && tries < 250 =>
+                {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                // A parent shared with another container is still busy: the last one removes it.
+                Err(e)
+                    if !leaves.contains(leaf)
+                        && matches!(
+                            e.raw_os_error(),
+                            Some(libc::EBUSY) | Some(libc::ENOTEMPTY)
+                        ) =>
+                {
+                    break
+                }
+                Err(e) => {
+                    first.get_or_insert(cg_err(leaf, format!("remove: {e}")));
+                    break;
+                }
             }
         }
     }

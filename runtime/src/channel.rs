@@ -17,6 +17,8 @@ use crate::init::InitConfig;
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ToInit {
     Config(Box<InitConfig>),
+    /// The container's cgroup exists and has its limits: join it like this (create only).
+    Cgroup(crate::cgroups::Join),
     /// The runtime ran the createRuntime/prestart hooks; go on.
     HooksDone,
 }

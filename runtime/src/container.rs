@@ -16,7 +16,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::init::{self, InitConfig, Mode};
 use crate::process::{self, Child, Spawn};
 use crate::state::{self, ContainerDir, State, Status};
-use crate::{console, hooks};
+use crate::{console, debug, hooks};
 
 pub struct CreateOpts<'a> {
     pub root: &'a Path,
@@ -170,6 +170,7 @@ fn create_inner(
 ) -> Result<Created> {
     let bundle = fs::canonicalize(o.bundle).ctx("open bundle", o.bundle)?;
     let spec = load_spec(&bundle)?;
+    debug::step("spec loaded");
     let rootfs = fs::canonicalize(
         bundle.join(
             spec.root()
@@ -201,15 +202,30 @@ fn create_inner(
     dir.save(&st)?;
 
     let linux = spec.linux().clone().unwrap_or_default();
-    let prepared = cgroups::prepare(&cg_path, o.id, linux.resources().as_ref())?;
-    st.cgroup = prepared.record.clone();
-    *out = Some(st.clone());
-    dir.save(&st)?;
-
+    let resources = linux.resources().clone();
     let new_userns = init::namespaces(&spec)
         .iter()
         .any(|(t, p)| *t == LinuxNamespaceType::User && p.is_none());
+    // The cgroup is made while the init sets itself up, except what must precede the clone:
+    // all of it for a new user namespace (the parent moves the init in: it may not write the
+    // host's cgroupfs), the directory on v2 (the child is born inside, CLONE_INTO_CGROUP).
+    let unified = cgroups::is_unified()?;
+    let mut early: Option<(Join, Option<OwnedFd>)> = None;
+    if new_userns {
+        let p = cgroups::prepare(&cg_path, o.id, resources.as_ref())?;
+        st.cgroup = p.record;
+        early = Some((Join::Done, None));
+    } else if unified {
+        let made = cgroups::make_dirs(&mut st.cgroup);
+        *out = Some(st.clone());
+        early = Some(made?);
+    }
+    if early.is_some() {
+        *out = Some(st.clone());
+        dir.save(&st)?;
+    }
     let listener = bind_exec_sock(dir)?;
+    debug::step("exec.sock bound");
     let console = if let Some(sock) = o.console_socket {
         Some(Console::Socket(
             UnixStream::connect(sock).ctx("connect console socket", sock)?,
@@ -232,29 +248,21 @@ fn create_inner(
         .into_iter()
         .find(|(t, p)| *t == LinuxNamespaceType::Pid && p.is_some())
         .and_then(|(_, p)| p);
-    // With a new user namespace the init cannot write the host's cgroupfs: the parent joins
-    // it (slow path). Otherwise v2 clones into the cgroup and v1 joins from the child.
-    let (join, v2dir) = if new_userns {
-        (Join::Done, None)
-    } else {
-        (prepared.join.clone(), prepared.v2_dir.as_ref())
-    };
     let mut child = process::spawn(Spawn {
         clone_flags: init::clone_flags(&spec),
-        cgroup_v2_dir: v2dir,
+        cgroup_v2_dir: if new_userns {
+            None
+        } else {
+            early.as_ref().and_then(|(_, fd)| fd.as_ref())
+        },
         pid_ns: pid_ns.as_deref(),
         inherit,
         userns: new_userns,
     })?;
+    debug::step("cloned");
     st.pid = child.pid;
     st.pid_start = state::process_start_time(child.pid).unwrap_or(0);
     *out = Some(st.clone());
-    dir.save(&st)?;
-    if new_userns {
-        process::write_id_maps(child.pid, &spec)?;
-        cgroups::add_pid(&cg_path, o.id, child.pid)?;
-        child.maps_written()?;
-    }
     let cfg = InitConfig {
         mode: Mode::Create {
             listener_fd: listener.as_raw_fd(),
@@ -262,15 +270,39 @@ fn create_inner(
         spec: spec.clone(),
         rootfs: rootfs.clone(),
         no_pivot: o.no_pivot,
-        join,
-        cgroup_v2: prepared.v2_dir.is_some(),
+        join: Join::Done,
+        cgroup_v2: unified,
         console_fd: console.as_ref().map(|c| c.child_fd()),
         new_userns,
         preserve_fds: o.preserve_fds,
         state_json: st.oci_json().to_string(),
+        debug_t0: debug::base(),
     };
     process::send_config(&mut child, cfg)?;
+    dir.save(&st)?;
+    if new_userns {
+        process::write_id_maps(child.pid, &spec)?;
+        cgroups::add_pid(&cg_path, o.id, child.pid)?;
+        child.maps_written()?;
+    }
     drop(listener);
+    let join = match early {
+        Some((join, _)) if new_userns => join,
+        Some((join, _)) => {
+            cgroups::apply(&cg_path, o.id, resources.as_ref())?;
+            join
+        }
+        None => {
+            let made = cgroups::make_dirs(&mut st.cgroup);
+            *out = Some(st.clone());
+            dir.save(&st)?;
+            let (join, _) = made?;
+            cgroups::apply(&cg_path, o.id, resources.as_ref())?;
+            join
+        }
+    };
+    debug::step("cgroup ready");
+    child.channel.send(&ToInit::Cgroup(join))?;
     let hooks_cfg = spec.hooks().clone().unwrap_or_default();
     wait_ready(
         &mut child,
@@ -288,6 +320,7 @@ fn create_inner(
         },
         &st.oci_json().to_string(),
     )?;
+    debug::step("init ready");
     let pty_master = match console {
         Some(Console::Local(ours, theirs)) => {
             drop(theirs);
@@ -324,9 +357,14 @@ fn wait_ready(
             Some(FromInit::Error { step, msg }) => return Err(Error::Init { step, msg }),
             None => {
                 let code = process::wait_status(child.pid).unwrap_or(-1);
+                let msg = if code == process::EXIT_PROTECT_FAILED {
+                    "could not re-execute the runtime from a read-only bind mount of itself (CVE-2019-5736 protection)".to_string()
+                } else {
+                    format!("init exited with status {code} before reporting")
+                };
                 return Err(Error::Init {
                     step: "start of init".into(),
-                    msg: format!("init exited with status {code} before reporting"),
+                    msg,
                 });
             }
         }
@@ -353,7 +391,7 @@ fn teardown(st: &State) -> Vec<Error> {
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
     }
-    if let Err(e) = cgroups::remove(&st.cgroup, &st.id) {
+    if let Err(e) = cgroups::remove(&st.cgroup) {
         errs.push(e);
     }
     errs
@@ -366,11 +404,13 @@ pub fn start(root: &Path, id: &str) -> Result<State> {
     if !st.status.can_start() {
         return Err(wrong(&st, "start"));
     }
+    debug::step("start: state loaded");
     let mut conn = connect_exec_sock(&dir)?;
     use std::io::{Read, Write};
     conn.write_all(b"s").ctx("signal start", dir.exec_sock())?;
     let mut msg = String::new();
     let _ = conn.read_to_string(&mut msg);
+    debug::step("start: init exec'd");
     let _ = fs::remove_file(dir.exec_sock());
     st.started = true;
     st.status = Status::Running;
@@ -458,7 +498,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     if !deletable && !force {
         return Err(wrong(&st, "delete (use --force)"));
     }
+    debug::step("delete: state loaded");
     let mut errs = teardown(&st);
+    debug::step("delete: cgroup removed");
     if let Err(e) = dir.remove() {
         errs.push(e);
     }
@@ -551,6 +593,7 @@ pub fn exec(o: ExecOpts<'_>) -> Result<i32> {
         new_userns: false,
         preserve_fds: o.preserve_fds,
         state_json: st.oci_json().to_string(),
+        debug_t0: debug::base(),
     };
     drop(dir);
     // Always reap a failed exec child ourselves: a zombie left to a slow reaper would keep
@@ -600,7 +643,9 @@ pub fn run(o: &RunOpts<'_>) -> Result<i32> {
         return Ok(0);
     }
     let status = crate::wait::forward_and_wait(created.pid, created.pty_master);
+    debug::step("run: container exited");
     let del = delete(o.create.root, o.create.id, true);
+    debug::step("run: deleted");
     let status = status?;
     del?;
     Ok(status)

@@ -5,9 +5,10 @@
 //! container can never be the host's binary (CVE-2019-5736). It then arrives here, reads its
 //! `InitConfig` from the channel and walks the numbered steps below, reporting the step that
 //! failed. Steps, in order (each needs the one before):
-//!  1. join the cgroup (fast path: still single-threaded, write 0 to `tasks`)
-//!  2. join namespaces given by path; unshare the cgroup namespace after the cgroup join so its
-//!     root is the container's cgroup
+//!  1. join namespaces given by path
+//!  2. while mounting (before the first cgroup mount): join the cgroup the parent made in the
+//!     meantime (v1 fast path: still single-threaded, write 0 to `tasks`), then unshare the
+//!     cgroup namespace so its root is the container's cgroup
 //!  3. mounts: private propagation, rootfs bind, spec mounts, /dev, console
 //!  4. createRuntime/prestart hooks (in the runtime), createContainer hooks (here)
 //!  5. pivot_root, sysctls, masked and read-only paths, read-only root
@@ -55,6 +56,9 @@ pub struct InitConfig {
     pub preserve_fds: i32,
     /// State JSON for createContainer/startContainer hooks.
     pub state_json: String,
+    /// `--debug`: the parent's start time, to print step timings on the same time line.
+    #[serde(default)]
+    pub debug_t0: Option<u64>,
 }
 
 /// Called first thing by every binary that embeds the runtime: if this process is a container
@@ -63,6 +67,13 @@ pub fn maybe_run_init() {
     let Some(fd) = std::env::var_os(INIT_ENV) else {
         return;
     };
+    if let Some(t0) = std::env::var(crate::debug::ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        crate::debug::enable_since(t0);
+        crate::debug::step("init: started");
+    }
     let code = match fd.to_str().and_then(|s| s.parse::<RawFd>().ok()) {
         // SAFETY: the runtime passed this fd for us alone (the init's end of the channel).
         Some(fd) => unsafe { run(Channel::from_raw(fd)) },
@@ -74,6 +85,7 @@ pub fn maybe_run_init() {
 struct Failed(String, Error);
 
 fn step<T>(name: &str, r: Result<T>) -> std::result::Result<T, Failed> {
+    crate::debug::step(&format!("init: {name}"));
     r.map_err(|e| Failed(name.to_string(), e))
 }
 
@@ -82,6 +94,10 @@ unsafe fn run(mut ch: Channel) -> i32 {
         Ok(Some(ToInit::Config(c))) => *c,
         _ => return 126,
     };
+    if let Some(t0) = cfg.debug_t0 {
+        crate::debug::enable_since(t0);
+        crate::debug::step("init: config received");
+    }
     let res = match cfg.mode {
         Mode::Create { listener_fd } => create(&mut ch, &cfg, listener_fd),
         Mode::Exec { pid } => exec(&mut ch, &cfg, pid),
@@ -180,17 +196,8 @@ fn create(
         nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
     );
 
-    // 1. cgroup
-    step("join cgroup", cgroups::join_self(&cfg.join))?;
-    // 2. namespaces
+    // 1. namespaces by path (the cgroup comes while we mount: see join_cgroup)
     step("join namespaces", join_namespaces(spec))?;
-    if wants_new(spec, LinuxNamespaceType::Cgroup) {
-        step(
-            "unshare cgroup namespace",
-            nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
-                .sys(|| "unshare(CLONE_NEWCGROUP)".into()),
-        )?;
-    }
     step(
         "setsid",
         nix::unistd::setsid().map(|_| ()).sys(|| "setsid".into()),
@@ -230,11 +237,19 @@ fn create(
         )
         .sys(|| format!("open {}", root.display())),
     )?;
+    let mut joined = false;
     for m in spec.mounts().iter().flatten() {
+        if !joined && matches!(m.typ().as_deref(), Some("cgroup") | Some("cgroup2")) {
+            join_cgroup(ch, spec)?;
+            joined = true;
+        }
         step(
             &format!("mount {}", m.destination().display()),
             rootfs::mount_one(&rootfd, m, cfg.cgroup_v2),
         )?;
+    }
+    if !joined {
+        join_cgroup(ch, spec)?;
     }
     if rootfs::has_own_dev(spec) {
         step(
@@ -346,6 +361,30 @@ fn create(
     let Err(Failed(s, e)) = res;
     let _ = conn.write_all(format!("step {s:?}: {e}").as_bytes());
     crate::sys::exit_now(127)
+}
+
+/// Step 2, the cgroup: the parent makes it while we mount, and says how to join once its
+/// limits are set. Joining must precede unsharing the cgroup namespace (whose root becomes
+/// our cgroup) and mounting cgroupfs (which shows that root), so the first cgroup mount waits.
+fn join_cgroup(ch: &mut Channel, spec: &Spec) -> std::result::Result<(), Failed> {
+    let join = match step("wait for cgroup", ch.recv::<ToInit>())? {
+        Some(ToInit::Cgroup(j)) => j,
+        _ => {
+            return Err(Failed(
+                "wait for cgroup".into(),
+                Error::Invalid("runtime gave up".into()),
+            ))
+        }
+    };
+    step("join cgroup", cgroups::join_self(&join))?;
+    if wants_new(spec, LinuxNamespaceType::Cgroup) {
+        step(
+            "unshare cgroup namespace",
+            nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
+                .sys(|| "unshare(CLONE_NEWCGROUP)".into()),
+        )?;
+    }
+    Ok(())
 }
 
 fn exec(ch: &mut Channel, cfg: &InitConfig, pid: i32) -> std::result::Result<Never, Failed> {

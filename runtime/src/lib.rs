@@ -5,6 +5,7 @@ pub mod cgroups;
 pub mod channel;
 pub mod console;
 pub mod container;
+pub mod debug;
 pub mod error;
 pub mod hooks;
 pub mod init;

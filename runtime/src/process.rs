@@ -1,7 +1,10 @@
-//! The parent side of launching an init: copy our own binary into a sealed memfd, clone3 into
-//! the new namespaces (and, on cgroup v2, straight into the cgroup), and let the child
-//! re-execute from the memfd. The child's /proc/self/exe is then a sealed, unlinked copy that
-//! a malicious container cannot overwrite (CVE-2019-5736; runc's "cloned binary" defence).
+//! The parent side of launching an init: clone3 into the new namespaces (and, on cgroup v2,
+//! straight into the cgroup), and let the child re-execute the runtime binary from a
+//! read-only bind mount in its own mount namespace, so the container can never open its
+//! /proc/self/exe for writing (CVE-2019-5736). That costs two mount calls; runc's and crun's
+//! defence, a sealed memfd copy of the binary, costs a copy of several MB per container.
+//! The memfd copy is kept as the fallback for a binary that cannot be bind-mounted (one
+//! that was deleted or replaced while running).
 
 use std::ffi::CString;
 use std::fs::File;
@@ -15,6 +18,9 @@ use crate::channel::{self, Channel, ToInit};
 use crate::error::{Error, IoContext, Result, SysContext};
 use crate::init::{InitConfig, INIT_ENV};
 use crate::sys::{self, Forked};
+
+/// Exit status of a child that could not re-execute the runtime protected.
+pub const EXIT_PROTECT_FAILED: i32 = 124;
 
 /// A sealed in-memory copy of the running executable.
 fn sealed_self_copy() -> Result<OwnedFd> {
@@ -77,16 +83,59 @@ impl Child {
     }
 }
 
-/// Clones the child and makes it exec the sealed copy of this binary. The config goes later
+/// Clones the child and makes it re-exec this binary read-only (or from a sealed copy). The config goes later
 /// through `send_config`, after the caller has done what must precede it (uid maps, cgroup).
 pub fn spawn(s: Spawn<'_>) -> Result<Child> {
-    let exe = sealed_self_copy()?;
+    use std::os::unix::ffi::OsStrExt;
+    let exe_path = std::fs::read_link("/proc/self/exe").ctx("readlink", "/proc/self/exe")?;
+    // " (deleted)" or a replaced file: the path no longer names our binary; copy it instead.
+    let same_file = {
+        use std::os::unix::fs::MetadataExt;
+        let (a, b) = (
+            std::fs::metadata(&exe_path),
+            std::fs::metadata("/proc/self/exe"),
+        );
+        matches!((a, b), (Ok(a), Ok(b)) if a.ino() == b.ino() && a.dev() == b.dev())
+    };
+    let memfd = if same_file {
+        None
+    } else {
+        Some(sealed_self_copy()?)
+    };
+    let exe_c = CString::new(exe_path.as_os_str().as_bytes())
+        .map_err(|_| Error::Invalid("exe path".into()))?;
+    // Flags the bind's remount must keep (a remount that clears a locked flag is EPERM).
+    let keep_flags = nix::sys::statvfs::statvfs(&exe_path)
+        .map(|st| {
+            use nix::sys::statvfs::FsFlags;
+            let mut f: libc::c_ulong = 0;
+            for (sf, mf) in [
+                (FsFlags::ST_NOSUID, libc::MS_NOSUID),
+                (FsFlags::ST_NODEV, libc::MS_NODEV),
+            ] {
+                if st.flags().contains(sf) {
+                    f |= mf;
+                }
+            }
+            f
+        })
+        .unwrap_or(0);
+    let unshare_mnt = s.clone_flags & libc::CLONE_NEWNS as u64 == 0;
     let (channel, child_end) = channel::pair()?;
     let argv = [CString::new("berth-runtime-init").map_err(|_| Error::Invalid("argv".into()))?];
-    let envp = [
+    let mut envp = vec![
         CString::new(format!("{INIT_ENV}={}", child_end.as_raw_fd()))
             .map_err(|_| Error::Invalid("envp".into()))?,
     ];
+    if let Some(t0) = crate::debug::base() {
+        envp.push(
+            CString::new(format!("{}={t0}", crate::debug::ENV))
+                .map_err(|_| Error::Invalid("envp".into()))?,
+        );
+    }
+    let argv_p = [argv[0].as_ptr(), std::ptr::null()];
+    let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
+    envp_p.push(std::ptr::null());
     let empty = CString::default();
     if let Some(ns) = s.pid_ns {
         let fd = nix::fcntl::open(
@@ -118,14 +167,19 @@ pub fn spawn(s: Spawn<'_>) -> Result<Child> {
                     sys::exit_now(125);
                 }
             }
-            let _ = nix::unistd::execveat(
-                exe.as_fd(),
-                empty.as_c_str(),
-                &argv,
-                &envp,
-                nix::fcntl::AtFlags::AT_EMPTY_PATH,
-            );
-            sys::exit_now(126)
+            match &memfd {
+                None => sys::child_exec_readonly(&exe_c, keep_flags, unshare_mnt, &argv_p, &envp_p),
+                Some(exe) => {
+                    let _ = nix::unistd::execveat(
+                        exe.as_fd(),
+                        empty.as_c_str(),
+                        &argv,
+                        &envp,
+                        nix::fcntl::AtFlags::AT_EMPTY_PATH,
+                    );
+                }
+            }
+            sys::exit_now(EXIT_PROTECT_FAILED)
         }
         Ok(Forked::Parent(pid)) => {
             for fd in &inherit {

@@ -212,3 +212,58 @@ pub fn child_wait_and_become_root(fd: RawFd) -> bool {
             && libc::syscall(libc::SYS_setresuid, 0, 0, 0) == 0
     }
 }
+
+/// In a freshly cloned child: re-execute `exe` from a read-only bind mount of itself in a
+/// mount namespace of the child's own, so that /proc/self/exe of the container's init can
+/// never be opened for writing (CVE-2019-5736) -- without copying the binary. The mount
+/// tree is made rslave first so the bind mount cannot propagate back to the host; it goes
+/// away with the namespace. Raw syscalls only (this runs between clone3 and exec); returns
+/// only on failure.
+pub fn child_exec_readonly(
+    exe: &std::ffi::CStr,
+    keep_flags: libc::c_ulong,
+    unshare_mnt: bool,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+) {
+    let root = c"/";
+    // SAFETY: all pointers are NUL-terminated strings / NULL-terminated arrays prepared by the
+    // caller before clone; these are plain system calls.
+    unsafe {
+        if unshare_mnt && libc::unshare(libc::CLONE_NEWNS) != 0 {
+            return;
+        }
+        if libc::mount(
+            std::ptr::null(),
+            root.as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_SLAVE,
+            std::ptr::null(),
+        ) != 0
+        {
+            return;
+        }
+        if libc::mount(
+            exe.as_ptr(),
+            exe.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        ) != 0
+        {
+            return;
+        }
+        let flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | keep_flags;
+        if libc::mount(
+            std::ptr::null(),
+            exe.as_ptr(),
+            std::ptr::null(),
+            flags,
+            std::ptr::null(),
+        ) != 0
+        {
+            return;
+        }
+        libc::execve(exe.as_ptr(), argv.as_ptr(), envp.as_ptr());
+    }
+}

@@ -155,6 +155,9 @@ enum Cmd {
 fn main() -> ExitCode {
     berth_runtime::init::maybe_run_init();
     let cli = Cli::parse();
+    if cli.debug {
+        berth_runtime::debug::enable();
+    }
     let log = cli.log.clone();
     let fmt = cli.log_format;
     match dispatch(cli) {
