@@ -377,18 +377,18 @@ fn teardown(st: &State) -> Vec<Error> {
     let mut errs = Vec::new();
     if st.pid > 0 && state::process_start_time(st.pid) == Some(st.pid_start) {
         let _ = kill(Pid::from_raw(st.pid), Signal::SIGKILL);
-        // Reap it if it is our child; otherwise its parent (or init) will.
-        let _ = nix::sys::wait::waitpid(
-            Pid::from_raw(st.pid),
-            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
-        );
         for _ in 0..500 {
+            // Reap it if it is our child (a failed create); otherwise its parent will.
+            let _ = nix::sys::wait::waitpid(
+                Pid::from_raw(st.pid),
+                Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+            );
             if state::process_start_time(st.pid) != Some(st.pid_start)
                 || state::process_state(st.pid) == Some('Z')
             {
                 break;
             }
-            std::thread::sleep(std::time::Duration::from_millis(2));
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
     if let Err(e) = cgroups::remove(&st.cgroup) {
