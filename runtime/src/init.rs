@@ -449,9 +449,22 @@ fn join_target_namespaces(pid: i32) -> Result<()> {
         }
         fds.push((fd, flag, theirs));
     }
+    // The init's root, taken before we enter its mount namespace: setns(CLONE_NEWNS) puts
+    // us at the namespace's root mount, which is the init's root only if the runtime that
+    // created it was not chrooted (pivot_root replaces the namespace root only when the
+    // caller's root was it). Chrooting to this fd afterwards lands us where the init is.
+    let init_root = format!("/proc/{pid}/root");
+    let root = nix::fcntl::open(
+        init_root.as_str(),
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .sys(|| format!("open {init_root}"))?;
     for (fd, flag, path) in fds {
         nix::sched::setns(fd, flag).sys(|| format!("setns {path}"))?;
     }
+    nix::unistd::fchdir(&root).sys(|| format!("fchdir {init_root}"))?;
+    nix::unistd::chroot(".").sys(|| "chroot into the container's root".into())?;
     Ok(())
 }
 
