@@ -1,1 +1,82 @@
-fn main() {}
+//! `berth`: parse, dispatch, print the error chain once, exit with a meaningful code.
+
+mod cli;
+mod commands;
+mod engine;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Cmd, ImageCmd};
+use commands::{image, run};
+
+fn main() -> ExitCode {
+    // A container init re-executed from this binary goes no further.
+    berth_runtime::init::maybe_run_init();
+    let cli = Cli::parse();
+    if cli.debug {
+        berth_runtime::debug::enable();
+    }
+    match dispatch(cli) {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("berth: {e:#}");
+            ExitCode::from(engine::EXIT_BERTH as u8)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    let root = cli.root.as_path();
+    match cli.cmd {
+        Cmd::Import {
+            file,
+            reference,
+            change,
+        } => image::import(root, &file, reference.as_deref(), &change)?,
+        Cmd::Load { input, quiet } => image::load(root, input.as_deref(), quiet)?,
+        Cmd::Save {
+            output,
+            format,
+            images,
+        } => image::save(root, output.as_deref(), &format, &images)?,
+        Cmd::Images {
+            quiet,
+            format,
+            no_trunc,
+        } => image::images(root, quiet, format, no_trunc)?,
+        Cmd::Tag { source, target } => image::tag(root, &source, &target)?,
+        Cmd::Rmi { force, images } => image::rmi(root, force, &images)?,
+        Cmd::History { image: img, format } => image::history(root, &img, format)?,
+        Cmd::Image { cmd } => match cmd {
+            ImageCmd::Inspect { images } => image::inspect(root, &images)?,
+            ImageCmd::Prune { .. } => image::prune(root)?,
+            ImageCmd::Ls { quiet, format } => image::images(root, quiet, format, false)?,
+            ImageCmd::Rm { force, images } => image::rmi(root, force, &images)?,
+        },
+        Cmd::Run {
+            help: _,
+            rm: _,
+            env,
+            workdir,
+            hostname,
+            read_only,
+            image: img,
+            command,
+        } => {
+            return run::run(
+                root,
+                engine::RunOptions {
+                    image: img,
+                    command,
+                    env,
+                    workdir,
+                    hostname,
+                    read_only,
+                },
+            );
+        }
+    }
+    Ok(0)
+}

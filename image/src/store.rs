@@ -1,0 +1,449 @@
+//! The content store: an OCI image layout plus unpacked layers, shared by every image.
+//!
+//! ```text
+//! <root>/image/                 (root: /var/lib/berth, --root / BERTH_ROOT)
+//!   oci-layout                  {"imageLayoutVersion":"1.0.0"}: OCI tools can read this dir
+//!   index.json                  one descriptor per image; the name in
+//!                               org.opencontainers.image.ref.name (full reference)
+//!   blobs/sha256/<hex>          manifests, configs, layer blobs; verified, immutable
+//!   layers/<chain-id hex>/      one unpacked layer (overlay lower dir), shared by chain id
+//!   tmp/                        blobs and layers being written (renamed into place)
+//!   .index.lock                 flock: read-modify-write of index.json
+//!   .gc.lock                    flock: shared by writers for their whole run, exclusive
+//!                               for garbage collection (so it never takes a blob that a
+//!                               concurrent load has written but not yet referenced)
+//! ```
+//!
+//! Every file is written to tmp/ and renamed, so a crash leaves the old or the new state.
+//! Reference counting is mark-and-sweep from index.json: nothing to get out of step.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use nix::fcntl::{Flock, FlockArg};
+
+use crate::digest::{chain_ids, Digest, HashingWriter};
+use crate::error::{Error, IoContext, Result};
+use crate::model::{Descriptor, ImageConfig, Index, Manifest, ANNOTATION_REF_NAME, MT_OCI_INDEX};
+use crate::reference::Reference;
+
+pub struct Store {
+    dir: PathBuf,
+    /// Shared gc lock, held while this handle lives (None inside gc itself).
+    _gc: Option<Flock<File>>,
+}
+
+/// One image in the store.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// References naming it (empty: an unnamed image, `<none>`).
+    pub names: Vec<Reference>,
+    pub manifest_digest: Digest,
+    pub manifest: Manifest,
+    pub config_digest: Digest,
+    pub config: ImageConfig,
+}
+
+impl Image {
+    /// The image id, as Docker shows it: the config digest.
+    pub fn id(&self) -> &Digest {
+        &self.config_digest
+    }
+    pub fn chain_ids(&self) -> Vec<Digest> {
+        chain_ids(&self.config.rootfs.diff_ids)
+    }
+    pub fn size(&self) -> u64 {
+        self.manifest.layers.iter().map(|l| l.size).sum()
+    }
+}
+
+static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
+
+fn lock(path: &Path, arg: FlockArg) -> Result<Flock<File>> {
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .ctx("open lock", path)?;
+    Flock::lock(f, arg).map_err(|(_, e)| Error::Io {
+        op: "flock",
+        path: path.to_path_buf(),
+        source: e.into(),
+    })
+}
+
+impl Store {
+    /// Opens (creating) the store under `root`; holds the shared gc lock until dropped.
+    pub fn open(root: &Path) -> Result<Store> {
+        let dir = root.join("image");
+        for d in ["blobs/sha256", "layers", "tmp"] {
+            fs::create_dir_all(dir.join(d)).ctx("create", dir.join(d))?;
+        }
+        let layout = dir.join("oci-layout");
+        if !layout.exists() {
+            write_atomic(&dir, &layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        }
+        let gc = lock(&dir.join(".gc.lock"), FlockArg::LockShared)?;
+        Ok(Store { dir, _gc: Some(gc) })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn tmp_path(&self, what: &str) -> PathBuf {
+        let n = TMP_SEQ.fetch_add(1, Ordering::Relaxed);
+        self.dir
+            .join("tmp")
+            .join(format!("{what}-{}-{n}", std::process::id()))
+    }
+
+    pub fn blob_path(&self, d: &Digest) -> PathBuf {
+        self.dir.join("blobs/sha256").join(d.hex())
+    }
+
+    pub fn has_blob(&self, d: &Digest) -> bool {
+        self.blob_path(d).exists()
+    }
+
+    /// Streams `r` into a new blob; verifies `expected` if given. Returns digest and size.
+    pub fn write_blob(&self, r: &mut dyn Read, expected: Option<&Digest>) -> Result<(Digest, u64)> {
+        let tmp = self.tmp_path("blob");
+        let res = (|| {
+            let f = File::create(&tmp).ctx("create", &tmp)?;
+            let mut w = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, f));
+            std::io::copy(r, &mut w).ctx("write blob", &tmp)?;
+            let (buf, digest, size) = w.finish();
+            let f = buf.into_inner().map_err(|e| Error::Io {
+                op: "write blob",
+                path: tmp.clone(),
+                source: e.into_error(),
+            })?;
+            f.sync_all().ctx("fsync", &tmp)?;
+            if let Some(exp) = expected {
+                if *exp != digest {
+                    return Err(Error::DigestMismatch {
+                        path: tmp.clone(),
+                        expected: exp.to_string(),
+                        actual: digest.to_string(),
+                    });
+                }
+            }
+            let dst = self.blob_path(&digest);
+            fs::rename(&tmp, &dst).ctx("rename blob", &dst)?;
+            Ok((digest, size))
+        })();
+        if res.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        res
+    }
+
+    pub fn put_bytes(&self, data: &[u8]) -> Result<Digest> {
+        let d = Digest::of(data);
+        if !self.has_blob(&d) {
+            self.write_blob(&mut &data[..], Some(&d))?;
+        }
+        Ok(d)
+    }
+
+    /// Reads a (small) blob and checks it still has its digest.
+    pub fn read_blob(&self, d: &Digest) -> Result<Vec<u8>> {
+        let p = self.blob_path(d);
+        let data = match fs::read(&p) {
+            Ok(x) => x,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::BlobMissing {
+                    digest: d.to_string(),
+                })
+            }
+            Err(e) => {
+                return Err(Error::Io {
+                    op: "read blob",
+                    path: p,
+                    source: e,
+                })
+            }
+        };
+        let actual = Digest::of(&data);
+        if actual != *d {
+            return Err(Error::DigestMismatch {
+                path: p,
+                expected: d.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        Ok(data)
+    }
+
+    pub fn read_json<T: serde::de::DeserializeOwned>(
+        &self,
+        d: &Digest,
+        what: &'static str,
+    ) -> Result<T> {
+        let data = self.read_blob(d)?;
+        serde_json::from_slice(&data).map_err(|e| Error::Format {
+            what,
+            path: self.blob_path(d),
+            msg: e.to_string(),
+        })
+    }
+
+    pub fn layer_dir(&self, chain: &Digest) -> PathBuf {
+        self.dir.join("layers").join(chain.hex())
+    }
+
+    fn index_path(&self) -> PathBuf {
+        self.dir.join("index.json")
+    }
+
+    pub fn read_index(&self) -> Result<Index> {
+        let p = self.index_path();
+        match fs::read(&p) {
+            Ok(data) => serde_json::from_slice(&data).map_err(|e| Error::Format {
+                what: "image index",
+                path: p,
+                msg: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Index {
+                schema_version: 2,
+                media_type: Some(MT_OCI_INDEX.to_string()),
+                manifests: Vec::new(),
+            }),
+            Err(e) => Err(Error::Io {
+                op: "read",
+                path: p,
+                source: e,
+            }),
+        }
+    }
+
+    /// Read-modify-write of index.json under the index lock.
+    pub fn update_index(&self, f: impl FnOnce(&mut Index) -> Result<()>) -> Result<()> {
+        let _l = lock(&self.dir.join(".index.lock"), FlockArg::LockExclusive)?;
+        let mut idx = self.read_index()?;
+        f(&mut idx)?;
+        let data = serde_json::to_vec_pretty(&idx).map_err(|e| Error::Invalid(e.to_string()))?;
+        write_atomic(&self.dir, &self.index_path(), &data)
+    }
+
+    /// Points `name` at the manifest `desc` (moving the name off any other image); an image
+    /// left without names and not added unnamed is dropped from the index.
+    pub fn tag(&self, name: Option<&Reference>, desc: &Descriptor) -> Result<()> {
+        self.update_index(|idx| {
+            let key = name.map(|n| n.to_string());
+            idx.manifests.retain(|m| {
+                let mname = m.annotations.get(ANNOTATION_REF_NAME);
+                match (&key, mname) {
+                    (Some(k), Some(n)) => n != k,
+                    // An unnamed entry for the same manifest is replaced by this one.
+                    (_, None) => m.digest != desc.digest,
+                    (None, Some(_)) => true,
+                }
+            });
+            let mut d = desc.clone();
+            d.annotations.remove(ANNOTATION_REF_NAME);
+            if let Some(k) = key {
+                d.annotations.insert(ANNOTATION_REF_NAME.to_string(), k);
+            } else if idx.manifests.iter().any(|m| m.digest == desc.digest) {
+                return Ok(()); // already named: nothing to add
+            }
+            idx.manifests.push(d);
+            Ok(())
+        })
+    }
+
+    /// Removes a name; returns whether it existed.
+    pub fn untag(&self, name: &Reference) -> Result<bool> {
+        let key = name.to_string();
+        let mut found = false;
+        self.update_index(|idx| {
+            let before = idx.manifests.len();
+            idx.manifests
+                .retain(|m| m.annotations.get(ANNOTATION_REF_NAME) != Some(&key));
+            found = idx.manifests.len() != before;
+            Ok(())
+        })?;
+        Ok(found)
+    }
+
+    /// Drops every index entry of a manifest (all its names).
+    pub fn remove_manifest(&self, d: &Digest) -> Result<()> {
+        self.update_index(|idx| {
+            idx.manifests.retain(|m| m.digest != *d);
+            Ok(())
+        })
+    }
+
+    /// All images, one per manifest, with their names.
+    pub fn images(&self) -> Result<Vec<Image>> {
+        let idx = self.read_index()?;
+        let mut by_manifest: BTreeMap<Digest, Vec<Reference>> = BTreeMap::new();
+        for m in &idx.manifests {
+            let names = by_manifest.entry(m.digest.clone()).or_default();
+            if let Some(n) = m.annotations.get(ANNOTATION_REF_NAME) {
+                if let Ok(r) = n.parse::<Reference>() {
+                    names.push(r);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for (digest, names) in by_manifest {
+            out.push(self.load_image(&digest, names)?);
+        }
+        Ok(out)
+    }
+
+    pub fn load_image(&self, manifest_digest: &Digest, names: Vec<Reference>) -> Result<Image> {
+        let manifest: Manifest = self.read_json(manifest_digest, "image manifest")?;
+        let config: ImageConfig = self.read_json(&manifest.config.digest, "image config")?;
+        Ok(Image {
+            names,
+            manifest_digest: manifest_digest.clone(),
+            config_digest: manifest.config.digest.clone(),
+            manifest,
+            config,
+        })
+    }
+
+    /// Finds an image by reference (`busybox`, `busybox:1`, `host/repo@sha256:..`) or by id
+    /// (full or unique prefix of the config digest, with or without `sha256:`).
+    pub fn resolve(&self, what: &str) -> Result<Image> {
+        let images = self.images()?;
+        if let Ok(r) = what.parse::<Reference>() {
+            if let Some(img) = images.iter().find(|i| {
+                i.names.contains(&r)
+                    || (r.digest.as_ref() == Some(&i.manifest_digest)
+                        && i.names.iter().any(|n| n.name() == r.name()))
+            }) {
+                return Ok(img.clone());
+            }
+        }
+        let hex = what.strip_prefix("sha256:").unwrap_or(what);
+        if hex.len() >= 4 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let hits: Vec<&Image> = images
+                .iter()
+                .filter(|i| {
+                    i.id().hex().starts_with(hex) || i.manifest_digest.hex().starts_with(hex)
+                })
+                .collect();
+            match hits.len() {
+                1 => return Ok(hits[0].clone()),
+                0 => {}
+                _ => {
+                    return Err(Error::Ambiguous(
+                        what.to_string(),
+                        hits.iter()
+                            .map(|i| i.id().short().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ))
+                }
+            }
+        }
+        Err(Error::ImageNotFound(what.to_string()))
+    }
+
+    /// Mark and sweep: removes blobs, layers and temp files nothing in index.json refers to.
+    /// Returns (blobs removed, layers removed, bytes freed).
+    pub fn gc(root: &Path) -> Result<(usize, usize, u64)> {
+        let dir = root.join("image");
+        if !dir.exists() {
+            return Ok((0, 0, 0));
+        }
+        // Exclusive: no writer is between writing a blob and naming it.
+        let _l = lock(&dir.join(".gc.lock"), FlockArg::LockExclusive)?;
+        let store = Store {
+            dir: dir.clone(),
+            _gc: None,
+        };
+        let mut blobs = BTreeSet::new();
+        let mut layers = BTreeSet::new();
+        for img in store.images()? {
+            blobs.insert(img.manifest_digest.clone());
+            blobs.insert(img.config_digest.clone());
+            blobs.extend(img.manifest.layers.iter().map(|l| l.digest.clone()));
+            layers.extend(img.chain_ids().into_iter().map(|c| c.hex().to_string()));
+        }
+        let (mut nb, mut nl, mut bytes) = (0, 0, 0u64);
+        for e in fs::read_dir(dir.join("blobs/sha256"))
+            .ctx("list", dir.join("blobs/sha256"))?
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().to_string();
+            let keep = format!("sha256:{name}")
+                .parse::<Digest>()
+                .is_ok_and(|d| blobs.contains(&d));
+            if !keep {
+                bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
+                fs::remove_file(e.path()).ctx("remove blob", e.path())?;
+                nb += 1;
+            }
+        }
+        for e in fs::read_dir(dir.join("layers"))
+            .ctx("list", dir.join("layers"))?
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().to_string();
+            if !layers.contains(&name) {
+                remove_tree(&e.path())?;
+                nl += 1;
+            }
+        }
+        for e in fs::read_dir(dir.join("tmp"))
+            .ctx("list", dir.join("tmp"))?
+            .flatten()
+        {
+            remove_tree(&e.path())?;
+        }
+        // Short overlay links whose layer is gone (rootfs.rs).
+        if let Ok(rd) = fs::read_dir(dir.join("links")) {
+            for e in rd.flatten() {
+                if !e.path().exists() {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+        }
+        Ok((nb, nl, bytes))
+    }
+}
+
+/// Removes a file or a directory tree; "not found" is done.
+pub fn remove_tree(p: &Path) -> Result<()> {
+    let res = match fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(p),
+        Ok(_) => fs::remove_file(p),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => Err(e),
+    };
+    match res {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io {
+            op: "remove",
+            path: p.to_path_buf(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Writes `data` to `path` through a temp file in `dir`/tmp and a rename.
+pub fn write_atomic(dir: &Path, path: &Path, data: &[u8]) -> Result<()> {
+    let tmp = dir.join("tmp").join(format!(
+        ".{}-{}-{}",
+        path.file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default(),
+        std::process::id(),
+        TMP_SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let mut f = File::create(&tmp).ctx("create", &tmp)?;
+    f.write_all(data).ctx("write", &tmp)?;
+    f.sync_all().ctx("fsync", &tmp)?;
+    fs::rename(&tmp, path).ctx("rename", path)
+}

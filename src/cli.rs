@@ -1,0 +1,164 @@
+//! The `berth` command line: clap derive structs only (Docker's verbs and flags).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "berth",
+    version,
+    about = "A daemonless, Docker-compatible container engine",
+    long_about = "berth runs containers the way docker does, without a daemon: images, containers, volumes, networks, compose."
+)]
+pub struct Cli {
+    /// Root of berth's state (images, containers)
+    #[arg(
+        long,
+        global = true,
+        env = "BERTH_ROOT",
+        default_value = "/var/lib/berth"
+    )]
+    pub root: PathBuf,
+    /// Log the steps berth takes, with timings, to stderr
+    #[arg(long, global = true)]
+    pub debug: bool,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// Import a root filesystem tarball as an image (like `docker import`)
+    Import {
+        /// Tarball (plain, gzip or zstd), or - for stdin
+        file: String,
+        /// Name for the image, e.g. busybox:latest
+        reference: Option<String>,
+        /// Dockerfile instruction to apply: CMD, ENTRYPOINT, ENV, WORKDIR, EXPOSE, USER, LABEL, VOLUME, STOPSIGNAL
+        #[arg(long, short)]
+        change: Vec<String>,
+    },
+    /// Load images from a Docker or OCI archive (gzip or not)
+    Load {
+        /// Archive to read (default stdin)
+        #[arg(long, short)]
+        input: Option<PathBuf>,
+        /// Print only image ids
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Save images to an archive that `docker load` and `podman load` accept
+    Save {
+        /// Output file (default stdout)
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// docker-archive (default; also an OCI layout) or oci-archive
+        #[arg(long, default_value = "docker-archive")]
+        format: String,
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// List images
+    Images {
+        /// Only show image ids
+        #[arg(long, short)]
+        quiet: bool,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        /// Show full ids
+        #[arg(long)]
+        no_trunc: bool,
+    },
+    /// Give an image another name
+    Tag { source: String, target: String },
+    /// Remove images (names; the image goes with its last name)
+    Rmi {
+        /// Remove even if used, and all names of an image given by id
+        #[arg(long, short)]
+        force: bool,
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Show the history of an image
+    History {
+        image: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Manage images
+    Image {
+        #[command(subcommand)]
+        cmd: ImageCmd,
+    },
+    /// Run a command in a new container (foreground; more flags come with the container issue)
+    #[command(disable_help_flag = true)]
+    Run {
+        /// Print help (-h is --hostname, as in docker run)
+        #[arg(long, action = clap::ArgAction::Help)]
+        help: Option<bool>,
+        /// Remove the container when it exits (always done until detached containers exist)
+        #[arg(long)]
+        rm: bool,
+        /// Set environment variables
+        #[arg(long, short)]
+        env: Vec<String>,
+        /// Working directory inside the container
+        #[arg(long, short)]
+        workdir: Option<String>,
+        /// Container host name
+        #[arg(long, short = 'h')]
+        hostname: Option<String>,
+        /// Mount the root filesystem read-only
+        #[arg(long)]
+        read_only: bool,
+        image: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ImageCmd {
+    /// Show an image's manifest and config as JSON
+    Inspect {
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Remove what no image refers to (blobs, layers, leftovers of interrupted loads)
+    Prune {
+        /// Do not ask (berth never asks; accepted for Docker compatibility)
+        #[arg(long, short)]
+        force: bool,
+    },
+    /// List images
+    Ls {
+        #[arg(long, short)]
+        quiet: bool,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Remove images
+    Rm {
+        #[arg(long, short)]
+        force: bool,
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

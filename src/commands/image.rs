@@ -1,0 +1,323 @@
+//! Image verbs: import, load, save, images, tag, rmi, history, image inspect/prune.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use berth_image::archive::{self, SaveFormat};
+use berth_image::{Image, Reference, Store};
+
+use crate::cli::Format;
+
+pub fn import(root: &Path, file: &str, reference: Option<&str>, changes: &[String]) -> Result<()> {
+    let name = reference.map(|r| r.parse::<Reference>()).transpose()?;
+    let store = Store::open(root)?;
+    let mut input: Box<dyn Read> = if file == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::fs::File::open(file).with_context(|| format!("open {file}"))?)
+    };
+    let img = archive::import(&store, &mut input, name.as_ref(), changes)
+        .with_context(|| format!("import {file}"))?;
+    println!("{}", img.id());
+    Ok(())
+}
+
+pub fn load(root: &Path, input: Option<&Path>, quiet: bool) -> Result<()> {
+    let store = Store::open(root)?;
+    let (reader, src): (Box<dyn Read>, &Path) = match input {
+        Some(p) => (
+            Box::new(std::fs::File::open(p).with_context(|| format!("open {}", p.display()))?),
+            p,
+        ),
+        None => (Box::new(std::io::stdin().lock()), Path::new("stdin")),
+    };
+    let images =
+        archive::load(&store, reader, src).with_context(|| format!("load {}", src.display()))?;
+    for img in images {
+        if quiet {
+            println!("{}", img.id());
+        } else if img.names.is_empty() {
+            println!("Loaded image ID: {}", img.id());
+        } else {
+            for n in &img.names {
+                println!("Loaded image: {n}");
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn save(root: &Path, output: Option<&Path>, format: &str, images: &[String]) -> Result<()> {
+    let format = match format {
+        "docker-archive" | "docker" => SaveFormat::Docker,
+        "oci-archive" | "oci" => SaveFormat::Oci,
+        other => bail!("--format {other:?}: want docker-archive or oci-archive"),
+    };
+    let store = Store::open(root)?;
+    let mut list = Vec::new();
+    for what in images {
+        let img = store.resolve(what)?;
+        // A name saves that name; an id saves all names of the image.
+        let names = match what.parse::<Reference>() {
+            Ok(r) if img.names.contains(&r) => vec![r],
+            _ => img.names.clone(),
+        };
+        list.push((img, names));
+    }
+    match output {
+        Some(p) => {
+            // Write next to the target and rename: an interrupted save leaves no half file.
+            let tmp = p.with_file_name(format!(
+                ".{}.berth-tmp",
+                p.file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default()
+            ));
+            let f =
+                std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+            let res = archive::save(&store, &list, &mut w, format).and_then(|()| {
+                w.flush()
+                    .map_err(|e| berth_image::Error::Invalid(e.to_string()))?;
+                Ok(())
+            });
+            if let Err(e) = res {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e.into());
+            }
+            std::fs::rename(&tmp, p).with_context(|| format!("rename to {}", p.display()))?;
+        }
+        None => {
+            if atty_stdout() {
+                bail!("refusing to write an archive to a terminal: use -o FILE or redirect stdout");
+            }
+            let out = std::io::stdout().lock();
+            archive::save(&store, &list, std::io::BufWriter::new(out), format)?;
+        }
+    }
+    Ok(())
+}
+
+fn atty_stdout() -> bool {
+    nix::unistd::isatty(std::io::stdout()).unwrap_or(false)
+}
+
+fn human(bytes: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < units.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{bytes}B")
+    } else {
+        format!("{v:.3}{}", units[i]).replace(".000", "")
+    }
+}
+
+fn rows(images: &[Image]) -> Vec<(String, String, &Image)> {
+    let mut out = Vec::new();
+    for img in images {
+        if img.names.is_empty() {
+            out.push(("<none>".to_string(), "<none>".to_string(), img));
+        }
+        for n in &img.names {
+            out.push((
+                n.familiar_name(),
+                n.tag.clone().unwrap_or_else(|| "<none>".into()),
+                img,
+            ));
+        }
+    }
+    out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    out
+}
+
+pub fn images(root: &Path, quiet: bool, format: Format, no_trunc: bool) -> Result<()> {
+    let store = Store::open(root)?;
+    let images = store.images()?;
+    if quiet {
+        let mut seen = std::collections::BTreeSet::new();
+        for img in &images {
+            if seen.insert(img.id().clone()) {
+                println!(
+                    "{}",
+                    if no_trunc {
+                        img.id().to_string()
+                    } else {
+                        img.id().short().to_string()
+                    }
+                );
+            }
+        }
+        return Ok(());
+    }
+    let rows = rows(&images);
+    if format == Format::Json {
+        for (repo, tag, img) in rows {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "Repository": repo, "Tag": tag, "ID": img.id().to_string(),
+                    "Digest": img.manifest_digest.to_string(),
+                    "CreatedAt": img.config.created, "Size": img.size(),
+                })
+            );
+        }
+        return Ok(());
+    }
+    println!(
+        "{:<40} {:<16} {:<14} {:<22} SIZE",
+        "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
+    );
+    for (repo, tag, img) in rows {
+        let id = if no_trunc {
+            img.id().to_string()
+        } else {
+            img.id().short().to_string()
+        };
+        let created = img.config.created.clone().unwrap_or_default();
+        println!(
+            "{repo:<40} {tag:<16} {id:<14} {:<22} {}",
+            created.get(..19).unwrap_or(&created),
+            human(img.size())
+        );
+    }
+    Ok(())
+}
+
+pub fn tag(root: &Path, source: &str, target: &str) -> Result<()> {
+    let target: Reference = target.parse()?;
+    let store = Store::open(root)?;
+    let img = store.resolve(source)?;
+    let size = std::fs::metadata(store.blob_path(&img.manifest_digest))?.len();
+    store.tag(
+        Some(&target),
+        &berth_image::model::Descriptor::new(
+            berth_image::model::MT_OCI_MANIFEST,
+            img.manifest_digest.clone(),
+            size,
+        ),
+    )?;
+    Ok(())
+}
+
+pub fn rmi(root: &Path, force: bool, images: &[String]) -> Result<()> {
+    let store = Store::open(root)?;
+    let mut failed = None;
+    for what in images {
+        let res = (|| -> Result<()> {
+            let img = store.resolve(what)?;
+            match what.parse::<Reference>() {
+                Ok(r) if img.names.contains(&r) && img.names.len() > 1 => {
+                    store.untag(&r)?;
+                    println!("Untagged: {r}");
+                }
+                Ok(r) if img.names.contains(&r) => {
+                    store.remove_manifest(&img.manifest_digest)?;
+                    println!("Untagged: {r}\nDeleted: {}", img.id());
+                }
+                _ => {
+                    if img.names.len() > 1 && !force {
+                        bail!(
+                            "image {} is referenced by {} names ({}): remove them one by one or use --force",
+                            img.id().short(),
+                            img.names.len(),
+                            img.names.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ")
+                        );
+                    }
+                    store.remove_manifest(&img.manifest_digest)?;
+                    println!("Deleted: {}", img.id());
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = res {
+            eprintln!("berth: rmi {what}: {e:#}");
+            failed = Some(e);
+        }
+    }
+    drop(store);
+    Store::gc(root)?;
+    match failed {
+        Some(_) => bail!("some images were not removed"),
+        None => Ok(()),
+    }
+}
+
+pub fn history(root: &Path, image: &str, format: Format) -> Result<()> {
+    let store = Store::open(root)?;
+    let img = store.resolve(image)?;
+    let mut layer_sizes = img.manifest.layers.iter().map(|l| l.size);
+    let mut rows = Vec::new();
+    for h in img.config.history.iter() {
+        let size = if h.empty_layer {
+            0
+        } else {
+            layer_sizes.next().unwrap_or(0)
+        };
+        rows.push((
+            h.created.clone().unwrap_or_default(),
+            h.created_by.clone().unwrap_or_default(),
+            size,
+            h.comment.clone().unwrap_or_default(),
+        ));
+    }
+    rows.reverse();
+    if format == Format::Json {
+        for (created, by, size, comment) in rows {
+            println!(
+                "{}",
+                serde_json::json!({"CreatedAt": created, "CreatedBy": by, "Size": size, "Comment": comment})
+            );
+        }
+        return Ok(());
+    }
+    println!(
+        "{:<22} {:<50} {:<10} COMMENT",
+        "CREATED", "CREATED BY", "SIZE"
+    );
+    for (created, by, size, comment) in rows {
+        let by: String = by.chars().take(48).collect();
+        println!(
+            "{:<22} {by:<50} {:<10} {comment}",
+            created.get(..19).unwrap_or(&created),
+            human(size)
+        );
+    }
+    Ok(())
+}
+
+pub fn inspect(root: &Path, images: &[String]) -> Result<()> {
+    let store = Store::open(root)?;
+    let mut out = Vec::new();
+    for what in images {
+        let img = store.resolve(what)?;
+        out.push(serde_json::json!({
+            "Id": img.id().to_string(),
+            "RepoTags": img.names.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+            "RepoDigests": img.names.iter().map(|n| format!("{}@{}", n.name(), img.manifest_digest)).collect::<Vec<_>>(),
+            "Created": img.config.created,
+            "Architecture": img.config.architecture,
+            "Os": img.config.os,
+            "Size": img.size(),
+            "Config": img.config.config,
+            "RootFS": {"Type": img.config.rootfs.typ, "Layers": img.config.rootfs.diff_ids},
+            "Manifest": img.manifest,
+        }));
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+pub fn prune(root: &Path) -> Result<()> {
+    let (blobs, layers, bytes) = Store::gc(root)?;
+    println!(
+        "Deleted {blobs} blobs and {layers} layers\nTotal reclaimed space: {}",
+        human(bytes)
+    );
+    Ok(())
+}

@@ -1,0 +1,4 @@
+//! One file per group of verbs: arguments in, one engine or store call, output out.
+
+pub mod image;
+pub mod run;

@@ -1,0 +1,88 @@
+//! The engine: wires the image store and the runtime together. For now a foreground `run`
+//! (detached containers under a monitor come with the containers issue).
+//!
+//! ```text
+//! <root>/containers/<id>/       one directory per container
+//!   config.json                 the OCI bundle config made from the image + flags
+//!   upper/ work/ rootfs/        overlay over the image's layers; rootfs is the mount
+//! <root>/runtime/               berth-runtime's state (--root of the runtime)
+//! ```
+
+pub mod spec;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use berth_image::{layers, rootfs, Store};
+use berth_runtime::container::{self as rt, CreateOpts, RunOpts};
+
+pub struct RunOptions {
+    pub image: String,
+    pub command: Vec<String>,
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub hostname: Option<String>,
+    pub read_only: bool,
+}
+
+/// A fresh 64-hex container id from the kernel's CSPRNG.
+pub fn new_id() -> Result<String> {
+    let mut b = [0u8; 32];
+    let mut f = std::fs::File::open("/dev/urandom").context("open /dev/urandom")?;
+    std::io::Read::read_exact(&mut f, &mut b).context("read /dev/urandom")?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+/// Exit status for berth's own failures, as Docker uses it.
+pub const EXIT_BERTH: i32 = 125;
+
+/// Runs a container in the foreground and removes it; returns its exit status
+/// (126: not executable, 127: not found, as Docker).
+pub fn run(root: &Path, o: &RunOptions) -> Result<i32> {
+    let store = Store::open(root)?;
+    let img = store.resolve(&o.image)?;
+    layers::ensure(&store, &img.manifest.layers, &img.config)?;
+    let id = new_id()?;
+    let dir = root.join("containers").join(&id);
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    let (upper, work, rootfs_dir) = rootfs::paths(&dir);
+    let res = (|| -> Result<i32> {
+        rootfs::mount_overlay(&store, &img.chain_ids(), &upper, &work, &rootfs_dir)?;
+        let spec = spec::build(&img, o, &id)?;
+        std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&spec)?)
+            .with_context(|| format!("write {}", dir.join("config.json").display()))?;
+        drop(store);
+        let rt_root: PathBuf = root.join("runtime");
+        let code = rt::run(&RunOpts {
+            create: CreateOpts {
+                root: &rt_root,
+                id: &id,
+                bundle: &dir,
+                console_socket: None,
+                pid_file: None,
+                no_pivot: false,
+                preserve_fds: 0,
+            },
+            detach: false,
+        });
+        match code {
+            Ok(c) => Ok(c),
+            Err(berth_runtime::Error::Init { step, msg })
+                if step == "prepare process" && msg.contains("not found") =>
+            {
+                eprintln!("berth: {msg}");
+                Ok(127)
+            }
+            Err(berth_runtime::Error::Init { step, msg })
+                if step == "exec" || msg.contains("ermission denied") =>
+            {
+                eprintln!("berth: {msg}");
+                Ok(126)
+            }
+            Err(e) => Err(e.into()),
+        }
+    })();
+    let _ = rootfs::unmount(&rootfs_dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    res
+}
