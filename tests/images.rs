@@ -98,6 +98,12 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+fn container_dirs(w: &World) -> usize {
+    std::fs::read_dir(w.root().join("containers"))
+        .map(|d| d.flatten().filter(|e| e.path().is_dir()).count())
+        .unwrap_or(0)
+}
+
 fn no_mounts_under(p: &Path) {
     let m = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
     assert!(
@@ -138,12 +144,7 @@ fn import_and_run_through_the_runtime() {
     let out = w.ok(&["run", "busybox:test", "sh", "-c", "ls /etc"]);
     assert!(!out.contains("written"), "{out}");
     no_mounts_under(&w.root());
-    assert_eq!(
-        std::fs::read_dir(w.root().join("containers"))
-            .map(|d| d.count())
-            .unwrap_or(0),
-        0
-    );
+    assert_eq!(container_dirs(&w), 0);
 }
 
 #[test]
@@ -440,4 +441,67 @@ fn a_killed_load_leaves_a_consistent_store() {
     assert!(w.ok(&["run", "bb:1"]).starts_with("hello from"));
     w.ok(&["load", "-i", arch.to_str().unwrap()]);
     w.ok(&["image", "inspect", "big:1"]);
+}
+
+#[test]
+fn a_killed_run_is_healed_by_the_next_command() {
+    if !root_or_skip("a_killed_run_is_healed_by_the_next_command") {
+        return;
+    }
+    let w = World::new();
+    w.import_busybox("bb:1");
+    let mut child = Command::new(BIN)
+        .arg("--root")
+        .arg(w.root())
+        .args(["run", "bb:1", "sleep", "300"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run");
+    let rt_root = w.root().join("runtime");
+    let started = (0..250).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::read_dir(&rt_root)
+            .map(|d| d.count() > 0)
+            .unwrap_or(false)
+            && std::fs::read_to_string("/proc/self/mountinfo")
+                .unwrap_or_default()
+                .contains(w.root().to_str().unwrap())
+    });
+    assert!(started, "container did not start");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // The CLI dies; its container, mount and cgroup stay behind.
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    let id = std::fs::read_dir(w.root().join("containers"))
+        .expect("containers")
+        .flatten()
+        .find(|e| e.path().is_dir())
+        .expect("a container dir")
+        .file_name();
+    let id = id.to_string_lossy().to_string();
+    // The next run heals it before doing its own work.
+    assert!(w.ok(&["run", "bb:1", "true"]).is_empty());
+    no_mounts_under(&w.root());
+    assert_eq!(container_dirs(&w), 0);
+    assert!(!rt_root.join(&id).exists(), "runtime state left");
+    for c in ["memory", "pids"] {
+        let v1 = PathBuf::from(format!("/sys/fs/cgroup/{c}/berth/{id}"));
+        assert!(!v1.exists(), "{} left", v1.display());
+    }
+    assert!(!PathBuf::from(format!("/sys/fs/cgroup/berth/{id}")).exists());
+    let procs = Command::new("pgrep")
+        .args(["-f", "sleep 300"])
+        .output()
+        .expect("pgrep");
+    let mine: Vec<String> = text(&procs.stdout)
+        .lines()
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/cgroup"))
+                .unwrap_or_default()
+                .contains(&id)
+        })
+        .map(String::from)
+        .collect();
+    assert!(mine.is_empty(), "container processes left: {mine:?}");
 }

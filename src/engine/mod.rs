@@ -3,6 +3,8 @@
 //!
 //! ```text
 //! <root>/containers/<id>/       one directory per container
+//!   .lock                       flock held by the berth process that runs it; a directory
+//!                               whose lock is free belongs to a berth that died: `heal`
 //!   config.json                 the OCI bundle config made from the image + flags
 //!   upper/ work/ rootfs/        overlay over the image's layers; rootfs is the mount
 //! <root>/runtime/               berth-runtime's state (--root of the runtime)
@@ -12,9 +14,12 @@ pub mod spec;
 
 use std::path::{Path, PathBuf};
 
+use std::os::unix::fs::OpenOptionsExt;
+
 use anyhow::{Context, Result};
 use berth_image::{layers, rootfs, Store};
 use berth_runtime::container::{self as rt, CreateOpts, RunOpts};
+use nix::fcntl::{Flock, FlockArg};
 
 pub struct RunOptions {
     pub image: String,
@@ -36,15 +41,68 @@ pub fn new_id() -> Result<String> {
 /// Exit status for berth's own failures, as Docker uses it.
 pub const EXIT_BERTH: i32 = 125;
 
+fn lock_file(dir: &Path, arg: FlockArg) -> Result<Flock<std::fs::File>> {
+    let p = dir.join(".lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .custom_flags(libc_cloexec())
+        .open(&p)
+        .with_context(|| format!("open {}", p.display()))?;
+    Flock::lock(f, arg).map_err(|(_, e)| anyhow::anyhow!("flock {}: {e}", p.display()))
+}
+
+fn libc_cloexec() -> i32 {
+    nix::fcntl::OFlag::O_CLOEXEC.bits()
+}
+
+/// Removes what a killed berth left behind: for every container directory whose lock is
+/// free, the runtime's container (its processes and cgroup), the overlay mount, the
+/// directory. Teardown keeps going past errors; "not found" is done.
+pub fn heal(root: &Path) -> Result<()> {
+    let dir = root.join("containers");
+    if !dir.exists() {
+        return Ok(());
+    }
+    // Exclusive against creators, who hold it shared between mkdir and taking their lock.
+    let _guard = lock_file(&dir, FlockArg::LockExclusive)?;
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    for e in rd.flatten() {
+        let cdir = e.path();
+        if !cdir.is_dir() {
+            continue;
+        }
+        let Ok(_lock) = lock_file(&cdir, FlockArg::LockExclusiveNonblock) else {
+            continue; // a live berth holds it
+        };
+        let id = e.file_name().to_string_lossy().to_string();
+        let _ = rt::delete(&root.join("runtime"), &id, true);
+        let (_, _, rootfs_dir) = rootfs::paths(&cdir);
+        let _ = rootfs::unmount(&rootfs_dir);
+        let _ = std::fs::remove_dir_all(&cdir);
+    }
+    Ok(())
+}
+
 /// Runs a container in the foreground and removes it; returns its exit status
 /// (126: not executable, 127: not found, as Docker).
 pub fn run(root: &Path, o: &RunOptions) -> Result<i32> {
+    heal(root)?;
     let store = Store::open(root)?;
     let img = store.resolve(&o.image)?;
     layers::ensure(&store, &img.manifest.layers, &img.config)?;
     let id = new_id()?;
     let dir = root.join("containers").join(&id);
+    let parent = root.join("containers");
+    std::fs::create_dir_all(&parent).with_context(|| format!("create {}", parent.display()))?;
+    let creating = lock_file(&parent, FlockArg::LockShared)?;
     std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    // Held until this process is gone: tells `heal` in other berth processes to keep off.
+    let _lock = lock_file(&dir, FlockArg::LockExclusive)?;
+    drop(creating);
     let (upper, work, rootfs_dir) = rootfs::paths(&dir);
     let res = (|| -> Result<i32> {
         rootfs::mount_overlay(&store, &img.chain_ids(), &upper, &work, &rootfs_dir)?;
