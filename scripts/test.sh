@@ -12,5 +12,5 @@ vm=../shared/vm/vm-cgroup2.sh
 if [ -x "$vm" ] && [ "${BERTH_SKIP_VM:-0}" != 1 ]; then
   echo "== runtime integration tests on a pure cgroup-v2 kernel ($vm)"
   VM_QUIET=1 VM_SHARE="$PWD" CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="$(realpath "$vm")" \
-    cargo test -p berth-runtime --test lifecycle
+    cargo test -p berth-runtime --test lifecycle --test config
 fi

@@ -65,6 +65,20 @@ pub enum Cmd {
         #[arg(required = true)]
         images: Vec<String>,
     },
+    /// Pull an image from a registry (OCI distribution API)
+    Pull {
+        /// Reference, e.g. busybox, localhost:5000/app:1, repo@sha256:...
+        image: String,
+        /// Platform of a multi-platform image: os/arch[/variant] (default: this host's)
+        #[arg(long)]
+        platform: Option<String>,
+        /// Speak plain http to this registry (localhost and 127.0.0.1 always are)
+        #[arg(long = "insecure-registry")]
+        insecure_registry: Vec<String>,
+        /// No progress output
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// List images
     Images {
         /// Only show image ids

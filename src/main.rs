@@ -41,6 +41,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             format,
             images,
         } => image::save(root, output.as_deref(), &format, &images)?,
+        Cmd::Pull {
+            image: img,
+            platform,
+            insecure_registry,
+            quiet,
+        } => image::pull(root, &img, platform, insecure_registry, quiet)?,
         Cmd::Images {
             quiet,
             format,

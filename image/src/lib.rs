@@ -8,6 +8,7 @@ pub mod error;
 pub mod layers;
 pub mod model;
 pub mod reference;
+pub mod registry;
 pub mod rootfs;
 pub mod store;
 pub mod unpack;

@@ -85,6 +85,9 @@ impl Store {
         for d in ["blobs/sha256", "layers", "tmp"] {
             fs::create_dir_all(dir.join(d)).ctx("create", dir.join(d))?;
         }
+        // Unpacked layers hold setuid binaries and device nodes: keep other users out.
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).ctx("chmod", &dir)?;
         let layout = dir.join("oci-layout");
         if !layout.exists() {
             write_atomic(&dir, &layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;

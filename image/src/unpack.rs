@@ -1,4 +1,4 @@
-//! Layer unpacking: owns turning one OCI/Docker layer blob into a directory, safely, and its two digests.
+//! Layer unpacking: owns turning one layer blob into a directory, safely, with both its digests.
 //!
 //! One pass reads the blob: the raw bytes are hashed (the compressed digest), decompressed
 //! (gzip or zstd, told by their magic bytes), hashed again (the diff_id) and parsed as tar.
@@ -83,6 +83,8 @@ pub enum UnpackError {
     Destination { path: PathBuf, reason: String },
     #[error("reading layer stream: {0}")]
     Stream(#[source] io::Error),
+    #[error("starting the extraction thread: {0}")]
+    Thread(#[source] io::Error),
     #[error("layer entry {entry:?}: path escapes the layer directory")]
     Escape { entry: PathBuf },
     #[error("layer entry {entry:?}: hard link target {target:?} escapes the layer directory")]
@@ -129,11 +131,13 @@ pub fn unpack_layer<R: Read>(
     let (free_tx, free_rx) = mpsc::channel();
     let (read, extracted) = std::thread::scope(|s| {
         let input = ChunkReader::new(rx, free_tx);
-        let worker = s.spawn(move || ex.extract(input));
+        let worker = std::thread::Builder::new().name("layer-extract".into());
+        let worker = worker.spawn_scoped(s, move || ex.extract(input));
+        let worker = worker.map_err(UnpackError::Thread)?;
         let read = read_layer(reader, &mut raw_hash, &tx, &free_rx);
         drop(tx);
-        (read, worker.join())
-    });
+        Ok((read, worker.join()))
+    })?;
     let (entries, tar_hash) = match (read, extracted) {
         (_, Err(panic)) => std::panic::resume_unwind(panic),
         // A broken stream is the cause of whatever the extractor made of its truncated tar.
@@ -493,17 +497,15 @@ impl Extractor {
                     Ok(d) => Ok(u64::from(d.unwrap_or(0))),
                     Err(e) => Err(invalid(entry_name, format!("bad device number: {e}"))),
                 };
-                let (sflag, dev) = match kind {
-                    // A FIFO has no device number; some writers leave the fields blank.
-                    T::Fifo => (SFlag::S_IFIFO, 0),
-                    T::Char => (
-                        SFlag::S_IFCHR,
-                        makedev(dev(hdr.device_major())?, dev(hdr.device_minor())?),
-                    ),
-                    _ => (
-                        SFlag::S_IFBLK,
-                        makedev(dev(hdr.device_major())?, dev(hdr.device_minor())?),
-                    ),
+                let sflag = match kind {
+                    T::Char => SFlag::S_IFCHR,
+                    T::Block => SFlag::S_IFBLK,
+                    _ => SFlag::S_IFIFO,
+                };
+                // A FIFO has no device number; some writers leave the fields blank.
+                let dev = match kind {
+                    T::Fifo => 0,
+                    _ => makedev(dev(hdr.device_major())?, dev(hdr.device_minor())?),
                 };
                 let create = || mknodat(dir, name, sflag, Mode::S_IRUSR, dev);
                 at.replace(create).map_err(at.err("mknod"))?;
@@ -583,17 +585,18 @@ impl Extractor {
 fn parse_pax_time(v: &[u8]) -> Option<TimeSpec> {
     let s = std::str::from_utf8(v).ok()?;
     let (sec, frac) = s.split_once('.').unwrap_or((s, ""));
+    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
     let sec: i64 = sec.parse().ok()?;
     let digits = &frac[..frac.len().min(9)];
-    let mut nsec: i64 = if digits.is_empty() {
-        0
-    } else {
-        digits.parse().ok()?
-    };
-    nsec *= 10i64.pow(9 - digits.len() as u32);
-    if sec < 0 && nsec > 0 {
+    let nsec = format!("{digits:0<9}").parse::<i64>().ok()?;
+    if sec.is_negative() || (sec == 0 && s.starts_with('-')) {
         // "-1.25" is 1.25 s before the epoch: -2 s + 0.75 s.
-        return Some(TimeSpec::new(sec - 1, 1_000_000_000 - nsec));
+        return Some(TimeSpec::new(
+            sec - i64::from(nsec > 0),
+            (1_000_000_000 - nsec) % 1_000_000_000,
+        ));
     }
     Some(TimeSpec::new(sec, nsec))
 }
@@ -633,8 +636,8 @@ fn write_file<R: Read>(
     if got != want {
         return Err(invalid(name, format!("truncated: {got} of {want} bytes")));
     }
-    // Order matters: chown clears setuid/setgid and file capabilities, so the mode and the
-    // xattrs (security.capability) come after it; writing the data cleared them too.
+    // Order matters: writing data and chown both clear setuid/setgid and file capabilities,
+    // so the mode and the xattrs (security.capability) come after both.
     let err = |op| io_err(name, op);
     if let Some((uid, gid)) = meta.owner {
         fchown(&file, Some(uid), Some(gid)).map_err(err("chown"))?;
@@ -980,6 +983,12 @@ mod tests {
         }
     }
 
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(data).unwrap();
+        gz.finish().unwrap()
+    }
+
     fn sha(data: &[u8]) -> String {
         let mut h = HashState::default();
         h.sha.update(data);
@@ -1032,6 +1041,20 @@ mod tests {
     }
 
     #[test]
+    fn pax_times() {
+        let t = |v: &str| parse_pax_time(v.as_bytes()).map(|t| (t.tv_sec(), t.tv_nsec()));
+        assert_eq!(t("1700000000"), Some((1_700_000_000, 0)));
+        assert_eq!(t("1700000000.5"), Some((1_700_000_000, 500_000_000)));
+        assert_eq!(t("1.1234567891"), Some((1, 123_456_789)));
+        assert_eq!(t("-1.25"), Some((-2, 750_000_000)));
+        assert_eq!(t("-0.5"), Some((-1, 500_000_000)));
+        assert_eq!(t("-3"), Some((-3, 0)));
+        assert_eq!(t("1.12345678\u{e9}"), None);
+        assert_eq!(t("1.+5"), None);
+        assert_eq!(t("x"), None);
+    }
+
+    #[test]
     fn detects_compression() {
         assert_eq!(Compression::detect(&[0x1f, 0x8b, 8, 0]), Compression::Gzip);
         assert_eq!(
@@ -1065,9 +1088,14 @@ mod tests {
                 ("mtime", b"1700000000.5"),
             ])
             .file("etc/xattr", "x")
+            .add(header("ro/", EntryType::Directory, 0, 0o555), b"")
+            .file("ro/f", "a read-only directory still gets its children")
             .finish();
         let out = unpack(&layer, &dest).unwrap();
-        assert_eq!(out.entries, 8);
+        assert_eq!(out.entries, 10);
+        let ro = std::fs::metadata(dest.join("ro")).unwrap();
+        assert_eq!(ro.permissions().mode() & 0o7777, 0o555);
+        assert!(dest.join("ro/f").is_file());
         assert_eq!(out.diff_id, sha(&layer));
         assert_eq!(out.compressed_digest, out.diff_id);
 
@@ -1128,11 +1156,11 @@ mod tests {
     #[test]
     fn compressed_variants_and_digests() {
         let tar = Layer::default().dir("a/").file("a/b", "data").finish();
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        gz.write_all(&tar).unwrap();
-        let gz = gz.finish().unwrap();
+        let gz = gzip(&tar);
+        // Two concatenated gzip members are one stream, as for Go's gzip.Reader.
+        let gz2 = [gzip(&tar[..1000]), gzip(&tar[1000..])].concat();
         let zst = zstd::encode_all(&tar[..], 3).unwrap();
-        for blob in [&tar, &gz, &zst] {
+        for blob in [&tar, &gz, &gz2, &zst] {
             let (_t, dest, _) = scratch();
             // Expected digests are compared case-insensitively.
             let want = sha(blob).to_ascii_uppercase().replace("SHA256:", "sha256:");
@@ -1178,20 +1206,39 @@ mod tests {
 
     #[test]
     fn trailing_bytes_are_hashed() {
-        let mut tar = Layer::default().file("f", "x").finish();
+        // Bigger than a chunk: the data crosses the reader-to-extractor chunk boundaries.
+        let big: Vec<u8> = (0..CHUNK as u32 + 70_000).map(|i| i as u8).collect();
+        let h = header("big", EntryType::Regular, big.len() as u64, 0o644);
+        let mut tar = Layer::default().add(h, &big).file("f", "x").finish();
         tar.extend_from_slice(&[0; 8192]);
         tar.extend_from_slice(b"trailing junk after the end-of-archive blocks");
         let (_t, dest, _) = scratch();
-        // Read in tiny pieces too, to exercise the magic sniffing and the drain.
-        let out = unpack_layer(
-            io::BufReader::with_capacity(3, &tar[..]),
-            &dest,
-            Some(&sha(&tar)),
-            None,
-        )
-        .unwrap();
+        let out = unpack_layer(&tar[..], &dest, Some(&sha(&tar)), None).unwrap();
         assert_eq!(out.compressed_size, tar.len() as u64);
         assert_eq!(out.diff_id, sha(&tar));
+        assert_eq!(std::fs::read(dest.join("big")).unwrap(), big);
+    }
+
+    /// Hands out at most 3 bytes per read, like a slow network stream.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(3).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn short_reads_are_fine() {
+        let tar = Layer::default().file("f", "x").finish();
+        let gz = gzip(&tar);
+        let (_t, dest, _) = scratch();
+        let out = unpack_layer(Trickle(&gz), &dest, Some(&sha(&gz)), Some(&sha(&tar))).unwrap();
+        assert_eq!(out.compressed_size, gz.len() as u64);
+        assert_eq!(std::fs::read(dest.join("f")).unwrap(), b"x");
     }
 
     #[test]
@@ -1313,12 +1360,23 @@ mod tests {
             .link("d", EntryType::Symlink, outside.to_str().unwrap())
             .dir("d/")
             .file("d/x", "inside")
+            .link("s", EntryType::Symlink, "/etc/passwd")
+            .link("h", EntryType::Link, "s")
             .finish();
         unpack(&layer, &dest).unwrap();
         assert_eq!(std::fs::read(outside.join("file")).unwrap(), b"secret");
         assert_eq!(std::fs::read(dest.join("f")).unwrap(), b"mine");
         assert_eq!(std::fs::read(dest.join("d/x")).unwrap(), b"inside");
         assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1);
+        // A hard link to a symlink is a second symlink, never a link to what it names.
+        assert_eq!(
+            std::fs::read_link(dest.join("h")).unwrap(),
+            Path::new("/etc/passwd")
+        );
+        assert_eq!(
+            std::fs::symlink_metadata(dest.join("s")).unwrap().nlink(),
+            2
+        );
     }
 
     #[test]
@@ -1379,6 +1437,23 @@ mod tests {
     }
 
     #[test]
+    fn device_nodes() {
+        if !is_root() {
+            eprintln!("not root: device nodes need CAP_MKNOD; skipped");
+            return;
+        }
+        let mut null = header("dev/null", EntryType::Char, 0, 0o666);
+        null.set_device_major(1).unwrap();
+        null.set_device_minor(3).unwrap();
+        let (_t, dest, _) = scratch();
+        unpack(&Layer::default().add(null, b"").finish(), &dest).unwrap();
+        let null = std::fs::symlink_metadata(dest.join("dev/null")).unwrap();
+        assert!(null.file_type().is_char_device());
+        assert_eq!(null.rdev(), libc::makedev(1, 3));
+        assert_eq!(null.permissions().mode() & 0o7777, 0o666);
+    }
+
+    #[test]
     fn overlay_xattrs_from_the_layer_are_dropped() {
         if !is_root() {
             eprintln!("not root: trusted.* xattrs cannot be read; skipped");
@@ -1429,5 +1504,28 @@ mod tests {
         let (_t, dest, _) = scratch();
         let err = unpack(&layer[..515], &dest).unwrap_err();
         assert!(err.to_string().contains("\"f\""), "{err}");
+        let mut corrupt = gzip(&layer);
+        let mid = corrupt.len() / 2;
+        corrupt[mid] ^= 0xff;
+        let (_t, dest, _) = scratch();
+        let err = unpack(&corrupt, &dest).unwrap_err();
+        assert!(matches!(err, UnpackError::Stream(_)), "{err}");
+    }
+
+    /// Times a real layer: `UNPACK_BENCH_LAYER=/path/layer.tar.gz cargo test --release --
+    /// --ignored unpack_bench --nocapture`. It unpacks next to the layer (same filesystem).
+    #[test]
+    #[ignore]
+    fn unpack_bench() {
+        let Ok(layer) = std::env::var("UNPACK_BENCH_LAYER") else {
+            eprintln!("UNPACK_BENCH_LAYER is not set");
+            return;
+        };
+        let layer = Path::new(&layer);
+        let dir = tempfile::tempdir_in(layer.parent().unwrap()).unwrap();
+        let start = std::time::Instant::now();
+        let out = unpack_layer(File::open(layer).unwrap(), dir.path(), None, None).unwrap();
+        let secs = start.elapsed().as_secs_f64();
+        eprintln!("{secs:.3}s {} entries {}", out.entries, out.diff_id);
     }
 }

@@ -23,6 +23,73 @@ pub fn import(root: &Path, file: &str, reference: Option<&str>, changes: &[Strin
     Ok(())
 }
 
+pub fn pull(
+    root: &Path,
+    what: &str,
+    platform: Option<String>,
+    insecure: Vec<String>,
+    quiet: bool,
+) -> Result<()> {
+    use berth_image::registry::{self, Event, PullOptions};
+    use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    let r: Reference = what.parse()?;
+    let store = Store::open(root)?;
+    let tty = nix::unistd::isatty(std::io::stderr()).unwrap_or(false);
+    let multi = MultiProgress::new();
+    let bars: Mutex<HashMap<String, ProgressBar>> = Mutex::new(HashMap::new());
+    let style =
+        ProgressStyle::with_template("{prefix}: {msg:>16} [{bar:30}] {bytes}/{total_bytes}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+    let say = |e: Event| {
+        if quiet {
+            return;
+        }
+        let mut bars = bars.lock().unwrap_or_else(|p| p.into_inner());
+        match e {
+            Event::Resolved { manifest, layers } => {
+                eprintln!("{r}: resolved {manifest} ({layers} layers)")
+            }
+            Event::LayerStart { digest, size } if tty => {
+                let b = multi.add(ProgressBar::new(size));
+                b.set_style(style.clone());
+                b.set_prefix(digest.short().to_string());
+                b.set_message("Downloading");
+                bars.insert(digest.to_string(), b);
+            }
+            Event::LayerStart { digest, .. } => eprintln!("{}: Pulling fs layer", digest.short()),
+            Event::LayerProgress { digest, done } => {
+                if let Some(b) = bars.get(&digest.to_string()) {
+                    b.set_position(done);
+                }
+            }
+            Event::LayerDone { digest, cached } => match bars.get(&digest.to_string()) {
+                Some(b) => b.finish_with_message("Download complete"),
+                None => eprintln!(
+                    "{}: {}",
+                    digest.short(),
+                    if cached {
+                        "Already exists"
+                    } else {
+                        "Download complete"
+                    }
+                ),
+            },
+            Event::Unpacking => eprintln!("{r}: unpacking layers"),
+        }
+    };
+    let img = registry::pull(&store, &r, &PullOptions { platform, insecure }, &say)
+        .with_context(|| format!("pull {r}"))?;
+    if !quiet {
+        eprintln!("Digest: {}", img.manifest_digest);
+        eprintln!("Status: Downloaded newer image for {r}");
+    }
+    println!("{r}");
+    Ok(())
+}
+
 pub fn load(root: &Path, input: Option<&Path>, quiet: bool) -> Result<()> {
     let store = Store::open(root)?;
     let (reader, src): (Box<dyn Read>, &Path) = match input {

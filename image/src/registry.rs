@@ -1,0 +1,310 @@
+//! `pull`: the OCI distribution API through oci-client (anonymous or bearer-token auth from
+//! the registry's WWW-Authenticate challenge, http for `--insecure-registry` hosts), Docker
+//! schema 2 and OCI manifests, indexes / manifest lists resolved to one platform. Layers
+//! download in parallel; every blob is hashed as it streams to disk and renamed into the
+//! store only when its digest matches. Blobs already present are skipped, so a pull that
+//! was interrupted completes where it stopped; the image is named only at the end.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{client::ClientConfig, client::ClientProtocol, Client};
+
+use crate::digest::{Digest, HashingWriter};
+use crate::error::{Error, IoContext, Result};
+use crate::model::*;
+use crate::reference::Reference;
+use crate::store::{Image, Store};
+
+/// What a pull reports as it goes (the CLI draws progress bars from these).
+#[derive(Debug, Clone)]
+pub enum Event {
+    Resolved { manifest: Digest, layers: usize },
+    LayerStart { digest: Digest, size: u64 },
+    LayerProgress { digest: Digest, done: u64 },
+    LayerDone { digest: Digest, cached: bool },
+    Unpacking,
+}
+
+pub struct PullOptions {
+    /// `os/arch[/variant]`; default: this host.
+    pub platform: Option<String>,
+    /// Registries spoken to over plain http (e.g. `localhost:5000`).
+    pub insecure: Vec<String>,
+}
+
+const ACCEPT: &[&str] = &[
+    MT_OCI_MANIFEST,
+    MT_DOCKER_MANIFEST,
+    MT_OCI_INDEX,
+    MT_DOCKER_LIST,
+];
+
+fn reg_err(r: &Reference, e: impl std::fmt::Display) -> Error {
+    Error::Invalid(format!("pull {r}: {e}"))
+}
+
+fn parse_platform(p: &str) -> Result<Platform> {
+    let parts: Vec<&str> = p.split('/').collect();
+    match parts.as_slice() {
+        [os, arch] => Ok(Platform {
+            os: os.to_string(),
+            architecture: arch.to_string(),
+            variant: None,
+        }),
+        [os, arch, v] => Ok(Platform {
+            os: os.to_string(),
+            architecture: arch.to_string(),
+            variant: Some(v.to_string()),
+        }),
+        _ => Err(Error::Invalid(format!(
+            "--platform {p:?}: want os/arch[/variant], e.g. linux/amd64"
+        ))),
+    }
+}
+
+/// Pulls `r` into the store and names it; returns the image.
+pub fn pull(
+    store: &Store,
+    r: &Reference,
+    o: &PullOptions,
+    progress: &(dyn Fn(Event) + Sync),
+) -> Result<Image> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let want = match &o.platform {
+        Some(p) => parse_platform(p)?,
+        None => host_platform(),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .ctx("start async runtime", "pull")?;
+    rt.block_on(pull_async(store, r, o, &want, progress))
+}
+
+async fn pull_async(
+    store: &Store,
+    r: &Reference,
+    o: &PullOptions,
+    want: &Platform,
+    progress: &(dyn Fn(Event) + Sync),
+) -> Result<Image> {
+    let insecure = o.insecure.contains(&r.registry)
+        || r.registry.starts_with("localhost")
+        || r.registry.starts_with("127.0.0.1");
+    let protocol = if insecure {
+        ClientProtocol::HttpsExcept(vec![r.registry.clone()])
+    } else {
+        ClientProtocol::Https
+    };
+    let client = Arc::new(Client::new(ClientConfig {
+        protocol,
+        ..Default::default()
+    }));
+    // oci-client's reference: registry/repo:tag or @digest.
+    let spec = match (&r.digest, &r.tag) {
+        (Some(d), _) => format!("{}/{}@{d}", r.registry, r.repository),
+        (None, Some(t)) => format!("{}/{}:{t}", r.registry, r.repository),
+        (None, None) => format!("{}/{}:latest", r.registry, r.repository),
+    };
+    let oref: oci_client::Reference = spec.parse().map_err(|e| reg_err(r, e))?;
+    let auth = RegistryAuth::Anonymous;
+    let (bytes, digest) = client
+        .pull_manifest_raw(&oref, &auth, ACCEPT)
+        .await
+        .map_err(|e| reg_err(r, e))?;
+    let top: Digest = digest.parse()?;
+    if Digest::of(&bytes) != top {
+        return Err(reg_err(
+            r,
+            format!("manifest digest mismatch: registry said {top}"),
+        ));
+    }
+    let kind: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| reg_err(r, format!("manifest: {e}")))?;
+    let mt = kind.get("mediaType").and_then(|v| v.as_str()).unwrap_or("");
+    let is_index = mt == MT_OCI_INDEX
+        || mt == MT_DOCKER_LIST
+        || (mt.is_empty() && kind.get("manifests").is_some());
+    // Store what we got byte for byte: the digests in the index then stay valid.
+    store.put_bytes(&bytes)?;
+    let (manifest_digest, manifest_bytes) = if is_index {
+        let idx: Index =
+            serde_json::from_slice(&bytes).map_err(|e| reg_err(r, format!("index: {e}")))?;
+        let pick = idx
+            .manifests
+            .iter()
+            .find(|m| {
+                m.platform.as_ref().is_some_and(|p| {
+                    p.os == want.os
+                        && p.architecture == want.architecture
+                        && (want.variant.is_none() || p.variant == want.variant)
+                })
+            })
+            .ok_or_else(|| {
+                let have: Vec<String> = idx
+                    .manifests
+                    .iter()
+                    .filter_map(|m| m.platform.as_ref())
+                    .map(|p| format!("{}/{}", p.os, p.architecture))
+                    .collect();
+                reg_err(
+                    r,
+                    format!(
+                        "no manifest for {}/{} (index has: {})",
+                        want.os,
+                        want.architecture,
+                        have.join(", ")
+                    ),
+                )
+            })?;
+        let by_digest: oci_client::Reference =
+            format!("{}/{}@{}", r.registry, r.repository, pick.digest)
+                .parse()
+                .map_err(|e| reg_err(r, e))?;
+        let (b, d) = client
+            .pull_manifest_raw(&by_digest, &auth, ACCEPT)
+            .await
+            .map_err(|e| reg_err(r, e))?;
+        let d: Digest = d.parse()?;
+        if Digest::of(&b) != pick.digest || d != pick.digest {
+            return Err(reg_err(
+                r,
+                format!("manifest {} does not match its digest", pick.digest),
+            ));
+        }
+        store.put_bytes(&b)?;
+        (pick.digest.clone(), b.to_vec())
+    } else {
+        (top.clone(), bytes.to_vec())
+    };
+    let mut manifest: Manifest = serde_json::from_slice(&manifest_bytes)
+        .map_err(|e| reg_err(r, format!("manifest: {e}")))?;
+    progress(Event::Resolved {
+        manifest: manifest_digest.clone(),
+        layers: manifest.layers.len(),
+    });
+    // Config, then the layers in parallel.
+    fetch_blob(
+        &client,
+        &oref,
+        store,
+        &manifest.config.digest,
+        manifest.config.size,
+        &|_| {},
+    )
+    .await?;
+    let mut tasks = Vec::new();
+    for l in &manifest.layers {
+        let (client, oref, d, size) = (client.clone(), oref.clone(), l.digest.clone(), l.size);
+        tasks.push(async move {
+            if store.has_blob(&d) {
+                progress(Event::LayerDone {
+                    digest: d.clone(),
+                    cached: true,
+                });
+                return Ok(());
+            }
+            progress(Event::LayerStart {
+                digest: d.clone(),
+                size,
+            });
+            let dd = d.clone();
+            fetch_blob(&client, &oref, store, &d, size, &|done| {
+                progress(Event::LayerProgress {
+                    digest: dd.clone(),
+                    done,
+                })
+            })
+            .await?;
+            progress(Event::LayerDone {
+                digest: d,
+                cached: false,
+            });
+            Ok::<(), Error>(())
+        });
+    }
+    for res in futures_util::future::join_all(tasks).await {
+        res?;
+    }
+    // Docker schema 2 media types are kept as they are: the manifest's digest must not change.
+    for l in manifest.layers.iter_mut() {
+        if l.media_type.is_empty() {
+            l.media_type = MT_OCI_LAYER_GZIP.into();
+        }
+    }
+    progress(Event::Unpacking);
+    let img = store.load_image(&manifest_digest, vec![r.clone()])?;
+    crate::layers::ensure(store, &img.manifest.layers, &img.config)?;
+    let size = manifest_bytes.len() as u64;
+    let mut name = r.clone();
+    name.digest = None;
+    if name.tag.is_none() {
+        store.tag(
+            None,
+            &Descriptor::new(MT_OCI_MANIFEST, manifest_digest.clone(), size),
+        )?;
+    } else {
+        store.tag(
+            Some(&name),
+            &Descriptor::new(MT_OCI_MANIFEST, manifest_digest.clone(), size),
+        )?;
+    }
+    store.load_image(
+        &manifest_digest,
+        if name.tag.is_some() {
+            vec![name]
+        } else {
+            vec![]
+        },
+    )
+}
+
+/// Streams one blob to tmp/, hashing as it goes; renamed into place if the digest matches.
+async fn fetch_blob(
+    client: &Client,
+    oref: &oci_client::Reference,
+    store: &Store,
+    d: &Digest,
+    size: u64,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<()> {
+    if store.has_blob(d) {
+        return Ok(());
+    }
+    let mut s = client
+        .pull_blob_stream(oref, d.to_string().as_str())
+        .await
+        .map_err(|e| Error::Invalid(format!("download {d}: {e}")))?;
+    let tmp = store.tmp_path("pull");
+    let f = std::fs::File::create(&tmp).ctx("create", &tmp)?;
+    let mut w = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, f));
+    let mut last = 0u64;
+    while let Some(chunk) = s.stream.next().await {
+        let chunk = chunk.map_err(|e| Error::Invalid(format!("download {d}: {e}")))?;
+        w.write_all(&chunk).ctx("write", &tmp)?;
+        if w.count - last > (1 << 20) || w.count == size {
+            last = w.count;
+            progress(w.count);
+        }
+    }
+    let (buf, got, n) = w.finish();
+    let f = buf.into_inner().map_err(|e| Error::Io {
+        op: "write",
+        path: tmp.clone(),
+        source: e.into_error(),
+    })?;
+    f.sync_all().ctx("fsync", &tmp)?;
+    if got != *d || n != size {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::DigestMismatch {
+            path: tmp,
+            expected: format!("{d} ({size} bytes)"),
+            actual: format!("{got} ({n} bytes)"),
+        });
+    }
+    std::fs::rename(&tmp, store.blob_path(d)).ctx("rename blob", store.blob_path(d))
+}
