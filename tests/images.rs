@@ -4,53 +4,18 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_berth");
+mod common;
 
-fn root_or_skip(name: &str) -> bool {
-    // SAFETY: getuid has no preconditions.
-    if unsafe { libc::getuid() } == 0 {
-        return true;
-    }
-    eprintln!("skipping {name}: needs root (mounts, namespaces)");
-    false
+use common::*;
+
+trait Images {
+    fn busybox_tar(&self) -> PathBuf;
+    fn import_busybox(&self, name: &str) -> String;
 }
 
-struct World {
-    dir: tempfile::TempDir,
-}
-
-impl World {
-    fn new() -> World {
-        World {
-            dir: tempfile::Builder::new()
-                .prefix("berth-img-test")
-                .tempdir()
-                .expect("tempdir"),
-        }
-    }
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
-    }
-    fn berth(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .arg("--root")
-            .arg(self.root())
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run berth")
-    }
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.berth(args);
-        assert!(
-            out.status.success(),
-            "berth {args:?} failed: {}",
-            text(&out.stderr)
-        );
-        text(&out.stdout)
-    }
+impl Images for World {
     /// A busybox root filesystem tarball (gzip), from Debian's busybox-static.
     fn busybox_tar(&self) -> PathBuf {
         let rootfs = self.dir.path().join("bbroot");
@@ -92,10 +57,6 @@ impl World {
         .trim()
         .to_string()
     }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn container_dirs(w: &World) -> usize {
@@ -288,13 +249,13 @@ fn malicious_archive(dir: &Path, entry: &str, kind: tar::EntryType, link: Option
     h.set_cksum();
     layer.append(&h, body).expect("append");
     let layer = layer.into_inner().expect("layer");
-    let diff_id = sha256(&layer);
+    let diff_id = sha256_hex(&layer);
     let config = serde_json::json!({
         "architecture": "amd64", "os": "linux", "config": {},
         "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{diff_id}")]}
     })
     .to_string();
-    let cfg_hex = sha256(config.as_bytes());
+    let cfg_hex = sha256_hex(config.as_bytes());
     let manifest = serde_json::json!([{"Config": format!("{cfg_hex}.json"), "RepoTags": ["evil:1"], "Layers": ["layer/layer.tar"]}]).to_string();
     let mut ar = tar::Builder::new(Vec::new());
     for (name, data) in [
@@ -308,23 +269,11 @@ fn malicious_archive(dir: &Path, entry: &str, kind: tar::EntryType, link: Option
         h.set_cksum();
         ar.append_data(&mut h, name, data).expect("append");
     }
-    let p = dir.join(format!("evil-{}.tar", sha256(entry.as_bytes())));
+    let p = dir.join(format!("evil-{}.tar", sha256_hex(entry.as_bytes())));
     std::fs::File::create(&p)
         .and_then(|mut f| f.write_all(&ar.into_inner().expect("ar")))
         .expect("write");
     p
-}
-
-fn sha256(data: &[u8]) -> String {
-    let out = Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            c.stdin.take().expect("stdin").write_all(data)?;
-            c.wait_with_output()
-        });
-    text(&out.expect("sha256sum").stdout)[..64].to_string()
 }
 
 #[test]

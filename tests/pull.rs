@@ -3,39 +3,14 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 
 use serde_json::json;
 
-const BIN: &str = env!("CARGO_BIN_EXE_berth");
+mod common;
 
-fn root_or_skip(name: &str) -> bool {
-    // SAFETY: getuid has no preconditions.
-    if unsafe { libc::getuid() } == 0 {
-        return true;
-    }
-    eprintln!("skipping {name}: needs root (mounts, namespaces)");
-    false
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    let mut c = Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("sha256sum");
-    c.stdin
-        .take()
-        .expect("stdin")
-        .write_all(data)
-        .expect("write");
-    text(&c.wait_with_output().expect("sha256sum").stdout)[..64].to_string()
-}
+use common::*;
 
 struct Registry {
     child: Child,
@@ -100,39 +75,6 @@ impl Drop for Registry {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-struct World {
-    dir: tempfile::TempDir,
-}
-
-impl World {
-    fn new() -> World {
-        World {
-            dir: tempfile::Builder::new()
-                .prefix("berth-pull-test")
-                .tempdir()
-                .expect("tempdir"),
-        }
-    }
-    fn berth(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .arg("--root")
-            .arg(self.dir.path().join("root"))
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("berth")
-    }
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.berth(args);
-        assert!(
-            out.status.success(),
-            "berth {args:?}: {}",
-            text(&out.stderr)
-        );
-        text(&out.stdout)
     }
 }
 
@@ -350,7 +292,7 @@ fn interrupted_pull_leaves_nothing_half_made_and_the_next_completes() {
     let r = format!("{}/shop/big:1", reg.addr);
     let mut child = Command::new(BIN)
         .arg("--root")
-        .arg(w.dir.path().join("root"))
+        .arg(w.root())
         .args(["pull", "-q", &r])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -398,5 +340,4 @@ fn pull_errors_name_the_reference() {
         "{}",
         text(&out.stderr)
     );
-    let _ = PathBuf::new();
 }
