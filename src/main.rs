@@ -21,10 +21,27 @@ fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
-            eprintln!("berth: {e:#}");
+            eprintln!("berth: {}", error_chain(&e));
             ExitCode::from(engine::EXIT_BERTH as u8)
         }
     }
+}
+
+/// The error and its causes on one line, each said once: the library errors already name
+/// their source in their message, so a cause the line already holds is not repeated.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let msg = cause.to_string();
+        if line.contains(&msg) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&msg);
+    }
+    line
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
