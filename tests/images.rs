@@ -454,3 +454,148 @@ fn a_killed_run_is_healed_by_the_next_command() {
         .collect();
     assert!(mine.is_empty(), "container processes left: {mine:?}");
 }
+
+/// Packs an OCI layout directory into an OCI archive (a tar of the layout).
+fn archive_of(layout: &Path, out: &Path) {
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(layout)
+        .arg("-cf")
+        .arg(out)
+        .arg(".")
+        .status()
+        .expect("tar");
+    assert!(st.success());
+}
+
+#[test]
+fn an_image_with_65_layers_mounts_and_runs() {
+    if !root_or_skip("an_image_with_65_layers_mounts_and_runs") {
+        return;
+    }
+    let w = World::new();
+    let mut layers = vec![busybox_layer()];
+    let names: Vec<String> = (1..=64).map(|i| format!("l{i:02}")).collect();
+    for n in &names {
+        layers.push(tar_of(&[(n.as_str(), n.as_bytes())]));
+    }
+    let layout = w.dir.path().join("layout");
+    oci_layout(
+        &layout,
+        "tall",
+        &layers,
+        &[host_arch()],
+        &["sh", "-c", "cat /l01 /l64; ls / | grep -c '^l'"],
+    );
+    let arch = w.dir.path().join("tall.tar");
+    archive_of(&layout, &arch);
+    w.ok(&["load", "-i", arch.to_str().unwrap()]);
+    // The OCI ref.name is only a tag here, so the image is loaded unnamed: run it by id.
+    let id = w.ok(&["images", "-q"]).trim().to_string();
+    let out = w.ok(&["run", &id]);
+    assert_eq!(
+        out, "l01l6464\n",
+        "files of the first and 64th layer, and 64 layer files"
+    );
+    no_mounts_under(&w.root());
+}
+
+#[test]
+fn archives_made_by_podman_load_and_run() {
+    if !root_or_skip("archives_made_by_podman_load_and_run") {
+        return;
+    }
+    let w = World::new();
+    w.import_busybox("localhost/shop/bb:1");
+    let ours = w.dir.path().join("ours.tar");
+    w.ok(&["save", "-o", ours.to_str().unwrap(), "localhost/shop/bb:1"]);
+    let pod = |args: &[&str]| {
+        let out = Command::new("podman")
+            .arg("--root")
+            .arg(w.dir.path().join("podman"))
+            .arg("--runroot")
+            .arg(w.dir.path().join("podman-run"))
+            .args(["--storage-driver", "vfs"])
+            .args(args)
+            .output()
+            .expect("podman (Debian package podman)");
+        assert!(
+            out.status.success(),
+            "podman {args:?}: {}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    };
+    // podman takes berth's archive...
+    let loaded = pod(&["load", "-i", ours.to_str().unwrap()]);
+    assert!(loaded.contains("localhost/shop/bb:1"), "{loaded}");
+    // ...and what podman writes, in both formats, berth loads and runs.
+    for fmt in ["docker-archive", "oci-archive"] {
+        let p = w.dir.path().join(format!("podman-{fmt}.tar"));
+        pod(&[
+            "save",
+            "--format",
+            fmt,
+            "-o",
+            p.to_str().unwrap(),
+            "localhost/shop/bb:1",
+        ]);
+        let w2 = World::new();
+        let out = w2.ok(&["load", "-i", p.to_str().unwrap()]);
+        let target = if fmt == "docker-archive" {
+            assert!(out.contains("localhost/shop/bb:1"), "{fmt}: {out}");
+            "localhost/shop/bb:1".to_string()
+        } else {
+            w2.ok(&["images", "-q"]).trim().to_string()
+        };
+        let out = w2.ok(&["run", &target]);
+        assert!(out.starts_with("hello from"), "{fmt}: {out}");
+    }
+}
+
+#[test]
+fn rmi_refuses_an_image_a_container_uses() {
+    if !root_or_skip("rmi_refuses_an_image_a_container_uses") {
+        return;
+    }
+    let w = World::new();
+    w.import_busybox("bb:1");
+    let child = Command::new(BIN)
+        .arg("--root")
+        .arg(w.root())
+        .args(["run", "bb:1", "sh", "-c", "sleep 2; cat /etc/passwd"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run");
+    let up = (0..250).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .contains(w.root().to_str().unwrap())
+    });
+    assert!(up, "container did not start");
+    let out = w.berth(&["rmi", "bb:1"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("used by running container"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Forced: the name goes, but the running container keeps its layers.
+    w.ok(&["rmi", "-f", "bb:1"]);
+    w.ok(&["image", "prune"]);
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success());
+    assert!(
+        text(&out.stdout).contains("root:x:0:0"),
+        "container lost its layers"
+    );
+    w.ok(&["image", "prune"]);
+    assert_eq!(
+        std::fs::read_dir(w.root().join("image/layers"))
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0
+    );
+}

@@ -6,8 +6,6 @@ use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use serde_json::json;
-
 mod common;
 
 use common::*;
@@ -75,127 +73,6 @@ impl Drop for Registry {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// A tar of (path, contents); paths ending in '/' are directories.
-fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (p, data) in entries {
-        let mut h = tar::Header::new_gnu();
-        if p.ends_with('/') {
-            h.set_entry_type(tar::EntryType::Directory);
-            h.set_mode(0o755);
-            h.set_size(0);
-        } else {
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_mode(0o644);
-            h.set_size(data.len() as u64);
-        }
-        h.set_mtime(1_700_000_000);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_cksum();
-        b.append_data(&mut h, p, *data).expect("append");
-    }
-    b.into_inner().expect("tar")
-}
-
-/// The busybox root filesystem as a tar (from Debian's busybox-static).
-fn busybox_layer() -> Vec<u8> {
-    let bb = ["/bin/busybox", "/usr/bin/busybox"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .expect("busybox-static");
-    let bin = std::fs::read(bb).expect("read busybox");
-    let mut b = tar::Builder::new(Vec::new());
-    for d in ["bin/", "etc/", "tmp/", "proc/", "sys/", "dev/"] {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Directory);
-        h.set_mode(0o755);
-        h.set_size(0);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(1_700_000_000);
-        h.set_cksum();
-        b.append_data(&mut h, d, &[][..]).expect("dir");
-    }
-    let mut h = tar::Header::new_gnu();
-    h.set_mode(0o755);
-    h.set_size(bin.len() as u64);
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_mtime(1_700_000_000);
-    h.set_cksum();
-    b.append_data(&mut h, "bin/busybox", &bin[..])
-        .expect("busybox");
-    for a in ["sh", "ls", "cat", "echo"] {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Symlink);
-        h.set_size(0);
-        h.set_mode(0o777);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(1_700_000_000);
-        h.set_cksum();
-        b.append_link(&mut h, format!("bin/{a}"), "busybox")
-            .expect("link");
-    }
-    b.into_inner().expect("tar")
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut c = Command::new("gzip")
-        .arg("-c")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("gzip");
-    let mut stdin = c.stdin.take().expect("stdin");
-    let data = data.to_vec();
-    let t = std::thread::spawn(move || stdin.write_all(&data));
-    let out = c.wait_with_output().expect("gzip");
-    t.join().expect("join").expect("write");
-    out.stdout
-}
-
-/// Writes an OCI layout at `dir` with one image index (tagged `tag`) holding one manifest per
-/// architecture, all with `layers` (uncompressed tars, stored gzip-compressed).
-fn oci_layout(dir: &Path, tag: &str, layers: &[Vec<u8>], archs: &[&str], cmd: &[&str]) {
-    let blobs = dir.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).expect("mkdir");
-    let put = |data: &[u8]| -> (String, usize) {
-        let h = sha256_hex(data);
-        std::fs::write(blobs.join(&h), data).expect("blob");
-        (format!("sha256:{h}"), data.len())
-    };
-    let mut diff_ids = Vec::new();
-    let mut descs = Vec::new();
-    for l in layers {
-        diff_ids.push(format!("sha256:{}", sha256_hex(l)));
-        let (d, n) = put(&gzip(l));
-        descs.push(json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d, "size": n}));
-    }
-    let mut manifests = Vec::new();
-    for arch in archs {
-        let config = json!({"architecture": arch, "os": "linux", "config": {"Cmd": cmd}, "rootfs": {"type": "layers", "diff_ids": diff_ids}}).to_string();
-        let (cd, cn) = put(config.as_bytes());
-        let m = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cn}, "layers": descs}).to_string();
-        let (md, mn) = put(m.as_bytes());
-        manifests.push(json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": mn, "platform": {"architecture": arch, "os": "linux"}}));
-    }
-    let idx = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests}).to_string();
-    let (id, in_) = put(idx.as_bytes());
-    let top = json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": id, "size": in_, "annotations": {"org.opencontainers.image.ref.name": tag}}]});
-    std::fs::write(dir.join("index.json"), top.to_string()).expect("index");
-    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).expect("layout");
-}
-
-fn host_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "aarch64" => "arm64",
-        _ => "amd64",
     }
 }
 

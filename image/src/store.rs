@@ -353,9 +353,10 @@ impl Store {
         Err(Error::ImageNotFound(what.to_string()))
     }
 
-    /// Mark and sweep: removes blobs, layers and temp files nothing in index.json refers to.
+    /// Mark and sweep: removes blobs, layers and temp files nothing in index.json refers to,
+    /// keeping the layers in `in_use` (chain id hex of layers live containers stack on).
     /// Returns (blobs removed, layers removed, bytes freed).
-    pub fn gc(root: &Path) -> Result<(usize, usize, u64)> {
+    pub fn gc(root: &Path, in_use: &BTreeSet<String>) -> Result<(usize, usize, u64)> {
         let dir = root.join("image");
         if !dir.exists() {
             return Ok((0, 0, 0));
@@ -367,7 +368,7 @@ impl Store {
             _gc: None,
         };
         let mut blobs = BTreeSet::new();
-        let mut layers = BTreeSet::new();
+        let mut layers = in_use.clone();
         for img in store.images()? {
             blobs.insert(img.manifest_digest.clone());
             blobs.insert(img.config_digest.clone());

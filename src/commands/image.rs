@@ -278,6 +278,22 @@ pub fn rmi(root: &Path, force: bool, images: &[String]) -> Result<()> {
     for what in images {
         let res = (|| -> Result<()> {
             let img = store.resolve(what)?;
+            let last_name = match what.parse::<Reference>() {
+                Ok(r) if img.names.contains(&r) => img.names.len() == 1,
+                _ => true,
+            };
+            let users = crate::engine::containers_using(root, &img.id().to_string());
+            if last_name && !users.is_empty() && !force {
+                bail!(
+                    "image {} is used by running container {}: stop it first or use --force",
+                    img.id().short(),
+                    users
+                        .iter()
+                        .map(|u| &u[..12])
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
             match what.parse::<Reference>() {
                 Ok(r) if img.names.contains(&r) && img.names.len() > 1 => {
                     store.untag(&r)?;
@@ -308,7 +324,7 @@ pub fn rmi(root: &Path, force: bool, images: &[String]) -> Result<()> {
         }
     }
     drop(store);
-    Store::gc(root)?;
+    Store::gc(root, &crate::engine::layers_in_use(root))?;
     match failed {
         Some(_) => bail!("some images were not removed"),
         None => Ok(()),
@@ -381,7 +397,7 @@ pub fn inspect(root: &Path, images: &[String]) -> Result<()> {
 }
 
 pub fn prune(root: &Path) -> Result<()> {
-    let (blobs, layers, bytes) = Store::gc(root)?;
+    let (blobs, layers, bytes) = Store::gc(root, &crate::engine::layers_in_use(root))?;
     println!(
         "Deleted {blobs} blobs and {layers} layers\nTotal reclaimed space: {}",
         human(bytes)

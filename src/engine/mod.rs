@@ -87,6 +87,35 @@ pub fn heal(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Directories of the live containers (their berth still holds the lock).
+fn live_containers(root: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(root.join("containers")) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .map(|e| e.path())
+        .filter(|d| d.is_dir() && lock_file(d, FlockArg::LockExclusiveNonblock).is_err())
+        .collect()
+}
+
+/// Ids of the live containers made from image `image_id`.
+pub fn containers_using(root: &Path, image_id: &str) -> Vec<String> {
+    live_containers(root)
+        .into_iter()
+        .filter(|d| std::fs::read_to_string(d.join("image")).is_ok_and(|i| i.trim() == image_id))
+        .filter_map(|d| d.file_name().map(|n| n.to_string_lossy().to_string()))
+        .collect()
+}
+
+/// Chain ids (hex) of the layers live containers stack on: garbage collection keeps them.
+pub fn layers_in_use(root: &Path) -> std::collections::BTreeSet<String> {
+    live_containers(root)
+        .into_iter()
+        .filter_map(|d| std::fs::read_to_string(d.join("layers")).ok())
+        .flat_map(|l| l.lines().map(String::from).collect::<Vec<_>>())
+        .collect()
+}
+
 /// Runs a container in the foreground and removes it; returns its exit status
 /// (126: not executable, 127: not found, as Docker).
 pub fn run(root: &Path, o: &RunOptions) -> Result<i32> {
@@ -104,6 +133,16 @@ pub fn run(root: &Path, o: &RunOptions) -> Result<i32> {
     let _lock = lock_file(&dir, FlockArg::LockExclusive)?;
     drop(creating);
     let (upper, work, rootfs_dir) = rootfs::paths(&dir);
+    // What this container uses, so rmi and prune leave it alone while it lives.
+    std::fs::write(dir.join("image"), img.id().to_string())
+        .with_context(|| format!("write {}", dir.join("image").display()))?;
+    let chains: Vec<String> = img
+        .chain_ids()
+        .iter()
+        .map(|c| c.hex().to_string())
+        .collect();
+    std::fs::write(dir.join("layers"), chains.join("\n"))
+        .with_context(|| format!("write {}", dir.join("layers").display()))?;
     let res = (|| -> Result<i32> {
         rootfs::mount_overlay(&store, &img.chain_ids(), &upper, &work, &rootfs_dir)?;
         let spec = spec::build(&img, o, &id)?;
