@@ -218,3 +218,61 @@ fn pull_errors_name_the_reference() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn pull_follows_the_bearer_token_challenge() {
+    if !root_or_skip("pull_follows_the_bearer_token_challenge") {
+        return;
+    }
+    let w = World::new();
+    let layout = w.dir.path().join("layout");
+    oci_layout(
+        &layout,
+        "1",
+        &[busybox_layer()],
+        &[host_arch()],
+        &["echo", "authorized"],
+    );
+    let port_file = w.dir.path().join("port");
+    let mut server = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/registry/token_registry.py"
+        ))
+        .arg(&layout)
+        .arg(&port_file)
+        .spawn()
+        .expect("python3");
+    struct Kill<'a>(&'a mut Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _k = Kill(&mut server);
+    let ok = (0..200).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(25));
+        port_file.exists()
+    });
+    assert!(ok, "token registry did not start");
+    let port = std::fs::read_to_string(&port_file).expect("port");
+    let r = format!("127.0.0.1:{port}/shop/auth:1");
+    let out = w.berth(&["pull", &r]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(w.ok(&["run", &r]).trim(), "authorized");
+    let mut s = TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect");
+    write!(s, "GET /stats HTTP/1.0\r\n\r\n").expect("write");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read");
+    let stats: serde_json::Value =
+        serde_json::from_str(resp.split("\r\n\r\n").nth(1).expect("body")).expect("json");
+    assert!(
+        stats["tokens"].as_u64().unwrap_or(0) >= 1,
+        "no token was requested: {stats}"
+    );
+    assert!(
+        stats["unauthorized"].as_u64().unwrap_or(0) >= 1,
+        "no challenge was met: {stats}"
+    );
+}
