@@ -59,8 +59,19 @@ impl Registry {
     }
 
     fn push_layout(&self, layout: &Path, tag: &str, name: &str) {
+        self.push_layout_as(layout, tag, name, "oci");
+    }
+
+    /// `format`: "oci", or "v2s2" for Docker schema 2 manifests and a manifest list.
+    fn push_layout_as(&self, layout: &Path, tag: &str, name: &str, format: &str) {
         let out = Command::new("skopeo")
-            .args(["copy", "--all", "--dest-tls-verify=false"])
+            .args([
+                "copy",
+                "--all",
+                "--dest-tls-verify=false",
+                "--format",
+                format,
+            ])
             .arg(format!("oci:{}:{tag}", layout.display()))
             .arg(format!("docker://{}/{name}", self.addr))
             .output()
