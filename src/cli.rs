@@ -111,31 +111,79 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: ImageCmd,
     },
-    /// Run a command in a new container (foreground; more flags come with the container issue)
+    /// Run a command in a new container (in the foreground; detached containers come later)
     #[command(disable_help_flag = true)]
-    Run {
-        /// Print help (-h is --hostname, as in docker run)
-        #[arg(long, action = clap::ArgAction::Help)]
-        help: Option<bool>,
-        /// Remove the container when it exits (always done until detached containers exist)
-        #[arg(long)]
-        rm: bool,
-        /// Set environment variables
-        #[arg(long, short)]
-        env: Vec<String>,
-        /// Working directory inside the container
-        #[arg(long, short)]
-        workdir: Option<String>,
-        /// Container host name
-        #[arg(long, short = 'h')]
-        hostname: Option<String>,
-        /// Mount the root filesystem read-only
-        #[arg(long)]
-        read_only: bool,
-        image: String,
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        command: Vec<String>,
-    },
+    Run(Box<RunArgs>),
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Print help (-h is --hostname, as in docker run)
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Remove the container when it exits (always done until detached containers exist)
+    #[arg(long)]
+    pub rm: bool,
+    /// Set environment variables (KEY=VALUE, or KEY to pass the caller's value)
+    #[arg(long, short)]
+    pub env: Vec<String>,
+    /// Read environment variables from a file (KEY=VALUE lines, # comments)
+    #[arg(long)]
+    pub env_file: Vec<std::path::PathBuf>,
+    /// Working directory inside the container
+    #[arg(long, short)]
+    pub workdir: Option<String>,
+    /// Container host name
+    #[arg(long, short = 'h')]
+    pub hostname: Option<String>,
+    /// Mount the root filesystem read-only
+    #[arg(long)]
+    pub read_only: bool,
+    /// Bind mount a host path: /host/path:/container/path[:ro]
+    #[arg(long, short)]
+    pub volume: Vec<String>,
+    /// Mount a tmpfs: /container/path[:size=64m,mode=1777]
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// Override the image's ENTRYPOINT
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// User: name|uid[:group|gid], names from the image's /etc/passwd and /etc/group
+    #[arg(long, short)]
+    pub user: Option<String>,
+    /// Memory limit, e.g. 64m, 1g
+    #[arg(long, short)]
+    pub memory: Option<String>,
+    /// Number of CPUs, e.g. 0.5
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// CPU shares (relative weight)
+    #[arg(long, short = 'c')]
+    pub cpu_shares: Option<u64>,
+    /// Maximum number of processes (-1: unlimited)
+    #[arg(long)]
+    pub pids_limit: Option<i64>,
+    /// ulimit: name=soft[:hard], e.g. nofile=1024:2048
+    #[arg(long)]
+    pub ulimit: Vec<String>,
+    /// Add Linux capabilities (e.g. NET_ADMIN, ALL)
+    #[arg(long)]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities (e.g. CHOWN, ALL)
+    #[arg(long)]
+    pub cap_drop: Vec<String>,
+    /// All capabilities, all devices, no masked or read-only /proc paths
+    #[arg(long)]
+    pub privileged: bool,
+    /// Security options: no-new-privileges[:true|false]
+    #[arg(long)]
+    pub security_opt: Vec<String>,
+    /// Network: none (own empty network namespace, the default for now) or host
+    #[arg(long, default_value = "none")]
+    pub network: String,
+    pub image: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
 }
 
 #[derive(Subcommand)]

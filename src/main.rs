@@ -78,28 +78,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             ImageCmd::Ls { quiet, format } => image::images(root, quiet, format, false)?,
             ImageCmd::Rm { force, images } => image::rmi(root, force, &images)?,
         },
-        Cmd::Run {
-            help: _,
-            rm: _,
-            env,
-            workdir,
-            hostname,
-            read_only,
-            image: img,
-            command,
-        } => {
-            return run::run(
-                root,
-                engine::RunOptions {
-                    image: img,
-                    command,
-                    env,
-                    workdir,
-                    hostname,
-                    read_only,
-                },
-            );
-        }
+        Cmd::Run(args) => return run::run(root, *args),
     }
     Ok(0)
 }

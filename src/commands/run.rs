@@ -1,11 +1,187 @@
-//! `berth run`.
+//! `berth run`: flags in Docker's syntax become RunOptions; errors name the flag at fault.
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 
-use crate::engine::{self, RunOptions};
+use crate::cli::RunArgs;
+use crate::engine::{self, Mount, RunOptions};
 
-pub fn run(root: &Path, o: RunOptions) -> Result<i32> {
-    engine::run(root, &o)
+/// `64m`, `1g`, `512k`, `1048576` (bytes), as docker's --memory.
+pub fn parse_size(s: &str) -> Result<u64> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mul) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    let n: f64 = num
+        .parse()
+        .with_context(|| format!("size {s:?}: want a number with b, k, m or g"))?;
+    if n < 0.0 {
+        bail!("size {s:?} is negative");
+    }
+    Ok((n * mul as f64) as u64)
+}
+
+fn env_file(path: &Path) -> Result<Vec<String>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("--env-file {}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let key = l.split('=').next().unwrap_or("");
+        if key.is_empty() || key.contains(char::is_whitespace) {
+            bail!(
+                "--env-file {}:{}: {line:?} is not KEY=VALUE",
+                path.display(),
+                i + 1
+            );
+        }
+        out.push(l.to_string());
+    }
+    Ok(out)
+}
+
+fn volume(v: &str) -> Result<Mount> {
+    let parts: Vec<&str> = v.split(':').collect();
+    let (src, dst, opts) = match parts.as_slice() {
+        [s, d] => (*s, *d, ""),
+        [s, d, o] => (*s, *d, *o),
+        _ => bail!("--volume {v:?}: want /host/path:/container/path[:ro]"),
+    };
+    if !src.starts_with('/') {
+        bail!("--volume {v:?}: named volumes are not supported yet; give an absolute host path");
+    }
+    if !dst.starts_with('/') {
+        bail!("--volume {v:?}: the container path must be absolute");
+    }
+    if !Path::new(src).exists() {
+        bail!("--volume {v:?}: host path {src} does not exist");
+    }
+    let mut ro = false;
+    for o in opts.split(',').filter(|o| !o.is_empty()) {
+        match o {
+            "ro" => ro = true,
+            "rw" => ro = false,
+            "z" | "Z" => {}
+            other => bail!("--volume {v:?}: unknown option {other:?} (ro, rw)"),
+        }
+    }
+    Ok(Mount::Bind {
+        src: src.into(),
+        dst: dst.into(),
+        ro,
+    })
+}
+
+fn tmpfs(t: &str) -> Result<Mount> {
+    let (dst, opts) = t.split_once(':').unwrap_or((t, ""));
+    if !dst.starts_with('/') {
+        bail!("--tmpfs {t:?}: the container path must be absolute");
+    }
+    Ok(Mount::Tmpfs {
+        dst: dst.into(),
+        options: opts
+            .split(',')
+            .filter(|o| !o.is_empty())
+            .map(String::from)
+            .collect(),
+    })
+}
+
+pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
+    let mut env = Vec::new();
+    for f in &a.env_file {
+        env.extend(env_file(f)?);
+    }
+    env.extend(a.env.iter().cloned());
+    let mut mounts = Vec::new();
+    for v in &a.volume {
+        mounts.push(volume(v)?);
+    }
+    for t in &a.tmpfs {
+        mounts.push(tmpfs(t)?);
+    }
+    let memory = a
+        .memory
+        .as_deref()
+        .map(parse_size)
+        .transpose()
+        .context("--memory")?;
+    let mut no_new_privs = false;
+    for o in &a.security_opt {
+        match o.as_str() {
+            "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true" => {
+                no_new_privs = true
+            }
+            "no-new-privileges:false" | "no-new-privileges=false" => no_new_privs = false,
+            other => {
+                bail!("--security-opt {other:?}: supported today: no-new-privileges[:true|false]")
+            }
+        }
+    }
+    let host_network = match a.network.as_str() {
+        "none" => false,
+        "host" => true,
+        other => bail!("--network {other:?}: none or host (bridge networks come later)"),
+    };
+    engine::run(
+        root,
+        &RunOptions {
+            image: a.image,
+            command: a.command,
+            env,
+            workdir: a.workdir,
+            hostname: a.hostname,
+            read_only: a.read_only,
+            mounts,
+            entrypoint: a.entrypoint,
+            user: a.user,
+            memory,
+            cpus: a.cpus,
+            cpu_shares: a.cpu_shares,
+            pids_limit: a.pids_limit,
+            ulimits: a.ulimit,
+            cap_add: a.cap_add,
+            cap_drop: a.cap_drop,
+            privileged: a.privileged,
+            no_new_privs,
+            host_network,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64m").unwrap(), 64 << 20);
+        assert_eq!(parse_size("1g").unwrap(), 1 << 30);
+        assert_eq!(parse_size("512K").unwrap(), 512 << 10);
+        assert_eq!(parse_size("1000").unwrap(), 1000);
+        assert_eq!(parse_size("1.5m").unwrap(), 3 << 19);
+        assert!(parse_size("lots").is_err());
+    }
+
+    #[test]
+    fn volumes() {
+        assert!(matches!(
+            volume("/tmp:/data:ro").unwrap(),
+            Mount::Bind { ro: true, .. }
+        ));
+        assert!(volume("data:/data").is_err());
+        assert!(volume("/nonexistent-berth-x:/data")
+            .unwrap_err()
+            .to_string()
+            .contains("does not exist"));
+        assert!(volume("/tmp:/data:bogus").is_err());
+    }
 }

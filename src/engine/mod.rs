@@ -28,6 +28,26 @@ pub struct RunOptions {
     pub workdir: Option<String>,
     pub hostname: Option<String>,
     pub read_only: bool,
+    pub mounts: Vec<Mount>,
+    pub entrypoint: Option<String>,
+    pub user: Option<String>,
+    pub memory: Option<u64>,
+    pub cpus: Option<f64>,
+    pub cpu_shares: Option<u64>,
+    pub pids_limit: Option<i64>,
+    pub ulimits: Vec<String>,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub privileged: bool,
+    pub no_new_privs: bool,
+    pub host_network: bool,
+}
+
+/// A mount asked for on the command line.
+#[derive(Debug, Clone)]
+pub enum Mount {
+    Bind { src: PathBuf, dst: String, ro: bool },
+    Tmpfs { dst: String, options: Vec<String> },
 }
 
 /// A fresh 64-hex container id from the kernel's CSPRNG.
@@ -145,7 +165,7 @@ pub fn run(root: &Path, o: &RunOptions) -> Result<i32> {
         .with_context(|| format!("write {}", dir.join("layers").display()))?;
     let res = (|| -> Result<i32> {
         rootfs::mount_overlay(&store, &img.chain_ids(), &upper, &work, &rootfs_dir)?;
-        let spec = spec::build(&img, o, &id)?;
+        let spec = spec::build(&img, o, &id, &rootfs_dir)?;
         std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&spec)?)
             .with_context(|| format!("write {}", dir.join("config.json").display()))?;
         drop(store);

@@ -1,12 +1,15 @@
 //! The OCI runtime config of a container, made from its image config and the run flags,
 //! with Docker's defaults: its 14 capabilities, masked and read-only /proc paths.
 
-use anyhow::{bail, Result};
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
 use berth_image::Image;
 use oci_spec::runtime::Spec;
-use serde_json::json;
+use serde_json::{json, Value};
 
-use super::RunOptions;
+use super::{Mount, RunOptions};
 
 /// Docker's default capability set (moby oci/caps/defaults.go).
 pub const DEFAULT_CAPS: &[&str] = &[
@@ -26,13 +29,231 @@ pub const DEFAULT_CAPS: &[&str] = &[
     "CAP_AUDIT_WRITE",
 ];
 
+/// Every capability Linux defines (capabilities(7)), for `--privileged` and `--cap-add ALL`.
+const ALL_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-pub fn build(img: &Image, o: &RunOptions, id: &str) -> Result<Spec> {
+fn cap_name(flag: &str, c: &str) -> Result<String> {
+    let up = c.trim().to_ascii_uppercase();
+    let name = if up.starts_with("CAP_") {
+        up
+    } else {
+        format!("CAP_{up}")
+    };
+    if !ALL_CAPS.contains(&name.as_str()) {
+        bail!("{flag} {c:?}: not a Linux capability");
+    }
+    Ok(name)
+}
+
+/// Every capability this process may still hand on (its bounding set, /proc/self/status
+/// CapBnd; ALL_CAPS is in kernel bit order). A host whose bounding set lacks some (this VM
+/// lacks CAP_SYS_RESOURCE) cannot give them to a container.
+fn all_available() -> Vec<String> {
+    let bnd = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
+    ALL_CAPS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| bnd & (1u64 << i) != 0)
+        .map(|(_, c)| c.to_string())
+        .collect()
+}
+
+/// The capability set from Docker's defaults and --cap-add/--cap-drop (ALL allowed).
+pub fn capabilities(o: &RunOptions) -> Result<Vec<String>> {
+    if o.privileged {
+        return Ok(all_available());
+    }
+    let all = |v: &[String]| v.iter().any(|c| c.eq_ignore_ascii_case("ALL"));
+    let mut caps: Vec<String> = if all(&o.cap_drop) {
+        Vec::new()
+    } else {
+        DEFAULT_CAPS.iter().map(|s| s.to_string()).collect()
+    };
+    if all(&o.cap_add) {
+        caps = all_available();
+    } else {
+        for c in &o.cap_add {
+            let n = cap_name("--cap-add", c)?;
+            if !caps.contains(&n) {
+                caps.push(n);
+            }
+        }
+    }
+    for c in o.cap_drop.iter().filter(|c| !c.eq_ignore_ascii_case("ALL")) {
+        let n = cap_name("--cap-drop", c)?;
+        caps.retain(|x| *x != n);
+    }
+    Ok(caps)
+}
+
+/// Reads a file of the container's image without following symlinks out of its root.
+fn read_in_root(rootfs: &Path, path: &str) -> Option<String> {
+    let root = std::fs::File::open(rootfs).ok()?;
+    let fd =
+        berth_runtime::rootfs::open_in_root(&root, Path::new(path), nix::fcntl::OFlag::O_RDONLY)
+            .ok()?;
+    let mut s = String::new();
+    std::fs::File::from(fd).read_to_string(&mut s).ok()?;
+    Some(s)
+}
+
+/// `name|uid[:group|gid]` resolved with the image's /etc/passwd and /etc/group, as Docker
+/// does: (uid, gid, additional gids).
+pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>)> {
+    let (user, group) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let passwd = read_in_root(rootfs, "/etc/passwd").unwrap_or_default();
+    let groups = read_in_root(rootfs, "/etc/group").unwrap_or_default();
+    let entry = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 4 && (f[0] == user || f[2] == user));
+    let (uid, mut gid, name) = match (user.parse::<u32>(), &entry) {
+        (_, Some(f)) => (
+            f[2].parse::<u32>()
+                .with_context(|| format!("/etc/passwd: bad uid for {}", f[0]))?,
+            f[3].parse::<u32>()
+                .with_context(|| format!("/etc/passwd: bad gid for {}", f[0]))?,
+            Some(f[0].to_string()),
+        ),
+        (Ok(n), None) => (n, 0, None),
+        (Err(_), None) => bail!("user {user:?}: no such user in the image's /etc/passwd"),
+    };
+    if let Some(g) = group {
+        gid = match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => groups
+                .lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|f| f.len() >= 3 && f[0] == g)
+                .map(|f| f[2].parse::<u32>())
+                .transpose()
+                .with_context(|| format!("/etc/group: bad gid for {g}"))?
+                .with_context(|| format!("group {g:?}: no such group in the image's /etc/group"))?,
+        };
+    }
+    // Supplementary groups: every group that lists the user by name.
+    let mut extra = Vec::new();
+    if let Some(n) = &name {
+        for f in groups.lines().map(|l| l.split(':').collect::<Vec<_>>()) {
+            if f.len() >= 4 && f[3].split(',').any(|m| m == n) {
+                if let Ok(g) = f[2].parse::<u32>() {
+                    if g != gid && !extra.contains(&g) {
+                        extra.push(g);
+                    }
+                }
+            }
+        }
+    }
+    Ok((uid, gid, extra))
+}
+
+fn rlimits(ulimits: &[String]) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for u in ulimits {
+        let (name, vals) = u
+            .split_once('=')
+            .with_context(|| format!("--ulimit {u:?}: want name=soft[:hard]"))?;
+        let known = [
+            "core",
+            "cpu",
+            "data",
+            "fsize",
+            "locks",
+            "memlock",
+            "msgqueue",
+            "nice",
+            "nofile",
+            "nproc",
+            "rss",
+            "rtprio",
+            "rttime",
+            "sigpending",
+            "stack",
+            "as",
+        ];
+        if !known.contains(&name) {
+            bail!("--ulimit {u:?}: unknown limit {name:?}");
+        }
+        let (soft, hard) = vals.split_once(':').unwrap_or((vals, vals));
+        let parse = |v: &str| {
+            v.parse::<u64>()
+                .with_context(|| format!("--ulimit {u:?}: {v:?} is not a number"))
+        };
+        let (soft, hard) = (parse(soft)?, parse(hard)?);
+        if soft > hard {
+            bail!("--ulimit {u:?}: soft limit above hard limit");
+        }
+        out.push(json!({"type": format!("RLIMIT_{}", name.to_ascii_uppercase()), "soft": soft, "hard": hard}));
+    }
+    Ok(out)
+}
+
+pub fn build(img: &Image, o: &RunOptions, id: &str, rootfs: &Path) -> Result<Spec> {
     let c = &img.config.config;
-    let mut args: Vec<String> = c.entrypoint.clone().unwrap_or_default();
+    let mut args: Vec<String> = match &o.entrypoint {
+        Some(e) if e.is_empty() => Vec::new(),
+        Some(e) => vec![e.clone()],
+        None => c.entrypoint.clone().unwrap_or_default(),
+    };
     if o.command.is_empty() {
-        args.extend(c.cmd.clone().unwrap_or_default());
+        // Docker: --entrypoint resets the image's CMD too.
+        if o.entrypoint.is_none() {
+            args.extend(c.cmd.clone().unwrap_or_default());
+        }
     } else {
         args.extend(o.command.iter().cloned());
     }
@@ -60,45 +281,122 @@ pub fn build(img: &Image, o: &RunOptions, id: &str) -> Result<Spec> {
         .clone()
         .or_else(|| c.working_dir.clone().filter(|w| !w.is_empty()))
         .unwrap_or_else(|| "/".into());
-    let (uid, gid) = match c.user.as_deref().filter(|u| !u.is_empty()) {
-        None => (0, 0),
-        Some(u) => {
-            let (a, b) = u.split_once(':').unwrap_or((u, "0"));
-            match (a.parse::<u32>(), b.parse::<u32>()) {
-                (Ok(a), Ok(b)) => (a, b),
-                _ => bail!("image user {u:?}: user names are resolved from /etc/passwd with the containers issue; use uid[:gid]"),
-            }
-        }
+    let user = o
+        .user
+        .clone()
+        .or_else(|| c.user.clone())
+        .filter(|u| !u.is_empty());
+    let (uid, gid, extra_gids) = match &user {
+        None => (0, 0, Vec::new()),
+        Some(u) => resolve_user(rootfs, u)?,
     };
-    let caps = json!(DEFAULT_CAPS);
+    let caps = json!(capabilities(o)?);
     let hostname = o.hostname.clone().unwrap_or_else(|| id[..12].to_string());
+    let mut mounts = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
+        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if o.privileged { "rw" } else { "ro" }]}),
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": [if o.privileged { "rw" } else { "ro" }, "nosuid", "noexec", "nodev"]}),
+    ];
+    for m in &o.mounts {
+        mounts.push(match m {
+            Mount::Bind { src, dst, ro } => {
+                json!({"destination": dst, "type": "bind", "source": src, "options": if *ro { vec!["rbind", "ro", "rprivate"] } else { vec!["rbind", "rprivate"] }})
+            }
+            Mount::Tmpfs { dst, options } => {
+                let mut opts = vec!["nosuid".to_string(), "nodev".to_string()];
+                opts.extend(options.iter().cloned());
+                json!({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": opts})
+            }
+        });
+    }
+    let mut namespaces = vec![
+        json!({"type": "pid"}),
+        json!({"type": "ipc"}),
+        json!({"type": "uts"}),
+        json!({"type": "mount"}),
+        json!({"type": "cgroup"}),
+    ];
+    if !o.host_network {
+        namespaces.push(json!({"type": "network"}));
+    }
+    let mut resources = json!({"devices": [{"allow": o.privileged, "access": "rwm"}]});
+    if let Some(m) = o.memory {
+        resources["memory"] = json!({"limit": m});
+    }
+    let mut cpu = serde_json::Map::new();
+    if let Some(c) = o.cpus {
+        if c <= 0.0 {
+            bail!("--cpus {c}: must be above 0");
+        }
+        cpu.insert("quota".into(), json!((c * 100_000.0) as i64));
+        cpu.insert("period".into(), json!(100_000));
+    }
+    if let Some(s) = o.cpu_shares {
+        cpu.insert("shares".into(), json!(s));
+    }
+    if !cpu.is_empty() {
+        resources["cpu"] = Value::Object(cpu);
+    }
+    if let Some(p) = o.pids_limit {
+        resources["pids"] = json!({"limit": p});
+    }
+    let masked = if o.privileged {
+        json!([])
+    } else {
+        json!([
+            "/proc/asound",
+            "/proc/acpi",
+            "/proc/kcore",
+            "/proc/keys",
+            "/proc/latency_stats",
+            "/proc/timer_list",
+            "/proc/timer_stats",
+            "/proc/sched_debug",
+            "/proc/scsi",
+            "/sys/firmware",
+            "/sys/devices/virtual/powercap"
+        ])
+    };
+    let readonly = if o.privileged {
+        json!([])
+    } else {
+        json!([
+            "/proc/bus",
+            "/proc/fs",
+            "/proc/irq",
+            "/proc/sys",
+            "/proc/sysrq-trigger"
+        ])
+    };
     let spec = json!({
         "ociVersion": "1.0.2",
         "process": {
             "terminal": false,
-            "user": {"uid": uid, "gid": gid},
+            "user": {"uid": uid, "gid": gid, "additionalGids": extra_gids},
             "args": args,
             "env": env,
             "cwd": cwd,
-            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-            "noNewPrivileges": false
+            // Docker: a non-root user keeps the set only as its bounding set.
+            "capabilities": if uid == 0 {
+                json!({"bounding": caps, "effective": caps, "permitted": caps})
+            } else {
+                json!({"bounding": caps})
+            },
+            "rlimits": rlimits(&o.ulimits)?,
+            "noNewPrivileges": o.no_new_privs
         },
         "root": {"path": "rootfs", "readonly": o.read_only},
         "hostname": hostname,
-        "mounts": [
-            {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
-            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-            {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
-            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
-            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
-            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["ro", "nosuid", "noexec", "nodev"]}
-        ],
+        "mounts": mounts,
         "linux": {
-            "resources": {"devices": [{"allow": false, "access": "rwm"}]},
-            "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}],
-            "maskedPaths": ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"],
-            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+            "resources": resources,
+            "namespaces": namespaces,
+            "maskedPaths": masked,
+            "readonlyPaths": readonly
         }
     });
     Ok(serde_json::from_value(spec)?)

@@ -197,3 +197,49 @@ pub fn host_arch() -> &'static str {
         _ => "amd64",
     }
 }
+
+impl World {
+    /// A busybox root filesystem tarball (gzip), from Debian's busybox-static.
+    pub fn busybox_tar(&self) -> PathBuf {
+        let rootfs = self.dir.path().join("bbroot");
+        std::fs::create_dir_all(rootfs.join("bin")).expect("mkdir");
+        for d in ["etc", "tmp", "proc", "sys", "dev"] {
+            std::fs::create_dir_all(rootfs.join(d)).expect("mkdir");
+        }
+        let bb = ["/bin/busybox", "/usr/bin/busybox"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("busybox-static installed");
+        std::fs::copy(bb, rootfs.join("bin/busybox")).expect("copy");
+        for a in [
+            "sh", "echo", "cat", "ls", "id", "hostname", "sleep", "true", "grep",
+        ] {
+            let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a));
+        }
+        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n")
+            .expect("passwd");
+        let tarball = self.dir.path().join("busybox.tar.gz");
+        let st = Command::new("tar")
+            .arg("-C")
+            .arg(&rootfs)
+            .arg("-czf")
+            .arg(&tarball)
+            .arg(".")
+            .status()
+            .expect("tar");
+        assert!(st.success());
+        tarball
+    }
+    pub fn import_busybox(&self, name: &str) -> String {
+        let t = self.busybox_tar();
+        self.ok(&[
+            "import",
+            t.to_str().unwrap(),
+            name,
+            "-c",
+            r#"CMD ["sh", "-c", "echo hello from $(hostname)"]"#,
+        ])
+        .trim()
+        .to_string()
+    }
+}

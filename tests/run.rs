@@ -1,0 +1,256 @@
+//! `berth run` flags as Docker users type them: env files, bind mounts, tmpfs, users from the
+//! image's /etc/passwd, limits, capabilities, no-new-privileges, host network.
+
+mod common;
+
+use common::*;
+
+fn world() -> World {
+    let w = World::new();
+    w.import_busybox("bb:1");
+    w
+}
+
+#[test]
+fn env_workdir_entrypoint_and_env_file() {
+    if !root_or_skip("env_workdir_entrypoint_and_env_file") {
+        return;
+    }
+    let w = world();
+    let f = w.dir.path().join("env");
+    std::fs::write(&f, "# comment\nFROM_FILE=1\n\nOVERRIDE=file\n").unwrap();
+    let out = w.ok(&[
+        "run",
+        "--env-file",
+        f.to_str().unwrap(),
+        "-e",
+        "OVERRIDE=flag",
+        "-w",
+        "/tmp",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo $FROM_FILE $OVERRIDE $(pwd)",
+    ]);
+    assert_eq!(out.trim(), "1 flag /tmp");
+    let out = w.ok(&["run", "--entrypoint", "echo", "bb:1", "via", "entrypoint"]);
+    assert_eq!(out.trim(), "via entrypoint");
+    std::fs::write(&f, "GOOD=1\nBAD LINE\n").unwrap();
+    let out = w.berth(&["run", "--env-file", f.to_str().unwrap(), "bb:1", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains(&format!("{}:2", f.display())),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn bind_mounts_and_tmpfs() {
+    if !root_or_skip("bind_mounts_and_tmpfs") {
+        return;
+    }
+    let w = world();
+    let host = w.dir.path().join("data");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("in"), "from host").unwrap();
+    let v = format!("{}:/data", host.display());
+    w.ok(&[
+        "run",
+        "-v",
+        &v,
+        "bb:1",
+        "sh",
+        "-c",
+        "cat /data/in; echo written > /data/out",
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("out")).unwrap().trim(),
+        "written"
+    );
+    let vro = format!("{}:/data:ro", host.display());
+    let out = w.ok(&[
+        "run",
+        "-v",
+        &vro,
+        "bb:1",
+        "sh",
+        "-c",
+        "(echo x > /data/ro) 2>&1; true",
+    ]);
+    assert!(out.contains("Read-only file system"), "{out}");
+    assert!(!host.join("ro").exists());
+    let out = w.berth(&["run", "-v", "/nonexistent-berth-src:/x", "bb:1", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains("/nonexistent-berth-src")
+            && text(&out.stderr).contains("does not exist")
+    );
+    let out = w.ok(&[
+        "run",
+        "--tmpfs",
+        "/scratch:size=1m",
+        "bb:1",
+        "sh",
+        "-c",
+        "grep ' /scratch ' /proc/mounts",
+    ]);
+    assert!(out.contains("tmpfs") && out.contains("size=1024k"), "{out}");
+}
+
+#[test]
+fn user_names_come_from_the_image() {
+    if !root_or_skip("user_names_come_from_the_image") {
+        return;
+    }
+    let w = World::new();
+    // An image with users and groups of its own.
+    let tar = w.busybox_tar();
+    let root = w.dir.path().join("bbroot");
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\napp:x:1234:2345::/home/app:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("etc/group"),
+        "root:x:0:\napp:x:2345:\nextra:x:777:app\n",
+    )
+    .unwrap();
+    let _ = tar;
+    let t2 = w.dir.path().join("users.tar");
+    assert!(std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&t2)
+        .arg(".")
+        .status()
+        .unwrap()
+        .success());
+    w.ok(&["import", t2.to_str().unwrap(), "users:1"]);
+    let out = w.ok(&["run", "-u", "app", "users:1", "id"]);
+    assert!(
+        out.contains("uid=1234") && out.contains("gid=2345") && out.contains("777"),
+        "{out}"
+    );
+    let out = w.ok(&["run", "-u", "app:root", "users:1", "id"]);
+    assert!(out.contains("uid=1234") && out.contains("gid=0"), "{out}");
+    let out = w.ok(&["run", "-u", "4242:4343", "users:1", "id"]);
+    assert!(
+        out.contains("uid=4242") && out.contains("gid=4343"),
+        "{out}"
+    );
+    // A non-root user has no effective capabilities (Docker's behaviour).
+    let out = w.ok(&[
+        "run",
+        "-u",
+        "app",
+        "users:1",
+        "grep",
+        "CapEff",
+        "/proc/self/status",
+    ]);
+    assert!(out.contains("0000000000000000"), "{out}");
+    let out = w.berth(&["run", "-u", "nobody-here", "users:1", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains("nobody-here"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn limits_land_in_the_cgroup_and_ulimits_in_the_process() {
+    if !root_or_skip("limits_land_in_the_cgroup_and_ulimits_in_the_process") {
+        return;
+    }
+    let w = world();
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let script = if v2 {
+        "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max /sys/fs/cgroup/cpu.max; ulimit -n"
+    } else {
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.cfs_quota_us; ulimit -n"
+    };
+    let out = w.ok(&[
+        "run",
+        "-m",
+        "64m",
+        "--pids-limit",
+        "50",
+        "--cpus",
+        "0.5",
+        "--ulimit",
+        "nofile=512:1024",
+        "bb:1",
+        "sh",
+        "-c",
+        script,
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "67108864", "{out}");
+    assert_eq!(lines[1], "50", "{out}");
+    assert!(lines[2].starts_with("50000"), "{out}");
+    assert_eq!(lines[3], "512", "{out}");
+    let out = w.berth(&["run", "-m", "lots", "bb:1", "true"]);
+    assert!(
+        text(&out.stderr).contains("--memory"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = w.berth(&["run", "--ulimit", "bogus=1", "bb:1", "true"]);
+    assert!(text(&out.stderr).contains("bogus"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn capabilities_privileged_and_no_new_privileges() {
+    if !root_or_skip("capabilities_privileged_and_no_new_privileges") {
+        return;
+    }
+    let w = world();
+    let caps = |args: &[&str]| -> u64 {
+        let mut a = vec!["run"];
+        a.extend_from_slice(args);
+        a.extend_from_slice(&["bb:1", "grep", "CapEff", "/proc/self/status"]);
+        let out = w.ok(&a);
+        u64::from_str_radix(out.split_whitespace().nth(1).unwrap(), 16).unwrap()
+    };
+    let default = caps(&[]);
+    assert_eq!(default, 0xa80425fb, "Docker's default set");
+    assert_eq!(caps(&["--cap-drop", "CHOWN"]), default & !1);
+    assert_eq!(caps(&["--cap-add", "NET_ADMIN"]), default | 1 << 12);
+    assert_eq!(caps(&["--cap-drop", "ALL", "--cap-add", "KILL"]), 1 << 5);
+    // --privileged: everything the host's bounding set allows.
+    assert!(caps(&["--privileged"]) > default);
+    let out = w.berth(&["run", "--cap-add", "MADE_UP", "bb:1", "true"]);
+    assert!(text(&out.stderr).contains("MADE_UP"));
+    let out = w.ok(&[
+        "run",
+        "--security-opt",
+        "no-new-privileges",
+        "bb:1",
+        "grep",
+        "NoNewPrivs",
+        "/proc/self/status",
+    ]);
+    assert!(out.contains('1'), "{out}");
+}
+
+#[test]
+fn network_none_and_host() {
+    if !root_or_skip("network_none_and_host") {
+        return;
+    }
+    let w = world();
+    let out = w.ok(&["run", "bb:1", "cat", "/proc/net/dev"]);
+    let ifaces: Vec<&str> = out
+        .lines()
+        .skip(2)
+        .map(|l| l.split(':').next().unwrap().trim())
+        .collect();
+    assert_eq!(ifaces, ["lo"], "{out}");
+    let host = std::fs::read_to_string("/proc/net/dev").unwrap();
+    let out = w.ok(&["run", "--network", "host", "bb:1", "cat", "/proc/net/dev"]);
+    assert_eq!(out.lines().count(), host.lines().count(), "{out}");
+}
