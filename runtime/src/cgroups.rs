@@ -53,14 +53,6 @@ pub enum Join {
     Done,
 }
 
-/// A cgroup made ready for a new container, before its init exists.
-pub struct Prepared {
-    pub record: CgroupRecord,
-    pub join: Join,
-    /// v2: the leaf directory, for clone3(CLONE_INTO_CGROUP).
-    pub v2_dir: Option<OwnedFd>,
-}
-
 /// `linux.cgroupsPath` from the spec, or `/berth/<id>`. Relative paths are taken below the
 /// hierarchy roots too (runc makes them relative to its own cgroup; for a root CLI started
 /// from a login shell that would scatter containers under user sessions).
@@ -189,19 +181,15 @@ fn manager(path: &Path, id: &str) -> Result<AnyCgroupManager> {
     .map_err(|e| cg_err(path, format!("open: {e}")))
 }
 
-/// Creates the container's cgroup and applies its resources (make_dirs + apply); on error,
-/// whatever was created is removed again.
-pub fn prepare(path: &Path, id: &str, resources: Option<&LinuxResources>) -> Result<Prepared> {
+/// Creates the container's cgroup and applies its resources (make_dirs + apply), for a
+/// parent that moves the init in itself; on error, whatever was created is removed again.
+pub fn prepare(path: &Path, id: &str, resources: Option<&LinuxResources>) -> Result<CgroupRecord> {
     let mut record = CgroupRecord {
         path: path.to_path_buf(),
         created: Vec::new(),
     };
-    match make_dirs(&mut record).and_then(|made| apply(path, id, resources).map(|()| made)) {
-        Ok((join, v2_dir)) => Ok(Prepared {
-            record,
-            join,
-            v2_dir,
-        }),
+    match make_dirs(&mut record).and_then(|_| apply(path, id, resources)) {
+        Ok(()) => Ok(record),
         Err(e) => {
             let _ = remove(&record);
             Err(e)

@@ -4,7 +4,7 @@
 //! what went wrong inside the new namespaces.
 
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
@@ -66,10 +66,6 @@ impl Channel {
         Channel {
             stream: UnixStream::from(owned),
         }
-    }
-
-    pub fn raw(&self) -> RawFd {
-        self.stream.as_raw_fd()
     }
 
     pub fn send<T: Serialize>(&mut self, msg: &T) -> Result<()> {

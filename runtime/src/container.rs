@@ -197,6 +197,18 @@ fn create_inner(
             created: Vec::new(),
         },
         started: false,
+        post_hooks: state::PostHooks {
+            poststart: spec
+                .hooks()
+                .as_ref()
+                .and_then(|h| h.poststart().clone())
+                .unwrap_or_default(),
+            poststop: spec
+                .hooks()
+                .as_ref()
+                .and_then(|h| h.poststop().clone())
+                .unwrap_or_default(),
+        },
     };
     *out = Some(st.clone());
     dir.save(&st)?;
@@ -212,8 +224,7 @@ fn create_inner(
     let unified = cgroups::is_unified()?;
     let mut early: Option<(Join, Option<OwnedFd>)> = None;
     if new_userns {
-        let p = cgroups::prepare(&cg_path, o.id, resources.as_ref())?;
-        st.cgroup = p.record;
+        st.cgroup = cgroups::prepare(&cg_path, o.id, resources.as_ref())?;
         early = Some((Join::Done, None));
     } else if unified {
         let made = cgroups::make_dirs(&mut st.cgroup);
@@ -421,15 +432,12 @@ pub fn start(root: &Path, id: &str) -> Result<State> {
             msg,
         });
     }
-    if let Ok(spec) = load_spec(&st.bundle) {
-        let hooks_cfg = spec.hooks().clone().unwrap_or_default();
-        for e in hooks::run_all(
-            "poststart",
-            hooks_cfg.poststart().as_deref().unwrap_or(&[]),
-            &st.oci_json().to_string(),
-        ) {
-            eprintln!("berth-runtime: warning: {e}");
-        }
+    for e in hooks::run_all(
+        "poststart",
+        &st.post_hooks.poststart,
+        &st.oci_json().to_string(),
+    ) {
+        eprintln!("berth-runtime: warning: {e}");
     }
     Ok(st)
 }
@@ -504,16 +512,13 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     if let Err(e) = dir.remove() {
         errs.push(e);
     }
-    if let Ok(spec) = load_spec(&st.bundle) {
-        let hooks_cfg = spec.hooks().clone().unwrap_or_default();
-        st.status = Status::Stopped;
-        for e in hooks::run_all(
-            "poststop",
-            hooks_cfg.poststop().as_deref().unwrap_or(&[]),
-            &st.oci_json().to_string(),
-        ) {
-            eprintln!("berth-runtime: warning: {e}");
-        }
+    st.status = Status::Stopped;
+    for e in hooks::run_all(
+        "poststop",
+        &st.post_hooks.poststop,
+        &st.oci_json().to_string(),
+    ) {
+        eprintln!("berth-runtime: warning: {e}");
     }
     match errs.into_iter().next() {
         Some(e) => Err(e),

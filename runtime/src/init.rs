@@ -18,8 +18,8 @@
 
 use std::ffi::CString;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::fd::{AsFd, FromRawFd, RawFd};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
@@ -589,18 +589,4 @@ fn finish_and_exec(
         "exec".into(),
         Error::sys(format!("exec {:?}", exe.path), e),
     ))
-}
-
-/// Wraps an fd number inherited over exec.
-pub fn owned(fd: RawFd) -> OwnedFd {
-    // SAFETY: only called on descriptors the runtime handed to this init alone.
-    unsafe { OwnedFd::from_raw_fd(fd) }
-}
-
-pub fn stream(fd: RawFd) -> UnixStream {
-    UnixStream::from(owned(fd))
-}
-
-pub fn raw(fd: &impl AsRawFd) -> RawFd {
-    fd.as_raw_fd()
 }

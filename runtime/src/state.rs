@@ -11,7 +11,6 @@
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
-use std::os::fd::AsFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -94,6 +93,18 @@ pub struct State {
     /// Whether `start` has let the init exec the user process.
     #[serde(default)]
     pub started: bool,
+    /// The poststart and poststop hooks, kept here so that start and delete need not read
+    /// and check the bundle's config.json again (it may even be gone by delete).
+    #[serde(default)]
+    pub post_hooks: PostHooks,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PostHooks {
+    #[serde(default)]
+    pub poststart: Vec<oci_spec::runtime::Hook>,
+    #[serde(default)]
+    pub poststop: Vec<oci_spec::runtime::Hook>,
 }
 
 impl State {
@@ -181,10 +192,6 @@ impl ContainerDir {
             dir,
             _lock: lock,
         })
-    }
-
-    pub fn lock_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self._lock.as_fd()
     }
 
     pub fn exec_sock(&self) -> PathBuf {

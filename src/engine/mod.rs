@@ -67,14 +67,10 @@ fn lock_file(dir: &Path, arg: FlockArg) -> Result<Flock<std::fs::File>> {
         .create(true)
         .truncate(false)
         .write(true)
-        .custom_flags(libc_cloexec())
+        .custom_flags(nix::fcntl::OFlag::O_CLOEXEC.bits())
         .open(&p)
         .with_context(|| format!("open {}", p.display()))?;
     Flock::lock(f, arg).map_err(|(_, e)| anyhow::anyhow!("flock {}: {e}", p.display()))
-}
-
-fn libc_cloexec() -> i32 {
-    nix::fcntl::OFlag::O_CLOEXEC.bits()
 }
 
 /// Removes what a killed berth left behind: for every container directory whose lock is
