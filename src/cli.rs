@@ -111,9 +111,134 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: ImageCmd,
     },
-    /// Run a command in a new container (in the foreground; detached containers come later)
+    /// Run a command in a new container
     #[command(disable_help_flag = true)]
     Run(Box<RunArgs>),
+    #[command(flatten)]
+    Containers(ContainerVerb),
+    /// Manage containers
+    Container {
+        #[command(subcommand)]
+        cmd: ContainerCmd,
+    },
+}
+
+/// The container verbs, at the top level (`berth ps`) and under `berth container`.
+#[derive(Subcommand)]
+pub enum ContainerVerb {
+    /// List containers
+    #[command(alias = "ls", alias = "list")]
+    Ps(PsArgs),
+    /// Print a container's logs
+    Logs(LogsArgs),
+    /// Stop containers: the stop signal, then SIGKILL after the timeout
+    Stop(StopArgs),
+    /// Start stopped containers (under a new monitor)
+    Start(NamesArg),
+    /// Stop and start containers
+    Restart(StopArgs),
+    /// Send a signal to containers' main process
+    Kill(KillArgs),
+    /// Remove containers
+    Rm(RmArgs),
+    /// Show containers (or images) as JSON, as docker inspect does
+    Inspect(InspectArgs),
+    /// Wait for containers to stop; print their exit codes
+    Wait(NamesArg),
+}
+
+#[derive(Subcommand)]
+pub enum ContainerCmd {
+    #[command(flatten)]
+    Verb(ContainerVerb),
+    /// Remove all stopped containers
+    Prune {
+        /// Do not ask (berth never asks; accepted for Docker compatibility)
+        #[arg(long, short)]
+        force: bool,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct NamesArg {
+    /// Container names or ids (unique prefixes do)
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct PsArgs {
+    /// Show all containers (default: running ones)
+    #[arg(long, short)]
+    pub all: bool,
+    /// Only show ids
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Filter: name=, label=KEY[=VALUE], status=, ancestor=, id=
+    #[arg(long, short)]
+    pub filter: Vec<String>,
+    /// table, or json (one object per line)
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Do not truncate ids and commands
+    #[arg(long)]
+    pub no_trunc: bool,
+}
+
+#[derive(clap::Args)]
+pub struct LogsArgs {
+    /// Follow the log while the container runs
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Number of lines from the end (or "all")
+    #[arg(long, short = 'n', default_value = "all")]
+    pub tail: String,
+    /// Prefix each line with its timestamp
+    #[arg(long, short)]
+    pub timestamps: bool,
+    /// Only lines since: RFC 3339, Unix seconds, or a duration ago (10m)
+    #[arg(long)]
+    pub since: Option<String>,
+    pub container: String,
+}
+
+#[derive(clap::Args)]
+pub struct StopArgs {
+    /// Seconds to wait before SIGKILL (default: the container's --stop-timeout, or 10)
+    #[arg(long, short = 't')]
+    pub time: Option<u64>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct KillArgs {
+    /// Signal to send (name or number)
+    #[arg(long, short, default_value = "KILL")]
+    pub signal: String,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct RmArgs {
+    /// Kill and remove running containers
+    #[arg(long, short)]
+    pub force: bool,
+    /// Also remove the container's anonymous volumes
+    #[arg(long, short)]
+    pub volumes: bool,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct InspectArgs {
+    /// Go-template subset: {{.State.Status}}, {{json .Config}}
+    #[arg(long, short)]
+    pub format: Option<String>,
+    #[arg(required = true)]
+    pub names: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -121,9 +246,36 @@ pub struct RunArgs {
     /// Print help (-h is --hostname, as in docker run)
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
-    /// Remove the container when it exits (always done until detached containers exist)
+    /// Run in the background under a monitor; print the container id
+    #[arg(long, short)]
+    pub detach: bool,
+    /// Remove the container when it exits
     #[arg(long)]
     pub rm: bool,
+    /// Name of the container (default: a random adjective_surname)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Keep stdin open
+    #[arg(long, short)]
+    pub interactive: bool,
+    /// Allocate a pseudo-terminal
+    #[arg(long, short)]
+    pub tty: bool,
+    /// Set metadata: KEY=VALUE
+    #[arg(long, short)]
+    pub label: Vec<String>,
+    /// Restart policy: no, on-failure[:N], always, unless-stopped
+    #[arg(long, default_value = "no")]
+    pub restart: String,
+    /// Signal that stops the container (default: the image's STOPSIGNAL, or SIGTERM)
+    #[arg(long)]
+    pub stop_signal: Option<String>,
+    /// Seconds stop waits before SIGKILL
+    #[arg(long)]
+    pub stop_timeout: Option<i64>,
+    /// Log options: max-size=10m, max-file=3
+    #[arg(long)]
+    pub log_opt: Vec<String>,
     /// Set environment variables (KEY=VALUE, or KEY to pass the caller's value)
     #[arg(long, short)]
     pub env: Vec<String>,
@@ -190,6 +342,9 @@ pub struct RunArgs {
 pub enum ImageCmd {
     /// Show an image's manifest and config as JSON
     Inspect {
+        /// Go-template subset: {{.Id}}, {{json .Config}}
+        #[arg(long, short)]
+        format: Option<String>,
         #[arg(required = true)]
         images: Vec<String>,
     },

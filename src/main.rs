@@ -8,12 +8,14 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{Cli, Cmd, ImageCmd};
-use commands::{image, run};
+use cli::{Cli, Cmd, ContainerCmd, ImageCmd};
+use commands::{container, image, run};
 
 fn main() -> ExitCode {
     // A container init re-executed from this binary goes no further.
     berth_runtime::init::maybe_run_init();
+    // So is a container's monitor.
+    engine::monitor::maybe_run();
     let cli = Cli::parse();
     if cli.debug {
         berth_runtime::debug::enable();
@@ -21,15 +23,16 @@ fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
-            eprintln!("berth: {}", error_chain(&e));
-            ExitCode::from(engine::EXIT_BERTH as u8)
+            let (code, msg) = engine::exit_error(&e);
+            eprintln!("berth: {msg}");
+            ExitCode::from(code.clamp(1, 255) as u8)
         }
     }
 }
 
 /// The error and its causes on one line, each said once: the library errors already name
 /// their source in their message, so a cause the line already holds is not repeated.
-fn error_chain(e: &anyhow::Error) -> String {
+pub fn error_chain(e: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in e.chain() {
         let msg = cause.to_string();
@@ -45,7 +48,9 @@ fn error_chain(e: &anyhow::Error) -> String {
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
-    let root = cli.root.as_path();
+    // The monitor and the runtime work from "/": the root must not depend on the cwd.
+    let root = std::path::absolute(&cli.root)?;
+    let root = root.as_path();
     match cli.cmd {
         Cmd::Import {
             file,
@@ -73,12 +78,19 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Rmi { force, images } => image::rmi(root, force, &images)?,
         Cmd::History { image: img, format } => image::history(root, &img, format)?,
         Cmd::Image { cmd } => match cmd {
-            ImageCmd::Inspect { images } => image::inspect(root, &images)?,
+            ImageCmd::Inspect { images, format } => {
+                image::inspect(root, &images, format.as_deref())?
+            }
             ImageCmd::Prune { .. } => image::prune(root)?,
             ImageCmd::Ls { quiet, format } => image::images(root, quiet, format, false)?,
             ImageCmd::Rm { force, images } => image::rmi(root, force, &images)?,
         },
         Cmd::Run(args) => return run::run(root, *args),
+        Cmd::Containers(v) => container::dispatch(root, v)?,
+        Cmd::Container { cmd } => match cmd {
+            ContainerCmd::Verb(v) => container::dispatch(root, v)?,
+            ContainerCmd::Prune { .. } => container::prune(root)?,
+        },
     }
     Ok(0)
 }

@@ -146,7 +146,9 @@ pub fn create(o: &CreateOpts<'_>) -> Result<Created> {
     create_with(o, false)
 }
 
-fn create_with(o: &CreateOpts<'_>, local_console: bool) -> Result<Created> {
+/// create, and when the spec asks for a terminal and no console socket is given, a pty
+/// whose master comes back in `Created::pty_master` (for a caller that proxies or logs it).
+pub fn create_with(o: &CreateOpts<'_>, local_console: bool) -> Result<Created> {
     let dir = ContainerDir::create(o.root, o.id)?;
     let mut st = None;
     match create_inner(o, &dir, &mut st, local_console) {

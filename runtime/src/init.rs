@@ -523,9 +523,13 @@ pub fn find_executable(name: &str, env: &[String]) -> Result<PathBuf> {
         if is_exec(Path::new(name)) {
             return Ok(PathBuf::from(name));
         }
-        return Err(Error::Invalid(format!(
-            "exec {name:?}: no such executable file"
-        )));
+        // Docker's split: a missing file is "not found" (127), one that cannot be
+        // executed (a directory, no x bit) is "permission denied" (126).
+        return Err(Error::Invalid(if Path::new(name).exists() {
+            format!("exec {name:?}: permission denied (not an executable file)")
+        } else {
+            format!("exec {name:?}: no such file or directory")
+        }));
     }
     let path = env
         .iter()

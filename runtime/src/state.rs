@@ -271,9 +271,15 @@ pub fn process_state(pid: i32) -> Option<char> {
 
 /// RFC 3339 UTC timestamp with nanoseconds, as runc writes `created`.
 pub fn now_rfc3339() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    rfc3339(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default(),
+    )
+}
+
+/// RFC 3339 UTC timestamp with nanoseconds of a time since the Unix epoch.
+pub fn rfc3339(now: std::time::Duration) -> String {
     let secs = now.as_secs() as i64;
     let (days, sod) = (secs.div_euclid(86400), secs.rem_euclid(86400));
     // Civil-from-days (Howard Hinnant's algorithm), valid for the proleptic Gregorian calendar.

@@ -285,7 +285,7 @@ pub fn rmi(root: &Path, force: bool, images: &[String]) -> Result<()> {
             let users = crate::engine::containers_using(root, &img.id().to_string());
             if last_name && !users.is_empty() && !force {
                 bail!(
-                    "image {} is used by running container {}: stop it first or use --force",
+                    "image {} is used by container {}: remove it first or use --force",
                     img.id().short(),
                     users
                         .iter()
@@ -374,12 +374,20 @@ pub fn history(root: &Path, image: &str, format: Format) -> Result<()> {
     Ok(())
 }
 
-pub fn inspect(root: &Path, images: &[String]) -> Result<()> {
+pub fn inspect(root: &Path, images: &[String], format: Option<&str>) -> Result<()> {
     let store = Store::open(root)?;
     let mut out = Vec::new();
     for what in images {
+        out.push(inspect_value(&store, what)?);
+    }
+    crate::commands::container::print_inspect(&out, format)
+}
+
+/// `docker image inspect`'s object for one image.
+pub fn inspect_value(store: &Store, what: &str) -> Result<serde_json::Value> {
+    {
         let img = store.resolve(what)?;
-        out.push(serde_json::json!({
+        Ok(serde_json::json!({
             "Id": img.id().to_string(),
             "RepoTags": img.names.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
             "RepoDigests": img.names.iter().map(|n| format!("{}@{}", n.name(), img.manifest_digest)).collect::<Vec<_>>(),
@@ -390,10 +398,8 @@ pub fn inspect(root: &Path, images: &[String]) -> Result<()> {
             "Config": img.config.config,
             "RootFS": {"Type": img.config.rootfs.typ, "Layers": img.config.rootfs.diff_ids},
             "Manifest": img.manifest,
-        }));
+        }))
     }
-    println!("{}", serde_json::to_string_pretty(&out)?);
-    Ok(())
 }
 
 pub fn prune(root: &Path) -> Result<()> {

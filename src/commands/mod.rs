@@ -1,4 +1,5 @@
 //! One file per group of verbs: arguments in, one engine or store call, output out.
 
+pub mod container;
 pub mod image;
 pub mod run;

@@ -1,10 +1,12 @@
 //! `berth run`: flags in Docker's syntax become RunOptions; errors name the flag at fault.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
 use crate::cli::RunArgs;
+use crate::engine::container::RestartPolicy;
 use crate::engine::{self, Mount, RunOptions};
 
 /// `64m`, `1g`, `512k`, `1048576` (bytes), as docker's --memory.
@@ -131,11 +133,51 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
         "host" => true,
         other => bail!("--network {other:?}: none or host (bridge networks come later)"),
     };
+    let restart = RestartPolicy::parse(&a.restart)?;
+    if a.rm && restart.name != "no" {
+        bail!("conflicting options: --restart {} and --rm", a.restart);
+    }
+    let mut labels = BTreeMap::new();
+    for l in &a.label {
+        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        if k.is_empty() {
+            bail!("--label {l:?}: want KEY=VALUE");
+        }
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let mut log_opts = BTreeMap::new();
+    for o in &a.log_opt {
+        match o.split_once('=') {
+            Some(("max-size", v)) => {
+                parse_size(v).with_context(|| format!("--log-opt {o:?}"))?;
+                log_opts.insert("max-size".to_string(), v.to_string());
+            }
+            Some(("max-file", v)) if v.parse::<u32>().is_ok_and(|n| n > 0) => {
+                log_opts.insert("max-file".to_string(), v.to_string());
+            }
+            _ => bail!("--log-opt {o:?}: supported: max-size=SIZE, max-file=N"),
+        }
+    }
+    if let Some(s) = &a.stop_signal {
+        berth_runtime::container::parse_signal(s)
+            .with_context(|| format!("--stop-signal {s:?}"))?;
+    }
     engine::run(
         root,
         &RunOptions {
             image: a.image,
             command: a.command,
+            name: a.name,
+            detach: a.detach,
+            rm: a.rm,
+            interactive: a.interactive,
+            tty: a.tty,
+            labels,
+            restart,
+            stop_signal: a.stop_signal,
+            stop_timeout: a.stop_timeout,
+            log_opts,
+            security_opt: a.security_opt.clone(),
             env,
             workdir: a.workdir,
             hostname: a.hostname,

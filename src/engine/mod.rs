@@ -1,29 +1,47 @@
-//! The engine: wires the image store and the runtime together. For now a foreground `run`
-//! (detached containers under a monitor come with the containers issue).
+//! The engine: wires the image store and the runtime together into Docker's container
+//! model. Containers are directories with a record (container.rs); detached ones are watched
+//! by a monitor process (monitor.rs); stop/rm/heal live in lifecycle.rs.
 //!
 //! ```text
+//! <root>/containers/.lock       flock guarding the set (create, rename, remove, heal)
 //! <root>/containers/<id>/       one directory per container
-//!   .lock                       flock held by the berth process that runs it; a directory
-//!                               whose lock is free belongs to a berth that died: `heal`
+//!   .lock                       held by whatever watches the container (monitor, foreground run)
+//!   .state.lock                 guards read-modify-write of container.json
+//!   container.json              the record, shaped as `docker inspect` prints it
+//!   image, layers               the image id and chain ids it stacks on (rmi/gc keep them)
 //!   config.json                 the OCI bundle config made from the image + flags
+//!   container.log[.N]           stdout/stderr as JSON lines (detached containers)
 //!   upper/ work/ rootfs/        overlay over the image's layers; rootfs is the mount
 //! <root>/runtime/               berth-runtime's state (--root of the runtime)
 //! ```
 
+pub mod container;
+pub mod lifecycle;
+pub mod logs;
+pub mod monitor;
 pub mod spec;
 
-use std::path::{Path, PathBuf};
-
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use berth_image::{layers, rootfs, Store};
-use berth_runtime::container::{self as rt, CreateOpts, RunOpts};
-use nix::fcntl::{Flock, FlockArg};
+use berth_runtime::container::{self as rt, CreateOpts};
+use nix::fcntl::{Flock, FlockArg, OFlag};
+
+use container::{CConfig, CState, Containers, HostConfig, LogConfig, MountPoint, Record};
 
 pub struct RunOptions {
     pub image: String,
     pub command: Vec<String>,
+    pub name: Option<String>,
+    pub detach: bool,
+    pub rm: bool,
+    pub interactive: bool,
+    pub tty: bool,
     pub env: Vec<String>,
     pub workdir: Option<String>,
     pub hostname: Option<String>,
@@ -40,7 +58,13 @@ pub struct RunOptions {
     pub cap_drop: Vec<String>,
     pub privileged: bool,
     pub no_new_privs: bool,
+    pub security_opt: Vec<String>,
     pub host_network: bool,
+    pub labels: BTreeMap<String, String>,
+    pub restart: container::RestartPolicy,
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<i64>,
+    pub log_opts: BTreeMap<String, String>,
 }
 
 /// A mount asked for on the command line.
@@ -53,7 +77,7 @@ pub enum Mount {
 /// A fresh 64-hex container id from the kernel's CSPRNG.
 pub fn new_id() -> Result<String> {
     let mut b = [0u8; 32];
-    let mut f = std::fs::File::open("/dev/urandom").context("open /dev/urandom")?;
+    let mut f = File::open("/dev/urandom").context("open /dev/urandom")?;
     std::io::Read::read_exact(&mut f, &mut b).context("read /dev/urandom")?;
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
@@ -61,141 +85,443 @@ pub fn new_id() -> Result<String> {
 /// Exit status for berth's own failures, as Docker uses it.
 pub const EXIT_BERTH: i32 = 125;
 
-fn lock_file(dir: &Path, arg: FlockArg) -> Result<Flock<std::fs::File>> {
-    let p = dir.join(".lock");
+/// An error that carries the exit status berth should end with (126, 127, ...).
+#[derive(Debug)]
+pub struct ExitError {
+    pub code: i32,
+    pub msg: String,
+}
+
+impl std::fmt::Display for ExitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.msg)
+    }
+}
+
+impl std::error::Error for ExitError {}
+
+/// The exit status and message for an error: 127 when the command is not found, 126 when it
+/// cannot be executed, 125 for everything else (Docker's convention).
+pub fn exit_error(e: &anyhow::Error) -> (i32, String) {
+    if let Some(x) = e.downcast_ref::<ExitError>() {
+        return (x.code, x.msg.clone());
+    }
+    if let Some(berth_runtime::Error::Init { step, msg }) = e.downcast_ref() {
+        if step == "prepare process" && (msg.contains("not found") || msg.contains("no such file"))
+        {
+            return (127, msg.clone());
+        }
+        if step == "exec" || msg.contains("ermission denied") {
+            return (126, msg.clone());
+        }
+    }
+    (EXIT_BERTH, crate::error_chain(e))
+}
+
+pub fn lock_file_named(dir: &Path, name: &str, arg: FlockArg) -> Result<Flock<File>> {
+    let p = dir.join(name);
     let f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .custom_flags(nix::fcntl::OFlag::O_CLOEXEC.bits())
+        .custom_flags(OFlag::O_CLOEXEC.bits())
         .open(&p)
         .with_context(|| format!("open {}", p.display()))?;
     Flock::lock(f, arg).map_err(|(_, e)| anyhow::anyhow!("flock {}: {e}", p.display()))
 }
 
-/// Removes what a killed berth left behind: for every container directory whose lock is
-/// free, the runtime's container (its processes and cgroup), the overlay mount, the
-/// directory. Teardown keeps going past errors; "not found" is done.
-pub fn heal(root: &Path) -> Result<()> {
-    let dir = root.join("containers");
-    if !dir.exists() {
-        return Ok(());
-    }
-    // Exclusive against creators, who hold it shared between mkdir and taking their lock.
-    let _guard = lock_file(&dir, FlockArg::LockExclusive)?;
-    let Ok(rd) = std::fs::read_dir(&dir) else {
-        return Ok(());
-    };
-    for e in rd.flatten() {
-        let cdir = e.path();
-        if !cdir.is_dir() {
-            continue;
-        }
-        let Ok(_lock) = lock_file(&cdir, FlockArg::LockExclusiveNonblock) else {
-            continue; // a live berth holds it
-        };
-        let id = e.file_name().to_string_lossy().to_string();
-        let _ = rt::delete(&root.join("runtime"), &id, true);
-        let (_, _, rootfs_dir) = rootfs::paths(&cdir);
-        let _ = rootfs::unmount(&rootfs_dir);
-        let _ = std::fs::remove_dir_all(&cdir);
-    }
-    Ok(())
+fn lock_file(dir: &Path, arg: FlockArg) -> Result<Flock<File>> {
+    lock_file_named(dir, ".lock", arg)
 }
 
-/// Directories of the live containers (their berth still holds the lock).
-fn live_containers(root: &Path) -> Vec<PathBuf> {
-    let Ok(rd) = std::fs::read_dir(root.join("containers")) else {
-        return Vec::new();
-    };
-    rd.flatten()
-        .map(|e| e.path())
-        .filter(|d| d.is_dir() && lock_file(d, FlockArg::LockExclusiveNonblock).is_err())
-        .collect()
+pub fn runtime_root(root: &Path) -> PathBuf {
+    root.join("runtime")
 }
 
-/// Ids of the live containers made from image `image_id`.
+/// Ids of the image each container was made from (rmi refuses to remove them).
 pub fn containers_using(root: &Path, image_id: &str) -> Vec<String> {
-    live_containers(root)
+    Containers::new(root)
+        .all()
         .into_iter()
-        .filter(|d| std::fs::read_to_string(d.join("image")).is_ok_and(|i| i.trim() == image_id))
-        .filter_map(|d| d.file_name().map(|n| n.to_string_lossy().to_string()))
+        .filter(|r| r.image == image_id)
+        .map(|r| r.id)
         .collect()
 }
 
-/// Chain ids (hex) of the layers live containers stack on: garbage collection keeps them.
+/// Chain ids (hex) of the layers containers stack on: garbage collection keeps them.
 pub fn layers_in_use(root: &Path) -> std::collections::BTreeSet<String> {
-    live_containers(root)
+    let cs = Containers::new(root);
+    cs.ids()
         .into_iter()
-        .filter_map(|d| std::fs::read_to_string(d.join("layers")).ok())
+        .filter_map(|id| std::fs::read_to_string(cs.dir_of(&id).join("layers")).ok())
         .flat_map(|l| l.lines().map(String::from).collect::<Vec<_>>())
         .collect()
 }
 
-/// Runs a container in the foreground and removes it; returns its exit status
-/// (126: not executable, 127: not found, as Docker).
-pub fn run(root: &Path, o: &RunOptions) -> Result<i32> {
-    heal(root)?;
+/// Mounts the container's overlay unless it already is.
+pub fn mount_rootfs(root: &Path, dir: &Path) -> Result<()> {
+    let (upper, work, rootfs_dir) = rootfs::paths(dir);
+    if is_mountpoint(&rootfs_dir) {
+        return Ok(());
+    }
+    let chains: Vec<berth_image::Digest> = std::fs::read_to_string(dir.join("layers"))
+        .with_context(|| format!("read {}", dir.join("layers").display()))?
+        .lines()
+        .map(|h| format!("sha256:{h}").parse())
+        .collect::<std::result::Result<_, _>>()?;
+    let store = Store::open(root)?;
+    rootfs::mount_overlay(&store, &chains, &upper, &work, &rootfs_dir)?;
+    Ok(())
+}
+
+pub fn is_mountpoint(p: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(p), p.parent().map(std::fs::metadata)) {
+        (Ok(a), Some(Ok(b))) => a.dev() != b.dev(),
+        _ => false,
+    }
+}
+
+/// How the container's stdio is wired.
+pub enum Attach {
+    /// Pipes (or a pty) read by the monitor into the log.
+    Monitor,
+    /// The caller's terminal: stdin only with -i, a pty proxied with -t.
+    Foreground,
+}
+
+/// A started container's init and the ends of its stdio that the watcher keeps.
+pub struct Launched {
+    pub pid: i32,
+    pub out: Option<OwnedFd>,
+    pub err: Option<OwnedFd>,
+    pub stdin: Option<OwnedFd>,
+    pub pty: Option<OwnedFd>,
+}
+
+/// Points stdio fd `target` (0, 1 or 2) at `fd`.
+pub fn dup_onto(fd: &impl AsFd, target: i32) -> Result<()> {
+    debug_assert!((0..3).contains(&target));
+    // SAFETY: `target` is one of our stdio descriptors, which we mean to replace; nothing in
+    // this process holds it as an OwnedFd.
+    let new = unsafe { nix::unistd::dup2_raw(fd.as_fd(), target) }.context("dup2")?;
+    // The result owns `target`: keep it open.
+    let _ = std::os::fd::IntoRawFd::into_raw_fd(new);
+    Ok(())
+}
+
+/// Creates and starts the runtime container of `rec` and records it as running.
+pub fn start_container(cs: &Containers, rec: &Record, attach: Attach) -> Result<Launched> {
+    let dir = cs.dir_of(&rec.id);
+    mount_rootfs(&cs.root, &dir)?;
+    let rt_root = runtime_root(&cs.root);
+    // A leftover of an earlier run (killed watcher) would make create fail.
+    let _ = rt::delete(&rt_root, &rec.id, true);
+    let mut l = Launched {
+        pid: 0,
+        out: None,
+        err: None,
+        stdin: None,
+        pty: None,
+    };
+    let tty = rec.config.tty;
+    let null = File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .context("open /dev/null")?;
+    match attach {
+        Attach::Monitor => {
+            if tty {
+                // The pty master comes back from create.
+            } else {
+                let (or, ow) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+                let (er, ew) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+                dup_onto(&ow, 1)?;
+                dup_onto(&ew, 2)?;
+                l.out = Some(or);
+                l.err = Some(er);
+            }
+            if rec.config.open_stdin {
+                let (ir, iw) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+                dup_onto(&ir, 0)?;
+                l.stdin = Some(iw);
+            } else {
+                dup_onto(&null, 0)?;
+            }
+        }
+        Attach::Foreground => {
+            if !rec.config.open_stdin {
+                dup_onto(&null, 0)?;
+            }
+        }
+    }
+    let created = rt::create_with(
+        &CreateOpts {
+            root: &rt_root,
+            id: &rec.id,
+            bundle: &dir,
+            console_socket: None,
+            pid_file: None,
+            no_pivot: false,
+            preserve_fds: 0,
+        },
+        tty,
+    );
+    if let Attach::Monitor = attach {
+        // The init holds its ends now; ours go back to /dev/null.
+        for fd in 0..3 {
+            let _ = dup_onto(&null, fd);
+        }
+    }
+    let created = created?;
+    if let Err(e) = rt::start(&rt_root, &rec.id) {
+        let _ = rt::delete(&rt_root, &rec.id, true);
+        return Err(e.into());
+    }
+    l.pid = created.pid;
+    if let Attach::Monitor = attach {
+        l.out = l.out.or(created.pty_master);
+    } else {
+        l.pty = created.pty_master;
+    }
+    let now = berth_runtime::state::now_rfc3339();
+    cs.update(&rec.id, |r| {
+        r.state = CState {
+            status: "running".into(),
+            running: true,
+            pid: l.pid,
+            started_at: now,
+            finished_at: r.state.finished_at.clone(),
+            monitor_pid: std::process::id() as i32,
+            manually_stopped: false,
+            ..CState::default()
+        };
+    })?;
+    Ok(l)
+}
+
+/// Makes a container from `o`: its directory, record, overlay and OCI config. Returns the
+/// record and the held `.lock` of the container.
+pub fn create(root: &Path, o: &RunOptions) -> Result<(Record, Flock<File>)> {
     let store = Store::open(root)?;
     let img = store.resolve(&o.image)?;
     layers::ensure(&store, &img.manifest.layers, &img.config)?;
+    let cs = Containers::new(root);
     let id = new_id()?;
-    let dir = root.join("containers").join(&id);
-    let parent = root.join("containers");
-    std::fs::create_dir_all(&parent).with_context(|| format!("create {}", parent.display()))?;
-    let creating = lock_file(&parent, FlockArg::LockShared)?;
-    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
-    // Held until this process is gone: tells `heal` in other berth processes to keep off.
-    let _lock = lock_file(&dir, FlockArg::LockExclusive)?;
-    drop(creating);
-    let (upper, work, rootfs_dir) = rootfs::paths(&dir);
-    // What this container uses, so rmi and prune leave it alone while it lives.
-    std::fs::write(dir.join("image"), img.id().to_string())
-        .with_context(|| format!("write {}", dir.join("image").display()))?;
-    let chains: Vec<String> = img
-        .chain_ids()
-        .iter()
-        .map(|c| c.hex().to_string())
-        .collect();
-    std::fs::write(dir.join("layers"), chains.join("\n"))
-        .with_context(|| format!("write {}", dir.join("layers").display()))?;
-    let res = (|| -> Result<i32> {
+    let dir = cs.dir_of(&id);
+    let lock = {
+        let _set = cs.lock_set()?;
+        let name = match &o.name {
+            Some(n) => {
+                container::check_name(n)?;
+                if let Some(other) = cs.name_taken(n) {
+                    anyhow::bail!(
+                        "the name {n:?} is already used by container {}; remove it or pick another name",
+                        &other[..12]
+                    );
+                }
+                n.clone()
+            }
+            None => container::random_name(&id, |n| cs.name_taken(n).is_some()),
+        };
+        std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+        let lock = lock_file(&dir, FlockArg::LockExclusive)?;
+        let rec = Record {
+            id: id.clone(),
+            name: format!("/{name}"),
+            created: berth_runtime::state::now_rfc3339(),
+            image: img.id().to_string(),
+            state: CState {
+                status: "creating".into(),
+                started_at: container::ZERO_TIME.into(),
+                finished_at: container::ZERO_TIME.into(),
+                ..CState::default()
+            },
+            ..Record::default()
+        };
+        // The record exists before the set lock is released, so the name is taken.
+        cs.save(&rec)?;
+        lock
+    };
+    let res = (|| -> Result<Record> {
+        std::fs::write(dir.join("image"), img.id().to_string())
+            .with_context(|| format!("write {}", dir.join("image").display()))?;
+        let chains: Vec<String> = img
+            .chain_ids()
+            .iter()
+            .map(|c| c.hex().to_string())
+            .collect();
+        std::fs::write(dir.join("layers"), chains.join("\n"))
+            .with_context(|| format!("write {}", dir.join("layers").display()))?;
+        let (upper, work, rootfs_dir) = rootfs::paths(&dir);
         rootfs::mount_overlay(&store, &img.chain_ids(), &upper, &work, &rootfs_dir)?;
         let spec = spec::build(&img, o, &id, &rootfs_dir)?;
         std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&spec)?)
             .with_context(|| format!("write {}", dir.join("config.json").display()))?;
-        drop(store);
-        let rt_root: PathBuf = root.join("runtime");
-        let code = rt::run(&RunOpts {
-            create: CreateOpts {
-                root: &rt_root,
-                id: &id,
-                bundle: &dir,
-                console_socket: None,
-                pid_file: None,
-                no_pivot: false,
-                preserve_fds: 0,
-            },
-            detach: false,
-        });
-        match code {
-            Ok(c) => Ok(c),
-            Err(berth_runtime::Error::Init { step, msg })
-                if step == "prepare process" && msg.contains("not found") =>
-            {
-                eprintln!("berth: {msg}");
-                Ok(127)
-            }
-            Err(berth_runtime::Error::Init { step, msg })
-                if step == "exec" || msg.contains("ermission denied") =>
-            {
-                eprintln!("berth: {msg}");
-                Ok(126)
-            }
-            Err(e) => Err(e.into()),
-        }
+        let rec = record_of(&cs, &id, &img, o, &spec)?;
+        cs.save(&rec)?;
+        Ok(rec)
     })();
-    let _ = rootfs::unmount(&rootfs_dir);
-    let _ = std::fs::remove_dir_all(&dir);
-    res
+    match res {
+        Ok(rec) => Ok((rec, lock)),
+        Err(e) => {
+            let _ = lifecycle::remove_dir(&cs, &id);
+            Err(e)
+        }
+    }
+}
+
+fn record_of(
+    cs: &Containers,
+    id: &str,
+    img: &berth_image::Image,
+    o: &RunOptions,
+    spec: &oci_spec::runtime::Spec,
+) -> Result<Record> {
+    let mut rec = cs.load(id)?;
+    let c = &img.config.config;
+    let process = spec.process().clone().unwrap_or_default();
+    let args = process.args().clone().unwrap_or_default();
+    rec.path = args.first().cloned().unwrap_or_default();
+    rec.args = args.iter().skip(1).cloned().collect();
+    rec.state.status = "created".into();
+    rec.driver = "overlay".into();
+    rec.log_path = cs.dir_of(id).join("container.log");
+    let mut labels = c.labels.clone().unwrap_or_default();
+    labels.extend(o.labels.clone());
+    rec.config = CConfig {
+        hostname: spec.hostname().clone().unwrap_or_default(),
+        user: o
+            .user
+            .clone()
+            .or_else(|| c.user.clone())
+            .unwrap_or_default(),
+        tty: o.tty,
+        open_stdin: o.interactive,
+        env: process.env().clone().unwrap_or_default(),
+        cmd: if o.command.is_empty() {
+            c.cmd.clone()
+        } else {
+            Some(o.command.clone())
+        },
+        image: o.image.clone(),
+        volumes: c
+            .volumes
+            .clone()
+            .unwrap_or_default()
+            .into_keys()
+            .map(|k| (k, serde_json::json!({})))
+            .collect(),
+        working_dir: process.cwd().display().to_string(),
+        entrypoint: match &o.entrypoint {
+            Some(e) => Some(vec![e.clone()]),
+            None => c.entrypoint.clone(),
+        },
+        labels: labels.into_iter().collect(),
+        stop_signal: o
+            .stop_signal
+            .clone()
+            .or_else(|| c.stop_signal.clone())
+            .unwrap_or_else(|| "SIGTERM".into()),
+        stop_timeout: o.stop_timeout,
+        exposed_ports: c
+            .exposed_ports
+            .clone()
+            .unwrap_or_default()
+            .into_keys()
+            .map(|k| (k, serde_json::json!({})))
+            .collect(),
+    };
+    let mut binds = Vec::new();
+    let mut tmpfs = BTreeMap::new();
+    let mut mounts = Vec::new();
+    for m in &o.mounts {
+        match m {
+            Mount::Bind { src, dst, ro } => {
+                binds.push(format!(
+                    "{}:{dst}{}",
+                    src.display(),
+                    if *ro { ":ro" } else { "" }
+                ));
+                mounts.push(MountPoint {
+                    kind: "bind".into(),
+                    source: src.display().to_string(),
+                    destination: dst.clone(),
+                    mode: if *ro { "ro".into() } else { String::new() },
+                    rw: !ro,
+                    ..MountPoint::default()
+                });
+            }
+            Mount::Tmpfs { dst, options } => {
+                tmpfs.insert(dst.clone(), options.join(","));
+            }
+        }
+    }
+    rec.mounts = mounts;
+    rec.host_config = HostConfig {
+        binds,
+        log_config: LogConfig {
+            kind: "json-file".into(),
+            config: o.log_opts.clone(),
+        },
+        network_mode: if o.host_network { "host" } else { "none" }.into(),
+        restart_policy: o.restart.clone(),
+        auto_remove: o.rm,
+        cap_add: o.cap_add.clone(),
+        cap_drop: o.cap_drop.clone(),
+        privileged: o.privileged,
+        readonly_rootfs: o.read_only,
+        security_opt: o.security_opt.clone(),
+        tmpfs,
+        memory: o.memory.unwrap_or(0) as i64,
+        nano_cpus: o.cpus.map_or(0, |c| (c * 1e9) as i64),
+        cpu_shares: o.cpu_shares.unwrap_or(0) as i64,
+        pids_limit: o.pids_limit,
+        ulimits: o.ulimits.clone(),
+        init: false,
+    };
+    Ok(rec)
+}
+
+/// `berth run`: creates the container, then starts it under a monitor (`-d`, prints the
+/// id) or in the foreground (returns its exit status).
+pub fn run(root: &Path, o: &RunOptions) -> Result<i32> {
+    lifecycle::heal(root)?;
+    let cs = Containers::new(root);
+    let (rec, lock) = create(root, o)?;
+    if o.detach {
+        if let Err(e) = monitor::launch(&cs, &rec.id, &lock) {
+            drop(lock);
+            let _ = lifecycle::remove(&cs, &rec.id, true);
+            return Err(e);
+        }
+        // The monitor shares the lock: dropping the Flock would unlock it for both.
+        std::mem::forget(lock);
+        println!("{}", rec.id);
+        return Ok(0);
+    }
+    let l = match start_container(&cs, &rec, Attach::Foreground) {
+        Ok(l) => l,
+        Err(e) => {
+            let (code, msg) = exit_error(&e);
+            let _ = lifecycle::record_failed_start(&cs, &rec.id, code, &msg);
+            let _ = lifecycle::release(&cs, &rec.id);
+            if o.rm {
+                drop(lock);
+                let _ = lifecycle::remove(&cs, &rec.id, true);
+            }
+            return Err(e);
+        }
+    };
+    let status = berth_runtime::wait::forward_and_wait(l.pid, l.pty);
+    let code = match &status {
+        Ok(c) => *c,
+        Err(_) => 255,
+    };
+    let finished = lifecycle::finish(&cs, &rec.id, code, false);
+    drop(lock);
+    status?;
+    finished?;
+    Ok(code)
 }

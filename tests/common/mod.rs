@@ -128,7 +128,10 @@ pub fn busybox_layer() -> Vec<u8> {
     h.set_cksum();
     b.append_data(&mut h, "bin/busybox", &bin[..])
         .expect("busybox");
-    for a in ["sh", "ls", "cat", "echo"] {
+    for a in [
+        "sh", "ls", "cat", "echo", "sleep", "true", "false", "tail", "head", "mkdir", "touch",
+        "id", "ps", "wc", "seq", "ln", "rm", "grep",
+    ] {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Symlink);
         h.set_size(0);
@@ -212,7 +215,8 @@ impl World {
             .expect("busybox-static installed");
         std::fs::copy(bb, rootfs.join("bin/busybox")).expect("copy");
         for a in [
-            "sh", "echo", "cat", "ls", "id", "hostname", "sleep", "true", "grep",
+            "sh", "echo", "cat", "ls", "id", "hostname", "sleep", "true", "grep", "tail", "head",
+            "false", "mkdir", "touch", "ps", "wc", "seq", "rm", "ln", "stat", "kill", "trap",
         ] {
             let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a));
         }
@@ -241,5 +245,82 @@ impl World {
         ])
         .trim()
         .to_string()
+    }
+}
+
+impl World {
+    /// Spawns berth without waiting (stdout and stderr piped).
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new(BIN)
+            .arg("--root")
+            .arg(self.root())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn berth")
+    }
+
+    /// `berth inspect -f TEMPLATE NAME`, trimmed.
+    pub fn inspect(&self, name: &str, template: &str) -> String {
+        self.ok(&["inspect", "-f", template, name])
+            .trim()
+            .to_string()
+    }
+
+    /// Polls `f` every 20 ms for up to `secs` seconds.
+    pub fn eventually(&self, secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+        let t = std::time::Instant::now();
+        while !f() {
+            assert!(
+                t.elapsed() < std::time::Duration::from_secs(secs),
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Everything the host still holds for container `id`: mounts under this world, cgroup
+    /// directories, processes (init or monitor), state directories. Empty when all is gone.
+    pub fn leftovers(&self, id: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let root = self.root();
+        let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        for l in mi.lines() {
+            if l.contains(id) {
+                out.push(format!("mount: {l}"));
+            }
+        }
+        if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+            for e in rd.flatten() {
+                for p in [e.path().join("berth").join(id), e.path().join(id)] {
+                    if p.exists() {
+                        out.push(format!("cgroup: {}", p.display()));
+                    }
+                }
+            }
+        }
+        if let Ok(rd) = std::fs::read_dir("/proc") {
+            for e in rd.flatten() {
+                let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+                let cmd = text(&cmd).replace('\0', " ");
+                if cmd.contains(id) {
+                    out.push(format!(
+                        "process {}: {cmd}",
+                        e.file_name().to_string_lossy()
+                    ));
+                }
+            }
+        }
+        for p in [
+            root.join("containers").join(id),
+            root.join("runtime").join(id),
+        ] {
+            if p.exists() {
+                out.push(format!("state: {}", p.display()));
+            }
+        }
+        out
     }
 }

@@ -1,0 +1,434 @@
+//! Containers on disk: one directory per container holding its record (`container.json`,
+//! in the shape `docker inspect` prints), its OCI bundle and its log. Names are unique, ids
+//! are 64 hex digits found by unique prefix.
+//!
+//! Locks (flock): `containers/.lock` guards the set (create, rename, remove, heal);
+//! `<id>/.lock` is held for as long as something watches the container (its monitor, or the
+//! foreground `berth run`); `<id>/.state.lock` guards read-modify-write of the record.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+
+use super::lock_file_named;
+
+/// Docker's zero time, printed for "never".
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct Record {
+    pub id: String,
+    pub created: String,
+    pub path: String,
+    pub args: Vec<String>,
+    pub state: CState,
+    pub image: String,
+    /// "/name", as Docker prints it.
+    pub name: String,
+    pub restart_count: u32,
+    pub driver: String,
+    pub log_path: PathBuf,
+    pub config: CConfig,
+    pub host_config: HostConfig,
+    pub mounts: Vec<MountPoint>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct CState {
+    /// created, running, paused, restarting, exited, dead
+    pub status: String,
+    pub running: bool,
+    pub paused: bool,
+    pub restarting: bool,
+    #[serde(rename = "OOMKilled")]
+    pub oom_killed: bool,
+    pub dead: bool,
+    pub pid: i32,
+    pub exit_code: i32,
+    pub error: String,
+    pub started_at: String,
+    pub finished_at: String,
+    /// berth: the process that watches the container (0: none).
+    #[serde(default)]
+    pub monitor_pid: i32,
+    /// berth: stopped by `stop`/`kill`/`rm`, so the restart policy does not apply.
+    #[serde(default)]
+    pub manually_stopped: bool,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct CConfig {
+    pub hostname: String,
+    pub user: String,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub env: Vec<String>,
+    pub cmd: Option<Vec<String>>,
+    pub image: String,
+    pub volumes: BTreeMap<String, serde_json::Value>,
+    pub working_dir: String,
+    pub entrypoint: Option<Vec<String>>,
+    pub labels: BTreeMap<String, String>,
+    pub stop_signal: String,
+    pub stop_timeout: Option<i64>,
+    pub exposed_ports: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct RestartPolicy {
+    /// no, on-failure, always, unless-stopped
+    pub name: String,
+    pub maximum_retry_count: u32,
+}
+
+impl RestartPolicy {
+    pub fn parse(s: &str) -> Result<RestartPolicy> {
+        let (name, max) = s.split_once(':').unwrap_or((s, ""));
+        let maximum_retry_count = if max.is_empty() {
+            0
+        } else {
+            max.parse()
+                .with_context(|| format!("--restart {s:?}: {max:?} is not a count"))?
+        };
+        match name {
+            "no" | "always" | "unless-stopped" if max.is_empty() => {}
+            "on-failure" => {}
+            _ => bail!("--restart {s:?}: want no, on-failure[:N], always or unless-stopped"),
+        }
+        Ok(RestartPolicy {
+            name: name.to_string(),
+            maximum_retry_count,
+        })
+    }
+
+    /// Whether a container that exited with `code` starts again.
+    pub fn restarts(&self, code: i32, manually_stopped: bool, restarts_so_far: u32) -> bool {
+        if manually_stopped {
+            return false;
+        }
+        match self.name.as_str() {
+            "always" | "unless-stopped" => true,
+            "on-failure" => {
+                code != 0
+                    && (self.maximum_retry_count == 0 || restarts_so_far < self.maximum_retry_count)
+            }
+            _ => false,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct LogConfig {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub config: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct HostConfig {
+    pub binds: Vec<String>,
+    pub log_config: LogConfig,
+    pub network_mode: String,
+    pub restart_policy: RestartPolicy,
+    pub auto_remove: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub privileged: bool,
+    pub readonly_rootfs: bool,
+    pub security_opt: Vec<String>,
+    pub tmpfs: BTreeMap<String, String>,
+    pub memory: i64,
+    pub nano_cpus: i64,
+    pub cpu_shares: i64,
+    pub pids_limit: Option<i64>,
+    pub ulimits: Vec<String>,
+    pub init: bool,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct MountPoint {
+    /// bind, volume, tmpfs
+    #[serde(rename = "Type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    pub source: String,
+    pub destination: String,
+    pub mode: String,
+    #[serde(rename = "RW")]
+    pub rw: bool,
+    /// berth: a volume made for this container alone (image VOLUME, `-v /path`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub anonymous: bool,
+}
+
+impl Record {
+    pub fn short_id(&self) -> &str {
+        &self.id[..12]
+    }
+    pub fn bare_name(&self) -> &str {
+        self.name.trim_start_matches('/')
+    }
+    pub fn is_up(&self) -> bool {
+        matches!(
+            self.state.status.as_str(),
+            "running" | "paused" | "restarting"
+        )
+    }
+}
+
+/// The container set under `<root>/containers`.
+pub struct Containers {
+    pub root: PathBuf,
+    pub dir: PathBuf,
+}
+
+impl Containers {
+    pub fn new(root: &Path) -> Containers {
+        Containers {
+            root: root.to_path_buf(),
+            dir: root.join("containers"),
+        }
+    }
+
+    pub fn dir_of(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+
+    /// Exclusive hold on the set (create, rename, remove, heal).
+    pub fn lock_set(&self) -> Result<Flock<std::fs::File>> {
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("create {}", self.dir.display()))?;
+        lock_file_named(&self.dir, ".lock", FlockArg::LockExclusive)
+    }
+
+    pub fn ids(&self) -> Vec<String> {
+        let Ok(rd) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut ids: Vec<String> = rd
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    pub fn load(&self, id: &str) -> Result<Record> {
+        let p = self.dir_of(id).join("container.json");
+        let data = std::fs::read(&p).with_context(|| format!("read {}", p.display()))?;
+        serde_json::from_slice(&data).with_context(|| format!("parse {}", p.display()))
+    }
+
+    /// Every container with a record, oldest first.
+    pub fn all(&self) -> Vec<Record> {
+        let mut v: Vec<Record> = self
+            .ids()
+            .iter()
+            .filter_map(|id| self.load(id).ok())
+            .collect();
+        v.sort_by(|a, b| a.created.cmp(&b.created));
+        v
+    }
+
+    pub fn save(&self, rec: &Record) -> Result<()> {
+        let dir = self.dir_of(&rec.id);
+        let tmp = dir.join("container.json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(rec)?)
+            .with_context(|| format!("write {}", tmp.display()))?;
+        std::fs::rename(&tmp, dir.join("container.json"))
+            .with_context(|| format!("write {}", dir.join("container.json").display()))
+    }
+
+    /// Read-modify-write of a record under its state lock; returns the new record.
+    pub fn update(&self, id: &str, f: impl FnOnce(&mut Record)) -> Result<Record> {
+        let _l = lock_file_named(&self.dir_of(id), ".state.lock", FlockArg::LockExclusive)?;
+        let mut rec = self.load(id)?;
+        f(&mut rec);
+        self.save(&rec)?;
+        Ok(rec)
+    }
+
+    /// A container by name, full id or unique id prefix.
+    pub fn find(&self, key: &str) -> Result<Record> {
+        let name = format!("/{}", key.trim_start_matches('/'));
+        let all = self.all();
+        if let Some(r) = all.iter().find(|r| r.name == name || r.id == key) {
+            return Ok(r.clone());
+        }
+        let hits: Vec<&Record> = if key.is_empty() {
+            Vec::new()
+        } else {
+            all.iter().filter(|r| r.id.starts_with(key)).collect()
+        };
+        match hits.as_slice() {
+            [r] => Ok((*r).clone()),
+            [] => bail!("no such container: {key}"),
+            _ => bail!(
+                "{key} matches {} containers; give more of the id",
+                hits.len()
+            ),
+        }
+    }
+
+    pub fn name_taken(&self, name: &str) -> Option<String> {
+        let name = format!("/{name}");
+        self.all()
+            .into_iter()
+            .find(|r| r.name == name)
+            .map(|r| r.id)
+    }
+}
+
+/// Docker's rule for names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+pub fn check_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.len() >= 2
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if !ok {
+        bail!("invalid container name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+    }
+    Ok(())
+}
+
+const ADJECTIVES: &[&str] = &[
+    "brave",
+    "calm",
+    "clever",
+    "eager",
+    "fervent",
+    "gentle",
+    "happy",
+    "jolly",
+    "keen",
+    "lucid",
+    "merry",
+    "nifty",
+    "quirky",
+    "serene",
+    "sharp",
+    "stoic",
+    "tender",
+    "vibrant",
+    "wizardly",
+    "zealous",
+    "bold",
+    "cool",
+    "dazzling",
+    "elated",
+    "focused",
+    "gallant",
+    "hopeful",
+    "kind",
+    "loving",
+    "modest",
+    "nostalgic",
+    "pensive",
+    "relaxed",
+    "sweet",
+    "trusting",
+    "upbeat",
+];
+const SURNAMES: &[&str] = &[
+    "turing",
+    "hopper",
+    "lovelace",
+    "ritchie",
+    "thompson",
+    "torvalds",
+    "knuth",
+    "dijkstra",
+    "liskov",
+    "hamilton",
+    "shannon",
+    "noether",
+    "curie",
+    "tesla",
+    "kepler",
+    "euler",
+    "gauss",
+    "goldberg",
+    "babbage",
+    "perlman",
+    "lamport",
+    "wozniak",
+    "cerf",
+    "allen",
+    "bell",
+    "fermi",
+    "hodgkin",
+    "kare",
+    "mccarthy",
+    "pike",
+    "ramanujan",
+    "sammet",
+    "wing",
+    "yalow",
+    "zuse",
+];
+
+/// A Docker-style random name (adjective_surname) not yet taken in `taken`.
+pub fn random_name(id: &str, taken: impl Fn(&str) -> bool) -> String {
+    let seed = u64::from_str_radix(&id[..16], 16).unwrap_or(0);
+    for i in 0..64u64 {
+        let x = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(i * 1442695040888963407);
+        let a = ADJECTIVES[(x >> 33) as usize % ADJECTIVES.len()];
+        let s = SURNAMES[(x >> 13) as usize % SURNAMES.len()];
+        let n = if i < 8 {
+            format!("{a}_{s}")
+        } else {
+            format!("{a}_{s}{}", i)
+        };
+        if !taken(&n) {
+            return n;
+        }
+    }
+    format!("berth_{}", &id[..12])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_policies() {
+        let p = RestartPolicy::parse("on-failure:2").unwrap();
+        assert!(p.restarts(1, false, 0) && p.restarts(1, false, 1));
+        assert!(!p.restarts(1, false, 2) && !p.restarts(0, false, 0));
+        assert!(!p.restarts(1, true, 0));
+        assert!(RestartPolicy::parse("always")
+            .unwrap()
+            .restarts(0, false, 99));
+        assert!(!RestartPolicy::parse("no").unwrap().restarts(1, false, 0));
+        assert!(RestartPolicy::parse("sometimes").is_err());
+        assert!(RestartPolicy::parse("always:3").is_err());
+    }
+
+    #[test]
+    fn names() {
+        assert!(check_name("web-1").is_ok());
+        assert!(check_name("a").is_err());
+        assert!(check_name("-x").is_err());
+        assert!(check_name("a/b").is_err());
+        let id = "0123456789abcdef".repeat(4);
+        let n = random_name(&id, |_| false);
+        assert!(n.contains('_'));
+        let m = random_name(&id, |x| x == n);
+        assert_ne!(n, m);
+    }
+}

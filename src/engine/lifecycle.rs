@@ -1,0 +1,291 @@
+//! A container's life after create: the end of a run (record the exit, restart or tear
+//! down), stop/kill/remove, and healing what a killed berth or monitor left behind.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use berth_image::rootfs;
+use berth_runtime::container as rt;
+use berth_runtime::state::Status;
+use nix::fcntl::FlockArg;
+
+use super::container::{CState, Containers, Record, ZERO_TIME};
+use super::{lock_file_named, runtime_root};
+
+/// Whether something (a monitor, a foreground `berth run`) holds the container's `.lock`.
+pub fn watched(cs: &Containers, id: &str) -> bool {
+    lock_file_named(&cs.dir_of(id), ".lock", FlockArg::LockSharedNonblock).is_err()
+}
+
+/// Whether the container's init is alive (runtime state and the kernel agree).
+pub fn init_alive(cs: &Containers, id: &str) -> bool {
+    rt::state(&runtime_root(&cs.root), id)
+        .is_ok_and(|s| matches!(s.status, Status::Running | Status::Paused | Status::Created))
+}
+
+/// The cgroup file of a container, on v2 or (hybrid, v1) under the controller's hierarchy.
+pub fn cgroup_file(cg: &Path, controller: &str, v2: &str, v1: &str) -> Option<std::path::PathBuf> {
+    let rel = cg.strip_prefix("/").unwrap_or(cg);
+    let base = Path::new("/sys/fs/cgroup");
+    if base.join("cgroup.controllers").exists() {
+        return Some(base.join(rel).join(v2));
+    }
+    let p = base.join(controller).join(rel).join(v1);
+    p.exists().then_some(p)
+}
+
+/// Whether the kernel's OOM killer killed anything in the container's cgroup.
+fn oom_killed(cs: &Containers, id: &str) -> bool {
+    let Ok(st) = rt::state(&runtime_root(&cs.root), id) else {
+        return false;
+    };
+    let Some(f) = cgroup_file(
+        &st.cgroup.path,
+        "memory",
+        "memory.events",
+        "memory.oom_control",
+    ) else {
+        return false;
+    };
+    std::fs::read_to_string(f).is_ok_and(|t| {
+        t.lines().any(|l| {
+            l.strip_prefix("oom_kill ")
+                .is_some_and(|n| n.trim().parse::<u64>().unwrap_or(0) > 0)
+        })
+    })
+}
+
+fn mark_exited(s: &mut CState, code: i32) {
+    s.status = "exited".into();
+    s.running = false;
+    s.paused = false;
+    s.restarting = false;
+    s.pid = 0;
+    s.exit_code = code;
+    s.finished_at = berth_runtime::state::now_rfc3339();
+}
+
+/// Records the end of a run: exit status, time, OOM kill; removes the runtime container.
+/// With `monitored`, the restart policy applies: returns the delay before the restart.
+/// Otherwise the overlay is unmounted, and an `--rm` container removed.
+pub fn finish(cs: &Containers, id: &str, code: i32, monitored: bool) -> Result<Option<Duration>> {
+    let oom = oom_killed(cs, id);
+    let _ = rt::delete(&runtime_root(&cs.root), id, true);
+    let rec = cs.update(id, |r| {
+        mark_exited(&mut r.state, code);
+        r.state.oom_killed = oom;
+    })?;
+    if monitored
+        && rec.host_config.restart_policy.restarts(
+            code,
+            rec.state.manually_stopped,
+            rec.restart_count,
+        )
+    {
+        let rec = cs.update(id, |r| {
+            r.state.status = "restarting".into();
+            r.state.restarting = true;
+            r.restart_count += 1;
+        })?;
+        let n = rec.restart_count.saturating_sub(1).min(7);
+        return Ok(Some(Duration::from_millis(100 << n)));
+    }
+    release(cs, id)?;
+    if rec.host_config.auto_remove {
+        remove_dir(cs, id)?;
+    }
+    Ok(None)
+}
+
+/// Unmounts the container's root and marks it unwatched: what a stopped container keeps is
+/// its directory and record.
+pub fn release(cs: &Containers, id: &str) -> Result<()> {
+    let (_, _, rootfs_dir) = rootfs::paths(&cs.dir_of(id));
+    rootfs::unmount(&rootfs_dir)?;
+    cs.update(id, |r| {
+        r.state.monitor_pid = 0;
+        if r.state.status == "restarting" {
+            r.state.status = "exited".into();
+            r.state.restarting = false;
+        }
+    })?;
+    Ok(())
+}
+
+/// A start that failed: the record says why, with the exit status berth returned.
+pub fn record_failed_start(cs: &Containers, id: &str, code: i32, msg: &str) -> Result<()> {
+    cs.update(id, |r| {
+        let s = &mut r.state;
+        s.status = if s.started_at == ZERO_TIME {
+            "created"
+        } else {
+            "exited"
+        }
+        .into();
+        s.running = false;
+        s.restarting = false;
+        s.pid = 0;
+        s.exit_code = code;
+        s.error = msg.to_string();
+    })?;
+    Ok(())
+}
+
+/// Removes every trace of a container: its runtime container (processes, cgroup), overlay
+/// mount and directory. The caller made sure nothing watches it. Keeps going past errors.
+pub fn remove_dir(cs: &Containers, id: &str) -> Result<()> {
+    let _ = rt::delete(&runtime_root(&cs.root), id, true);
+    let dir = cs.dir_of(id);
+    let (_, _, rootfs_dir) = rootfs::paths(&dir);
+    let unmounted = rootfs::unmount(&rootfs_dir);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| anyhow::anyhow!("remove {}: {e}", dir.display()))?;
+    }
+    unmounted?;
+    Ok(())
+}
+
+/// Waits until nothing watches the container (its monitor finished), up to `limit`.
+fn wait_unwatched(cs: &Containers, id: &str, limit: Duration) -> bool {
+    let t = Instant::now();
+    while watched(cs, id) {
+        if t.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+/// `rm`: refuses a running container unless `force` (then kills it first).
+pub fn remove(cs: &Containers, id: &str, force: bool) -> Result<()> {
+    let rec = cs.load(id)?;
+    if current_status(cs, &rec) != "exited" && current_status(cs, &rec) != "created" {
+        if !force {
+            bail!(
+                "container {} is {}: stop it first or use rm -f",
+                rec.bare_name(),
+                current_status(cs, &rec)
+            );
+        }
+        cs.update(id, |r| r.state.manually_stopped = true)?;
+        let _ = rt::kill_container(
+            &runtime_root(&cs.root),
+            id,
+            nix::sys::signal::Signal::SIGKILL,
+            true,
+        );
+    }
+    if !wait_unwatched(cs, id, Duration::from_secs(30)) {
+        bail!("container {} did not stop", rec.bare_name());
+    }
+    let _set = cs.lock_set()?;
+    remove_dir(cs, id)
+}
+
+/// The status a container is in now: the record, corrected by the kernel when nothing
+/// watches it any more (a killed monitor).
+pub fn current_status(cs: &Containers, rec: &Record) -> String {
+    let s = rec.state.status.clone();
+    if !matches!(s.as_str(), "running" | "paused" | "restarting") || watched(cs, &rec.id) {
+        return s;
+    }
+    match rt::state(&runtime_root(&cs.root), &rec.id).map(|s| s.status) {
+        Ok(Status::Paused) => "paused".into(),
+        Ok(Status::Running | Status::Created) => "running".into(),
+        _ => "exited".into(),
+    }
+}
+
+/// Signals the container's init (`all`: every process in its cgroup).
+pub fn signal(cs: &Containers, id: &str, sig: nix::sys::signal::Signal, all: bool) -> Result<()> {
+    rt::kill_container(&runtime_root(&cs.root), id, sig, all)?;
+    Ok(())
+}
+
+/// `stop`: the stop signal, then SIGKILL after `timeout`; returns once the exit is recorded.
+pub fn stop(cs: &Containers, rec: &Record, timeout: Duration) -> Result<()> {
+    let id = &rec.id;
+    cs.update(id, |r| r.state.manually_stopped = true)?;
+    if current_status(cs, rec) == "paused" {
+        let _ = rt::pause(&runtime_root(&cs.root), id, false);
+    }
+    let sig = rt::parse_signal(&rec.config.stop_signal)?;
+    let gone = |cs: &Containers| !init_alive(cs, id);
+    if !gone(cs) {
+        let _ = signal(cs, id, sig, false);
+        let t = Instant::now();
+        while !gone(cs) && t.elapsed() < timeout {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if !gone(cs) {
+            let _ = signal(cs, id, nix::sys::signal::Signal::SIGKILL, true);
+        }
+    }
+    if !wait_unwatched(cs, id, Duration::from_secs(30)) {
+        bail!("container {} did not stop", rec.bare_name());
+    }
+    heal_one(cs, id);
+    Ok(())
+}
+
+/// Heals one container nothing watches: a half-made one goes; one whose monitor died gets
+/// its exit recorded once its init is gone; a stopped one loses leftover mounts.
+fn heal_one(cs: &Containers, id: &str) {
+    let Ok(_lock) = lock_file_named(&cs.dir_of(id), ".lock", FlockArg::LockExclusiveNonblock)
+    else {
+        return; // watched
+    };
+    let rec = match cs.load(id) {
+        Ok(r) if r.state.status != "creating" => r,
+        // A `berth run` killed before the container was made.
+        _ => {
+            let _ = remove_dir(cs, id);
+            return;
+        }
+    };
+    if matches!(
+        rec.state.status.as_str(),
+        "running" | "paused" | "restarting"
+    ) {
+        if init_alive(cs, id) {
+            return; // the truth: it runs, unwatched
+        }
+        let code = if rec.state.status == "restarting" {
+            rec.state.exit_code
+        } else {
+            255
+        };
+        let _ = rt::delete(&runtime_root(&cs.root), id, true);
+        let _ = cs.update(id, |r| {
+            mark_exited(&mut r.state, code);
+            if code == 255 {
+                r.state.error = "the container's monitor died; its exit status is unknown".into();
+            }
+        });
+        if rec.host_config.auto_remove {
+            let _ = remove_dir(cs, id);
+            return;
+        }
+    }
+    let (_, _, rootfs_dir) = rootfs::paths(&cs.dir_of(id));
+    if super::is_mountpoint(&rootfs_dir) {
+        let _ = rt::delete(&runtime_root(&cs.root), id, true);
+        let _ = release(cs, id);
+    }
+}
+
+/// Removes or records what killed berth processes and monitors left behind.
+pub fn heal(root: &Path) -> Result<()> {
+    let cs = Containers::new(root);
+    if !cs.dir.exists() {
+        return Ok(());
+    }
+    let _set = cs.lock_set()?;
+    for id in cs.ids() {
+        heal_one(&cs, &id);
+    }
+    Ok(())
+}

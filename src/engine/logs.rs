@@ -1,0 +1,415 @@
+//! Container logs in Docker's json-file format: one JSON object per line,
+//! `{"log":"text\n","stream":"stdout","time":"2026-11-25T21:30:41.123456789Z"}`, rotated by
+//! size into `container.log.1`, `.2`, ... (oldest has the highest number).
+//!
+//! The writer runs in the monitor, so it formats by hand (no serde) and keeps no state
+//! besides the open file and its size.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+
+/// Default rotation: 10 MiB per file, 3 files (as Docker's `local` driver).
+pub const DEFAULT_MAX_SIZE: u64 = 10 << 20;
+pub const DEFAULT_MAX_FILES: u32 = 3;
+
+pub struct Writer {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    max_size: u64,
+    max_files: u32,
+}
+
+fn open_append(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+impl Writer {
+    pub fn open(path: &Path, max_size: u64, max_files: u32) -> std::io::Result<Writer> {
+        let file = open_append(path)?;
+        let size = file.metadata()?.len();
+        Ok(Writer {
+            path: path.to_path_buf(),
+            file,
+            size,
+            max_size,
+            max_files: max_files.max(1),
+        })
+    }
+
+    fn rotate(&mut self) -> std::io::Result<()> {
+        let name = |i: u32| PathBuf::from(format!("{}.{i}", self.path.display()));
+        if self.max_files == 1 {
+            self.file.set_len(0)?;
+            self.size = 0;
+            return Ok(());
+        }
+        let _ = std::fs::remove_file(name(self.max_files - 1));
+        for i in (1..self.max_files - 1).rev() {
+            let _ = std::fs::rename(name(i), name(i + 1));
+        }
+        std::fs::rename(&self.path, name(1))?;
+        self.file = open_append(&self.path)?;
+        self.size = 0;
+        Ok(())
+    }
+
+    /// Writes one entry; `line` includes its newline unless it is a partial line.
+    pub fn write(&mut self, stream: &str, line: &[u8], now: Duration) -> std::io::Result<()> {
+        let mut out = Vec::with_capacity(line.len() + 80);
+        out.extend_from_slice(b"{\"log\":\"");
+        escape_into(&mut out, line);
+        out.extend_from_slice(b"\",\"stream\":\"");
+        out.extend_from_slice(stream.as_bytes());
+        out.extend_from_slice(b"\",\"time\":\"");
+        out.extend_from_slice(berth_runtime::state::rfc3339(now).as_bytes());
+        out.extend_from_slice(b"\"}\n");
+        if self.size > 0 && self.size + out.len() as u64 > self.max_size {
+            self.rotate()?;
+        }
+        self.file.write_all(&out)?;
+        self.size += out.len() as u64;
+        Ok(())
+    }
+}
+
+/// JSON string escaping of bytes; invalid UTF-8 becomes U+FFFD as Docker does.
+fn escape_into(out: &mut Vec<u8>, line: &[u8]) {
+    let text = String::from_utf8_lossy(line);
+    for c in text.chars() {
+        match c {
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '\n' => out.extend_from_slice(b"\\n"),
+            '\r' => out.extend_from_slice(b"\\r"),
+            '\t' => out.extend_from_slice(b"\\t"),
+            c if (c as u32) < 0x20 => {
+                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes());
+            }
+            c => {
+                let mut b = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+            }
+        }
+    }
+}
+
+/// Splits a stream into lines for the log: complete lines, or a partial one once the
+/// buffer holds 16 KiB (Docker's limit for one entry).
+#[derive(Default)]
+pub struct LineBuf {
+    buf: Vec<u8>,
+}
+
+pub const MAX_LINE: usize = 16 * 1024;
+
+impl LineBuf {
+    pub fn push(&mut self, data: &[u8], mut emit: impl FnMut(&[u8])) {
+        self.buf.extend_from_slice(data);
+        let mut start = 0;
+        while let Some(n) = self.buf[start..].iter().position(|&b| b == b'\n') {
+            emit(&self.buf[start..start + n + 1]);
+            start += n + 1;
+        }
+        while self.buf.len() - start >= MAX_LINE {
+            emit(&self.buf[start..start + MAX_LINE]);
+            start += MAX_LINE;
+        }
+        self.buf.drain(..start);
+    }
+    pub fn flush(&mut self, mut emit: impl FnMut(&[u8])) {
+        if !self.buf.is_empty() {
+            emit(&self.buf);
+            self.buf.clear();
+        }
+    }
+}
+
+pub fn now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// One parsed entry.
+pub struct Entry {
+    pub stream: String,
+    pub log: String,
+    pub time: String,
+}
+
+fn parse_entry(line: &str) -> Option<Entry> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    Some(Entry {
+        stream: v["stream"].as_str()?.to_string(),
+        log: v["log"].as_str()?.to_string(),
+        time: v["time"].as_str().unwrap_or_default().to_string(),
+    })
+}
+
+/// The log files of a container, oldest first.
+pub fn files(path: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    for i in (1..100).rev() {
+        let p = PathBuf::from(format!("{}.{i}", path.display()));
+        if p.exists() {
+            v.push(p);
+        }
+    }
+    v.push(path.to_path_buf());
+    v
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's days_from_civil).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Parses RFC 3339 (`2026-11-25T21:30:41.5Z`, `...+01:00`) into nanoseconds since the epoch.
+pub fn parse_rfc3339(s: &str) -> Option<i128> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d, h, mi, sec) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
+    let mut rest = &s[19..];
+    let mut nanos: i128 = 0;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits: String = frac.chars().take_while(|c| c.is_ascii_digit()).collect();
+        let mut padded = digits.clone();
+        padded.truncate(9);
+        while padded.len() < 9 {
+            padded.push('0');
+        }
+        nanos = padded.parse().ok()?;
+        rest = &frac[digits.len()..];
+    }
+    let offset: i64 = match rest {
+        "Z" | "z" => 0,
+        o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) => {
+            let h: i64 = o[1..3].parse().ok()?;
+            let m: i64 = o[4..6].parse().ok()?;
+            let v = h * 3600 + m * 60;
+            if o.starts_with('-') {
+                -v
+            } else {
+                v
+            }
+        }
+        _ => return None,
+    };
+    let secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset;
+    Some(secs as i128 * 1_000_000_000 + nanos)
+}
+
+/// `--since`: RFC 3339, Unix seconds (with fraction), or a duration ago (`10m`, `1h30m`, `45s`).
+pub fn parse_since(s: &str, now: Duration) -> Result<i128> {
+    if let Some(t) = parse_rfc3339(s) {
+        return Ok(t);
+    }
+    if let Ok(secs) = s.parse::<f64>() {
+        return Ok((secs * 1e9) as i128);
+    }
+    let d = parse_duration(s).with_context(|| {
+        format!("--since {s:?}: want a timestamp (RFC 3339 or Unix seconds) or a duration like 10m")
+    })?;
+    Ok(now.as_nanos() as i128 - d.as_nanos() as i128)
+}
+
+/// Go-style durations: `300ms`, `10s`, `1h30m`.
+pub fn parse_duration(s: &str) -> Result<Duration> {
+    let mut total = 0f64;
+    let mut num = String::new();
+    let mut chars = s.chars().peekable();
+    if s.is_empty() {
+        bail!("empty duration");
+    }
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        if c == 'm' && chars.peek() == Some(&'s') {
+            unit.push(chars.next().unwrap_or('s'));
+        }
+        let n: f64 = num.parse().with_context(|| format!("duration {s:?}"))?;
+        num.clear();
+        total += n * match unit.as_str() {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => bail!("duration {s:?}: unknown unit {unit:?} (ms, s, m, h)"),
+        };
+    }
+    if !num.is_empty() {
+        bail!("duration {s:?}: a number needs a unit (ms, s, m, h)");
+    }
+    Ok(Duration::from_secs_f64(total))
+}
+
+pub struct ReadOpts {
+    pub tail: Option<usize>,
+    pub since: Option<i128>,
+    pub timestamps: bool,
+}
+
+fn print_entry(e: &Entry, o: &ReadOpts) {
+    let text = if o.timestamps {
+        format!("{} {}", e.time, e.log)
+    } else {
+        e.log.clone()
+    };
+    if e.stream == "stderr" {
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(text.as_bytes());
+        let _ = err.flush();
+    } else {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+}
+
+fn wanted(e: &Entry, o: &ReadOpts) -> bool {
+    match o.since {
+        Some(since) => parse_rfc3339(&e.time).is_some_and(|t| t >= since),
+        None => true,
+    }
+}
+
+/// Prints the log; with `follow`, keeps printing while `alive()` says the container runs.
+pub fn read(path: &Path, o: &ReadOpts, follow: bool, alive: impl Fn() -> bool) -> Result<()> {
+    let mut entries: Vec<Entry> = Vec::new();
+    for f in files(path) {
+        let Ok(file) = File::open(&f) else { continue };
+        for line in BufReader::new(file).lines() {
+            let line = line.with_context(|| format!("read {}", f.display()))?;
+            if let Some(e) = parse_entry(&line) {
+                if wanted(&e, o) {
+                    entries.push(e);
+                }
+            }
+        }
+    }
+    let skip = o.tail.map_or(0, |n| entries.len().saturating_sub(n));
+    for e in &entries[skip..] {
+        print_entry(e, o);
+    }
+    if !follow {
+        return Ok(());
+    }
+    // Follow the live file from its current end; reopen it when rotation replaces it.
+    let open = || -> Option<(File, u64)> {
+        let f = File::open(path).ok()?;
+        let ino = std::os::unix::fs::MetadataExt::ino(&f.metadata().ok()?);
+        Some((f, ino))
+    };
+    let (mut file, mut ino) = match open() {
+        Some(x) => x,
+        None => return Ok(()),
+    };
+    let mut pos = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut pending = String::new();
+    loop {
+        let running = alive();
+        file.seek(SeekFrom::Start(pos))?;
+        let mut chunk = String::new();
+        let n = std::io::Read::read_to_string(&mut file, &mut chunk).unwrap_or(0);
+        pos += n as u64;
+        pending.push_str(&chunk);
+        while let Some(i) = pending.find('\n') {
+            let line: String = pending.drain(..=i).collect();
+            if let Some(e) = parse_entry(line.trim_end()) {
+                if wanted(&e, o) {
+                    print_entry(&e, o);
+                }
+            }
+        }
+        if let Some((f, i)) = open() {
+            if i != ino {
+                // Rotated: finish the old file next round from 0 of the new one.
+                file = f;
+                ino = i;
+                pos = 0;
+                continue;
+            }
+        }
+        if !running && n == 0 {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_docker_json_lines_and_rotates() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("c.log");
+        let mut w = Writer::open(&p, 200, 3).unwrap();
+        for i in 0..10 {
+            w.write("stdout", format!("line \"{i}\"\n").as_bytes(), now())
+                .unwrap();
+        }
+        let fs = files(&p);
+        assert_eq!(fs.len(), 3, "{fs:?}");
+        let last = std::fs::read_to_string(&p).unwrap();
+        let e = parse_entry(last.lines().last().unwrap()).unwrap();
+        assert_eq!(e.log, "line \"9\"\n");
+        assert_eq!(e.stream, "stdout");
+        assert!(parse_rfc3339(&e.time).is_some());
+    }
+
+    #[test]
+    fn lines_split_at_newlines_and_16k() {
+        let mut lb = LineBuf::default();
+        let mut got = Vec::new();
+        lb.push(b"a\nb", |l| got.push(l.to_vec()));
+        lb.push(b"c\n", |l| got.push(l.to_vec()));
+        assert_eq!(got, vec![b"a\n".to_vec(), b"bc\n".to_vec()]);
+        got.clear();
+        lb.push(&vec![b'x'; MAX_LINE + 5], |l| got.push(l.to_vec()));
+        assert_eq!(got.len(), 1);
+        lb.flush(|l| got.push(l.to_vec()));
+        assert_eq!(got[1].len(), 5);
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:01Z"), Some(1_000_000_000));
+        assert_eq!(
+            parse_rfc3339("1970-01-01T01:00:01.5+01:00"),
+            Some(1_500_000_000)
+        );
+        let t = berth_runtime::state::rfc3339(Duration::new(1_764_106_241, 7));
+        assert_eq!(parse_rfc3339(&t), Some(1_764_106_241_000_000_007));
+        assert_eq!(parse_duration("1h30m").unwrap().as_secs(), 5400);
+        assert_eq!(parse_duration("300ms").unwrap().as_millis(), 300);
+        assert!(parse_duration("10").is_err());
+        let now = Duration::from_secs(1000);
+        assert_eq!(parse_since("10s", now).unwrap(), 990_000_000_000);
+    }
+}
