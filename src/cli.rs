@@ -116,6 +116,11 @@ pub enum Cmd {
     Run(Box<RunArgs>),
     #[command(flatten)]
     Containers(ContainerVerb),
+    /// Manage volumes
+    Volume {
+        #[command(subcommand)]
+        cmd: VolumeCmd,
+    },
     /// Manage containers
     Container {
         #[command(subcommand)]
@@ -145,6 +150,113 @@ pub enum ContainerVerb {
     Inspect(InspectArgs),
     /// Wait for containers to stop; print their exit codes
     Wait(NamesArg),
+    /// Run a command in a running container
+    #[command(disable_help_flag = true)]
+    Exec(ExecArgs),
+    /// Freeze all processes of containers
+    Pause(NamesArg),
+    /// Thaw paused containers
+    Unpause(NamesArg),
+    /// Rename a container
+    Rename { container: String, new_name: String },
+    /// Show the processes of a container
+    Top { container: String },
+    /// Live resource use of containers (CPU, memory, pids), from their cgroups
+    Stats(StatsArgs),
+    /// Copy files between a container and the host: CONTAINER:SRC DEST or SRC CONTAINER:DEST
+    Cp {
+        /// Keep uid/gid (archive mode)
+        #[arg(long, short)]
+        archive: bool,
+        src: String,
+        dst: String,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct ExecArgs {
+    /// Print help
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Keep stdin open
+    #[arg(long, short)]
+    pub interactive: bool,
+    /// Allocate a pseudo-terminal
+    #[arg(long, short)]
+    pub tty: bool,
+    /// Run in the background
+    #[arg(long, short)]
+    pub detach: bool,
+    /// Set environment variables
+    #[arg(long, short)]
+    pub env: Vec<String>,
+    /// Working directory inside the container
+    #[arg(long, short)]
+    pub workdir: Option<String>,
+    /// User: name|uid[:group|gid]
+    #[arg(long, short)]
+    pub user: Option<String>,
+    pub container: String,
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct StatsArgs {
+    /// Print one sample and exit
+    #[arg(long)]
+    pub no_stream: bool,
+    /// Show all containers (default: running ones)
+    #[arg(long, short)]
+    pub all: bool,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    pub containers: Vec<String>,
+}
+
+#[derive(Subcommand)]
+pub enum VolumeCmd {
+    /// Create a volume (a random name if none is given)
+    Create {
+        /// Set metadata: KEY=VALUE
+        #[arg(long, short)]
+        label: Vec<String>,
+        name: Option<String>,
+    },
+    /// List volumes
+    #[command(alias = "list")]
+    Ls {
+        #[arg(long, short)]
+        quiet: bool,
+        /// Filter: label=KEY[=VALUE], dangling=true|false, name=
+        #[arg(long, short)]
+        filter: Vec<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Show volumes as JSON
+    Inspect {
+        #[arg(long, short)]
+        format: Option<String>,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove volumes (never one a container uses)
+    #[command(alias = "remove")]
+    Rm {
+        /// Accepted for Docker compatibility; a volume in use is still refused
+        #[arg(long, short)]
+        force: bool,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove unused anonymous volumes (-a: all unused volumes)
+    Prune {
+        #[arg(long, short)]
+        all: bool,
+        #[arg(long, short)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -291,9 +403,12 @@ pub struct RunArgs {
     /// Mount the root filesystem read-only
     #[arg(long)]
     pub read_only: bool,
-    /// Bind mount a host path: /host/path:/container/path[:ro]
+    /// Bind mount or volume: /host/path:/ctr/path[:ro], name:/ctr/path[:ro], or /ctr/path (anonymous)
     #[arg(long, short)]
     pub volume: Vec<String>,
+    /// Mount: type=bind|volume|tmpfs,source=...,target=...[,readonly][,tmpfs-size=64m]
+    #[arg(long)]
+    pub mount: Vec<String>,
     /// Mount a tmpfs: /container/path[:size=64m,mode=1777]
     #[arg(long)]
     pub tmpfs: Vec<String>,

@@ -3,13 +3,14 @@
 mod cli;
 mod commands;
 mod engine;
+mod pump;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{Cli, Cmd, ContainerCmd, ImageCmd};
-use commands::{container, image, run};
+use cli::{Cli, Cmd, ContainerCmd, ContainerVerb, ImageCmd};
+use commands::{container, image, run, volume};
 
 fn main() -> ExitCode {
     // A container init re-executed from this binary goes no further.
@@ -86,8 +87,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             ImageCmd::Rm { force, images } => image::rmi(root, force, &images)?,
         },
         Cmd::Run(args) => return run::run(root, *args),
+        Cmd::Containers(ContainerVerb::Exec(a)) => return container::exec(root, a),
         Cmd::Containers(v) => container::dispatch(root, v)?,
+        Cmd::Volume { cmd } => volume::dispatch(root, cmd)?,
         Cmd::Container { cmd } => match cmd {
+            ContainerCmd::Verb(ContainerVerb::Exec(a)) => return container::exec(root, a),
             ContainerCmd::Verb(v) => container::dispatch(root, v)?,
             ContainerCmd::Prune { .. } => container::prune(root)?,
         },

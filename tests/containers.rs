@@ -7,29 +7,13 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn world() -> World {
-    let w = World::new();
-    w.import_busybox("bb:1");
-    w
-}
-
-fn run_d(w: &World, args: &[&str]) -> String {
-    let mut a = vec!["run", "-d"];
-    a.extend_from_slice(args);
-    let id = w.ok(&a).trim().to_string();
-    assert_eq!(id.len(), 64, "run -d prints the id: {id:?}");
-    id
-}
-
 #[test]
 fn detached_run_logs_follow_and_stop() {
     if !root_or_skip("detached_run_logs_follow_and_stop") {
         return;
     }
-    let w = world();
-    let id = run_d(
-        &w,
-        &[
+    let w = World::with_busybox();
+    let id = w.run_d(&[
             "--name",
             "ticker",
             "bb:1",
@@ -40,6 +24,17 @@ fn detached_run_logs_follow_and_stop() {
     );
     let ps = w.ok(&["ps"]);
     assert!(ps.contains("ticker") && ps.contains("Up "), "{ps}");
+    // The monitor is small: at most 2 MiB resident while it pumps the log.
+    let monitor = w.inspect("ticker", "{{.State.MonitorPid}}");
+    std::thread::sleep(Duration::from_millis(300));
+    let status = std::fs::read_to_string(format!("/proc/{monitor}/status")).unwrap();
+    let rss_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(rss_kb <= 2048, "monitor RSS {rss_kb} kB");
     assert!(w.ok(&["ps", "-q"]).contains(&id[..12]));
     // Prefix lookup.
     assert_eq!(w.inspect(&id[..10], "{{.Name}}"), "/ticker");
@@ -118,16 +113,13 @@ fn stop_kills_a_pid1_that_ignores_sigterm_after_the_timeout() {
     if !root_or_skip("stop_kills_a_pid1_that_ignores_sigterm_after_the_timeout") {
         return;
     }
-    let w = world();
-    let id = run_d(
-        &w,
-        &[
-            "bb:1",
-            "sh",
-            "-c",
-            "trap '' TERM; while true; do sleep 0.1; done",
-        ],
-    );
+    let w = World::with_busybox();
+    let id = w.run_d(&[
+        "bb:1",
+        "sh",
+        "-c",
+        "trap '' TERM; while true; do sleep 0.1; done",
+    ]);
     let t = Instant::now();
     w.ok(&["stop", "-t", "1", &id[..12]]);
     let took = t.elapsed();
@@ -138,17 +130,14 @@ fn stop_kills_a_pid1_that_ignores_sigterm_after_the_timeout() {
     assert!(took < Duration::from_secs(6), "{took:?}");
     assert_eq!(w.inspect(&id, "{{.State.ExitCode}}"), "137");
     // --stop-timeout is the default for stop.
-    let id2 = run_d(
-        &w,
-        &[
-            "--stop-timeout",
-            "1",
-            "bb:1",
-            "sh",
-            "-c",
-            "trap '' TERM; while true; do sleep 0.1; done",
-        ],
-    );
+    let id2 = w.run_d(&[
+        "--stop-timeout",
+        "1",
+        "bb:1",
+        "sh",
+        "-c",
+        "trap '' TERM; while true; do sleep 0.1; done",
+    ]);
     let t = Instant::now();
     w.ok(&["stop", &id2]);
     assert!(t.elapsed() < Duration::from_secs(6));
@@ -161,7 +150,7 @@ fn exit_codes_wait_and_start_failures() {
     if !root_or_skip("exit_codes_wait_and_start_failures") {
         return;
     }
-    let w = world();
+    let w = World::with_busybox();
     assert_eq!(
         w.berth(&["run", "--rm", "bb:1", "sh", "-c", "exit 3"])
             .status
@@ -184,7 +173,7 @@ fn exit_codes_wait_and_start_failures() {
         w.inspect("fg", "{{.State.Status}} {{.State.ExitCode}}"),
         "exited 4"
     );
-    let id = run_d(&w, &["bb:1", "sh", "-c", "sleep 0.3; exit 5"]);
+    let id = w.run_d(&["bb:1", "sh", "-c", "sleep 0.3; exit 5"]);
     assert_eq!(w.ok(&["wait", &id]).trim(), "5");
     // start runs an exited container again, under a new monitor.
     w.ok(&["start", &id]);
@@ -192,7 +181,7 @@ fn exit_codes_wait_and_start_failures() {
     let unknown = w.berth(&["stop", "nope"]);
     assert_eq!(unknown.status.code(), Some(125));
     assert!(text(&unknown.stderr).contains("no such container: nope"));
-    let running = run_d(&w, &["bb:1", "sleep", "100"]);
+    let running = w.run_d(&["bb:1", "sleep", "100"]);
     let rm = w.berth(&["rm", &running]);
     assert_eq!(rm.status.code(), Some(125));
     assert!(text(&rm.stderr).contains("rm -f"), "{}", text(&rm.stderr));
@@ -211,8 +200,8 @@ fn rm_flag_removes_detached_container_on_exit() {
     if !root_or_skip("rm_flag_removes_detached_container_on_exit") {
         return;
     }
-    let w = world();
-    let id = run_d(&w, &["--rm", "bb:1", "sh", "-c", "sleep 0.2"]);
+    let w = World::with_busybox();
+    let id = w.run_d(&["--rm", "bb:1", "sh", "-c", "sleep 0.2"]);
     w.eventually(10, "the --rm container to go", || {
         w.leftovers(&id).is_empty()
     });
@@ -226,25 +215,22 @@ fn restart_on_failure_restarts_twice() {
     if !root_or_skip("restart_on_failure_restarts_twice") {
         return;
     }
-    let w = world();
-    let id = run_d(
-        &w,
-        &[
-            "--restart",
-            "on-failure:2",
-            "bb:1",
-            "sh",
-            "-c",
-            "echo run; exit 1",
-        ],
-    );
+    let w = World::with_busybox();
+    let id = w.run_d(&[
+        "--restart",
+        "on-failure:2",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo run; exit 1",
+    ]);
     w.eventually(20, "the container to give up", || {
         w.inspect(&id, "{{.State.Status}} {{.RestartCount}}") == "exited 2"
     });
     assert_eq!(w.ok(&["logs", &id]).matches("run").count(), 3);
     assert_eq!(w.inspect(&id, "{{.State.ExitCode}}"), "1");
     // A stopped always-container stays stopped.
-    let a = run_d(&w, &["--restart", "always", "bb:1", "sleep", "100"]);
+    let a = w.run_d(&["--restart", "always", "bb:1", "sleep", "100"]);
     w.ok(&["stop", "-t", "0", &a]);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(w.inspect(&a, "{{.State.Status}}"), "exited");
@@ -257,16 +243,16 @@ fn memory_limit_oom_kill_shows_in_inspect() {
     if !root_or_skip("memory_limit_oom_kill_shows_in_inspect") {
         return;
     }
-    let w = world();
+    let w = World::with_busybox();
     // tail buffers /dev/zero looking for a newline that never comes.
-    let id = run_d(&w, &["-m", "16m", "bb:1", "tail", "/dev/zero"]);
+    let id = w.run_d(&["-m", "16m", "bb:1", "tail", "/dev/zero"]);
     assert_eq!(w.ok(&["wait", &id]).trim(), "137");
     assert_eq!(w.inspect(&id, "{{.State.OOMKilled}}"), "true");
     assert_eq!(
         w.inspect(&id, "{{.HostConfig.Memory}}"),
         (16 << 20).to_string()
     );
-    let ok = run_d(&w, &["-m", "16m", "bb:1", "true"]);
+    let ok = w.run_d(&["-m", "16m", "bb:1", "true"]);
     assert_eq!(w.ok(&["wait", &ok]).trim(), "0");
     assert_eq!(w.inspect(&ok, "{{.State.OOMKilled}}"), "false");
 }
@@ -276,7 +262,7 @@ fn ten_concurrent_detached_runs() {
     if !root_or_skip("ten_concurrent_detached_runs") {
         return;
     }
-    let w = world();
+    let w = World::with_busybox();
     let kids: Vec<_> = (0..10)
         .map(|_| w.spawn(&["run", "-d", "bb:1", "sleep", "100"]))
         .collect();
@@ -316,8 +302,8 @@ fn ps_tells_the_truth_after_the_monitor_was_killed() {
     if !root_or_skip("ps_tells_the_truth_after_the_monitor_was_killed") {
         return;
     }
-    let w = world();
-    let id = run_d(&w, &["bb:1", "sleep", "100"]);
+    let w = World::with_busybox();
+    let id = w.run_d(&["bb:1", "sleep", "100"]);
     let monitor: i32 = w.inspect(&id, "{{.State.MonitorPid}}").parse().unwrap();
     let init: i32 = w.inspect(&id, "{{.State.Pid}}").parse().unwrap();
     assert!(monitor > 0 && init > 0);
@@ -345,7 +331,7 @@ fn a_killed_cli_leaves_nothing_the_next_command_does_not_clean() {
     if !root_or_skip("a_killed_cli_leaves_nothing_the_next_command_does_not_clean") {
         return;
     }
-    let w = world();
+    let w = World::with_busybox();
     let mut c = w.spawn(&["run", "bb:1", "sleep", "100"]);
     let dir = w.root().join("containers");
     w.eventually(10, "the container to start", || {

@@ -278,11 +278,9 @@ pub fn now_rfc3339() -> String {
     )
 }
 
-/// RFC 3339 UTC timestamp with nanoseconds of a time since the Unix epoch.
-pub fn rfc3339(now: std::time::Duration) -> String {
-    let secs = now.as_secs() as i64;
-    let (days, sod) = (secs.div_euclid(86400), secs.rem_euclid(86400));
-    // Civil-from-days (Howard Hinnant's algorithm), valid for the proleptic Gregorian calendar.
+/// (year, month, day) of a day number since 1970-01-01: Howard Hinnant's civil_from_days,
+/// valid for the proleptic Gregorian calendar.
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -291,7 +289,14 @@ pub fn rfc3339(now: std::time::Duration) -> String {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// RFC 3339 UTC timestamp with nanoseconds of a time since the Unix epoch.
+pub fn rfc3339(now: std::time::Duration) -> String {
+    let secs = now.as_secs() as i64;
+    let (days, sod) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    let (y, m, d) = civil_from_days(days);
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z",
         sod / 3600,

@@ -23,6 +23,16 @@ pub fn dispatch(root: &Path, v: ContainerVerb) -> Result<()> {
         ContainerVerb::Rm(a) => rm(root, &a),
         ContainerVerb::Inspect(a) => inspect(root, &a),
         ContainerVerb::Wait(a) => wait(root, &a.containers),
+        ContainerVerb::Exec(a) => exec(root, a).map(|_| ()),
+        ContainerVerb::Pause(a) => pause(root, &a.containers, true),
+        ContainerVerb::Unpause(a) => pause(root, &a.containers, false),
+        ContainerVerb::Rename {
+            container,
+            new_name,
+        } => rename(root, &container, &new_name),
+        ContainerVerb::Top { container } => top(root, &container),
+        ContainerVerb::Stats(a) => stats(root, &a),
+        ContainerVerb::Cp { archive, src, dst } => cp(root, &src, &dst, archive),
     }
 }
 
@@ -165,7 +175,7 @@ pub fn ps(root: &Path, a: &PsArgs) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:<14}{:<20}{:<24}{:<18}{:<28}{:<8}NAMES",
+        "{:<14}{:<20}{:<24}{:<24}{:<36}{:<8}NAMES",
         "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS"
     );
     for (rec, status) in &rows {
@@ -174,7 +184,7 @@ pub fn ps(root: &Path, a: &PsArgs) -> Result<()> {
             cmd = format!("{}…\"", cmd.chars().take(20).collect::<String>());
         }
         println!(
-            "{:<14}{:<20}{:<24}{:<18}{:<28}{:<8}{}",
+            "{:<14}{:<20}{:<24}{:<24}{:<36}{:<8}{}",
             if a.no_trunc { &rec.id } else { rec.short_id() },
             rec.config.image,
             cmd,
@@ -258,10 +268,7 @@ fn start_one(cs: &Containers, rec: &Record) -> Result<()> {
         Err(_) => return Ok(()), // already running: Docker's start is a no-op then
     };
     cs.update(&rec.id, |r| r.state.manually_stopped = false)?;
-    monitor::launch(cs, &rec.id, &lock)?;
-    // The monitor shares the lock: dropping the Flock would unlock it for both.
-    std::mem::forget(lock);
-    Ok(())
+    monitor::launch(cs, &rec.id, lock)
 }
 
 pub fn start(root: &Path, names: &[String]) -> Result<()> {
@@ -305,7 +312,7 @@ pub fn rm(root: &Path, a: &RmArgs) -> Result<()> {
     let cs = open(root)?;
     each(&a.containers, |n| {
         let rec = cs.find(n)?;
-        lifecycle::remove(&cs, &rec.id, a.force)
+        lifecycle::remove(&cs, &rec.id, a.force, a.volumes)
     })
 }
 
@@ -316,7 +323,7 @@ pub fn prune(root: &Path) -> Result<()> {
         if matches!(
             lifecycle::current_status(&cs, &rec).as_str(),
             "exited" | "created"
-        ) && lifecycle::remove(&cs, &rec.id, false).is_ok()
+        ) && lifecycle::remove(&cs, &rec.id, false, false).is_ok()
         {
             println!("{}", rec.id);
             n += 1;
@@ -425,6 +432,204 @@ pub fn render(t: &str, v: &Value) -> Result<String> {
     }
     out.push_str(rest);
     Ok(out)
+}
+
+pub fn exec(root: &Path, a: crate::cli::ExecArgs) -> Result<i32> {
+    crate::engine::exec(
+        root,
+        &a.container,
+        &crate::engine::ExecOptions {
+            interactive: a.interactive,
+            tty: a.tty,
+            detach: a.detach,
+            env: a.env,
+            workdir: a.workdir,
+            user: a.user,
+            command: a.command,
+        },
+    )
+}
+
+pub fn pause(root: &Path, names: &[String], frozen: bool) -> Result<()> {
+    let cs = open(root)?;
+    each(names, |n| {
+        let rec = cs.find(n)?;
+        let status = lifecycle::current_status(&cs, &rec);
+        match (frozen, status.as_str()) {
+            (true, "running") | (false, "paused") => lifecycle::pause(&cs, &rec.id, frozen),
+            _ => bail!(
+                "container {} is {status}, not {}",
+                rec.bare_name(),
+                if frozen { "running" } else { "paused" }
+            ),
+        }
+    })
+}
+
+pub fn rename(root: &Path, old: &str, new: &str) -> Result<()> {
+    let cs = open(root)?;
+    crate::engine::container::check_name(new)?;
+    let _set = cs.lock_set()?;
+    let rec = cs.find(old)?;
+    if let Some(other) = cs.name_taken(new) {
+        bail!(
+            "the name {new:?} is already used by container {}",
+            &other[..12]
+        );
+    }
+    cs.update(&rec.id, |r| r.name = format!("/{new}"))?;
+    Ok(())
+}
+
+fn proc_field(pid: i32, file: &str, key: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/{file}"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next())
+        .unwrap_or("?")
+        .to_string()
+}
+
+pub fn top(root: &Path, name: &str) -> Result<()> {
+    let cs = open(root)?;
+    let rec = cs.find(name)?;
+    let status = lifecycle::current_status(&cs, &rec);
+    if !matches!(status.as_str(), "running" | "paused") {
+        bail!("container {} is not running", rec.bare_name());
+    }
+    let mut pids = lifecycle::pids(&cs, &rec.id)?;
+    pids.sort();
+    println!("{:<8}{:<10}{:<10}CMD", "UID", "PID", "PPID");
+    for pid in pids {
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmd: Vec<String> = cmd
+            .split(|b| *b == 0)
+            .filter(|s| !s.is_empty())
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect();
+        println!(
+            "{:<8}{:<10}{:<10}{}",
+            proc_field(pid, "status", "Uid:"),
+            pid,
+            proc_field(pid, "status", "PPid:"),
+            cmd.join(" ")
+        );
+    }
+    Ok(())
+}
+
+fn human_bytes(b: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < units.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{v:.2}{}", units[i]).replace(".00B", "B")
+}
+
+pub fn stats(root: &Path, a: &crate::cli::StatsArgs) -> Result<()> {
+    let cs = open(root)?;
+    let recs: Vec<Record> = if a.containers.is_empty() {
+        cs.all()
+            .into_iter()
+            .filter(|r| a.all || lifecycle::current_status(&cs, r) == "running")
+            .collect()
+    } else {
+        a.containers
+            .iter()
+            .map(|n| cs.find(n))
+            .collect::<Result<_>>()?
+    };
+    loop {
+        let first: Vec<_> = recs.iter().map(|r| lifecycle::sample(&cs, &r.id)).collect();
+        let t = std::time::Instant::now();
+        std::thread::sleep(Duration::from_millis(if a.no_stream { 200 } else { 1000 }));
+        let dt = t.elapsed().as_nanos() as f64;
+        if !a.no_stream && a.format == Format::Table {
+            print!("\x1b[2J\x1b[H");
+        }
+        if a.format == Format::Table {
+            println!(
+                "{:<14}{:<24}{:<9}{:<24}{:<9}PIDS",
+                "CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %"
+            );
+        }
+        for (rec, s0) in recs.iter().zip(first) {
+            let s1 = lifecycle::sample(&cs, &rec.id);
+            let cpu = match (s0.cpu_ns, s1.cpu_ns) {
+                (Some(a), Some(b)) if b >= a => (b - a) as f64 / dt * 100.0,
+                _ => 0.0,
+            };
+            let limit = s1.mem_limit.unwrap_or(0);
+            let mem_pct = if limit > 0 {
+                s1.mem as f64 / limit as f64 * 100.0
+            } else {
+                0.0
+            };
+            if a.format == Format::Json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "ID": rec.short_id(), "Name": rec.bare_name(),
+                        "CPUPerc": format!("{cpu:.2}%"),
+                        "MemUsage": format!("{} / {}", human_bytes(s1.mem), if limit > 0 { human_bytes(limit) } else { "unlimited".into() }),
+                        "MemPerc": format!("{mem_pct:.2}%"),
+                        "MemBytes": s1.mem, "MemLimitBytes": limit, "PIDs": s1.pids,
+                    })
+                );
+            } else {
+                println!(
+                    "{:<14}{:<24}{:<9}{:<24}{:<9}{}",
+                    rec.short_id(),
+                    rec.bare_name(),
+                    format!("{cpu:.2}%"),
+                    format!(
+                        "{} / {}",
+                        human_bytes(s1.mem),
+                        if limit > 0 {
+                            human_bytes(limit)
+                        } else {
+                            "unlimited".into()
+                        }
+                    ),
+                    format!("{mem_pct:.2}%"),
+                    s1.pids
+                );
+            }
+        }
+        if a.no_stream {
+            return Ok(());
+        }
+    }
+}
+
+/// `CONTAINER:PATH` → (container, path); a plain path (or one with a slash before the colon)
+/// is the host's.
+fn split_ref(s: &str) -> Option<(&str, &str)> {
+    let (c, p) = s.split_once(':')?;
+    if c.is_empty() || c.contains('/') {
+        return None;
+    }
+    Some((c, p))
+}
+
+pub fn cp(root: &Path, src: &str, dst: &str, archive: bool) -> Result<()> {
+    let cs = open(root)?;
+    match (split_ref(src), split_ref(dst)) {
+        (Some((c, p)), None) => {
+            let rec = cs.find(c)?;
+            crate::engine::copy_out(&cs, &rec, Path::new(p), Path::new(dst), archive)
+        }
+        (None, Some((c, p))) => {
+            let rec = cs.find(c)?;
+            crate::engine::copy_in(&cs, &rec, Path::new(src), Path::new(p), archive)
+        }
+        (Some(_), Some(_)) => bail!("cp between two containers is not supported (nor by docker)"),
+        (None, None) => bail!("one of {src:?} and {dst:?} must be CONTAINER:PATH"),
+    }
 }
 
 #[cfg(test)]

@@ -3,3 +3,4 @@
 pub mod container;
 pub mod image;
 pub mod run;
+pub mod volume;

@@ -50,35 +50,104 @@ fn env_file(path: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// `-v`: `/host:/ctr[:ro]` (bind), `name:/ctr[:ro]` (named volume), `/ctr` (anonymous).
 fn volume(v: &str) -> Result<Mount> {
     let parts: Vec<&str> = v.split(':').collect();
     let (src, dst, opts) = match parts.as_slice() {
+        [d] => ("", *d, ""),
         [s, d] => (*s, *d, ""),
         [s, d, o] => (*s, *d, *o),
-        _ => bail!("--volume {v:?}: want /host/path:/container/path[:ro]"),
+        _ => bail!("--volume {v:?}: want /host/path:/container/path[:ro] or name:/path[:ro]"),
     };
-    if !src.starts_with('/') {
-        bail!("--volume {v:?}: named volumes are not supported yet; give an absolute host path");
-    }
     if !dst.starts_with('/') {
         bail!("--volume {v:?}: the container path must be absolute");
     }
-    if !Path::new(src).exists() {
-        bail!("--volume {v:?}: host path {src} does not exist");
-    }
     let mut ro = false;
+    let mut nocopy = false;
     for o in opts.split(',').filter(|o| !o.is_empty()) {
         match o {
             "ro" => ro = true,
             "rw" => ro = false,
+            "nocopy" => nocopy = true,
             "z" | "Z" => {}
-            other => bail!("--volume {v:?}: unknown option {other:?} (ro, rw)"),
+            other => bail!("--volume {v:?}: unknown option {other:?} (ro, rw, nocopy)"),
         }
+    }
+    if src.is_empty() || !src.starts_with('/') {
+        if !src.is_empty() {
+            crate::engine::volume::check_name(src).with_context(|| format!("--volume {v:?}"))?;
+        }
+        return Ok(Mount::Volume {
+            name: (!src.is_empty()).then(|| src.to_string()),
+            dst: dst.into(),
+            ro,
+            nocopy,
+        });
+    }
+    if !Path::new(src).exists() {
+        bail!("--volume {v:?}: host path {src} does not exist");
     }
     Ok(Mount::Bind {
         src: src.into(),
         dst: dst.into(),
         ro,
+    })
+}
+
+/// `--mount type=bind|volume|tmpfs,source=...,target=...[,readonly][,tmpfs-size=64m]`.
+fn mount(spec: &str) -> Result<Mount> {
+    let mut kind = "volume";
+    let (mut src, mut dst) = (String::new(), String::new());
+    let (mut ro, mut nocopy) = (false, false);
+    let mut tmpfs_opts = Vec::new();
+    for field in spec.split(',') {
+        let (k, v) = field.split_once('=').unwrap_or((field, ""));
+        match k {
+            "type" => kind = v,
+            "source" | "src" => src = v.to_string(),
+            "target" | "destination" | "dst" => dst = v.to_string(),
+            "readonly" | "ro" => ro = v.is_empty() || v == "true" || v == "1",
+            "volume-nocopy" => nocopy = v.is_empty() || v == "true",
+            "tmpfs-size" => tmpfs_opts.push(format!("size={v}")),
+            "tmpfs-mode" => tmpfs_opts.push(format!("mode={v}")),
+            "bind-propagation" | "consistency" => {}
+            other => bail!("--mount {spec:?}: unknown field {other:?}"),
+        }
+    }
+    if !dst.starts_with('/') {
+        bail!("--mount {spec:?}: target must be an absolute path");
+    }
+    Ok(match kind {
+        "bind" => {
+            if !src.starts_with('/') {
+                bail!("--mount {spec:?}: a bind source must be an absolute host path");
+            }
+            if !Path::new(&src).exists() {
+                bail!("--mount {spec:?}: host path {src} does not exist");
+            }
+            Mount::Bind {
+                src: src.into(),
+                dst,
+                ro,
+            }
+        }
+        "volume" => {
+            if !src.is_empty() {
+                crate::engine::volume::check_name(&src)
+                    .with_context(|| format!("--mount {spec:?}"))?;
+            }
+            Mount::Volume {
+                name: (!src.is_empty()).then_some(src),
+                dst,
+                ro,
+                nocopy,
+            }
+        }
+        "tmpfs" => Mount::Tmpfs {
+            dst,
+            options: tmpfs_opts,
+        },
+        other => bail!("--mount {spec:?}: type {other:?} is not bind, volume or tmpfs"),
     })
 }
 
@@ -106,6 +175,9 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
     let mut mounts = Vec::new();
     for v in &a.volume {
         mounts.push(volume(v)?);
+    }
+    for m in &a.mount {
+        mounts.push(mount(m)?);
     }
     for t in &a.tmpfs {
         mounts.push(tmpfs(t)?);
@@ -219,7 +291,29 @@ mod tests {
             volume("/tmp:/data:ro").unwrap(),
             Mount::Bind { ro: true, .. }
         ));
-        assert!(volume("data:/data").is_err());
+        assert!(matches!(
+            volume("data:/data").unwrap(),
+            Mount::Volume {
+                name: Some(_),
+                ro: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            volume("/data").unwrap(),
+            Mount::Volume { name: None, .. }
+        ));
+        assert!(volume("bad/name:/data").is_err());
+        assert!(matches!(
+            mount("type=volume,source=db,target=/var/db,readonly").unwrap(),
+            Mount::Volume { ro: true, .. }
+        ));
+        assert!(matches!(
+            mount("type=tmpfs,target=/t,tmpfs-size=1m").unwrap(),
+            Mount::Tmpfs { .. }
+        ));
+        assert!(mount("type=bind,source=/nonexistent-berth,target=/x").is_err());
+        assert!(mount("type=nfs,target=/x").is_err());
         assert!(volume("/nonexistent-berth-x:/data")
             .unwrap_err()
             .to_string()

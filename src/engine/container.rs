@@ -292,16 +292,20 @@ impl Containers {
     }
 }
 
-/// Docker's rule for names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
-pub fn check_name(name: &str) -> Result<()> {
+/// Docker's rule for container and volume names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+pub fn check_name_of(kind: &str, name: &str) -> Result<()> {
     let mut chars = name.chars();
     let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && name.len() >= 2
         && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
     if !ok {
-        bail!("invalid container name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+        bail!("invalid {kind} name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
     }
     Ok(())
+}
+
+pub fn check_name(name: &str) -> Result<()> {
+    check_name_of("container", name)
 }
 
 const ADJECTIVES: &[&str] = &[

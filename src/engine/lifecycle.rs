@@ -93,7 +93,7 @@ pub fn finish(cs: &Containers, id: &str, code: i32, monitored: bool) -> Result<O
     }
     release(cs, id)?;
     if rec.host_config.auto_remove {
-        remove_dir(cs, id)?;
+        remove_dir(cs, id, true)?;
     }
     Ok(None)
 }
@@ -134,7 +134,7 @@ pub fn record_failed_start(cs: &Containers, id: &str, code: i32, msg: &str) -> R
 
 /// Removes every trace of a container: its runtime container (processes, cgroup), overlay
 /// mount and directory. The caller made sure nothing watches it. Keeps going past errors.
-pub fn remove_dir(cs: &Containers, id: &str) -> Result<()> {
+pub fn remove_dir(cs: &Containers, id: &str, volumes: bool) -> Result<()> {
     let _ = rt::delete(&runtime_root(&cs.root), id, true);
     let dir = cs.dir_of(id);
     let (_, _, rootfs_dir) = rootfs::paths(&dir);
@@ -142,6 +142,9 @@ pub fn remove_dir(cs: &Containers, id: &str) -> Result<()> {
     if dir.exists() {
         std::fs::remove_dir_all(&dir)
             .map_err(|e| anyhow::anyhow!("remove {}: {e}", dir.display()))?;
+    }
+    if volumes {
+        super::volume::remove_anonymous_of(&cs.root, id);
     }
     unmounted?;
     Ok(())
@@ -160,7 +163,7 @@ fn wait_unwatched(cs: &Containers, id: &str, limit: Duration) -> bool {
 }
 
 /// `rm`: refuses a running container unless `force` (then kills it first).
-pub fn remove(cs: &Containers, id: &str, force: bool) -> Result<()> {
+pub fn remove(cs: &Containers, id: &str, force: bool, volumes: bool) -> Result<()> {
     let rec = cs.load(id)?;
     if current_status(cs, &rec) != "exited" && current_status(cs, &rec) != "created" {
         if !force {
@@ -171,6 +174,8 @@ pub fn remove(cs: &Containers, id: &str, force: bool) -> Result<()> {
             );
         }
         cs.update(id, |r| r.state.manually_stopped = true)?;
+        // Frozen processes do not die until thawed.
+        let _ = rt::pause(&runtime_root(&cs.root), id, false);
         let _ = rt::kill_container(
             &runtime_root(&cs.root),
             id,
@@ -182,7 +187,7 @@ pub fn remove(cs: &Containers, id: &str, force: bool) -> Result<()> {
         bail!("container {} did not stop", rec.bare_name());
     }
     let _set = cs.lock_set()?;
-    remove_dir(cs, id)
+    remove_dir(cs, id, volumes)
 }
 
 /// The status a container is in now: the record, corrected by the kernel when nothing
@@ -242,7 +247,7 @@ fn heal_one(cs: &Containers, id: &str) {
         Ok(r) if r.state.status != "creating" => r,
         // A `berth run` killed before the container was made.
         _ => {
-            let _ = remove_dir(cs, id);
+            let _ = remove_dir(cs, id, true);
             return;
         }
     };
@@ -266,7 +271,7 @@ fn heal_one(cs: &Containers, id: &str) {
             }
         });
         if rec.host_config.auto_remove {
-            let _ = remove_dir(cs, id);
+            let _ = remove_dir(cs, id, true);
             return;
         }
     }
@@ -288,4 +293,60 @@ pub fn heal(root: &Path) -> Result<()> {
         heal_one(&cs, &id);
     }
     Ok(())
+}
+
+/// `pause`/`unpause`: freezes or thaws the container's cgroup and records it.
+pub fn pause(cs: &Containers, id: &str, frozen: bool) -> Result<()> {
+    rt::pause(&runtime_root(&cs.root), id, frozen)?;
+    cs.update(id, |r| {
+        r.state.status = if frozen { "paused" } else { "running" }.into();
+        r.state.paused = frozen;
+    })?;
+    Ok(())
+}
+
+/// The processes in the container's cgroup.
+pub fn pids(cs: &Containers, id: &str) -> Result<Vec<i32>> {
+    Ok(rt::ps(&runtime_root(&cs.root), id)?)
+}
+
+/// One reading of a container's cgroup counters.
+#[derive(Default)]
+pub struct Sample {
+    pub cpu_ns: Option<u64>,
+    pub mem: u64,
+    pub mem_limit: Option<u64>,
+    pub pids: u64,
+}
+
+pub fn sample(cs: &Containers, id: &str) -> Sample {
+    let Ok(st) = rt::state(&runtime_root(&cs.root), id) else {
+        return Sample::default();
+    };
+    let cg = &st.cgroup.path;
+    let read = |ctl: &str, v2: &str, v1: &str| -> Option<String> {
+        std::fs::read_to_string(cgroup_file(cg, ctl, v2, v1)?).ok()
+    };
+    let num = |s: Option<String>| s.and_then(|t| t.trim().parse::<u64>().ok());
+    let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let cpu_ns = if v2 {
+        read("cpu", "cpu.stat", "").and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("usage_usec "))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                .map(|us| us * 1000)
+        })
+    } else {
+        num(read("cpuacct", "", "cpuacct.usage"))
+    };
+    let mem = num(read("memory", "memory.current", "memory.usage_in_bytes")).unwrap_or(0);
+    let mem_limit =
+        num(read("memory", "memory.max", "memory.limit_in_bytes")).filter(|l| *l < (1u64 << 62));
+    let pids = num(read("pids", "pids.current", "pids.current")).unwrap_or(0);
+    Sample {
+        cpu_ns,
+        mem,
+        mem_limit,
+        pids,
+    }
 }

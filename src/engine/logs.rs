@@ -2,138 +2,16 @@
 //! `{"log":"text\n","stream":"stdout","time":"2026-11-25T21:30:41.123456789Z"}`, rotated by
 //! size into `container.log.1`, `.2`, ... (oldest has the highest number).
 //!
-//! The writer runs in the monitor, so it formats by hand (no serde) and keeps no state
-//! besides the open file and its size.
+//! The writer (pump.rs) runs in the monitor; this side reads.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-/// Default rotation: 10 MiB per file, 3 files (as Docker's `local` driver).
-pub const DEFAULT_MAX_SIZE: u64 = 10 << 20;
-pub const DEFAULT_MAX_FILES: u32 = 3;
-
-pub struct Writer {
-    path: PathBuf,
-    file: File,
-    size: u64,
-    max_size: u64,
-    max_files: u32,
-}
-
-fn open_append(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
-}
-
-impl Writer {
-    pub fn open(path: &Path, max_size: u64, max_files: u32) -> std::io::Result<Writer> {
-        let file = open_append(path)?;
-        let size = file.metadata()?.len();
-        Ok(Writer {
-            path: path.to_path_buf(),
-            file,
-            size,
-            max_size,
-            max_files: max_files.max(1),
-        })
-    }
-
-    fn rotate(&mut self) -> std::io::Result<()> {
-        let name = |i: u32| PathBuf::from(format!("{}.{i}", self.path.display()));
-        if self.max_files == 1 {
-            self.file.set_len(0)?;
-            self.size = 0;
-            return Ok(());
-        }
-        let _ = std::fs::remove_file(name(self.max_files - 1));
-        for i in (1..self.max_files - 1).rev() {
-            let _ = std::fs::rename(name(i), name(i + 1));
-        }
-        std::fs::rename(&self.path, name(1))?;
-        self.file = open_append(&self.path)?;
-        self.size = 0;
-        Ok(())
-    }
-
-    /// Writes one entry; `line` includes its newline unless it is a partial line.
-    pub fn write(&mut self, stream: &str, line: &[u8], now: Duration) -> std::io::Result<()> {
-        let mut out = Vec::with_capacity(line.len() + 80);
-        out.extend_from_slice(b"{\"log\":\"");
-        escape_into(&mut out, line);
-        out.extend_from_slice(b"\",\"stream\":\"");
-        out.extend_from_slice(stream.as_bytes());
-        out.extend_from_slice(b"\",\"time\":\"");
-        out.extend_from_slice(berth_runtime::state::rfc3339(now).as_bytes());
-        out.extend_from_slice(b"\"}\n");
-        if self.size > 0 && self.size + out.len() as u64 > self.max_size {
-            self.rotate()?;
-        }
-        self.file.write_all(&out)?;
-        self.size += out.len() as u64;
-        Ok(())
-    }
-}
-
-/// JSON string escaping of bytes; invalid UTF-8 becomes U+FFFD as Docker does.
-fn escape_into(out: &mut Vec<u8>, line: &[u8]) {
-    let text = String::from_utf8_lossy(line);
-    for c in text.chars() {
-        match c {
-            '"' => out.extend_from_slice(b"\\\""),
-            '\\' => out.extend_from_slice(b"\\\\"),
-            '\n' => out.extend_from_slice(b"\\n"),
-            '\r' => out.extend_from_slice(b"\\r"),
-            '\t' => out.extend_from_slice(b"\\t"),
-            c if (c as u32) < 0x20 => {
-                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes());
-            }
-            c => {
-                let mut b = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
-            }
-        }
-    }
-}
-
-/// Splits a stream into lines for the log: complete lines, or a partial one once the
-/// buffer holds 16 KiB (Docker's limit for one entry).
-#[derive(Default)]
-pub struct LineBuf {
-    buf: Vec<u8>,
-}
-
-pub const MAX_LINE: usize = 16 * 1024;
-
-impl LineBuf {
-    pub fn push(&mut self, data: &[u8], mut emit: impl FnMut(&[u8])) {
-        self.buf.extend_from_slice(data);
-        let mut start = 0;
-        while let Some(n) = self.buf[start..].iter().position(|&b| b == b'\n') {
-            emit(&self.buf[start..start + n + 1]);
-            start += n + 1;
-        }
-        while self.buf.len() - start >= MAX_LINE {
-            emit(&self.buf[start..start + MAX_LINE]);
-            start += MAX_LINE;
-        }
-        self.buf.drain(..start);
-    }
-    pub fn flush(&mut self, mut emit: impl FnMut(&[u8])) {
-        if !self.buf.is_empty() {
-            emit(&self.buf);
-            self.buf.clear();
-        }
-    }
-}
-
-pub fn now() -> Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-}
+pub use crate::pump::{now, DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE};
 
 /// One parsed entry.
 pub struct Entry {
@@ -364,6 +242,7 @@ pub fn read(path: &Path, o: &ReadOpts, follow: bool, alive: impl Fn() -> bool) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pump::{LineBuf, Writer, MAX_LINE};
 
     #[test]
     fn writes_docker_json_lines_and_rotates() {

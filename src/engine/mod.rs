@@ -16,10 +16,12 @@
 //! ```
 
 pub mod container;
+pub mod fscopy;
 pub mod lifecycle;
 pub mod logs;
 pub mod monitor;
 pub mod spec;
+pub mod volume;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -70,8 +72,22 @@ pub struct RunOptions {
 /// A mount asked for on the command line.
 #[derive(Debug, Clone)]
 pub enum Mount {
-    Bind { src: PathBuf, dst: String, ro: bool },
-    Tmpfs { dst: String, options: Vec<String> },
+    Bind {
+        src: PathBuf,
+        dst: String,
+        ro: bool,
+    },
+    /// A named volume, or an anonymous one (`name: None`), made on first use.
+    Volume {
+        name: Option<String>,
+        dst: String,
+        ro: bool,
+        nocopy: bool,
+    },
+    Tmpfs {
+        dst: String,
+        options: Vec<String>,
+    },
 }
 
 /// A fresh 64-hex container id from the kernel's CSPRNG.
@@ -356,17 +372,19 @@ pub fn create(root: &Path, o: &RunOptions) -> Result<(Record, Flock<File>)> {
             .with_context(|| format!("write {}", dir.join("layers").display()))?;
         let (upper, work, rootfs_dir) = rootfs::paths(&dir);
         rootfs::mount_overlay(&store, &img.chain_ids(), &upper, &work, &rootfs_dir)?;
-        let spec = spec::build(&img, o, &id, &rootfs_dir)?;
+        let (mounts, points) = resolve_mounts(root, &id, &img, o, &rootfs_dir)?;
+        let spec = spec::build(&img, o, &mounts, &id, &rootfs_dir)?;
         std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&spec)?)
             .with_context(|| format!("write {}", dir.join("config.json").display()))?;
-        let rec = record_of(&cs, &id, &img, o, &spec)?;
+        let mut rec = record_of(&cs, &id, &img, o, &spec)?;
+        rec.mounts.extend(points);
         cs.save(&rec)?;
         Ok(rec)
     })();
     match res {
         Ok(rec) => Ok((rec, lock)),
         Err(e) => {
-            let _ = lifecycle::remove_dir(&cs, &id);
+            let _ = lifecycle::remove_dir(&cs, &id, true);
             Err(e)
         }
     }
@@ -456,6 +474,11 @@ fn record_of(
             Mount::Tmpfs { dst, options } => {
                 tmpfs.insert(dst.clone(), options.join(","));
             }
+            Mount::Volume { name, dst, ro, .. } => {
+                if let Some(n) = name {
+                    binds.push(format!("{n}:{dst}{}", if *ro { ":ro" } else { "" }));
+                }
+            }
         }
     }
     rec.mounts = mounts;
@@ -484,6 +507,100 @@ fn record_of(
     Ok(rec)
 }
 
+/// Volumes resolved to bind mounts of their data (made, and filled from the image when
+/// empty, as needed), plus the image's VOLUMEs as anonymous volumes; and their records.
+fn resolve_mounts(
+    root: &Path,
+    id: &str,
+    img: &berth_image::Image,
+    o: &RunOptions,
+    rootfs_dir: &Path,
+) -> Result<(Vec<Mount>, Vec<MountPoint>)> {
+    let vols = volume::Volumes::new(root);
+    let mut wanted = o.mounts.clone();
+    let taken = |d: &str, w: &[Mount]| {
+        w.iter().any(|m| match m {
+            Mount::Bind { dst, .. } | Mount::Volume { dst, .. } | Mount::Tmpfs { dst, .. } => {
+                dst.trim_end_matches('/') == d.trim_end_matches('/')
+            }
+        })
+    };
+    for v in img
+        .config
+        .config
+        .volumes
+        .clone()
+        .unwrap_or_default()
+        .into_keys()
+    {
+        if !taken(&v, &wanted) {
+            wanted.push(Mount::Volume {
+                name: None,
+                dst: v,
+                ro: false,
+                nocopy: false,
+            });
+        }
+    }
+    let mut mounts = Vec::new();
+    let mut points = Vec::new();
+    let mut root_fd = None;
+    for m in wanted {
+        let Mount::Volume {
+            name,
+            dst,
+            ro,
+            nocopy,
+        } = m
+        else {
+            mounts.push(m);
+            continue;
+        };
+        let anonymous = name.is_none();
+        let name = match name {
+            Some(n) => n,
+            None => new_id()?,
+        };
+        let v = vols.create(&name, BTreeMap::new(), anonymous.then_some(id))?;
+        if vols.claim_copy_up(&name)? && !nocopy {
+            // Docker's copy-up: the image's files at the mount point seed the volume.
+            let rfd = match &root_fd {
+                Some(f) => f,
+                None => root_fd.insert(fscopy::open_dir(rootfs_dir)?),
+            };
+            let (parent, last) = fscopy::split(Path::new(&dst))?;
+            if let Ok(pfd) = fscopy::open_in(rfd, &parent, OFlag::O_PATH | OFlag::O_DIRECTORY) {
+                if fscopy::is_dir_at(&pfd, &last) {
+                    let vdir = fscopy::open_dir(&vols.dir.join(&name))?;
+                    fscopy::copy_entry(
+                        pfd.as_fd(),
+                        &last,
+                        vdir.as_fd(),
+                        std::ffi::OsStr::new("_data"),
+                        true,
+                    )
+                    .with_context(|| format!("copy {dst} of the image into volume {name}"))?;
+                }
+            }
+        }
+        mounts.push(Mount::Bind {
+            src: v.mountpoint.clone(),
+            dst: dst.clone(),
+            ro,
+        });
+        points.push(MountPoint {
+            kind: "volume".into(),
+            name,
+            source: v.mountpoint.display().to_string(),
+            destination: dst,
+            mode: if ro { "ro".into() } else { "z".into() },
+            rw: !ro,
+            anonymous,
+        });
+    }
+    Ok((mounts, points))
+}
+
 /// `berth run`: creates the container, then starts it under a monitor (`-d`, prints the
 /// id) or in the foreground (returns its exit status).
 pub fn run(root: &Path, o: &RunOptions) -> Result<i32> {
@@ -491,13 +608,10 @@ pub fn run(root: &Path, o: &RunOptions) -> Result<i32> {
     let cs = Containers::new(root);
     let (rec, lock) = create(root, o)?;
     if o.detach {
-        if let Err(e) = monitor::launch(&cs, &rec.id, &lock) {
-            drop(lock);
-            let _ = lifecycle::remove(&cs, &rec.id, true);
+        if let Err(e) = monitor::launch(&cs, &rec.id, lock) {
+            let _ = lifecycle::remove(&cs, &rec.id, true, true);
             return Err(e);
         }
-        // The monitor shares the lock: dropping the Flock would unlock it for both.
-        std::mem::forget(lock);
         println!("{}", rec.id);
         return Ok(0);
     }
@@ -509,7 +623,7 @@ pub fn run(root: &Path, o: &RunOptions) -> Result<i32> {
             let _ = lifecycle::release(&cs, &rec.id);
             if o.rm {
                 drop(lock);
-                let _ = lifecycle::remove(&cs, &rec.id, true);
+                let _ = lifecycle::remove(&cs, &rec.id, true, true);
             }
             return Err(e);
         }
@@ -524,4 +638,196 @@ pub fn run(root: &Path, o: &RunOptions) -> Result<i32> {
     status?;
     finished?;
     Ok(code)
+}
+
+pub struct ExecOptions {
+    pub interactive: bool,
+    pub tty: bool,
+    pub detach: bool,
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub command: Vec<String>,
+}
+
+/// `berth exec`: a new process in the running container's namespaces and cgroup, with the
+/// container's process settings (env, user, capabilities, limits) as the base.
+pub fn exec(root: &Path, name: &str, o: &ExecOptions) -> Result<i32> {
+    lifecycle::heal(root)?;
+    let cs = Containers::new(root);
+    let rec = cs.find(name)?;
+    match lifecycle::current_status(&cs, &rec).as_str() {
+        "running" => {}
+        "paused" => anyhow::bail!("container {} is paused; unpause it first", rec.bare_name()),
+        s => anyhow::bail!("container {} is not running ({s})", rec.bare_name()),
+    }
+    let spec = rt::load_spec(&cs.dir_of(&rec.id))?;
+    let mut p = spec.process().clone().unwrap_or_default();
+    p.set_args(Some(o.command.clone()));
+    let mut env = p.env().clone().unwrap_or_default();
+    for e in &o.env {
+        let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
+        env.retain(|x| x.split_once('=').map(|(k, _)| k) != Some(key));
+        if e.contains('=') {
+            env.push(e.clone());
+        } else if let Ok(v) = std::env::var(e) {
+            env.push(format!("{e}={v}"));
+        }
+    }
+    p.set_env(Some(env));
+    if let Some(w) = &o.workdir {
+        if !w.starts_with('/') {
+            anyhow::bail!("--workdir {w:?}: must be absolute");
+        }
+        p.set_cwd(PathBuf::from(w));
+    }
+    p.set_terminal(Some(o.tty));
+    if let Some(u) = &o.user {
+        let init_root = PathBuf::from(format!("/proc/{}/root", rec.state.pid));
+        let (uid, gid, extra) = spec::resolve_user(&init_root, u)?;
+        let mut user = p.user().clone();
+        user.set_uid(uid);
+        user.set_gid(gid);
+        user.set_additional_gids(Some(extra));
+        p.set_user(user);
+        if uid != 0 {
+            // Docker: a non-root user keeps the container's set as its bounding set only.
+            if let Some(mut caps) = p.capabilities().clone() {
+                caps.set_effective(None);
+                caps.set_permitted(None);
+                caps.set_inheritable(None);
+                caps.set_ambient(None);
+                p.set_capabilities(Some(caps));
+            }
+        }
+    }
+    if !o.interactive {
+        let null = File::open("/dev/null").context("open /dev/null")?;
+        dup_onto(&null, 0)?;
+    }
+    let res = rt::exec(rt::ExecOpts {
+        root: &runtime_root(root),
+        id: &rec.id,
+        process: p,
+        console_socket: None,
+        pid_file: None,
+        detach: o.detach,
+        preserve_fds: 0,
+    });
+    match res {
+        Ok(code) => {
+            if o.detach {
+                println!("{}", rec.id);
+            }
+            Ok(code)
+        }
+        Err(e) => {
+            let e = anyhow::Error::from(e);
+            let (code, msg) = exit_error(&e);
+            if code == EXIT_BERTH {
+                return Err(e);
+            }
+            Err(anyhow::Error::new(ExitError { code, msg }))
+        }
+    }
+}
+
+/// The container's root for `cp`: a running container's through its init (so its volumes
+/// and mounts are seen), a stopped one's overlay, mounted for the copy. The bool says the
+/// overlay was mounted here and must be unmounted after.
+fn cp_root(cs: &Containers, rec: &Record) -> Result<(OwnedFd, bool)> {
+    if matches!(
+        lifecycle::current_status(cs, rec).as_str(),
+        "running" | "paused"
+    ) && rec.state.pid > 0
+    {
+        let p = PathBuf::from(format!("/proc/{}/root", rec.state.pid));
+        return Ok((fscopy::open_dir(&p)?, false));
+    }
+    let dir = cs.dir_of(&rec.id);
+    let (_, _, rootfs_dir) = rootfs::paths(&dir);
+    let mounted_here = !is_mountpoint(&rootfs_dir);
+    mount_rootfs(&cs.root, &dir)?;
+    Ok((fscopy::open_dir(&rootfs_dir)?, mounted_here))
+}
+
+fn cp_done(cs: &Containers, rec: &Record, mounted_here: bool) {
+    if mounted_here {
+        let (_, _, rootfs_dir) = rootfs::paths(&cs.dir_of(&rec.id));
+        let _ = rootfs::unmount(&rootfs_dir);
+    }
+}
+
+/// `cp CONTAINER:SRC DST`.
+pub fn copy_out(cs: &Containers, rec: &Record, src: &Path, dst: &Path, keep: bool) -> Result<()> {
+    let (root_fd, mounted) = cp_root(cs, rec)?;
+    let res = (|| {
+        let (parent, name) = fscopy::split(src)?;
+        let pfd = fscopy::open_in(&root_fd, &parent, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+        nix::sys::stat::fstatat(
+            pfd.as_fd(),
+            name.as_os_str(),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "{}: no such file in container {}",
+                src.display(),
+                rec.bare_name()
+            )
+        })?;
+        let (ddir, dname) = if dst.is_dir() {
+            (fscopy::open_dir(dst)?, name.clone())
+        } else {
+            let parent = dst
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let dname = dst
+                .file_name()
+                .with_context(|| format!("{}: no file name", dst.display()))?;
+            (fscopy::open_dir(parent)?, dname.to_os_string())
+        };
+        fscopy::copy_entry(pfd.as_fd(), &name, ddir.as_fd(), &dname, keep)
+    })();
+    cp_done(cs, rec, mounted);
+    res
+}
+
+/// `cp SRC CONTAINER:DST`.
+pub fn copy_in(cs: &Containers, rec: &Record, src: &Path, dst: &Path, keep: bool) -> Result<()> {
+    let sname = src
+        .file_name()
+        .with_context(|| format!("{}: no file name", src.display()))?
+        .to_os_string();
+    if std::fs::symlink_metadata(src).is_err() {
+        anyhow::bail!("{}: no such file", src.display());
+    }
+    let sparent = src
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let sdir = fscopy::open_dir(sparent)?;
+    let (root_fd, mounted) = cp_root(cs, rec)?;
+    let res = (|| {
+        let (ddir, dname) = match fscopy::open_in(&root_fd, dst, OFlag::O_PATH | OFlag::O_DIRECTORY)
+        {
+            Ok(d) => (d, sname.clone()),
+            Err(_) => {
+                let (parent, name) = fscopy::split(dst)?;
+                let d = fscopy::open_in(&root_fd, &parent, OFlag::O_PATH | OFlag::O_DIRECTORY)
+                    .with_context(|| {
+                        format!(
+                            "{}: no such directory in container {}",
+                            parent.display(),
+                            rec.bare_name()
+                        )
+                    })?;
+                (d, name)
+            }
+        };
+        fscopy::copy_entry(sdir.as_fd(), &sname, ddir.as_fd(), &dname, keep)
+    })();
+    cp_done(cs, rec, mounted);
+    res
 }

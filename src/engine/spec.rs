@@ -242,7 +242,14 @@ fn rlimits(ulimits: &[String]) -> Result<Vec<Value>> {
     Ok(out)
 }
 
-pub fn build(img: &Image, o: &RunOptions, id: &str, rootfs: &Path) -> Result<Spec> {
+/// The spec for `o` on `img`; `mounts` are the user's mounts with volumes resolved to binds.
+pub fn build(
+    img: &Image,
+    o: &RunOptions,
+    user_mounts: &[Mount],
+    id: &str,
+    rootfs: &Path,
+) -> Result<Spec> {
     let c = &img.config.config;
     let mut args: Vec<String> = match &o.entrypoint {
         Some(e) if e.is_empty() => Vec::new(),
@@ -301,11 +308,12 @@ pub fn build(img: &Image, o: &RunOptions, id: &str, rootfs: &Path) -> Result<Spe
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if o.privileged { "rw" } else { "ro" }]}),
         json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": [if o.privileged { "rw" } else { "ro" }, "nosuid", "noexec", "nodev"]}),
     ];
-    for m in &o.mounts {
+    for m in user_mounts {
         mounts.push(match m {
             Mount::Bind { src, dst, ro } => {
                 json!({"destination": dst, "type": "bind", "source": src, "options": if *ro { vec!["rbind", "ro", "rprivate"] } else { vec!["rbind", "rprivate"] }})
             }
+            Mount::Volume { .. } => bail!("volume mounts must be resolved before the spec"),
             Mount::Tmpfs { dst, options } => {
                 let mut opts = vec!["nosuid".to_string(), "nodev".to_string()];
                 opts.extend(options.iter().cloned());

@@ -249,6 +249,22 @@ impl World {
 }
 
 impl World {
+    /// A world with busybox imported as `bb:1`.
+    pub fn with_busybox() -> World {
+        let w = World::new();
+        w.import_busybox("bb:1");
+        w
+    }
+
+    /// `berth run -d ARGS`; returns the 64-hex id it prints.
+    pub fn run_d(&self, args: &[&str]) -> String {
+        let mut a = vec!["run", "-d"];
+        a.extend_from_slice(args);
+        let id = self.ok(&a).trim().to_string();
+        assert_eq!(id.len(), 64, "run -d prints the id: {id:?}");
+        id
+    }
+
     /// Spawns berth without waiting (stdout and stderr piped).
     pub fn spawn(&self, args: &[&str]) -> std::process::Child {
         Command::new(BIN)
