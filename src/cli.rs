@@ -442,7 +442,10 @@ pub struct RunArgs {
     /// All capabilities, all devices, no masked or read-only /proc paths
     #[arg(long)]
     pub privileged: bool,
-    /// Security options: no-new-privileges[:true|false]
+    /// Run a small init as PID 1 that reaps zombies and forwards signals
+    #[arg(long)]
+    pub init: bool,
+    /// Security options: no-new-privileges[:true|false], seccomp=unconfined|PROFILE.json
     #[arg(long)]
     pub security_opt: Vec<String>,
     /// Network: none (own empty network namespace, the default for now) or host

@@ -254,3 +254,85 @@ fn network_none_and_host() {
     let out = w.ok(&["run", "--network", "host", "bb:1", "cat", "/proc/net/dev"]);
     assert_eq!(out.lines().count(), host.lines().count(), "{out}");
 }
+
+#[test]
+fn default_seccomp_profile_unconfined_and_custom() {
+    if !root_or_skip("default_seccomp_profile_unconfined_and_custom") {
+        return;
+    }
+    let w = world();
+    let mode = |extra: &[&str]| {
+        let mut a = vec!["run", "--rm"];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(&["bb:1", "grep", "Seccomp:", "/proc/self/status"]);
+        w.ok(&a).split_whitespace().nth(1).unwrap_or("").to_string()
+    };
+    // 2: a filter is installed (Docker's model by default); 0: none.
+    assert_eq!(mode(&[]), "2");
+    assert_eq!(mode(&["--security-opt", "seccomp=unconfined"]), "0");
+    assert_eq!(mode(&["--privileged"]), "0");
+    // The default profile refuses what a plain container has no use for, even as root:
+    // unshare without CAP_SYS_ADMIN.
+    let out = w.berth(&["run", "--rm", "bb:1", "busybox", "unshare", "-u", "true"]);
+    assert_ne!(out.status.code(), Some(0));
+    let profile = w.dir.path().join("deny-mkdir.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}"#,
+    )
+    .unwrap();
+    let opt = format!("seccomp={}", profile.display());
+    let out = w.berth(&["run", "--rm", "--security-opt", &opt, "bb:1", "mkdir", "/x"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("not permitted"),
+        "{}",
+        text(&out.stderr)
+    );
+    w.ok(&["run", "--rm", "bb:1", "mkdir", "/x"]);
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"]}]}"#,
+    )
+    .unwrap();
+    let out = w.berth(&["run", "--rm", "--security-opt", &opt, "bb:1", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("deny-mkdir.json") && err.contains("syscalls[0]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn init_reaps_and_forwards_signals() {
+    if !root_or_skip("init_reaps_and_forwards_signals") {
+        return;
+    }
+    let w = world();
+    // With --init the command is not PID 1.
+    assert_eq!(
+        w.ok(&["run", "--rm", "--init", "bb:1", "sh", "-c", "echo $$"]),
+        "2\n"
+    );
+    assert_eq!(w.ok(&["run", "--rm", "bb:1", "sh", "-c", "echo $$"]), "1\n");
+    // Orphans are reaped: no zombie is left after its parent exits.
+    let out = w.ok(&[
+        "run",
+        "--rm",
+        "--init",
+        "bb:1",
+        "sh",
+        "-c",
+        "sh -c 'sleep 0.1 & exit 0'; sleep 0.5; ps -o stat | grep -c Z || true",
+    ]);
+    assert_eq!(out.trim(), "0", "zombies left: {out}");
+    // The stop signal reaches a command that would ignore it as PID 1.
+    let id = w.run_d(&["--init", "bb:1", "sleep", "100"]);
+    let t = std::time::Instant::now();
+    w.ok(&["stop", &id]);
+    assert!(t.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(w.inspect(&id, "{{.State.ExitCode}}"), "143");
+    assert_eq!(w.inspect(&id, "{{.HostConfig.Init}}"), "true");
+}

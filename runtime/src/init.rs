@@ -355,7 +355,7 @@ fn create(
                 hooks::run("startContainer", h, &cfg.state_json),
             )?;
         }
-        finish_and_exec(spec, &exe, cfg.preserve_fds)
+        finish_and_exec(spec, &exe, cfg.preserve_fds, crate::reaper::wanted(spec))
     })();
     // Tell `start` what failed; the channel's parent is gone by now.
     let Err(Failed(s, e)) = res;
@@ -412,7 +412,7 @@ fn exec(ch: &mut Channel, cfg: &InitConfig, pid: i32) -> std::result::Result<Nev
     }
     let exe = step("prepare process", prepare_process(spec))?;
     step("report ready", ch.send(&FromInit::Ready))?;
-    finish_and_exec(spec, &exe, cfg.preserve_fds)
+    finish_and_exec(spec, &exe, cfg.preserve_fds, false)
 }
 
 /// setns into the namespaces of `pid`: user first (only if it differs: setns into one's own
@@ -553,6 +553,7 @@ fn finish_and_exec(
     spec: &Spec,
     exe: &Exe,
     preserve_fds: i32,
+    as_init: bool,
 ) -> std::result::Result<Never, Failed> {
     let process = spec.process().clone().unwrap_or_default();
     let nnp = process.no_new_privileges().unwrap_or(false);
@@ -588,6 +589,12 @@ fn finish_and_exec(
         "close fds",
         crate::sys::cloexec_from(3 + preserve_fds).sys(|| "close_range".into()),
     )?;
+    if as_init {
+        step(
+            "init",
+            crate::reaper::become_init().sys(|| "fork the process under the init".into()),
+        )?;
+    }
     let e = nix::unistd::execve(&exe.path, &exe.args, &exe.env).unwrap_err();
     Err(Failed(
         "exec".into(),

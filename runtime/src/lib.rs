@@ -10,6 +10,7 @@ pub mod error;
 pub mod hooks;
 pub mod init;
 pub mod process;
+pub mod reaper;
 pub mod rootfs;
 pub mod seccomp;
 pub mod security;

@@ -65,6 +65,26 @@ pub unsafe fn clone3(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> Result<Forke
     }
 }
 
+/// fork(2) for the container init that stays as PID 1 (`--init`); the init is single-threaded.
+pub fn fork_single_threaded() -> Result<Forked, Errno> {
+    // SAFETY: the container init runs one thread, so the child is a full copy of it.
+    match unsafe { libc::fork() } {
+        -1 => Err(Errno::last()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid)),
+    }
+}
+
+/// Closes every descriptor from `first` up (close_range(2)).
+pub fn close_from(first: RawFd) -> Result<(), Errno> {
+    // SAFETY: plain syscall on integers; the caller owns no Rust object for these fds any more.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first as u32, u32::MAX, 0) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
 /// `_exit(2)`: leave a forked child without running atexit handlers or destructors.
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit never returns and touches no Rust state.

@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::cli::RunArgs;
 use crate::engine::container::RestartPolicy;
+use crate::engine::seccomp::Seccomp;
 use crate::engine::{self, Mount, RunOptions};
 
 /// `64m`, `1g`, `512k`, `1048576` (bytes), as docker's --memory.
@@ -189,15 +190,27 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
         .transpose()
         .context("--memory")?;
     let mut no_new_privs = false;
+    let mut seccomp = Seccomp::Default;
     for o in &a.security_opt {
         match o.as_str() {
             "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true" => {
                 no_new_privs = true
             }
             "no-new-privileges:false" | "no-new-privileges=false" => no_new_privs = false,
-            other => {
-                bail!("--security-opt {other:?}: supported today: no-new-privileges[:true|false]")
-            }
+            "seccomp=unconfined" | "seccomp:unconfined" => seccomp = Seccomp::Unconfined,
+            other => match other
+                .strip_prefix("seccomp=")
+                .or_else(|| other.strip_prefix("seccomp:"))
+            {
+                Some(file) => {
+                    let text = std::fs::read_to_string(file)
+                        .with_context(|| format!("--security-opt {other:?}: read {file}"))?;
+                    seccomp = Seccomp::Custom(file.to_string(), text);
+                }
+                None => bail!(
+                    "--security-opt {other:?}: supported: no-new-privileges[:true|false], seccomp=unconfined|FILE"
+                ),
+            },
         }
     }
     let host_network = match a.network.as_str() {
@@ -250,6 +263,8 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
             stop_timeout: a.stop_timeout,
             log_opts,
             security_opt: a.security_opt.clone(),
+            seccomp,
+            init: a.init,
             env,
             workdir: a.workdir,
             hostname: a.hostname,

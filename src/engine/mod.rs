@@ -20,6 +20,7 @@ pub mod fscopy;
 pub mod lifecycle;
 pub mod logs;
 pub mod monitor;
+pub mod seccomp;
 pub mod spec;
 pub mod volume;
 
@@ -61,6 +62,8 @@ pub struct RunOptions {
     pub privileged: bool,
     pub no_new_privs: bool,
     pub security_opt: Vec<String>,
+    pub seccomp: seccomp::Seccomp,
+    pub init: bool,
     pub host_network: bool,
     pub labels: BTreeMap<String, String>,
     pub restart: container::RestartPolicy,
@@ -502,7 +505,7 @@ fn record_of(
         cpu_shares: o.cpu_shares.unwrap_or(0) as i64,
         pids_limit: o.pids_limit,
         ulimits: o.ulimits.clone(),
-        init: false,
+        init: o.init,
     };
     Ok(rec)
 }

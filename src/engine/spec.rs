@@ -9,6 +9,7 @@ use berth_image::Image;
 use oci_spec::runtime::Spec;
 use serde_json::{json, Value};
 
+use super::seccomp::{self, Seccomp};
 use super::{Mount, RunOptions};
 
 /// Docker's default capability set (moby oci/caps/defaults.go).
@@ -297,7 +298,18 @@ pub fn build(
         None => (0, 0, Vec::new()),
         Some(u) => resolve_user(rootfs, u)?,
     };
-    let caps = json!(capabilities(o)?);
+    let cap_list = capabilities(o)?;
+    let seccomp = match &o.seccomp {
+        _ if o.privileged => None,
+        Seccomp::Unconfined => None,
+        Seccomp::Default => Some(seccomp::to_oci(
+            seccomp::DEFAULT_PROFILE,
+            "default",
+            &cap_list,
+        )?),
+        Seccomp::Custom(name, text) => Some(seccomp::to_oci(text, name, &cap_list)?),
+    };
+    let caps = json!(cap_list);
     let hostname = o.hostname.clone().unwrap_or_else(|| id[..12].to_string());
     let mut mounts = vec![
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
@@ -407,5 +419,12 @@ pub fn build(
             "readonlyPaths": readonly
         }
     });
+    let mut spec = spec;
+    if let Some(s) = seccomp {
+        spec["linux"]["seccomp"] = s;
+    }
+    if o.init {
+        spec["annotations"] = json!({ berth_runtime::reaper::ANNOTATION: "true" });
+    }
     Ok(serde_json::from_value(spec)?)
 }
