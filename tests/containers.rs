@@ -354,3 +354,113 @@ fn a_killed_cli_leaves_nothing_the_next_command_does_not_clean() {
         .flatten()
         .all(|e| !e.path().is_dir()));
 }
+
+#[test]
+fn interactive_tty_and_ps_filters() {
+    if !root_or_skip("interactive_tty_and_ps_filters") {
+        return;
+    }
+    let w = World::with_busybox();
+    // -i passes stdin; without -i the container reads EOF.
+    let mut c = std::process::Command::new(BIN)
+        .arg("--root")
+        .arg(w.root())
+        .args(["run", "--rm", "-i", "bb:1", "cat"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(c.stdin.as_mut().unwrap(), b"piped in\n").unwrap();
+    drop(c.stdin.take());
+    let out = c.wait_with_output().unwrap();
+    assert_eq!(text(&out.stdout), "piped in\n");
+    assert_eq!(w.ok(&["run", "--rm", "bb:1", "cat"]), "");
+    // -t gives the process a terminal.
+    let out = w.ok(&[
+        "run",
+        "--rm",
+        "-t",
+        "bb:1",
+        "sh",
+        "-c",
+        "test -t 1 && echo tty",
+    ]);
+    assert_eq!(out.trim_end(), "tty");
+    let out = w.ok(&[
+        "run",
+        "--rm",
+        "bb:1",
+        "sh",
+        "-c",
+        "test -t 1 && echo tty || echo pipe",
+    ]);
+    assert_eq!(out, "pipe\n");
+    // A detached -t container's terminal output lands in its log.
+    let id = w.run_d(&["-t", "bb:1", "sh", "-c", "test -t 1 && echo tty-in-log"]);
+    w.ok(&["wait", &id]);
+    assert!(w.ok(&["logs", &id]).contains("tty-in-log"));
+    // Filters.
+    let a = w.run_d(&[
+        "--name",
+        "web-a",
+        "--label",
+        "tier=front",
+        "bb:1",
+        "sleep",
+        "100",
+    ]);
+    let b = w.run_d(&[
+        "--name",
+        "db-b",
+        "--label",
+        "tier=back",
+        "bb:1",
+        "sleep",
+        "100",
+    ]);
+    let q = |f: &str| w.ok(&["ps", "-aq", "--filter", f]);
+    assert_eq!(q("name=web").trim(), &a[..12]);
+    assert_eq!(q("label=tier=back").trim(), &b[..12]);
+    assert_eq!(q("label=tier").lines().count(), 2);
+    assert_eq!(q("status=exited").trim(), &id[..12]);
+    assert_eq!(q("ancestor=bb:1").lines().count(), 3);
+    assert_eq!(q(&format!("id={}", &b[..6])).trim(), &b[..12]);
+    let bad = w.berth(&["ps", "--filter", "colour=red"]);
+    assert_eq!(bad.status.code(), Some(125));
+    w.ok(&["rm", "-f", &a, &b, &id]);
+}
+
+#[test]
+fn a_cli_killed_at_any_point_of_run_leaves_nothing_behind() {
+    if !root_or_skip("a_cli_killed_at_any_point_of_run_leaves_nothing_behind") {
+        return;
+    }
+    let w = World::with_busybox();
+    for delay_ms in [0u64, 2, 5, 10, 20, 40, 80] {
+        let mut c = w.spawn(&["run", "-d", "bb:1", "sleep", "100"]);
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        // SAFETY: plain kill(2) of our child.
+        unsafe { libc::kill(c.id() as i32, libc::SIGKILL) };
+        let _ = c.wait();
+    }
+    // The next command heals half-made containers; whatever did get made is listed.
+    let ids = w.ok(&["ps", "-aq", "--no-trunc"]);
+    for id in ids.lines() {
+        w.ok(&["rm", "-f", id]);
+    }
+    let left: Vec<_> = std::fs::read_dir(w.root().join("containers"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mi.contains(w.root().to_str().unwrap()), "mounts left");
+    let rt: Vec<_> = std::fs::read_dir(w.root().join("runtime"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(rt.is_empty(), "runtime state left: {rt:?}");
+}

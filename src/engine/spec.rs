@@ -395,7 +395,7 @@ pub fn build(
     let spec = json!({
         "ociVersion": "1.0.2",
         "process": {
-            "terminal": false,
+            "terminal": o.tty,
             "user": {"uid": uid, "gid": gid, "additionalGids": extra_gids},
             "args": args,
             "env": env,
