@@ -91,7 +91,7 @@ def hide_hybrid_unified():
     if not open(os.path.join(unified, "cgroup.controllers")).read().strip():
         return
     env = dict(os.environ, BERTH_BENCH_NS="1")
-    cmd = f"umount -l {unified} && exec python3 " + " ".join(map(repr, [os.path.abspath(__file__)] + sys.argv[1:]))
+    cmd = f"umount -l {unified} && exec python3 " + " ".join(map(repr, [os.path.abspath(sys.argv[0])] + sys.argv[1:]))
     os.execvpe("unshare", ["unshare", "-m", "--propagation", "private", "sh", "-c", cmd], env)
 
 

@@ -46,13 +46,16 @@ fn link_for(store: &Store, chain: &Digest) -> Result<String> {
     Err(Error::Invalid(format!("no link name for layer {chain}")))
 }
 
-/// Mounts the layers (`chains`, bottom first) with `upper`/`work` at `target`.
+/// Mounts the layers (`chains`, bottom first) with `upper`/`work` at `target`. A `volatile`
+/// mount never syncs its upper dir (overlayfs `volatile`): for a container whose writes are
+/// thrown away with it (`--rm`), it saves the flush at unmount, which is most of its cost.
 pub fn mount_overlay(
     store: &Store,
     chains: &[Digest],
     upper: &Path,
     work: &Path,
     target: &Path,
+    volatile: bool,
 ) -> Result<()> {
     if chains.is_empty() {
         return Err(Error::Invalid(
@@ -68,10 +71,11 @@ pub fn mount_overlay(
         names.push(link_for(store, c)?);
     }
     let data = format!(
-        "lowerdir={},upperdir={},workdir={},index=off",
+        "lowerdir={},upperdir={},workdir={},index=off{}",
         names.join(":"),
         upper.display(),
-        work.display()
+        work.display(),
+        if volatile { ",volatile" } else { "" }
     );
     if data.len() >= 4096 {
         return Err(Error::Mount {

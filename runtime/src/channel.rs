@@ -21,6 +21,9 @@ pub enum ToInit {
     Cgroup(crate::cgroups::Join),
     /// The runtime ran the createRuntime/prestart hooks; go on.
     HooksDone,
+    /// The seccomp programs, compiled by the parent while the init set up the container
+    /// (create only; exec compiles in the init).
+    Seccomp(Vec<crate::seccomp::RawProgram>),
 }
 
 /// Init -> parent.

@@ -316,6 +316,15 @@ fn create_inner(
     };
     debug::step("cgroup ready");
     child.channel.send(&ToInit::Cgroup(join))?;
+    // Compiled here while the init mounts, instead of in the init after `start`.
+    if let Some(s) = linux.seccomp() {
+        let progs = crate::seccomp::compile(s).map_err(Error::Seccomp)?;
+        // An init that failed already has closed its end: its error is read below.
+        let _ = child.channel.send(&ToInit::Seccomp(
+            progs.iter().map(crate::seccomp::Program::to_raw).collect(),
+        ));
+        debug::step("seccomp compiled");
+    }
     let hooks_cfg = spec.hooks().clone().unwrap_or_default();
     wait_ready(
         &mut child,

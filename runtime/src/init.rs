@@ -206,6 +206,8 @@ fn create(
     // 3. mounts
     let root = &cfg.rootfs;
     let linux = spec.linux().clone().unwrap_or_default();
+    // Seccomp programs compiled by the parent (they may arrive during the hooks exchange).
+    let mut precompiled: Option<Vec<seccomp::RawProgram>> = None;
     let prop = linux
         .rootfs_propagation()
         .as_deref()
@@ -275,13 +277,17 @@ fn create(
         || hooks.prestart().as_ref().is_some_and(|h| !h.is_empty())
     {
         step("createRuntime hooks", ch.send(&FromInit::RunHooks))?;
-        match step("createRuntime hooks", ch.recv::<ToInit>())? {
-            Some(ToInit::HooksDone) => {}
-            _ => {
-                return Err(Failed(
-                    "createRuntime hooks".into(),
-                    Error::Invalid("runtime gave up".into()),
-                ))
+        loop {
+            match step("createRuntime hooks", ch.recv::<ToInit>())? {
+                Some(ToInit::HooksDone) => break,
+                // Sent right after the cgroup, it can come before the hooks are done.
+                Some(ToInit::Seccomp(p)) => precompiled = Some(p),
+                _ => {
+                    return Err(Failed(
+                        "createRuntime hooks".into(),
+                        Error::Invalid("runtime gave up".into()),
+                    ))
+                }
             }
         }
     }
@@ -330,6 +336,19 @@ fn create(
         )?;
     }
     let exe = step("prepare process", prepare_process(spec))?;
+    if precompiled.is_none() && linux.seccomp().is_some() {
+        match step("seccomp", ch.recv::<ToInit>())? {
+            Some(ToInit::Seccomp(p)) => precompiled = Some(p),
+            _ => {
+                return Err(Failed(
+                    "seccomp".into(),
+                    Error::Invalid("runtime sent no seccomp programs".into()),
+                ))
+            }
+        }
+    }
+    let precompiled: Option<Vec<seccomp::Program>> =
+        precompiled.map(|v| v.iter().map(seccomp::Program::from_raw).collect());
 
     // 7. ready; wait for start
     step("report ready", ch.send(&FromInit::Ready))?;
@@ -355,7 +374,13 @@ fn create(
                 hooks::run("startContainer", h, &cfg.state_json),
             )?;
         }
-        finish_and_exec(spec, &exe, cfg.preserve_fds, crate::reaper::wanted(spec))
+        finish_and_exec(
+            spec,
+            &exe,
+            cfg.preserve_fds,
+            crate::reaper::wanted(spec),
+            precompiled,
+        )
     })();
     // Tell `start` what failed; the channel's parent is gone by now.
     let Err(Failed(s, e)) = res;
@@ -412,7 +437,7 @@ fn exec(ch: &mut Channel, cfg: &InitConfig, pid: i32) -> std::result::Result<Nev
     }
     let exe = step("prepare process", prepare_process(spec))?;
     step("report ready", ch.send(&FromInit::Ready))?;
-    finish_and_exec(spec, &exe, cfg.preserve_fds, false)
+    finish_and_exec(spec, &exe, cfg.preserve_fds, false, None)
 }
 
 /// setns into the namespaces of `pid`: user first (only if it differs: setns into one's own
@@ -554,15 +579,20 @@ fn finish_and_exec(
     exe: &Exe,
     preserve_fds: i32,
     as_init: bool,
+    precompiled: Option<Vec<seccomp::Program>>,
 ) -> std::result::Result<Never, Failed> {
     let process = spec.process().clone().unwrap_or_default();
     let nnp = process.no_new_privileges().unwrap_or(false);
-    let filters = match spec.linux().as_ref().and_then(|l| l.seccomp().clone()) {
-        Some(s) => Some(step(
+    let filters = match (
+        precompiled,
+        spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
+    ) {
+        (Some(p), _) => Some(p),
+        (None, Some(s)) => Some(step(
             "seccomp",
             seccomp::compile(&s).map_err(Error::Seccomp),
         )?),
-        None => None,
+        (None, None) => None,
     };
     if nnp {
         step("no_new_privs", security::no_new_privs())?;

@@ -39,6 +39,22 @@ use syscalls::Sysno;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Program(pub Vec<seccompiler::sock_filter>);
 
+/// A program as plain (code, jt, jf, k) instructions, to cross the parent/init channel.
+pub type RawProgram = Vec<(u16, u8, u8, u32)>;
+
+impl Program {
+    pub fn to_raw(&self) -> RawProgram {
+        self.0.iter().map(|i| (i.code, i.jt, i.jf, i.k)).collect()
+    }
+    pub fn from_raw(raw: &RawProgram) -> Program {
+        Program(
+            raw.iter()
+                .map(|&(code, jt, jf, k)| sock_filter { code, jt, jf, k })
+                .collect(),
+        )
+    }
+}
+
 /// The rules of one action: syscall number -> None if unconditional, else the ORed rules.
 type Rules = BTreeMap<i64, Option<Vec<SeccompRule>>>;
 

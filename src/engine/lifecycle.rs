@@ -91,9 +91,12 @@ pub fn finish(cs: &Containers, id: &str, code: i32, monitored: bool) -> Result<O
         let n = rec.restart_count.saturating_sub(1).min(7);
         return Ok(Some(Duration::from_millis(100 << n)));
     }
+    berth_runtime::debug::step("finish: exit recorded");
     release(cs, id)?;
+    berth_runtime::debug::step("finish: released");
     if rec.host_config.auto_remove {
         remove_dir(cs, id, true)?;
+        berth_runtime::debug::step("finish: removed");
     }
     Ok(None)
 }
@@ -103,6 +106,7 @@ pub fn finish(cs: &Containers, id: &str, code: i32, monitored: bool) -> Result<O
 pub fn release(cs: &Containers, id: &str) -> Result<()> {
     let (_, _, rootfs_dir) = rootfs::paths(&cs.dir_of(id));
     rootfs::unmount(&rootfs_dir)?;
+    berth_runtime::debug::step("release: unmounted");
     cs.update(id, |r| {
         r.state.monitor_pid = 0;
         if r.state.status == "restarting" {

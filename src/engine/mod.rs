@@ -189,7 +189,15 @@ pub fn mount_rootfs(root: &Path, dir: &Path) -> Result<()> {
         .map(|h| format!("sha256:{h}").parse())
         .collect::<std::result::Result<_, _>>()?;
     let store = Store::open(root)?;
-    rootfs::mount_overlay(&store, &chains, &upper, &work, &rootfs_dir)?;
+    let volatile = Containers::new(root)
+        .load(&dir.file_name().unwrap_or_default().to_string_lossy())
+        .is_ok_and(|r| r.host_config.auto_remove);
+    if !volatile {
+        // A volatile mount that was not unmounted cleanly leaves this behind, and overlayfs
+        // then refuses the upper dir; this container's mounts are not volatile.
+        let _ = std::fs::remove_dir_all(work.join("work").join("incompat"));
+    }
+    rootfs::mount_overlay(&store, &chains, &upper, &work, &rootfs_dir, volatile)?;
     Ok(())
 }
 
@@ -326,6 +334,7 @@ pub fn create(root: &Path, o: &RunOptions) -> Result<(Record, Flock<File>)> {
     let store = Store::open(root)?;
     let img = store.resolve(&o.image)?;
     layers::ensure(&store, &img.manifest.layers, &img.config)?;
+    berth_runtime::debug::step("engine: image resolved");
     let cs = Containers::new(root);
     let id = new_id()?;
     let dir = cs.dir_of(&id);
@@ -363,6 +372,7 @@ pub fn create(root: &Path, o: &RunOptions) -> Result<(Record, Flock<File>)> {
         cs.save(&rec)?;
         lock
     };
+    berth_runtime::debug::step("engine: container named and locked");
     let res = (|| -> Result<Record> {
         std::fs::write(dir.join("image"), img.id().to_string())
             .with_context(|| format!("write {}", dir.join("image").display()))?;
@@ -374,9 +384,12 @@ pub fn create(root: &Path, o: &RunOptions) -> Result<(Record, Flock<File>)> {
         std::fs::write(dir.join("layers"), chains.join("\n"))
             .with_context(|| format!("write {}", dir.join("layers").display()))?;
         let (upper, work, rootfs_dir) = rootfs::paths(&dir);
-        rootfs::mount_overlay(&store, &img.chain_ids(), &upper, &work, &rootfs_dir)?;
+        // --rm: the writes go with the container, so the upper dir is never synced.
+        rootfs::mount_overlay(&store, &img.chain_ids(), &upper, &work, &rootfs_dir, o.rm)?;
+        berth_runtime::debug::step("engine: overlay mounted");
         let (mounts, points) = resolve_mounts(root, &id, &img, o, &rootfs_dir)?;
         let spec = spec::build(&img, o, &mounts, &id, &rootfs_dir)?;
+        berth_runtime::debug::step("engine: spec built");
         std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&spec)?)
             .with_context(|| format!("write {}", dir.join("config.json").display()))?;
         let mut rec = record_of(&cs, &id, &img, o, &spec)?;
@@ -608,6 +621,7 @@ fn resolve_mounts(
 /// id) or in the foreground (returns its exit status).
 pub fn run(root: &Path, o: &RunOptions) -> Result<i32> {
     lifecycle::heal(root)?;
+    berth_runtime::debug::step("engine: healed");
     let cs = Containers::new(root);
     let (rec, lock) = create(root, o)?;
     if o.detach {
@@ -637,6 +651,7 @@ pub fn run(root: &Path, o: &RunOptions) -> Result<i32> {
         Err(_) => 255,
     };
     let finished = lifecycle::finish(&cs, &rec.id, code, false);
+    berth_runtime::debug::step("engine: exit recorded, container released");
     drop(lock);
     status?;
     finished?;

@@ -92,11 +92,13 @@ pub fn to_oci(text: &str, source: &str, caps: &[String]) -> Result<Value> {
     if let Some(r) = p.get("defaultErrnoRet").filter(|v| !v.is_null()) {
         s["defaultErrnoRet"] = r.clone();
     }
-    // Checked here so a bad file fails `run` with its name, not later inside the init.
-    let oci: oci_spec::runtime::LinuxSeccomp =
-        serde_json::from_value(s.clone()).with_context(|| format!("seccomp profile {source}"))?;
-    berth_runtime::seccomp::compile(&oci)
-        .map_err(|e| anyhow::anyhow!("seccomp profile {source}: {e}"))?;
+    if source != "default" {
+        // Checked here so a bad file fails `run` with its name, not later inside the init.
+        let oci: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(s.clone())
+            .with_context(|| format!("seccomp profile {source}"))?;
+        berth_runtime::seccomp::compile(&oci)
+            .map_err(|e| anyhow::anyhow!("seccomp profile {source}: {e}"))?;
+    }
     Ok(s)
 }
 
