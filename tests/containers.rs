@@ -464,3 +464,85 @@ fn a_cli_killed_at_any_point_of_run_leaves_nothing_behind() {
         .unwrap_or_default();
     assert!(rt.is_empty(), "runtime state left: {rt:?}");
 }
+
+#[test]
+fn stop_signal_restart_and_log_rotation() {
+    if !root_or_skip("stop_signal_restart_and_log_rotation") {
+        return;
+    }
+    let w = World::with_busybox();
+    // --stop-signal: stop sends it instead of SIGTERM.
+    let id = w.run_d(&[
+        "--stop-signal",
+        "USR1",
+        "bb:1",
+        "sh",
+        "-c",
+        "trap 'echo got-usr1; exit 9' USR1; while true; do sleep 0.1; done",
+    ]);
+    std::thread::sleep(Duration::from_millis(200));
+    let t = Instant::now();
+    w.ok(&["stop", &id]);
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert_eq!(w.inspect(&id, "{{.State.ExitCode}}"), "9");
+    assert!(w.ok(&["logs", &id]).contains("got-usr1"));
+    // The image's STOPSIGNAL is the default.
+    let t = w.busybox_tar();
+    w.ok(&[
+        "import",
+        t.to_str().unwrap(),
+        "sig:1",
+        "-c",
+        "STOPSIGNAL SIGUSR2",
+    ]);
+    let id2 = w.run_d(&[
+        "sig:1",
+        "sh",
+        "-c",
+        "trap 'exit 12' USR2; while true; do sleep 0.1; done",
+    ]);
+    assert_eq!(w.inspect(&id2, "{{.Config.StopSignal}}"), "SIGUSR2");
+    std::thread::sleep(Duration::from_millis(200));
+    w.ok(&["stop", &id2]);
+    assert_eq!(w.inspect(&id2, "{{.State.ExitCode}}"), "12");
+    // restart: a new run of the same container.
+    w.ok(&["start", &id2]);
+    let before = w.inspect(&id2, "{{.State.StartedAt}}");
+    w.ok(&["restart", "-t", "1", &id2]);
+    assert_eq!(w.inspect(&id2, "{{.State.Status}}"), "running");
+    assert_ne!(w.inspect(&id2, "{{.State.StartedAt}}"), before);
+    // Logs rotate by size and `logs` reads across the files.
+    let id3 = w.run_d(&[
+        "--log-opt",
+        "max-size=2k",
+        "--log-opt",
+        "max-file=3",
+        "bb:1",
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 200 ]; do echo line-$i; i=$((i+1)); done",
+    ]);
+    w.ok(&["wait", &id3]);
+    let log = w.inspect(&id3, "{{.LogPath}}");
+    assert!(
+        std::path::Path::new(&format!("{log}.1")).exists(),
+        "no rotation"
+    );
+    assert!(
+        !std::path::Path::new(&format!("{log}.3")).exists(),
+        "max-file exceeded"
+    );
+    for f in [log.clone(), format!("{log}.1")] {
+        assert!(
+            std::fs::metadata(&f).unwrap().len() <= 2048,
+            "{f} over max-size"
+        );
+    }
+    let out = w.ok(&["logs", &id3]);
+    assert!(out.trim_end().ends_with("line-199"), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    // What is kept is the newest, in order.
+    let first: usize = lines[0].trim_start_matches("line-").parse().unwrap();
+    assert_eq!(lines.len(), 200 - first);
+    w.ok(&["rm", "-f", &id, &id2, &id3]);
+}

@@ -199,6 +199,7 @@ pub fn prepare(path: &Path, id: &str, resources: Option<&LinuxResources>) -> Res
 
 /// Applies `linux.resources` with libcgroups (plus the default device rules it adds).
 pub fn apply(path: &Path, id: &str, resources: Option<&LinuxResources>) -> Result<()> {
+    crate::debug::step("cgroup: directories made");
     let m = manager(path, id)?;
     crate::debug::step("cgroup: libcgroups manager opened");
     let default_res = LinuxResources::default();
@@ -211,8 +212,11 @@ pub fn apply(path: &Path, id: &str, resources: Option<&LinuxResources>) -> Resul
         oom_score_adj: None,
         freezer_state: None,
     };
-    m.apply(&opt)
-        .map_err(|e| cg_err(path, format!("apply resources: {e}")))
+    let r = m
+        .apply(&opt)
+        .map_err(|e| cg_err(path, format!("apply resources: {e}")));
+    crate::debug::step("cgroup: resources applied");
+    r
 }
 
 /// Creates the container's directories (v2: enabling controllers on the way down; v1: in

@@ -83,13 +83,26 @@ impl Child {
     }
 }
 
+static INIT_BINARY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Has container inits re-execute `path` instead of this process's own binary: a program
+/// that embeds the runtime (the `berth` CLI) points it at the smaller `berth-runtime`, which
+/// starts faster. The binary must call `init::maybe_run_init` first thing in `main`.
+pub fn set_init_binary(path: std::path::PathBuf) {
+    let _ = INIT_BINARY.set(path);
+}
+
 /// Clones the child and makes it re-exec this binary read-only (or from a sealed copy). The config goes later
 /// through `send_config`, after the caller has done what must precede it (uid maps, cgroup).
 pub fn spawn(s: Spawn<'_>) -> Result<Child> {
     use std::os::unix::ffi::OsStrExt;
-    let exe_path = std::fs::read_link("/proc/self/exe").ctx("readlink", "/proc/self/exe")?;
+    let chosen = INIT_BINARY.get().filter(|p| p.is_file());
+    let exe_path = match chosen {
+        Some(p) => p.clone(),
+        None => std::fs::read_link("/proc/self/exe").ctx("readlink", "/proc/self/exe")?,
+    };
     // " (deleted)" or a replaced file: the path no longer names our binary; copy it instead.
-    let same_file = {
+    let same_file = chosen.is_some() || {
         use std::os::unix::fs::MetadataExt;
         let (a, b) = (
             std::fs::metadata(&exe_path),

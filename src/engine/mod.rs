@@ -237,8 +237,20 @@ pub fn dup_onto(fd: &impl AsFd, target: i32) -> Result<()> {
     Ok(())
 }
 
+/// Container inits re-execute `berth-runtime` (installed beside berth) rather than berth:
+/// a binary half the size starts about 2 ms sooner. Without it, berth itself serves.
+fn use_runtime_binary() {
+    if let Ok(exe) = std::fs::read_link("/proc/self/exe") {
+        let rt = exe.with_file_name("berth-runtime");
+        if rt.is_file() {
+            berth_runtime::process::set_init_binary(rt);
+        }
+    }
+}
+
 /// Creates and starts the runtime container of `rec` and records it as running.
 pub fn start_container(cs: &Containers, rec: &Record, attach: Attach) -> Result<Launched> {
+    use_runtime_binary();
     let dir = cs.dir_of(&rec.id);
     mount_rootfs(&cs.root, &dir)?;
     let rt_root = runtime_root(&cs.root);
@@ -723,6 +735,7 @@ pub fn exec(root: &Path, name: &str, o: &ExecOptions) -> Result<i32> {
         let null = File::open("/dev/null").context("open /dev/null")?;
         dup_onto(&null, 0)?;
     }
+    use_runtime_binary();
     let res = rt::exec(rt::ExecOpts {
         root: &runtime_root(root),
         id: &rec.id,
