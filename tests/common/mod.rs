@@ -44,6 +44,44 @@ pub struct World {
     pub dir: tempfile::TempDir,
 }
 
+/// A test that fails half-way still leaves nothing behind: its containers are removed (with
+/// their anonymous volumes) and any mount under its directory is detached.
+impl Drop for World {
+    fn drop(&mut self) {
+        let root = self.root();
+        if root.join("containers").exists() {
+            let ids = Command::new(BIN)
+                .arg("--root")
+                .arg(&root)
+                .args(["ps", "-aq", "--no-trunc"])
+                .output()
+                .map(|o| text(&o.stdout))
+                .unwrap_or_default();
+            for id in ids.lines() {
+                let _ = Command::new(BIN)
+                    .arg("--root")
+                    .arg(&root)
+                    .args(["rm", "-f", "-v", id])
+                    .output();
+            }
+        }
+        let dir = self.dir.path().to_string_lossy().into_owned();
+        let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut points: Vec<&str> = mi
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|p| p.starts_with(&dir))
+            .collect();
+        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        for p in points {
+            if let Ok(c) = std::ffi::CString::new(p) {
+                // SAFETY: umount2 with a NUL-terminated path and a flag.
+                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+            }
+        }
+    }
+}
+
 impl World {
     pub fn new() -> World {
         World {
