@@ -435,10 +435,10 @@ pub fn render(t: &str, v: &Value) -> Result<String> {
 }
 
 pub fn exec(root: &Path, a: crate::cli::ExecArgs) -> Result<i32> {
-    crate::engine::exec(
+    crate::engine::access::exec(
         root,
         &a.container,
-        &crate::engine::ExecOptions {
+        &crate::engine::access::ExecOptions {
             interactive: a.interactive,
             tty: a.tty,
             detach: a.detach,
@@ -621,11 +621,11 @@ pub fn cp(root: &Path, src: &str, dst: &str, archive: bool) -> Result<()> {
     match (split_ref(src), split_ref(dst)) {
         (Some((c, p)), None) => {
             let rec = cs.find(c)?;
-            crate::engine::copy_out(&cs, &rec, Path::new(p), Path::new(dst), archive)
+            crate::engine::access::copy_out(&cs, &rec, Path::new(p), Path::new(dst), archive)
         }
         (None, Some((c, p))) => {
             let rec = cs.find(c)?;
-            crate::engine::copy_in(&cs, &rec, Path::new(src), Path::new(p), archive)
+            crate::engine::access::copy_in(&cs, &rec, Path::new(src), Path::new(p), archive)
         }
         (Some(_), Some(_)) => bail!("cp between two containers is not supported (nor by docker)"),
         (None, None) => bail!("one of {src:?} and {dst:?} must be CONTAINER:PATH"),

@@ -7,8 +7,8 @@
 //! for the init, so it stays small. When the init exits, it executes berth again as
 //! `berth-monitor finish ...` (same pid, still the parent), which records the exit (code,
 //! time, OOM kill), applies the restart policy (starting the container again in place), or
-//! tears the container down (and removes it for `--rm`). The container's `.lock` is held by the monitor for its
-//! whole life: a free lock means nobody watches the container.
+//! tears the container down (and removes it for `--rm`). The container's `.lock` is held by
+//! the monitor for its whole life: a free lock means nobody watches the container.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -36,9 +36,11 @@ pub fn maybe_run() {
         Some("finish") => run_finish(&args[2..]),
         _ => Err(anyhow!("usage: berth-monitor loop|start ...")),
     };
-    if let Err(e) = code {
-        // Nobody reads our stderr (it is /dev/null); the record carries what went wrong.
-        let _ = e;
+    if let (Err(e), Some(root), Some(id)) = (code, args.get(2), args.get(3)) {
+        // Nobody reads our stderr (it is /dev/null): the record says what went wrong.
+        let _ = Containers::new(Path::new(root)).update(id, |r| {
+            r.state.error = format!("monitor: {}", crate::error_chain(&e));
+        });
     }
     std::process::exit(0);
 }

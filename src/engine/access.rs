@@ -1,0 +1,210 @@
+//! Getting into a container from outside: `exec` (a new process in its namespaces and
+//! cgroup) and `cp` (files both ways, resolved inside the container's root).
+
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use berth_image::rootfs;
+use berth_runtime::container as rt;
+use nix::fcntl::OFlag;
+
+use super::container::{Containers, Record};
+use super::{
+    dup_onto, exit_error, fscopy, is_mountpoint, lifecycle, mount_rootfs, runtime_root, spec,
+    use_runtime_binary, ExitError, EXIT_BERTH,
+};
+
+pub struct ExecOptions {
+    pub interactive: bool,
+    pub tty: bool,
+    pub detach: bool,
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub command: Vec<String>,
+}
+
+/// `berth exec`: a new process in the running container's namespaces and cgroup, with the
+/// container's process settings (env, user, capabilities, limits) as the base.
+pub fn exec(root: &Path, name: &str, o: &ExecOptions) -> Result<i32> {
+    lifecycle::heal(root)?;
+    let cs = Containers::new(root);
+    let rec = cs.find(name)?;
+    match lifecycle::current_status(&cs, &rec).as_str() {
+        "running" => {}
+        "paused" => anyhow::bail!("container {} is paused; unpause it first", rec.bare_name()),
+        s => anyhow::bail!("container {} is not running ({s})", rec.bare_name()),
+    }
+    let spec = rt::load_spec(&cs.dir_of(&rec.id))?;
+    let mut p = spec.process().clone().unwrap_or_default();
+    p.set_args(Some(o.command.clone()));
+    let mut env = p.env().clone().unwrap_or_default();
+    for e in &o.env {
+        let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
+        env.retain(|x| x.split_once('=').map(|(k, _)| k) != Some(key));
+        if e.contains('=') {
+            env.push(e.clone());
+        } else if let Ok(v) = std::env::var(e) {
+            env.push(format!("{e}={v}"));
+        }
+    }
+    p.set_env(Some(env));
+    if let Some(w) = &o.workdir {
+        if !w.starts_with('/') {
+            anyhow::bail!("--workdir {w:?}: must be absolute");
+        }
+        p.set_cwd(PathBuf::from(w));
+    }
+    p.set_terminal(Some(o.tty));
+    if let Some(u) = &o.user {
+        let init_root = PathBuf::from(format!("/proc/{}/root", rec.state.pid));
+        let (uid, gid, extra) = spec::resolve_user(&init_root, u)?;
+        let mut user = p.user().clone();
+        user.set_uid(uid);
+        user.set_gid(gid);
+        user.set_additional_gids(Some(extra));
+        p.set_user(user);
+        if uid != 0 {
+            // Docker: a non-root user keeps the container's set as its bounding set only.
+            if let Some(mut caps) = p.capabilities().clone() {
+                caps.set_effective(None);
+                caps.set_permitted(None);
+                caps.set_inheritable(None);
+                caps.set_ambient(None);
+                p.set_capabilities(Some(caps));
+            }
+        }
+    }
+    if !o.interactive {
+        let null = File::open("/dev/null").context("open /dev/null")?;
+        dup_onto(&null, 0)?;
+    }
+    use_runtime_binary();
+    let res = rt::exec(rt::ExecOpts {
+        root: &runtime_root(root),
+        id: &rec.id,
+        process: p,
+        console_socket: None,
+        pid_file: None,
+        detach: o.detach,
+        preserve_fds: 0,
+    });
+    match res {
+        Ok(code) => {
+            if o.detach {
+                println!("{}", rec.id);
+            }
+            Ok(code)
+        }
+        Err(e) => {
+            let e = anyhow::Error::from(e);
+            let (code, msg) = exit_error(&e);
+            if code == EXIT_BERTH {
+                return Err(e);
+            }
+            Err(anyhow::Error::new(ExitError { code, msg }))
+        }
+    }
+}
+
+/// The container's root for `cp`: a running container's through its init (so its volumes
+/// and mounts are seen), a stopped one's overlay, mounted for the copy. The bool says the
+/// overlay was mounted here and must be unmounted after.
+fn cp_root(cs: &Containers, rec: &Record) -> Result<(OwnedFd, bool)> {
+    if matches!(
+        lifecycle::current_status(cs, rec).as_str(),
+        "running" | "paused"
+    ) && rec.state.pid > 0
+    {
+        let p = PathBuf::from(format!("/proc/{}/root", rec.state.pid));
+        return Ok((fscopy::open_dir(&p)?, false));
+    }
+    let dir = cs.dir_of(&rec.id);
+    let (_, _, rootfs_dir) = rootfs::paths(&dir);
+    let mounted_here = !is_mountpoint(&rootfs_dir);
+    mount_rootfs(&cs.root, &dir)?;
+    Ok((fscopy::open_dir(&rootfs_dir)?, mounted_here))
+}
+
+fn cp_done(cs: &Containers, rec: &Record, mounted_here: bool) {
+    if mounted_here {
+        let (_, _, rootfs_dir) = rootfs::paths(&cs.dir_of(&rec.id));
+        let _ = rootfs::unmount(&rootfs_dir);
+    }
+}
+
+/// `cp CONTAINER:SRC DST`.
+pub fn copy_out(cs: &Containers, rec: &Record, src: &Path, dst: &Path, keep: bool) -> Result<()> {
+    let (root_fd, mounted) = cp_root(cs, rec)?;
+    let res = (|| {
+        let (parent, name) = fscopy::split(src)?;
+        let pfd = fscopy::open_in(&root_fd, &parent, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+        nix::sys::stat::fstatat(
+            pfd.as_fd(),
+            name.as_os_str(),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "{}: no such file in container {}",
+                src.display(),
+                rec.bare_name()
+            )
+        })?;
+        let (ddir, dname) = if dst.is_dir() {
+            (fscopy::open_dir(dst)?, name.clone())
+        } else {
+            let parent = dst
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let dname = dst
+                .file_name()
+                .with_context(|| format!("{}: no file name", dst.display()))?;
+            (fscopy::open_dir(parent)?, dname.to_os_string())
+        };
+        fscopy::copy_entry(pfd.as_fd(), &name, ddir.as_fd(), &dname, keep)
+    })();
+    cp_done(cs, rec, mounted);
+    res
+}
+
+/// `cp SRC CONTAINER:DST`.
+pub fn copy_in(cs: &Containers, rec: &Record, src: &Path, dst: &Path, keep: bool) -> Result<()> {
+    let sname = src
+        .file_name()
+        .with_context(|| format!("{}: no file name", src.display()))?
+        .to_os_string();
+    if std::fs::symlink_metadata(src).is_err() {
+        anyhow::bail!("{}: no such file", src.display());
+    }
+    let sparent = src
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let sdir = fscopy::open_dir(sparent)?;
+    let (root_fd, mounted) = cp_root(cs, rec)?;
+    let res = (|| {
+        let (ddir, dname) = match fscopy::open_in(&root_fd, dst, OFlag::O_PATH | OFlag::O_DIRECTORY)
+        {
+            Ok(d) => (d, sname.clone()),
+            Err(_) => {
+                let (parent, name) = fscopy::split(dst)?;
+                let d = fscopy::open_in(&root_fd, &parent, OFlag::O_PATH | OFlag::O_DIRECTORY)
+                    .with_context(|| {
+                        format!(
+                            "{}: no such directory in container {}",
+                            parent.display(),
+                            rec.bare_name()
+                        )
+                    })?;
+                (d, name)
+            }
+        };
+        fscopy::copy_entry(sdir.as_fd(), &sname, ddir.as_fd(), &dname, keep)
+    })();
+    cp_done(cs, rec, mounted);
+    res
+}
