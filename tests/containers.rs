@@ -546,3 +546,16 @@ fn stop_signal_restart_and_log_rotation() {
     assert_eq!(lines.len(), 200 - first);
     w.ok(&["rm", "-f", &id, &id2, &id3]);
 }
+
+#[test]
+fn rm_removes_the_cgroup_even_when_the_runtime_state_is_gone() {
+    if !root_or_skip("rm_removes_the_cgroup_even_when_the_runtime_state_is_gone") {
+        return;
+    }
+    let w = World::with_busybox();
+    let id = w.run_d(&["bb:1", "sleep", "100"]);
+    // Something outside berth deletes the runtime's state (as a careless cleanup would).
+    std::fs::remove_dir_all(w.root().join("runtime").join(&id)).unwrap();
+    w.ok(&["rm", "-f", &id]);
+    assert!(w.leftovers(&id).is_empty(), "{:?}", w.leftovers(&id));
+}

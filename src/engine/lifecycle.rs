@@ -140,6 +140,7 @@ pub fn record_failed_start(cs: &Containers, id: &str, code: i32, msg: &str) -> R
 /// mount and directory. The caller made sure nothing watches it. Keeps going past errors.
 pub fn remove_dir(cs: &Containers, id: &str, volumes: bool) -> Result<()> {
     let _ = rt::delete(&runtime_root(&cs.root), id, true);
+    remove_cgroup_by_name(id);
     let dir = cs.dir_of(id);
     let (_, _, rootfs_dir) = rootfs::paths(&dir);
     let unmounted = rootfs::unmount(&rootfs_dir);
@@ -152,6 +153,54 @@ pub fn remove_dir(cs: &Containers, id: &str, volumes: bool) -> Result<()> {
     }
     unmounted?;
     Ok(())
+}
+
+/// SIGKILL to every process of the container: through the runtime, or, when its state is
+/// gone, through the cgroup named after the id.
+fn kill_all(cs: &Containers, id: &str) {
+    let sig = nix::sys::signal::Signal::SIGKILL;
+    if rt::kill_container(&runtime_root(&cs.root), id, sig, true).is_ok() {
+        return;
+    }
+    let rel = Path::new("berth").join(id);
+    for h in ["", "pids", "memory", "freezer", "unified"] {
+        let dir = Path::new("/sys/fs/cgroup").join(h).join(&rel);
+        if std::fs::write(dir.join("cgroup.kill"), "1").is_ok() {
+            return;
+        }
+        if let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+            let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
+            for pid in procs.lines().filter_map(|p| p.trim().parse::<i32>().ok()) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+            }
+            return;
+        }
+    }
+}
+
+/// The runtime's record of a cgroup can be gone (its state directory deleted from outside)
+/// while the cgroup stays. Its path derives from the id (`/berth/<id>`), so it can be
+/// removed by name; a few stat calls when there is nothing to do.
+fn remove_cgroup_by_name(id: &str) {
+    let rel = Path::new("berth").join(id);
+    let base = Path::new("/sys/fs/cgroup");
+    if !["", "memory", "pids", "unified"]
+        .iter()
+        .any(|h| base.join(h).join(&rel).exists())
+    {
+        return;
+    }
+    let parents = [
+        "", "memory", "pids", "cpu", "cpuacct", "cpuset", "blkio", "devices", "freezer", "unified",
+    ]
+    .iter()
+    .map(|h| base.join(h).join("berth"))
+    .collect();
+    let _ = berth_runtime::cgroups::remove(&berth_runtime::state::CgroupRecord {
+        path: Path::new("/").join(&rel),
+        // Parents shared with other containers stay (rmdir of a busy one just fails).
+        created: parents,
+    });
 }
 
 /// Waits until nothing watches the container (its monitor finished), up to `limit`.
@@ -169,26 +218,31 @@ fn wait_unwatched(cs: &Containers, id: &str, limit: Duration) -> bool {
 /// `rm`: refuses a running container unless `force` (then kills it first).
 pub fn remove(cs: &Containers, id: &str, force: bool, volumes: bool) -> Result<()> {
     let rec = cs.load(id)?;
-    if current_status(cs, &rec) != "exited" && current_status(cs, &rec) != "created" {
-        if !force {
-            bail!(
-                "container {} is {}: stop it first or use rm -f",
-                rec.bare_name(),
-                current_status(cs, &rec)
-            );
-        }
+    let status = current_status(cs, &rec);
+    // A "created" container that is watched is being started by its monitor right now.
+    let busy = !matches!(status.as_str(), "exited" | "created") || watched(cs, id);
+    if busy && !force {
+        bail!(
+            "container {} is {status}: stop it first or use rm -f",
+            rec.bare_name()
+        );
+    }
+    if busy {
         cs.update(id, |r| r.state.manually_stopped = true)?;
         // Frozen processes do not die until thawed.
         let _ = rt::pause(&runtime_root(&cs.root), id, false);
-        let _ = rt::kill_container(
-            &runtime_root(&cs.root),
-            id,
-            nix::sys::signal::Signal::SIGKILL,
-            true,
-        );
     }
-    if !wait_unwatched(cs, id, Duration::from_secs(30)) {
-        bail!("container {} did not stop", rec.bare_name());
+    // Wait for the watcher to finish; with force, keep killing: a monitor that was still
+    // starting the container when we first looked may start it after our first kill.
+    let t = Instant::now();
+    while watched(cs, id) {
+        if t.elapsed() > Duration::from_secs(30) {
+            bail!("container {} did not stop", rec.bare_name());
+        }
+        if busy {
+            kill_all(cs, id);
+        }
+        std::thread::sleep(Duration::from_millis(if busy { 20 } else { 5 }));
     }
     let _set = cs.lock_set()?;
     remove_dir(cs, id, volumes)
@@ -230,7 +284,7 @@ pub fn stop(cs: &Containers, rec: &Record, timeout: Duration) -> Result<()> {
             std::thread::sleep(Duration::from_millis(10));
         }
         if !gone(cs) {
-            let _ = signal(cs, id, nix::sys::signal::Signal::SIGKILL, true);
+            kill_all(cs, id);
         }
     }
     if !wait_unwatched(cs, id, Duration::from_secs(30)) {
