@@ -471,7 +471,7 @@ pub fn rename(root: &Path, old: &str, new: &str) -> Result<()> {
     crate::engine::container::check_name(new)?;
     let _set = cs.lock_set()?;
     let rec = cs.find(old)?;
-    if let Some(other) = cs.name_taken(new) {
+    if let Some(other) = cs.names().get(new) {
         bail!(
             "the name {new:?} is already used by container {}",
             &other[..12]

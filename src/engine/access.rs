@@ -124,7 +124,7 @@ fn cp_root(cs: &Containers, rec: &Record) -> Result<(OwnedFd, bool)> {
     let dir = cs.dir_of(&rec.id);
     let (_, _, rootfs_dir) = rootfs::paths(&dir);
     let mounted_here = !is_mountpoint(&rootfs_dir);
-    mount_rootfs(&cs.root, &dir)?;
+    mount_rootfs(cs, rec)?;
     Ok((fscopy::open_dir(&rootfs_dir)?, mounted_here))
 }
 

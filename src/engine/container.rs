@@ -6,7 +6,7 @@
 //! `<id>/.lock` is held for as long as something watches the container (its monitor, or the
 //! foreground `berth run`); `<id>/.state.lock` guards read-modify-write of the record.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -283,12 +283,12 @@ impl Containers {
         }
     }
 
-    pub fn name_taken(&self, name: &str) -> Option<String> {
-        let name = format!("/{name}");
+    /// Every container's name (without the leading "/") and id, read once.
+    pub fn names(&self) -> HashMap<String, String> {
         self.all()
             .into_iter()
-            .find(|r| r.name == name)
-            .map(|r| r.id)
+            .map(|r| (r.bare_name().to_string(), r.id))
+            .collect()
     }
 }
 

@@ -92,12 +92,13 @@ pub fn finish(cs: &Containers, id: &str, code: i32, monitored: bool) -> Result<O
         return Ok(Some(Duration::from_millis(100 << n)));
     }
     berth_runtime::debug::step("finish: exit recorded");
-    release(cs, id)?;
-    berth_runtime::debug::step("finish: released");
+    // An --rm container goes whole (remove_dir unmounts too); others keep their record.
     if rec.host_config.auto_remove {
         remove_dir(cs, id, true)?;
-        berth_runtime::debug::step("finish: removed");
+    } else {
+        release(cs, id)?;
     }
+    berth_runtime::debug::step("finish: released");
     Ok(None)
 }
 
@@ -106,7 +107,6 @@ pub fn finish(cs: &Containers, id: &str, code: i32, monitored: bool) -> Result<O
 pub fn release(cs: &Containers, id: &str) -> Result<()> {
     let (_, _, rootfs_dir) = rootfs::paths(&cs.dir_of(id));
     rootfs::unmount(&rootfs_dir)?;
-    berth_runtime::debug::step("release: unmounted");
     cs.update(id, |r| {
         r.state.monitor_pid = 0;
         if r.state.status == "restarting" {

@@ -179,7 +179,8 @@ pub fn layers_in_use(root: &Path) -> std::collections::BTreeSet<String> {
 }
 
 /// Mounts the container's overlay unless it already is.
-pub fn mount_rootfs(root: &Path, dir: &Path) -> Result<()> {
+pub fn mount_rootfs(cs: &Containers, rec: &Record) -> Result<()> {
+    let dir = &cs.dir_of(&rec.id);
     let (upper, work, rootfs_dir) = rootfs::paths(dir);
     if is_mountpoint(&rootfs_dir) {
         return Ok(());
@@ -189,10 +190,9 @@ pub fn mount_rootfs(root: &Path, dir: &Path) -> Result<()> {
         .lines()
         .map(|h| format!("sha256:{h}").parse())
         .collect::<std::result::Result<_, _>>()?;
-    let store = Store::open(root)?;
-    let volatile = Containers::new(root)
-        .load(&dir.file_name().unwrap_or_default().to_string_lossy())
-        .is_ok_and(|r| r.host_config.auto_remove);
+    let store = Store::open(&cs.root)?;
+    // --rm: the writes go with the container, so the upper dir is never synced.
+    let volatile = rec.host_config.auto_remove;
     if !volatile {
         // A volatile mount that was not unmounted cleanly leaves this behind, and overlayfs
         // then refuses the upper dir; this container's mounts are not volatile.
@@ -253,7 +253,7 @@ pub(crate) fn use_runtime_binary() {
 pub fn start_container(cs: &Containers, rec: &Record, attach: Attach) -> Result<Launched> {
     use_runtime_binary();
     let dir = cs.dir_of(&rec.id);
-    mount_rootfs(&cs.root, &dir)?;
+    mount_rootfs(cs, rec)?;
     let rt_root = runtime_root(&cs.root);
     // A leftover of an earlier run (killed watcher) would make create fail.
     let _ = rt::delete(&rt_root, &rec.id, true);
@@ -353,10 +353,12 @@ pub fn create(root: &Path, o: &RunOptions) -> Result<(Record, Flock<File>)> {
     let dir = cs.dir_of(&id);
     let lock = {
         let _set = cs.lock_set()?;
+        // Read once: random names are tried against it without re-reading every record.
+        let taken = cs.names();
         let name = match &o.name {
             Some(n) => {
                 container::check_name(n)?;
-                if let Some(other) = cs.name_taken(n) {
+                if let Some(other) = taken.get(n) {
                     anyhow::bail!(
                         "the name {n:?} is already used by container {}; remove it or pick another name",
                         &other[..12]
@@ -364,7 +366,7 @@ pub fn create(root: &Path, o: &RunOptions) -> Result<(Record, Flock<File>)> {
                 }
                 n.clone()
             }
-            None => container::random_name(&id, |n| cs.name_taken(n).is_some()),
+            None => container::random_name(&id, |n| taken.contains_key(n)),
         };
         std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
         let lock = lock_file(&dir, FlockArg::LockExclusive)?;
