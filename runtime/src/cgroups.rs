@@ -118,44 +118,53 @@ fn cg_err(path: &Path, msg: impl std::fmt::Display) -> Error {
     }
 }
 
-/// mkdir -p below `base`, recording the directories this call created (deepest first).
-/// Another container's delete may remove a shared, empty parent between our mkdirs: then
-/// start over (ENOENT), a few times.
-fn mkdir_below(base: &Path, rel: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
-    let mut attempt = 0;
-    'again: loop {
-        let mut cur = base.to_path_buf();
-        let mut made = Vec::new();
-        for comp in rel
-            .components()
-            .filter(|c| matches!(c, std::path::Component::Normal(_)))
-        {
-            cur.push(comp);
-            match fs::create_dir(&cur) {
-                Ok(()) => made.push(cur.clone()),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt < 5 => {
-                    attempt += 1;
-                    created.extend(made.into_iter().rev());
-                    continue 'again;
-                }
-                Err(e) => return Err(cg_err(&cur, format!("create: {e}"))),
-            }
+/// A step of making the directories failed: `vanished` when a directory on the way was
+/// removed under us (ENOENT), which another container's delete does to a shared, empty
+/// parent; the whole walk then starts over from the top.
+struct MakeErr {
+    vanished: bool,
+    err: Error,
+}
+
+impl MakeErr {
+    fn new(path: &Path, e: std::io::Error) -> MakeErr {
+        MakeErr {
+            vanished: e.kind() == std::io::ErrorKind::NotFound,
+            err: cg_err(path, format!("create: {e}")),
         }
-        created.extend(made.into_iter().rev());
-        return Ok(());
     }
 }
 
+/// mkdir -p below `base`, recording the directories this call created (deepest first).
+fn mkdir_below(
+    base: &Path,
+    rel: &Path,
+    created: &mut Vec<PathBuf>,
+) -> std::result::Result<(), MakeErr> {
+    let mut cur = base.to_path_buf();
+    for comp in rel
+        .components()
+        .filter(|c| matches!(c, std::path::Component::Normal(_)))
+    {
+        cur.push(comp);
+        match fs::create_dir(&cur) {
+            Ok(()) => created.insert(0, cur.clone()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(MakeErr::new(&cur, e)),
+        }
+    }
+    Ok(())
+}
+
 /// A new v1 cpuset cgroup starts with empty cpus/mems and refuses tasks: copy the parent's.
-fn fill_cpuset(dir: &Path) -> Result<()> {
+fn fill_cpuset(dir: &Path) -> std::result::Result<(), MakeErr> {
     for file in ["cpuset.cpus", "cpuset.mems"] {
         let p = dir.join(file);
-        let cur = fs::read_to_string(&p).map_err(|e| cg_err(&p, e))?;
+        let cur = fs::read_to_string(&p).map_err(|e| MakeErr::new(&p, e))?;
         if cur.trim().is_empty() {
             let parent = dir.parent().unwrap_or(dir).join(file);
-            let v = fs::read_to_string(&parent).map_err(|e| cg_err(&parent, e))?;
-            fs::write(&p, v.trim()).map_err(|e| cg_err(&p, e))?;
+            let v = fs::read_to_string(&parent).map_err(|e| MakeErr::new(&parent, e))?;
+            fs::write(&p, v.trim()).map_err(|e| MakeErr::new(&p, e))?;
         }
     }
     Ok(())
@@ -242,12 +251,31 @@ pub fn make_dirs(record: &mut CgroupRecord) -> Result<(Join, Option<OwnedFd>)> {
 }
 
 fn make_dirs_in(rel: &Path, record: &mut CgroupRecord) -> Result<(Join, Option<OwnedFd>)> {
-    if is_unified()? {
+    let unified = is_unified()?;
+    let mut attempt = 0;
+    loop {
+        match make_dirs_once(unified, rel, &mut record.created) {
+            Ok(r) => return Ok(r),
+            Err(e) if e.vanished && attempt < 50 => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Err(e) => return Err(e.err),
+        }
+    }
+}
+
+fn make_dirs_once(
+    unified: bool,
+    rel: &Path,
+    created: &mut Vec<PathBuf>,
+) -> std::result::Result<(Join, Option<OwnedFd>), MakeErr> {
+    if unified {
         let mut cur = PathBuf::from(CGROUP_ROOT);
         enable_v2_controllers(&cur);
         let comps: Vec<_> = rel.components().collect();
         for (i, c) in comps.iter().enumerate() {
-            mkdir_below(&cur, Path::new(c.as_os_str()), &mut record.created)?;
+            mkdir_below(&cur, Path::new(c.as_os_str()), created)?;
             cur.push(c);
             if i + 1 < comps.len() {
                 enable_v2_controllers(&cur);
@@ -258,12 +286,16 @@ fn make_dirs_in(rel: &Path, record: &mut CgroupRecord) -> Result<(Join, Option<O
             OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| cg_err(&cur, format!("open: {e}")))?;
+        .map_err(|e| MakeErr::new(&cur, e.into()))?;
         return Ok((Join::Done, Some(fd)));
     }
     let mut tasks = Vec::new();
-    for mp in v1_mounts()? {
-        mkdir_below(&mp, rel, &mut record.created)?;
+    let mounts = v1_mounts().map_err(|err| MakeErr {
+        vanished: false,
+        err,
+    })?;
+    for mp in mounts {
+        mkdir_below(&mp, rel, created)?;
         let leaf = mp.join(rel);
         if mp.to_string_lossy().contains("cpuset") {
             // Every level, not just the ones we made: a parent another container is creating
