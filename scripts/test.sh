@@ -11,11 +11,10 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
 vm=../shared/vm/vm-cgroup2.sh
 if [ -x "$vm" ] && [ "${BERTH_SKIP_VM:-0}" != 1 ]; then
-  runner="$(realpath "$vm")"
+  export BERTH_VM="$(realpath "$vm")" VM_QUIET=1 VM_SHARE="$PWD"
+  export CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="$PWD/scripts/vm-runner.sh"
   echo "== runtime integration tests on a pure cgroup-v2 kernel ($vm)"
-  VM_QUIET=1 VM_SHARE="$PWD" CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="$runner" \
-    cargo test -p berth-runtime --test lifecycle --test config
+  cargo test -p berth-runtime --test lifecycle --test config --test cgroups
   echo "== container integration tests (monitor, OOM, stats, volumes, exec) on the cgroup-v2 kernel"
-  VM_QUIET=1 VM_SHARE="$PWD" CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="$runner" \
-    cargo test -p berth --test containers --test volumes_exec --test run
+  cargo test -p berth --test containers --test volumes_exec --test run
 fi

@@ -323,8 +323,14 @@ impl World {
             .to_string()
     }
 
-    /// Polls `f` every 20 ms for up to `secs` seconds.
+    /// Polls `f` every 20 ms for up to `secs` seconds (four times that in the emulated VM,
+    /// where everything is several times slower).
     pub fn eventually(&self, secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+        let secs = if std::env::var_os("VM_CGROUP2").is_some() {
+            secs * 4
+        } else {
+            secs
+        };
         let t = std::time::Instant::now();
         while !f() {
             assert!(
