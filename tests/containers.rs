@@ -176,6 +176,28 @@ fn exit_codes_wait_and_start_failures() {
         w.inspect("fg", "{{.State.Status}} {{.State.ExitCode}}"),
         "exited 4"
     );
+    // Its output went to the terminal and, as Docker's does, into its log: each stream
+    // to its own, nothing lost.
+    let out = w.berth(&[
+        "run",
+        "--name",
+        "fg2",
+        "bb:1",
+        "sh",
+        "-c",
+        "seq 1 20000; echo to-stderr >&2",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let all: String = (1..=20000).map(|i| format!("{i}\n")).collect();
+    assert_eq!(text(&out.stdout), all);
+    assert_eq!(text(&out.stderr), "to-stderr\n");
+    let logs = w.berth(&["logs", "fg2"]);
+    assert_eq!(text(&logs.stdout), all);
+    assert_eq!(text(&logs.stderr), "to-stderr\n");
+    assert_eq!(w.ok(&["logs", "fg"]), "hi\n");
+    let out = w.berth(&["run", "-t", "--name", "fgt", "bb:1", "echo", "on-a-tty"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(w.ok(&["logs", "fgt"]).contains("on-a-tty"));
     let id = w.run_d(&["bb:1", "sh", "-c", "sleep 0.3; exit 5"]);
     assert_eq!(w.ok(&["wait", &id]).trim(), "5");
     // start runs an exited container again, under a new monitor.

@@ -40,8 +40,42 @@ fn copy_winsize(from: i32, to: i32) {
     }
 }
 
+/// Which of the process's output streams a chunk came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// The process's output as the waiter gets it: a pty master (stdout and stderr merged) and/or
+/// the read ends of pipes on its stdout and stderr. Everything read is written to the
+/// waiter's own stdout/stderr and also handed to the tee.
+#[derive(Default)]
+pub struct Output {
+    pub master: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+}
+
 /// Waits for child `pid`, forwarding signals, proxying `master` if given; returns the status.
 pub fn forward_and_wait(pid: i32, master: Option<OwnedFd>) -> Result<i32> {
+    forward_and_wait_tee(
+        pid,
+        Output {
+            master,
+            ..Output::default()
+        },
+        &mut |_, _| {},
+    )
+}
+
+/// [`forward_and_wait`] for output that also goes elsewhere (a log): every chunk read from
+/// the process is written through to our stdout/stderr as it comes, then passed to `tee`.
+pub fn forward_and_wait_tee(
+    pid: i32,
+    output: Output,
+    tee: &mut dyn FnMut(Stream, &[u8]),
+) -> Result<i32> {
     let mut mask = SigSet::empty();
     for s in FORWARDED {
         mask.add(*s);
@@ -54,7 +88,7 @@ pub fn forward_and_wait(pid: i32, master: Option<OwnedFd>) -> Result<i32> {
         let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
             .sys(|| "signalfd".into())?;
         let stdin = std::io::stdin();
-        let saved = match &master {
+        let saved = match &output.master {
             Some(m) if nix::unistd::isatty(stdin.as_fd()).unwrap_or(false) => {
                 copy_winsize(0, m.as_raw_fd());
                 let t = termios::tcgetattr(stdin.as_fd()).ok();
@@ -67,7 +101,7 @@ pub fn forward_and_wait(pid: i32, master: Option<OwnedFd>) -> Result<i32> {
             }
             _ => None,
         };
-        let out = pump(pid, &sfd, master.as_ref());
+        let out = pump(pid, &sfd, &output, tee);
         if let Some(t) = saved {
             let _ = termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &t);
         }
@@ -77,34 +111,52 @@ pub fn forward_and_wait(pid: i32, master: Option<OwnedFd>) -> Result<i32> {
     res
 }
 
-fn pump(pid: i32, sfd: &SignalFd, master: Option<&OwnedFd>) -> Result<i32> {
+fn pump(
+    pid: i32,
+    sfd: &SignalFd,
+    output: &Output,
+    tee: &mut dyn FnMut(Stream, &[u8]),
+) -> Result<i32> {
+    let master = output.master.as_ref();
+    // What we read from: the pty master, then the pipes; each goes to our fd 1 or 2.
+    let mut sources: Vec<(BorrowedFd<'_>, Stream)> = Vec::new();
+    if let Some(m) = master {
+        sources.push((m.as_fd(), Stream::Stdout));
+    }
+    if let Some(o) = &output.stdout {
+        sources.push((o.as_fd(), Stream::Stdout));
+    }
+    if let Some(e) = &output.stderr {
+        sources.push((e.as_fd(), Stream::Stderr));
+    }
     let mut stdin_open = master.is_some();
-    let mut master_open = master.is_some();
     let mut status = reap(pid)?;
     let mut buf = [0u8; 32 * 1024];
     // SAFETY (borrow): fd 0 stays open for the life of the process.
     let stdin = unsafe { BorrowedFd::borrow_raw(0) };
     loop {
         if let Some(code) = status {
-            if !master_open {
+            if sources.is_empty() {
                 return Ok(code);
             }
         }
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
-        if let (Some(m), true) = (master, master_open) {
-            fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
+        for (fd, _) in &sources {
+            fds.push(PollFd::new(*fd, PollFlags::POLLIN));
         }
-        if stdin_open && status.is_none() {
+        let stdin_polled = stdin_open && status.is_none();
+        if stdin_polled {
             fds.push(PollFd::new(stdin, PollFlags::POLLIN));
         }
-        // Once the process is gone, drain the pty without blocking forever.
+        // Once the process is gone, drain its output without blocking forever (a child it
+        // left behind may hold a pipe open).
         let timeout = if status.is_some() {
             PollTimeout::from(100u16)
         } else {
             PollTimeout::NONE
         };
         match poll(&mut fds, timeout) {
-            Ok(0) if status.is_some() => master_open = false,
+            Ok(0) if status.is_some() => sources.clear(),
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(Error::sys("poll", e)),
@@ -130,27 +182,51 @@ fn pump(pid: i32, sfd: &SignalFd, master: Option<&OwnedFd>) -> Result<i32> {
                 }
             }
         }
-        let mut i = 1;
-        if let (Some(m), true) = (master, master_open) {
-            if ready.get(i).copied().unwrap_or(false) {
-                match nix::unistd::read(m.as_fd(), &mut buf) {
-                    Ok(0) | Err(_) => master_open = false,
-                    Ok(n) => {
-                        let _ = nix::unistd::write(std::io::stdout().as_fd(), &buf[..n]);
-                    }
+        let mut closed = Vec::new();
+        for (i, (fd, stream)) in sources.iter().enumerate() {
+            if !ready.get(i + 1).copied().unwrap_or(false) {
+                continue;
+            }
+            match nix::unistd::read(*fd, &mut buf) {
+                Ok(0) | Err(_) => closed.push(i),
+                Ok(n) => {
+                    let to = match stream {
+                        Stream::Stdout => 1,
+                        Stream::Stderr => 2,
+                    };
+                    write_all(to, &buf[..n]);
+                    tee(*stream, &buf[..n]);
                 }
             }
-            i += 1;
         }
-        if stdin_open && status.is_none() && ready.get(i).copied().unwrap_or(false) {
+        let n_sources = sources.len();
+        for i in closed.into_iter().rev() {
+            sources.remove(i);
+        }
+        if stdin_polled && ready.get(n_sources + 1).copied().unwrap_or(false) {
             match nix::unistd::read(stdin, &mut buf) {
                 Ok(0) | Err(_) => stdin_open = false,
                 Ok(n) => {
                     if let Some(m) = master {
-                        let _ = nix::unistd::write(m.as_fd(), &buf[..n]);
+                        write_all(m.as_raw_fd(), &buf[..n]);
                     }
                 }
             }
+        }
+    }
+}
+
+/// Writes all of `data` to `fd` (a terminal or pipe may take it in parts); gives up on error
+/// (a reader that went away must not stop the container or the log).
+fn write_all(fd: i32, mut data: &[u8]) {
+    // SAFETY (borrow): the caller's fd stays open for the duration of the call.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Ok(0) => return,
+            Ok(n) => data = &data[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return,
         }
     }
 }

@@ -10,7 +10,7 @@
 //!   container.json              the record, shaped as `docker inspect` prints it
 //!   image, layers               the image id and chain ids it stacks on (rmi/gc keep them)
 //!   config.json                 the OCI bundle config made from the image + flags
-//!   container.log[.N]           stdout/stderr as JSON lines (detached containers)
+//!   container.log[.N]           stdout/stderr as JSON lines (detached and foreground)
 //!   upper/ work/ rootfs/        overlay over the image's layers; rootfs is the mount
 //! <root>/runtime/               berth-runtime's state (--root of the runtime)
 //! ```
@@ -240,6 +240,15 @@ pub fn dup_onto(fd: &impl AsFd, target: i32) -> Result<()> {
 
 /// Container inits re-execute `berth-runtime` (installed beside berth) rather than berth:
 /// a binary half the size starts about 2 ms sooner. Without it, berth itself serves.
+/// A close-on-exec duplicate of `fd`, above the standard three.
+fn dup_cloexec(fd: i32) -> Result<OwnedFd> {
+    // SAFETY (borrow): fd is one of our standard descriptors, open for the call.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let n = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))?;
+    // SAFETY: fcntl just returned this new descriptor; nothing else owns it.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(n) })
+}
+
 pub(crate) fn use_runtime_binary() {
     if let Ok(exe) = std::fs::read_link("/proc/self/exe") {
         let rt = exe.with_file_name("berth-runtime");
@@ -265,6 +274,7 @@ pub fn start_container(cs: &Containers, rec: &Record, attach: Attach) -> Result<
         pty: None,
     };
     let tty = rec.config.tty;
+    let mut saved: Option<(OwnedFd, OwnedFd)> = None;
     let null = File::options()
         .read(true)
         .write(true)
@@ -294,6 +304,17 @@ pub fn start_container(cs: &Containers, rec: &Record, attach: Attach) -> Result<
             if !rec.config.open_stdin {
                 dup_onto(&null, 0)?;
             }
+            if !tty {
+                // Output goes through us, to the terminal and the log; our own stdout and
+                // stderr are put back once the init holds the pipes.
+                let (or, ow) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+                let (er, ew) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+                saved = Some((dup_cloexec(1)?, dup_cloexec(2)?));
+                dup_onto(&ow, 1)?;
+                dup_onto(&ew, 2)?;
+                l.out = Some(or);
+                l.err = Some(er);
+            }
         }
     }
     let created = rt::create_with(
@@ -313,6 +334,10 @@ pub fn start_container(cs: &Containers, rec: &Record, attach: Attach) -> Result<
         for fd in 0..3 {
             let _ = dup_onto(&null, fd);
         }
+    }
+    if let Some((out, err)) = saved {
+        dup_onto(&out, 1)?;
+        dup_onto(&err, 2)?;
     }
     let created = created?;
     if let Err(e) = rt::start(&rt_root, &rec.id) {
@@ -660,7 +685,7 @@ pub fn run(root: &Path, o: &RunOptions) -> Result<i32> {
             return Err(e);
         }
     };
-    let status = berth_runtime::wait::forward_and_wait(l.pid, l.pty);
+    let status = logs::tee_foreground(&rec, l);
     let code = match &status {
         Ok(c) => *c,
         Err(_) => 255,

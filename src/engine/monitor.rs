@@ -162,20 +162,7 @@ fn start_and_loop(root: &Path, id: &str, lock_fd: RawFd, note: &mut Option<Owned
         }
     };
     notify(note.take(), "ok");
-    let max_size = rec
-        .host_config
-        .log_config
-        .config
-        .get("max-size")
-        .and_then(|s| crate::commands::run::parse_size(s).ok())
-        .unwrap_or(logs::DEFAULT_MAX_SIZE);
-    let max_files = rec
-        .host_config
-        .log_config
-        .config
-        .get("max-file")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(logs::DEFAULT_MAX_FILES);
+    let (max_size, max_files) = logs::limits(&rec);
     let fd = |o: &Option<OwnedFd>| o.as_ref().map_or(-1, |f| f.as_raw_fd());
     let berth = std::fs::read_link("/proc/self/exe")?;
     let args = vec![
