@@ -314,4 +314,39 @@ fn cp_both_ways_without_following_container_symlinks() {
     );
     w.ok(&["rm", &id]);
     assert!(w.leftovers(&id).is_empty(), "{:?}", w.leftovers(&id));
+    // A stopped container's volumes and bind mounts are part of what cp sees, read-only
+    // ones stay read-only, and nothing stays mounted on the host afterwards.
+    let ro = w.dir.path().join("ro-src");
+    std::fs::create_dir_all(&ro).unwrap();
+    std::fs::write(ro.join("kept"), "host file").unwrap();
+    let ro_arg = format!("{}:/ro:ro", ro.display());
+    let c = w.run_d(&["-v", "cpvol:/data", "-v", &ro_arg, "bb:1", "true"]);
+    w.ok(&["wait", &c]);
+    w.ok(&["cp", f.to_str().unwrap(), &format!("{c}:/data/")]);
+    let seen = w.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "cpvol:/data",
+        "bb:1",
+        "cat",
+        "/data/escaped",
+    ]);
+    assert_eq!(seen, "x", "the copy went into the volume");
+    w.ok(&[
+        "cp",
+        &format!("{c}:/ro/kept"),
+        out_dir.join("kept").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("kept")).unwrap(),
+        "host file"
+    );
+    let denied = w.berth(&["cp", f.to_str().unwrap(), &format!("{c}:/ro/")]);
+    assert_ne!(denied.status.code(), Some(0), "cp into a :ro bind mount");
+    assert!(!ro.join("escaped").exists());
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mi.contains(&c), "a cp mount stayed on the host");
+    w.ok(&["rm", "-v", &c]);
+    assert!(w.leftovers(&c).is_empty(), "{:?}", w.leftovers(&c));
 }

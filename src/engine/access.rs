@@ -12,8 +12,8 @@ use nix::fcntl::OFlag;
 
 use super::container::{Containers, Record};
 use super::{
-    dup_onto, exit_error, fscopy, is_mountpoint, lifecycle, mount_rootfs, runtime_root, spec,
-    use_runtime_binary, ExitError, EXIT_BERTH,
+    dup_onto, exit_error, fscopy, lifecycle, mount_rootfs, runtime_root, spec, use_runtime_binary,
+    ExitError, EXIT_BERTH,
 };
 
 pub struct ExecOptions {
@@ -110,34 +110,71 @@ pub fn exec(root: &Path, name: &str, o: &ExecOptions) -> Result<i32> {
 }
 
 /// The container's root for `cp`: a running container's through its init (so its volumes
-/// and mounts are seen), a stopped one's overlay, mounted for the copy. The bool says the
-/// overlay was mounted here and must be unmounted after.
-fn cp_root(cs: &Containers, rec: &Record) -> Result<(OwnedFd, bool)> {
+/// and mounts are seen). A stopped one's is put together in a mount namespace of this
+/// process alone: its overlay, and on it its volumes and bind mounts as the container sees
+/// them (read-only ones read-only), which all go away when this process exits; nothing is
+/// mounted where other processes would see it.
+fn cp_root(cs: &Containers, rec: &Record) -> Result<OwnedFd> {
     if matches!(
         lifecycle::current_status(cs, rec).as_str(),
         "running" | "paused"
     ) && rec.state.pid > 0
     {
         let p = PathBuf::from(format!("/proc/{}/root", rec.state.pid));
-        return Ok((fscopy::open_dir(&p)?, false));
+        return fscopy::open_dir(&p);
     }
+    // berth is single-threaded here, which unshare(CLONE_NEWNS) needs.
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .context("unshare the mount namespace for cp")?;
+    nix::mount::mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .context("make the cp mount namespace private")?;
     let dir = cs.dir_of(&rec.id);
     let (_, _, rootfs_dir) = rootfs::paths(&dir);
-    let mounted_here = !is_mountpoint(&rootfs_dir);
     mount_rootfs(cs, rec)?;
-    Ok((fscopy::open_dir(&rootfs_dir)?, mounted_here))
-}
-
-fn cp_done(cs: &Containers, rec: &Record, mounted_here: bool) {
-    if mounted_here {
-        let (_, _, rootfs_dir) = rootfs::paths(&cs.dir_of(&rec.id));
-        let _ = rootfs::unmount(&rootfs_dir);
+    let root = fscopy::open_dir(&rootfs_dir)?;
+    for m in rec.mounts.iter().filter(|m| m.kind != "tmpfs") {
+        // Resolved inside the root, so a symlink in the image cannot point the mount at a
+        // host path; a destination the container never got is left out.
+        let Ok(target) = fscopy::open_in(&root, Path::new(&m.destination), OFlag::O_PATH) else {
+            continue;
+        };
+        let at = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&target));
+        let bind = nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC;
+        nix::mount::mount(
+            Some(m.source.as_str()),
+            at.as_str(),
+            None::<&str>,
+            bind,
+            None::<&str>,
+        )
+        .with_context(|| format!("mount {} on {} for cp", m.source, m.destination))?;
+        if !m.rw {
+            // The fd names the directory under the new mount: open it again, now the mount's
+            // root, for the remount.
+            let top = fscopy::open_in(&root, Path::new(&m.destination), OFlag::O_PATH)?;
+            let at = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&top));
+            nix::mount::mount(
+                None::<&str>,
+                at.as_str(),
+                None::<&str>,
+                bind | nix::mount::MsFlags::MS_REMOUNT | nix::mount::MsFlags::MS_RDONLY,
+                None::<&str>,
+            )
+            .with_context(|| format!("make {} read-only for cp", m.destination))?;
+        }
     }
+    Ok(root)
 }
 
 /// `cp CONTAINER:SRC DST`.
 pub fn copy_out(cs: &Containers, rec: &Record, src: &Path, dst: &Path, keep: bool) -> Result<()> {
-    let (root_fd, mounted) = cp_root(cs, rec)?;
+    let root_fd = cp_root(cs, rec)?;
     let res = (|| {
         let (parent, name) = fscopy::split(src)?;
         let pfd = fscopy::open_in(&root_fd, &parent, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
@@ -167,7 +204,6 @@ pub fn copy_out(cs: &Containers, rec: &Record, src: &Path, dst: &Path, keep: boo
         };
         fscopy::copy_entry(pfd.as_fd(), &name, ddir.as_fd(), &dname, keep)
     })();
-    cp_done(cs, rec, mounted);
     res
 }
 
@@ -185,7 +221,7 @@ pub fn copy_in(cs: &Containers, rec: &Record, src: &Path, dst: &Path, keep: bool
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let sdir = fscopy::open_dir(sparent)?;
-    let (root_fd, mounted) = cp_root(cs, rec)?;
+    let root_fd = cp_root(cs, rec)?;
     let res = (|| {
         let (ddir, dname) = match fscopy::open_in(&root_fd, dst, OFlag::O_PATH | OFlag::O_DIRECTORY)
         {
@@ -205,6 +241,5 @@ pub fn copy_in(cs: &Containers, rec: &Record, src: &Path, dst: &Path, keep: bool
         };
         fscopy::copy_entry(sdir.as_fd(), &sname, ddir.as_fd(), &dname, keep)
     })();
-    cp_done(cs, rec, mounted);
     res
 }
