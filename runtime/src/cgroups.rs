@@ -128,9 +128,12 @@ struct MakeErr {
 
 impl MakeErr {
     fn new(path: &Path, e: std::io::Error) -> MakeErr {
+        MakeErr::op(path, "create", e)
+    }
+    fn op(path: &Path, what: &str, e: std::io::Error) -> MakeErr {
         MakeErr {
             vanished: e.kind() == std::io::ErrorKind::NotFound,
-            err: cg_err(path, format!("create: {e}")),
+            err: cg_err(path, format!("{what}: {e}")),
         }
     }
 }
@@ -160,11 +163,11 @@ fn mkdir_below(
 fn fill_cpuset(dir: &Path) -> std::result::Result<(), MakeErr> {
     for file in ["cpuset.cpus", "cpuset.mems"] {
         let p = dir.join(file);
-        let cur = fs::read_to_string(&p).map_err(|e| MakeErr::new(&p, e))?;
+        let cur = fs::read_to_string(&p).map_err(|e| MakeErr::op(&p, "read", e))?;
         if cur.trim().is_empty() {
             let parent = dir.parent().unwrap_or(dir).join(file);
-            let v = fs::read_to_string(&parent).map_err(|e| MakeErr::new(&parent, e))?;
-            fs::write(&p, v.trim()).map_err(|e| MakeErr::new(&p, e))?;
+            let v = fs::read_to_string(&parent).map_err(|e| MakeErr::op(&parent, "read", e))?;
+            fs::write(&p, v.trim()).map_err(|e| MakeErr::op(&p, "write", e))?;
         }
     }
     Ok(())
@@ -286,7 +289,7 @@ fn make_dirs_once(
             OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| MakeErr::new(&cur, e.into()))?;
+        .map_err(|e| MakeErr::op(&cur, "open", e.into()))?;
         return Ok((Join::Done, Some(fd)));
     }
     let mut tasks = Vec::new();

@@ -144,11 +144,10 @@ fn cp_root(cs: &Containers, rec: &Record) -> Result<OwnedFd> {
         let Ok(target) = fscopy::open_in(&root, Path::new(&m.destination), OFlag::O_PATH) else {
             continue;
         };
-        let at = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&target));
         let bind = nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC;
         nix::mount::mount(
             Some(m.source.as_str()),
-            at.as_str(),
+            fd_path(&target).as_str(),
             None::<&str>,
             bind,
             None::<&str>,
@@ -158,10 +157,9 @@ fn cp_root(cs: &Containers, rec: &Record) -> Result<OwnedFd> {
             // The fd names the directory under the new mount: open it again, now the mount's
             // root, for the remount.
             let top = fscopy::open_in(&root, Path::new(&m.destination), OFlag::O_PATH)?;
-            let at = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&top));
             nix::mount::mount(
                 None::<&str>,
-                at.as_str(),
+                fd_path(&top).as_str(),
                 None::<&str>,
                 bind | nix::mount::MsFlags::MS_REMOUNT | nix::mount::MsFlags::MS_RDONLY,
                 None::<&str>,
@@ -170,6 +168,11 @@ fn cp_root(cs: &Containers, rec: &Record) -> Result<OwnedFd> {
         }
     }
     Ok(root)
+}
+
+/// The magic link that names what `fd` is open on, for calls that take a path.
+fn fd_path(fd: &OwnedFd) -> String {
+    format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fd))
 }
 
 /// `cp CONTAINER:SRC DST`.
