@@ -1,16 +1,12 @@
 //! `berth`: parse, dispatch, print the error chain once, exit with a meaningful code.
 
-mod cli;
-mod commands;
-mod engine;
-mod pump;
-
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{Cli, Cmd, ContainerCmd, ContainerVerb, ImageCmd};
-use commands::{container, image, run, volume};
+use berth::cli::{Cli, Cmd, ContainerCmd, ContainerVerb, ImageCmd};
+use berth::commands::{container, image, run, volume};
+use berth::engine;
 
 fn main() -> ExitCode {
     // A container init re-executed from this binary goes no further.
@@ -29,23 +25,6 @@ fn main() -> ExitCode {
             ExitCode::from(code.clamp(1, 255) as u8)
         }
     }
-}
-
-/// The error and its causes on one line, each said once: the library errors already name
-/// their source in their message, so a cause the line already holds is not repeated.
-pub fn error_chain(e: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in e.chain() {
-        let msg = cause.to_string();
-        if line.contains(&msg) {
-            continue;
-        }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(&msg);
-    }
-    line
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {

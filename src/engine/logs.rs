@@ -38,7 +38,7 @@ fn parse_entry(line: &str) -> Option<Entry> {
 pub fn limits(rec: &Record) -> (u64, u32) {
     let opt = |k: &str| rec.host_config.log_config.config.get(k);
     let size = opt("max-size")
-        .and_then(|s| crate::commands::run::parse_size(s).ok())
+        .and_then(|s| super::options::parse_size(s).ok())
         .unwrap_or(DEFAULT_MAX_SIZE);
     let files = opt("max-file")
         .and_then(|s| s.parse().ok())

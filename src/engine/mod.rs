@@ -21,6 +21,7 @@ pub mod fscopy;
 pub mod lifecycle;
 pub mod logs;
 pub mod monitor;
+pub mod options;
 pub mod seccomp;
 pub mod spec;
 pub mod volume;
