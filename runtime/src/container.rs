@@ -47,6 +47,7 @@ pub fn load_spec(bundle: &Path) -> Result<Spec> {
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(bad("process.args must not be empty".into()));
     }
+    crate::security::check_user(process.user()).map_err(bad)?;
     if !process.cwd().is_absolute() {
         return Err(bad(format!(
             "process.cwd {:?} is not absolute",
@@ -575,6 +576,7 @@ pub fn exec(o: ExecOpts<'_>) -> Result<i32> {
     if !st.status.can_exec() {
         return Err(wrong(&st, "exec"));
     }
+    crate::security::check_user(o.process.user()).map_err(Error::Invalid)?;
     let mut spec = load_spec(&st.bundle).unwrap_or_default();
     let local_tty =
         o.console_socket.is_none() && o.process.terminal().unwrap_or(false) && !o.detach;

@@ -16,6 +16,7 @@ use nix::unistd::{chdir, fchdir, pivot_root, symlinkat};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
 
 use crate::error::{Error, Result, SysContext};
+use crate::sys;
 
 /// Opens `path` inside `root` without leaving it (symlinks and `..` are clamped to `root`).
 pub fn open_in_root(root: &impl AsFd, path: &Path, flags: OFlag) -> nix::Result<OwnedFd> {
@@ -142,6 +143,10 @@ pub struct MountOpts {
     pub flags: MsFlags,
     pub clear: MsFlags,
     pub propagation: MsFlags,
+    /// `rro`, `rnosuid`, `rnodev`, `rnoexec` (as runc): MOUNT_ATTR_* set on the mount and
+    /// every mount below it with mount_setattr(2), so `/:/host:ro` leaves no writable
+    /// /host/proc, /host/sys or /host/dev beneath it.
+    pub recursive_attrs: u64,
     pub data: Vec<String>,
 }
 
@@ -150,9 +155,21 @@ pub fn parse_options(options: &[String]) -> MountOpts {
         flags: MsFlags::empty(),
         clear: MsFlags::empty(),
         propagation: MsFlags::empty(),
+        recursive_attrs: 0,
         data: Vec::new(),
     };
     for opt in options {
+        let rattr = match opt.as_str() {
+            "rro" => sys::MOUNT_ATTR_RDONLY,
+            "rnosuid" => sys::MOUNT_ATTR_NOSUID,
+            "rnodev" => sys::MOUNT_ATTR_NODEV,
+            "rnoexec" => sys::MOUNT_ATTR_NOEXEC,
+            _ => 0,
+        };
+        if rattr != 0 {
+            o.recursive_attrs |= rattr;
+            continue;
+        }
         let (set, clear, prop) = match opt.as_str() {
             "ro" => (MsFlags::MS_RDONLY, MsFlags::empty(), MsFlags::empty()),
             "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY, MsFlags::empty()),
@@ -255,6 +272,20 @@ pub fn mount_one(root: &OwnedFd, m: &Mount, cgroup_v2: bool) -> Result<()> {
                 None,
             )
             .sys(|| format!("remount {} with {:?}", dest.display(), remount))?;
+        }
+        if opts.recursive_attrs != 0 {
+            let target = open_in_root(root, dest, OFlag::O_PATH).sys(what)?;
+            sys::mount_setattr_recursive(target.as_fd(), opts.recursive_attrs, 0).map_err(|e| {
+                let why = if e == Errno::ENOSYS {
+                    " (recursive mount options need mount_setattr, Linux 5.12 or newer)"
+                } else {
+                    ""
+                };
+                Error::sys(
+                    format!("make {} recursively {:?}{why}", dest.display(), m.options()),
+                    e,
+                )
+            })?;
         }
     } else if typ == "cgroup" || typ == "cgroup2" {
         let target = mount_target(root, dest, false)?;

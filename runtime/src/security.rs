@@ -63,7 +63,29 @@ pub fn set_rlimits(limits: &[PosixRlimit]) -> Result<()> {
 }
 
 /// setgroups, setresgid, setresuid: groups first, since after setuid we may no longer can.
+/// The largest uid or gid a process may be given: ids are signed 32-bit in much of the
+/// kernel and libc, and (u32)-1 means "leave unchanged" to setresuid(2)/setresgid(2), so a
+/// config with uid 4294967295 would run as root. runc and Docker refuse the same range.
+pub const MAX_ID: u32 = i32::MAX as u32;
+
+/// Refuses a process user whose uid, gid or an additional gid is above [`MAX_ID`].
+pub fn check_user(user: &User) -> std::result::Result<(), String> {
+    let gids = user.additional_gids().clone().unwrap_or_default();
+    for (what, id) in [("uid", user.uid()), ("gid", user.gid())]
+        .into_iter()
+        .chain(gids.into_iter().map(|g| ("additionalGids", g)))
+    {
+        if id > MAX_ID {
+            return Err(format!(
+                "process.user.{what} {id}: uids and gids must be in range 0-{MAX_ID}"
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub fn set_user(user: &User, userns_without_setgroups: bool) -> Result<()> {
+    check_user(user).map_err(Error::Invalid)?;
     let gid = Gid::from_raw(user.gid());
     if !userns_without_setgroups {
         let groups: Vec<Gid> = user

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
@@ -152,9 +152,13 @@ impl ContainerDir {
         validate_id(id)?;
         fs::DirBuilder::new()
             .recursive(true)
-            .mode(0o711)
+            .mode(0o700)
             .create(root)
             .ctx("create state root", root)?;
+        // The umask may have taken bits, or an older runtime made it 0711: it is 0700, as
+        // runc's, whatever was there.
+        fs::set_permissions(root, fs::Permissions::from_mode(0o700))
+            .ctx("chmod state root", root)?;
         let dir = root.join(id);
         match fs::DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => {}
@@ -182,6 +186,7 @@ impl ContainerDir {
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(0o600)
             .custom_flags(libc::O_CLOEXEC)
             .open(&path)
             .ctx("open lock", &path)?;
@@ -220,7 +225,13 @@ impl ContainerDir {
             id: self.id.clone(),
             msg: e.to_string(),
         })?;
-        let mut f = File::create(&tmp).ctx("write state", &tmp)?;
+        let mut f = fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .ctx("write state", &tmp)?;
         f.write_all(&data).ctx("write state", &tmp)?;
         fs::rename(&tmp, &path).ctx("rename state", &path)
     }

@@ -335,3 +335,29 @@ fn start_container_hook_runs_inside_and_errors_go_to_the_log() {
     assert_eq!(v["level"], "error");
     assert!(v["msg"].as_str().unwrap_or("").contains("nope"));
 }
+
+#[test]
+fn ids_above_2147483647_are_refused_not_left_as_root() {
+    if !root_or_skip("ids_above_2147483647_are_refused_not_left_as_root") {
+        return;
+    }
+    let w = World::new();
+    // setresuid(-1) means "unchanged": without the check these ran as uid 0.
+    for (i, user) in [
+        json!({"uid": 4294967295u32, "gid": 0}),
+        json!({"uid": 1000, "gid": 4294967295u32}),
+        json!({"uid": 1000, "gid": 1000, "additionalGids": [2147483648u32]}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let name = format!("bigid{i}");
+        let mut b = w.bundle(&name, &["id", "-u"]);
+        b.config["process"]["user"] = user;
+        b.save();
+        let id = w.id(&name);
+        let (code, out, err) = w.run(&b, &id);
+        assert_ne!(code, 0, "ran with {}: {out}", b.config["process"]["user"]);
+        assert!(err.contains("must be in range 0-2147483647"), "{err}");
+    }
+}

@@ -381,7 +381,7 @@ fn features() -> String {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.2.0",
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
-        "mountOptions": ["ro","rw","nosuid","suid","nodev","dev","noexec","exec","sync","async","dirsync","remount","mand","nomand","atime","noatime","diratime","nodiratime","relatime","norelatime","strictatime","bind","rbind","private","rprivate","shared","rshared","slave","rslave","unbindable","runbindable"],
+        "mountOptions": ["ro","rw","nosuid","suid","nodev","dev","noexec","exec","sync","async","dirsync","remount","mand","nomand","atime","noatime","diratime","nodiratime","relatime","norelatime","strictatime","bind","rbind","private","rprivate","shared","rshared","slave","rslave","unbindable","runbindable","rro","rnosuid","rnodev","rnoexec"],
         "linux": {
             "namespaces": ["cgroup","ipc","mount","network","pid","user","uts"],
             "capabilities": caps,
