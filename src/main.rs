@@ -21,7 +21,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
             let (code, msg) = engine::exit_error(&e);
-            eprintln!("berth: {msg}");
+            eprintln!("berth: {}", berth::for_terminal(&msg));
             ExitCode::from(code.clamp(1, 255) as u8)
         }
     }
@@ -31,6 +31,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     // The monitor and the runtime work from "/": the root must not depend on the cwd.
     let root = std::path::absolute(&cli.root)?;
     let root = root.as_path();
+    engine::fsutil::check_root(root)?;
+    engine::fsutil::prepare_root(root)?;
     match cli.cmd {
         Cmd::Import {
             file,

@@ -179,14 +179,15 @@ pub fn ps(root: &Path, a: &PsArgs) -> Result<()> {
         "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS"
     );
     for (rec, status) in &rows {
-        let mut cmd = format!("\"{}\"", command_of(rec));
+        // The command comes from the image: no escape sequence of its reaches the terminal.
+        let mut cmd = format!("\"{}\"", crate::escape_controls(&command_of(rec)));
         if !a.no_trunc && cmd.chars().count() > 22 {
             cmd = format!("{}…\"", cmd.chars().take(20).collect::<String>());
         }
         println!(
             "{:<14}{:<20}{:<24}{:<24}{:<36}{:<8}{}",
             if a.no_trunc { &rec.id } else { rec.short_id() },
-            rec.config.image,
+            crate::escape_controls(&rec.config.image),
             cmd,
             format!("{} ago", human_duration(since(&rec.created))),
             status_text(rec, status),

@@ -319,7 +319,10 @@ pub fn rmi(root: &Path, force: bool, images: &[String]) -> Result<()> {
             Ok(())
         })();
         if let Err(e) = res {
-            eprintln!("berth: rmi {what}: {e:#}");
+            eprintln!(
+                "berth: {}",
+                crate::for_terminal(&format!("rmi {what}: {e:#}"))
+            );
             failed = Some(e);
         }
     }

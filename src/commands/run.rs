@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::cli::RunArgs;
 use crate::engine::container::RestartPolicy;
-use crate::engine::options::{env_file, mount, parse_size, tmpfs, volume};
+use crate::engine::options::{self, env_file, mount, parse_size, tmpfs, volume};
 use crate::engine::seccomp::Seccomp;
 use crate::engine::{self, RunOptions};
 
@@ -17,6 +17,7 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
         env.extend(env_file(f)?);
     }
     env.extend(a.env.iter().cloned());
+
     let mut mounts = Vec::new();
     for v in &a.volume {
         mounts.push(volume(v)?);
@@ -27,12 +28,9 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
     for t in &a.tmpfs {
         mounts.push(tmpfs(t)?);
     }
-    let memory = a
-        .memory
-        .as_deref()
-        .map(parse_size)
-        .transpose()
-        .context("--memory")?;
+    let memory = a.memory.as_deref().map(options::memory_limit).transpose()?;
+    let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpus = a.cpus.map(|c| options::cpus(c, host_cpus)).transpose()?;
     let mut no_new_privs = false;
     let mut seccomp = Seccomp::Default;
     for o in &a.security_opt {
@@ -117,7 +115,7 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
             entrypoint: a.entrypoint,
             user: a.user,
             memory,
-            cpus: a.cpus,
+            cpus,
             cpu_shares: a.cpu_shares,
             pids_limit: a.pids_limit,
             ulimits: a.ulimit,

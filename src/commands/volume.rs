@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::cli::{Format, VolumeCmd};
 use crate::engine::container::Containers;
-use crate::engine::volume::{Volume, Volumes};
+use crate::engine::volume::{Volume, VolumeName, Volumes};
 use crate::engine::{lifecycle, new_id};
 
 fn labels_of(list: &[String]) -> Result<BTreeMap<String, String>> {
@@ -49,7 +49,7 @@ pub fn dispatch(root: &Path, cmd: VolumeCmd) -> Result<()> {
     let cs = Containers::new(root);
     match cmd {
         VolumeCmd::Create { label, name } => {
-            let name = name.unwrap_or(new_id()?);
+            let name = VolumeName::new(&name.unwrap_or(new_id()?))?;
             let v = vs.create(&name, labels_of(&label)?, None)?;
             println!("{}", v.name);
         }
@@ -60,7 +60,7 @@ pub fn dispatch(root: &Path, cmd: VolumeCmd) -> Result<()> {
         } => {
             let mut rows = Vec::new();
             for v in vs.all() {
-                let used = !vs.users(&cs, &v.name).is_empty();
+                let used = !vs.users(&cs, &VolumeName::new(&v.name)?).is_empty();
                 if matches(&v, used, &filter)? {
                     rows.push(v);
                 }
@@ -83,14 +83,14 @@ pub fn dispatch(root: &Path, cmd: VolumeCmd) -> Result<()> {
         VolumeCmd::Inspect { format, names } => {
             let mut out = Vec::new();
             for n in &names {
-                out.push(serde_json::to_value(vs.get(n)?)?);
+                out.push(serde_json::to_value(vs.get(&VolumeName::new(n)?)?)?);
             }
             crate::commands::container::print_inspect(&out, format.as_deref())?;
         }
         VolumeCmd::Rm { names, .. } => {
             let mut failed = 0;
             for n in &names {
-                match vs.remove(&cs, n) {
+                match VolumeName::new(n).and_then(|v| vs.remove(&cs, &v)) {
                     Ok(()) => println!("{n}"),
                     Err(e) => {
                         eprintln!("berth: {}", crate::error_chain(&e));
@@ -105,9 +105,10 @@ pub fn dispatch(root: &Path, cmd: VolumeCmd) -> Result<()> {
         VolumeCmd::Prune { all, .. } => {
             let mut n = 0;
             for v in vs.all() {
+                let name = VolumeName::new(&v.name)?;
                 if (all || v.anonymous)
-                    && vs.users(&cs, &v.name).is_empty()
-                    && vs.remove(&cs, &v.name).is_ok()
+                    && vs.users(&cs, &name).is_empty()
+                    && vs.remove(&cs, &name).is_ok()
                 {
                     println!("{}", v.name);
                     n += 1;

@@ -42,6 +42,7 @@ pub fn exec(root: &Path, name: &str, o: &ExecOptions) -> Result<i32> {
     p.set_args(Some(o.command.clone()));
     let mut env = p.env().clone().unwrap_or_default();
     for e in &o.env {
+        super::options::check_env(e).context("--env")?;
         let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
         env.retain(|x| x.split_once('=').map(|(k, _)| k) != Some(key));
         if e.contains('=') {

@@ -207,8 +207,7 @@ impl Containers {
 
     /// Exclusive hold on the set (create, rename, remove, heal).
     pub fn lock_set(&self) -> Result<Flock<std::fs::File>> {
-        std::fs::create_dir_all(&self.dir)
-            .with_context(|| format!("create {}", self.dir.display()))?;
+        super::fsutil::mkdir_private(&self.dir)?;
         lock_file_named(&self.dir, ".lock", FlockArg::LockExclusive)
     }
 
@@ -227,6 +226,7 @@ impl Containers {
     }
 
     pub fn load(&self, id: &str) -> Result<Record> {
+        check_id(id)?;
         let p = self.dir_of(id).join("container.json");
         let data = std::fs::read(&p).with_context(|| format!("read {}", p.display()))?;
         serde_json::from_slice(&data).with_context(|| format!("parse {}", p.display()))
@@ -244,17 +244,17 @@ impl Containers {
     }
 
     pub fn save(&self, rec: &Record) -> Result<()> {
-        let dir = self.dir_of(&rec.id);
-        let tmp = dir.join("container.json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(rec)?)
-            .with_context(|| format!("write {}", tmp.display()))?;
-        std::fs::rename(&tmp, dir.join("container.json"))
-            .with_context(|| format!("write {}", dir.join("container.json").display()))
+        check_id(&rec.id)?;
+        let p = self.dir_of(&rec.id).join("container.json");
+        super::fsutil::write_private(&p, &serde_json::to_vec_pretty(rec)?)
     }
 
     /// Read-modify-write of a record under its state lock; returns the new record.
     pub fn update(&self, id: &str, f: impl FnOnce(&mut Record)) -> Result<Record> {
-        let _l = lock_file_named(&self.dir_of(id), ".state.lock", FlockArg::LockExclusive)?;
+        check_id(id)?;
+        // Never created here: a record being removed stays removed.
+        let _l = super::lock_existing(&self.dir_of(id), ".state.lock", FlockArg::LockExclusive)?
+            .with_context(|| format!("no such container: {id}"))?;
         let mut rec = self.load(id)?;
         f(&mut rec);
         self.save(&rec)?;
@@ -292,8 +292,25 @@ impl Containers {
     }
 }
 
-/// Docker's rule for container and volume names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+/// A container id is 64 hex digits: the only container string that becomes a path (names
+/// and prefixes are looked up in the records).
+pub fn check_id(id: &str) -> Result<()> {
+    if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("no such container: {id:?} is not a container id");
+    }
+    Ok(())
+}
+
+/// Docker's rule for container and volume names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`, and at most
+/// 255 bytes (a volume's name is a directory's name).
 pub fn check_name_of(kind: &str, name: &str) -> Result<()> {
+    if name.len() > 255 {
+        let head: String = name.chars().take(24).collect();
+        bail!(
+            "invalid {kind} name {head:?}... ({} bytes): at most 255 are allowed",
+            name.len()
+        );
+    }
     let mut chars = name.chars();
     let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && name.len() >= 2

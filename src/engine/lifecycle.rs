@@ -11,11 +11,12 @@ use berth_runtime::state::Status;
 use nix::fcntl::FlockArg;
 
 use super::container::{CState, Containers, Record, ZERO_TIME};
-use super::{lock_file_named, runtime_root};
+use super::{fsutil, lock_existing, runtime_root};
 
 /// Whether something (a monitor, a foreground `berth run`) holds the container's `.lock`.
+/// A container whose directory (or lock) is gone is watched by no one: it was removed.
 pub fn watched(cs: &Containers, id: &str) -> bool {
-    lock_file_named(&cs.dir_of(id), ".lock", FlockArg::LockSharedNonblock).is_err()
+    lock_existing(&cs.dir_of(id), ".lock", FlockArg::LockSharedNonblock).is_err()
 }
 
 /// Whether the container's init is alive (runtime state and the kernel agree).
@@ -137,21 +138,22 @@ pub fn record_failed_start(cs: &Containers, id: &str, code: i32, msg: &str) -> R
 }
 
 /// Removes every trace of a container: its runtime container (processes, cgroup), overlay
-/// mount and directory. The caller made sure nothing watches it. Keeps going past errors.
+/// mount and directory (renamed into the trash first, so the container vanishes at once and
+/// nobody re-creates a file inside a directory being deleted). The caller made sure nothing
+/// else watches it. A rootfs that cannot be unmounted keeps the container, to be retried.
 pub fn remove_dir(cs: &Containers, id: &str, volumes: bool) -> Result<()> {
     let _ = rt::delete(&runtime_root(&cs.root), id, true);
     remove_cgroup_by_name(id);
     let dir = cs.dir_of(id);
     let (_, _, rootfs_dir) = rootfs::paths(&dir);
-    let unmounted = rootfs::unmount(&rootfs_dir);
+    rootfs::unmount(&rootfs_dir)?;
     if dir.exists() {
-        std::fs::remove_dir_all(&dir)
-            .map_err(|e| anyhow::anyhow!("remove {}: {e}", dir.display()))?;
+        let gone = fsutil::to_trash(&cs.root, &dir)?;
+        fsutil::remove_tree(&gone)?;
     }
     if volumes {
         super::volume::remove_anonymous_of(&cs.root, id);
     }
-    unmounted?;
     Ok(())
 }
 
@@ -297,9 +299,16 @@ pub fn stop(cs: &Containers, rec: &Record, timeout: Duration) -> Result<()> {
 /// Heals one container nothing watches: a half-made one goes; one whose monitor died gets
 /// its exit recorded once its init is gone; a stopped one loses leftover mounts.
 fn heal_one(cs: &Containers, id: &str) {
-    let Ok(_lock) = lock_file_named(&cs.dir_of(id), ".lock", FlockArg::LockExclusiveNonblock)
-    else {
-        return; // watched
+    let _lock = match lock_existing(&cs.dir_of(id), ".lock", FlockArg::LockExclusiveNonblock) {
+        Ok(Some(l)) => l,
+        Ok(None) => {
+            // Gone already, or a `berth run` killed between mkdir and lock.
+            if cs.dir_of(id).exists() {
+                let _ = remove_dir(cs, id, true);
+            }
+            return;
+        }
+        Err(_) => return, // watched
     };
     let rec = match cs.load(id) {
         Ok(r) if r.state.status != "creating" => r,
@@ -342,6 +351,7 @@ fn heal_one(cs: &Containers, id: &str) {
 
 /// Removes or records what killed berth processes and monitors left behind.
 pub fn heal(root: &Path) -> Result<()> {
+    fsutil::empty_trash(root);
     let cs = Containers::new(root);
     if !cs.dir.exists() {
         return Ok(());

@@ -18,6 +18,7 @@
 pub mod access;
 pub mod container;
 pub mod fscopy;
+pub mod fsutil;
 pub mod lifecycle;
 pub mod logs;
 pub mod monitor;
@@ -84,7 +85,7 @@ pub enum Mount {
     },
     /// A named volume, or an anonymous one (`name: None`), made on first use.
     Volume {
-        name: Option<String>,
+        name: Option<volume::VolumeName>,
         dst: String,
         ro: bool,
         nocopy: bool,
@@ -139,16 +140,39 @@ pub fn exit_error(e: &anyhow::Error) -> (i32, String) {
     (EXIT_BERTH, crate::error_chain(e))
 }
 
+/// Takes a flock on `dir/name`, creating the file (0600) if needed. Only for a directory
+/// this process made or holds: see [`lock_existing`] for one another process may remove.
 pub fn lock_file_named(dir: &Path, name: &str, arg: FlockArg) -> Result<Flock<File>> {
     let p = dir.join(name);
     let f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(fsutil::FILE_MODE)
         .custom_flags(OFlag::O_CLOEXEC.bits())
         .open(&p)
         .with_context(|| format!("open {}", p.display()))?;
     Flock::lock(f, arg).map_err(|(_, e)| anyhow::anyhow!("flock {}: {e}", p.display()))
+}
+
+/// A lock file that already exists, or `Ok(None)` when it (or its directory) is gone. Never
+/// creates it: re-creating `.lock` inside a container directory that a monitor or another
+/// `rm` is removing made that removal fail with "Directory not empty".
+pub fn lock_existing(dir: &Path, name: &str, arg: FlockArg) -> Result<Option<Flock<File>>> {
+    let p = dir.join(name);
+    let f = match std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(OFlag::O_CLOEXEC.bits())
+        .open(&p)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("open {}", p.display()))),
+    };
+    match Flock::lock(f, arg) {
+        Ok(l) => Ok(Some(l)),
+        Err((_, e)) => Err(anyhow::anyhow!("flock {}: {e}", p.display())),
+    }
 }
 
 fn lock_file(dir: &Path, arg: FlockArg) -> Result<Flock<File>> {
@@ -396,8 +420,10 @@ pub fn create(root: &Path, o: &RunOptions) -> Result<(Record, Flock<File>)> {
             }
             None => container::random_name(&id, |n| taken.contains_key(n)),
         };
-        std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+        fsutil::mkdir_private(&dir)?;
         let lock = lock_file(&dir, FlockArg::LockExclusive)?;
+        // Made here, before anyone else can see the container: update() never creates it.
+        drop(lock_file_named(&dir, ".state.lock", FlockArg::LockShared)?);
         let rec = Record {
             id: id.clone(),
             name: format!("/{name}"),
@@ -417,15 +443,13 @@ pub fn create(root: &Path, o: &RunOptions) -> Result<(Record, Flock<File>)> {
     };
     berth_runtime::debug::step("engine: container named and locked");
     let res = (|| -> Result<Record> {
-        std::fs::write(dir.join("image"), img.id().to_string())
-            .with_context(|| format!("write {}", dir.join("image").display()))?;
+        fsutil::write_private(&dir.join("image"), img.id().to_string().as_bytes())?;
         let chains: Vec<String> = img
             .chain_ids()
             .iter()
             .map(|c| c.hex().to_string())
             .collect();
-        std::fs::write(dir.join("layers"), chains.join("\n"))
-            .with_context(|| format!("write {}", dir.join("layers").display()))?;
+        fsutil::write_private(&dir.join("layers"), chains.join("\n").as_bytes())?;
         let (upper, work, rootfs_dir) = rootfs::paths(&dir);
         // --rm: the writes go with the container, so the upper dir is never synced.
         rootfs::mount_overlay(&store, &img.chain_ids(), &upper, &work, &rootfs_dir, o.rm)?;
@@ -433,8 +457,7 @@ pub fn create(root: &Path, o: &RunOptions) -> Result<(Record, Flock<File>)> {
         let (mounts, points) = resolve_mounts(root, &id, &img, o, &rootfs_dir)?;
         let spec = spec::build(&img, o, &mounts, &id, &rootfs_dir)?;
         berth_runtime::debug::step("engine: spec built");
-        std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&spec)?)
-            .with_context(|| format!("write {}", dir.join("config.json").display()))?;
+        fsutil::write_private(&dir.join("config.json"), &serde_json::to_vec_pretty(&spec)?)?;
         let mut rec = record_of(&cs, &id, &img, o, &spec)?;
         rec.mounts.extend(points);
         cs.save(&rec)?;
@@ -618,7 +641,7 @@ fn resolve_mounts(
         let anonymous = name.is_none();
         let name = match name {
             Some(n) => n,
-            None => new_id()?,
+            None => volume::VolumeName::new(&new_id()?)?,
         };
         let v = vols.create(&name, BTreeMap::new(), anonymous.then_some(id))?;
         if vols.claim_copy_up(&name)? && !nocopy {
@@ -630,7 +653,7 @@ fn resolve_mounts(
             let (parent, last) = fscopy::split(Path::new(&dst))?;
             if let Ok(pfd) = fscopy::open_in(rfd, &parent, OFlag::O_PATH | OFlag::O_DIRECTORY) {
                 if fscopy::is_dir_at(&pfd, &last) {
-                    let vdir = fscopy::open_dir(&vols.dir.join(&name))?;
+                    let vdir = fscopy::open_dir(&vols.dir_of(&name))?;
                     fscopy::copy_entry(
                         pfd.as_fd(),
                         &last,
@@ -649,7 +672,7 @@ fn resolve_mounts(
         });
         points.push(MountPoint {
             kind: "volume".into(),
-            name,
+            name: name.to_string(),
             source: v.mountpoint.display().to_string(),
             destination: dst,
             mode: if ro { "ro".into() } else { "z".into() },

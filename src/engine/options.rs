@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
+use super::volume::VolumeName;
 use super::Mount;
 
 /// `64m`, `1g`, `512k`, `1048576` (bytes), as docker's --memory.
@@ -20,11 +21,47 @@ pub fn parse_size(s: &str) -> Result<u64> {
     };
     let n: f64 = num
         .parse()
+        .ok()
+        .filter(|n: &f64| n.is_finite())
         .with_context(|| format!("size {s:?}: want a number with b, k, m or g"))?;
     if n < 0.0 {
         bail!("size {s:?} is negative");
     }
-    Ok((n * mul as f64) as u64)
+    let bytes = n * mul as f64;
+    // Kernel limits are signed 64-bit: anything above is no limit a user means.
+    if bytes > i64::MAX as f64 {
+        bail!("size {s:?} is too large (at most 8 EiB)");
+    }
+    Ok(bytes as u64)
+}
+
+/// Docker's smallest memory limit: a container below it dies before its init runs.
+pub const MIN_MEMORY: u64 = 6 << 20;
+
+/// `-m`/`--memory`: a size of at least 6 MiB.
+pub fn memory_limit(s: &str) -> Result<u64> {
+    let m = parse_size(s).with_context(|| format!("--memory {s:?}"))?;
+    if m < MIN_MEMORY {
+        bail!("--memory {s:?}: the minimum memory limit allowed is 6MB");
+    }
+    Ok(m)
+}
+
+/// `--cpus`: from 0.01 to the number of CPUs the host has, as Docker.
+pub fn cpus(n: f64, host_cpus: usize) -> Result<f64> {
+    if !n.is_finite() || !(0.01..=host_cpus as f64).contains(&n) {
+        bail!("--cpus {n}: range of CPUs is from 0.01 to {host_cpus}.00, as there are only {host_cpus} CPUs available");
+    }
+    Ok(n)
+}
+
+/// `-e KEY[=VALUE]`: a name is needed, and no NUL can reach execve.
+pub fn check_env(e: &str) -> Result<()> {
+    let key = e.split('=').next().unwrap_or("");
+    if key.is_empty() || e.contains('\0') {
+        bail!("invalid environment variable: {e:?}");
+    }
+    Ok(())
 }
 
 pub fn env_file(path: &Path) -> Result<Vec<String>> {
@@ -73,11 +110,13 @@ pub fn volume(v: &str) -> Result<Mount> {
         }
     }
     if src.is_empty() || !src.starts_with('/') {
-        if !src.is_empty() {
-            super::volume::check_name(src).with_context(|| format!("--volume {v:?}"))?;
-        }
+        let name = if src.is_empty() {
+            None
+        } else {
+            Some(VolumeName::new(src).with_context(|| format!("--volume {v:?}"))?)
+        };
         return Ok(Mount::Volume {
-            name: (!src.is_empty()).then(|| src.to_string()),
+            name,
             dst: dst.into(),
             ro,
             nocopy,
@@ -131,11 +170,13 @@ pub fn mount(spec: &str) -> Result<Mount> {
             }
         }
         "volume" => {
-            if !src.is_empty() {
-                super::volume::check_name(&src).with_context(|| format!("--mount {spec:?}"))?;
-            }
+            let name = if src.is_empty() {
+                None
+            } else {
+                Some(VolumeName::new(&src).with_context(|| format!("--mount {spec:?}"))?)
+            };
             Mount::Volume {
-                name: (!src.is_empty()).then_some(src),
+                name,
                 dst,
                 ro,
                 nocopy,
@@ -176,6 +217,22 @@ mod tests {
         assert_eq!(parse_size("1000").unwrap(), 1000);
         assert_eq!(parse_size("1.5m").unwrap(), 3 << 19);
         assert!(parse_size("lots").is_err());
+        for bad in ["nan", "NaN", "inf", "-inf", "1e30", "-1m"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+        assert!(memory_limit("1k").unwrap_err().to_string().contains("6MB"));
+        assert_eq!(memory_limit("6m").unwrap(), 6 << 20);
+        assert!(cpus(f64::NAN, 2).is_err());
+        assert!(cpus(0.0001, 2).is_err());
+        assert!(cpus(1000.0, 2)
+            .unwrap_err()
+            .to_string()
+            .contains("only 2 CPUs"));
+        assert_eq!(cpus(1.5, 2).unwrap(), 1.5);
+        assert!(check_env("=x").is_err());
+        assert!(check_env("").is_err());
+        assert!(check_env("A=b").is_ok());
+        assert!(check_env("PASSTHROUGH").is_ok());
     }
 
     #[test]

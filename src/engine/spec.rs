@@ -149,6 +149,18 @@ fn read_in_root(rootfs: &Path, path: &str) -> Option<String> {
     Some(s)
 }
 
+/// Whether the kernel has mount_setattr(2) (Linux 5.12), which recursive read-only binds use.
+pub fn recursive_ro_supported() -> bool {
+    let rel = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut it = rel
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse::<u32>().ok());
+    let (major, minor) = (it.next().unwrap_or(0), it.next().unwrap_or(0));
+    (major, minor) >= (5, 12)
+}
+
 /// `name|uid[:group|gid]` resolved with the image's /etc/passwd and /etc/group, as Docker
 /// does: (uid, gid, additional gids).
 pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>)> {
@@ -197,6 +209,15 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>)> {
                     }
                 }
             }
+        }
+    }
+    // (u32)-1 is "unchanged" to setresuid: `-u 4294967295` would stay root. Docker's range.
+    for (what, id) in [("uid", uid), ("gid", gid)] {
+        if id > berth_runtime::security::MAX_ID {
+            bail!(
+                "user {spec:?}: {what} {id} is out of range: uids and gids must be in range 0-{}",
+                berth_runtime::security::MAX_ID
+            );
         }
     }
     Ok((uid, gid, extra))
@@ -276,6 +297,7 @@ pub fn build(
         env.insert(0, DEFAULT_PATH.to_string());
     }
     for e in &o.env {
+        super::options::check_env(e).context("--env")?;
         let key = e.split_once('=').map(|(k, _)| k).unwrap_or(e);
         env.retain(|x| x.split_once('=').map(|(k, _)| k) != Some(key));
         if e.contains('=') {
@@ -323,7 +345,18 @@ pub fn build(
     for m in user_mounts {
         mounts.push(match m {
             Mount::Bind { src, dst, ro } => {
-                json!({"destination": dst, "type": "bind", "source": src, "options": if *ro { vec!["rbind", "ro", "rprivate"] } else { vec!["rbind", "rprivate"] }})
+                let mut opts = vec!["rbind", "rprivate"];
+                if *ro {
+                    opts.push("ro");
+                    // Every mount under the source read-only too (Docker >= 25): without
+                    // it, `-v /:/host:ro` leaves /host/proc and /host/sys writable.
+                    if recursive_ro_supported() {
+                        opts.push("rro");
+                    } else {
+                        eprintln!("berth: warning: -v {}:{dst}:ro: mounts below {} stay writable in the container (recursive read-only needs Linux 5.12)", src.display(), src.display());
+                    }
+                }
+                json!({"destination": dst, "type": "bind", "source": src, "options": opts})
             }
             Mount::Volume { .. } => bail!("volume mounts must be resolved before the spec"),
             Mount::Tmpfs { dst, options } => {

@@ -5,8 +5,14 @@
 //! ```text
 //! <root>/volumes/.lock              flock guarding create/remove
 //! <root>/volumes/<name>/volume.json  Docker's `volume inspect` shape (+ Anonymous)
-//! <root>/volumes/<name>/_data        the data, bind-mounted into containers
+//! <root>/volumes/<name>/_data        the data (0755: containers see it), bind-mounted
+//! <root>/trash/<random>/              a volume being removed: renamed here first, so a
+//!                                     killed `volume rm` never leaves a half volume listed;
+//!                                     the next command empties the trash
 //! ```
+//!
+//! Names are [`VolumeName`]s: checked once where they enter, so no path is ever built from
+//! an unchecked name (`../x`, `/abs`, `a/b` are refused, not joined).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,7 +22,37 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 use super::container::Containers;
+use super::fsutil;
 use super::lock_file_named;
+
+/// A volume name by Docker's rule (`[a-zA-Z0-9][a-zA-Z0-9_.-]+`, at most 255 bytes): a single
+/// path component that is never `.` or `..`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct VolumeName(String);
+
+impl VolumeName {
+    pub fn new(name: &str) -> Result<VolumeName> {
+        super::container::check_name_of("volume", name)?;
+        Ok(VolumeName(name.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for VolumeName {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<VolumeName> {
+        VolumeName::new(s)
+    }
+}
+
+impl std::fmt::Display for VolumeName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default)]
 #[serde(rename_all = "PascalCase")]
@@ -41,41 +77,40 @@ pub struct Volume {
 
 pub struct Volumes {
     pub dir: PathBuf,
-}
-
-pub fn check_name(name: &str) -> Result<()> {
-    super::container::check_name_of("volume", name)
+    root: PathBuf,
 }
 
 impl Volumes {
     pub fn new(root: &Path) -> Volumes {
         Volumes {
             dir: root.join("volumes"),
+            root: root.to_path_buf(),
         }
     }
 
     fn lock(&self) -> Result<Flock<std::fs::File>> {
-        std::fs::create_dir_all(&self.dir)
-            .with_context(|| format!("create {}", self.dir.display()))?;
+        fsutil::mkdir_private(&self.dir)?;
         lock_file_named(&self.dir, ".lock", FlockArg::LockExclusive)
     }
 
-    fn meta(&self, name: &str) -> PathBuf {
-        self.dir.join(name).join("volume.json")
+    /// The volume's directory.
+    pub fn dir_of(&self, name: &VolumeName) -> PathBuf {
+        self.dir.join(name.as_str())
     }
 
-    pub fn get(&self, name: &str) -> Result<Volume> {
+    fn meta(&self, name: &VolumeName) -> PathBuf {
+        self.dir_of(name).join("volume.json")
+    }
+
+    pub fn get(&self, name: &VolumeName) -> Result<Volume> {
         let p = self.meta(name);
         let data = std::fs::read(&p).map_err(|_| anyhow::anyhow!("no such volume: {name}"))?;
         serde_json::from_slice(&data).with_context(|| format!("parse {}", p.display()))
     }
 
     fn save(&self, v: &Volume) -> Result<()> {
-        let p = self.meta(&v.name);
-        let tmp = p.with_extension("tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(v)?)
-            .with_context(|| format!("write {}", tmp.display()))?;
-        std::fs::rename(&tmp, &p).with_context(|| format!("write {}", p.display()))
+        let p = self.meta(&VolumeName::new(&v.name)?);
+        fsutil::write_private(&p, &serde_json::to_vec_pretty(v)?)
     }
 
     pub fn all(&self) -> Vec<Volume> {
@@ -85,7 +120,8 @@ impl Volumes {
         let mut v: Vec<Volume> = rd
             .flatten()
             .filter(|e| e.path().is_dir())
-            .filter_map(|e| self.get(&e.file_name().to_string_lossy()).ok())
+            .filter_map(|e| VolumeName::new(&e.file_name().to_string_lossy()).ok())
+            .filter_map(|n| self.get(&n).ok())
             .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
@@ -94,17 +130,18 @@ impl Volumes {
     /// Creates the volume, or returns it if it exists (as `docker volume create` does).
     pub fn create(
         &self,
-        name: &str,
+        name: &VolumeName,
         labels: BTreeMap<String, String>,
         anonymous_for: Option<&str>,
     ) -> Result<Volume> {
-        check_name(name)?;
         let _l = self.lock()?;
         if let Ok(v) = self.get(name) {
             return Ok(v);
         }
-        let data = self.dir.join(name).join("_data");
-        std::fs::create_dir_all(&data).with_context(|| format!("create {}", data.display()))?;
+        let dir = self.dir_of(name);
+        fsutil::mkdir_private(&dir)?;
+        let data = dir.join("_data");
+        fsutil::mkdir_mode(&data, 0o755)?;
         let v = Volume {
             name: name.to_string(),
             driver: "local".into(),
@@ -123,7 +160,7 @@ impl Volumes {
 
     /// Marks the volume populated; returns whether it needed copy-up (empty and never
     /// populated before).
-    pub fn claim_copy_up(&self, name: &str) -> Result<bool> {
+    pub fn claim_copy_up(&self, name: &VolumeName) -> Result<bool> {
         let _l = self.lock()?;
         let mut v = self.get(name)?;
         if v.populated {
@@ -136,20 +173,22 @@ impl Volumes {
     }
 
     /// Ids of the containers that mount the volume.
-    pub fn users(&self, cs: &Containers, name: &str) -> Vec<String> {
+    pub fn users(&self, cs: &Containers, name: &VolumeName) -> Vec<String> {
         cs.all()
             .into_iter()
             .filter(|r| {
                 r.mounts
                     .iter()
-                    .any(|m| m.kind == "volume" && m.name == name)
+                    .any(|m| m.kind == "volume" && m.name == name.as_str())
             })
             .map(|r| r.id)
             .collect()
     }
 
-    /// Removes the volume; refuses one in use unless `force`... even then (as Docker).
-    pub fn remove(&self, cs: &Containers, name: &str) -> Result<()> {
+    /// Removes the volume; refuses one in use (as Docker does, also with `-f`). The volume
+    /// leaves the namespace in one rename into the trash, then its data is deleted: a
+    /// killed `rm` leaves no half volume behind, only trash the next command empties.
+    pub fn remove(&self, cs: &Containers, name: &VolumeName) -> Result<()> {
         let _l = self.lock()?;
         self.get(name)?;
         let users = self.users(cs, name);
@@ -163,8 +202,9 @@ impl Volumes {
                     .join(", ")
             );
         }
-        let d = self.dir.join(name);
-        std::fs::remove_dir_all(&d).with_context(|| format!("remove {}", d.display()))
+        let gone = fsutil::to_trash(&self.root, &self.dir_of(name))?;
+        drop(_l);
+        fsutil::remove_tree(&gone)
     }
 }
 
@@ -174,7 +214,9 @@ pub fn remove_anonymous_of(root: &Path, id: &str) {
     let cs = Containers::new(root);
     for v in vs.all() {
         if v.anonymous && v.container == id {
-            let _ = vs.remove(&cs, &v.name);
+            if let Ok(n) = VolumeName::new(&v.name) {
+                let _ = vs.remove(&cs, &n);
+            }
         }
     }
 }

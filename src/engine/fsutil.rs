@@ -1,0 +1,278 @@
+//! How the engine creates what it keeps under berth's root: directories 0700 and files 0600
+//! with the mode set explicitly (never left to the umask), records written to a temp file
+//! and renamed, lock files opened without re-creating a directory another process removes.
+//!
+//! Why 0700: a container's directory holds its environment (secrets passed with `-e`), its
+//! logs, and its mounted root; a local user who can reach `<root>/containers/<id>/rootfs`
+//! could execute a setuid binary of the image as root on the host. Docker keeps these
+//! 0700/0710 and configs 0600. The few directories whose mode a container sees (the
+//! volume's `_data`, the overlay's upper dir) are 0755, inside 0700 parents.
+
+use std::fs::{DirBuilder, File, OpenOptions, Permissions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+/// Mode of every directory berth keeps under its root.
+pub const DIR_MODE: u32 = 0o700;
+/// Mode of every file berth keeps under its root.
+pub const FILE_MODE: u32 = 0o600;
+
+/// Creates `dir` (and missing parents) with `mode`, and sets `mode` on `dir` itself even if
+/// it existed or the umask took bits away.
+pub fn mkdir_mode(dir: &Path, mode: u32) -> Result<()> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(dir)
+        .with_context(|| format!("create {}", dir.display()))?;
+    std::fs::set_permissions(dir, Permissions::from_mode(mode))
+        .with_context(|| format!("chmod {}", dir.display()))
+}
+
+/// `mkdir_mode(dir, 0700)`.
+pub fn mkdir_private(dir: &Path) -> Result<()> {
+    mkdir_mode(dir, DIR_MODE)
+}
+
+/// Opens `path` for writing with mode 0600, whatever the umask and whatever mode a leftover
+/// file of that name had.
+pub fn create_private(path: &Path, append: bool) -> Result<File> {
+    let f = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .mode(FILE_MODE)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .with_context(|| format!("create {}", path.display()))?;
+    f.set_permissions(Permissions::from_mode(FILE_MODE))
+        .with_context(|| format!("chmod {}", path.display()))?;
+    Ok(f)
+}
+
+/// Writes `data` to `path` (mode 0600) through a temp file renamed into place: a reader sees
+/// the old or the new content, never half of it.
+pub fn write_private(path: &Path, data: &[u8]) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    let mut f = create_private(&tmp, false)?;
+    f.write_all(data)
+        .with_context(|| format!("write {}", tmp.display()))?;
+    drop(f);
+    std::fs::rename(&tmp, path).with_context(|| format!("write {}", path.display()))
+}
+
+/// The entries berth itself makes directly under its root.
+const ROOT_ENTRIES: &[&str] = &["containers", "image", "volumes", "runtime", "trash"];
+
+/// Makes the root (0700) or, if it exists, tightens what an older berth made with the
+/// umask's modes: the root itself when everything in it is berth's, and berth's own
+/// directories in it. A root given with `--root` that holds other things keeps its mode:
+/// berth's directories inside it are what protect the state.
+pub fn prepare_root(root: &Path) -> Result<()> {
+    if !root.exists() {
+        return mkdir_private(root);
+    }
+    let rd = std::fs::read_dir(root).with_context(|| format!("read {}", root.display()))?;
+    let mut only_ours = true;
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if ROOT_ENTRIES.contains(&name.as_ref()) {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                tighten(&e.path())?;
+            }
+        } else {
+            only_ours = false;
+        }
+    }
+    if only_ours {
+        tighten(root)?;
+    }
+    Ok(())
+}
+
+/// Moves `path` (a container's or a volume's directory) out of its namespace into
+/// `<root>/trash` in one rename, and returns where it went. Removal is then rename +
+/// delete: nobody sees half an object, and a killed removal leaves only trash.
+pub fn to_trash(root: &Path, path: &Path) -> Result<std::path::PathBuf> {
+    let trash = root.join("trash");
+    mkdir_private(&trash)?;
+    // The remover's pid leads the name: empty_trash leaves a live remover's entry alone.
+    let gone = trash.join(format!(
+        "{}-{}",
+        std::process::id(),
+        &super::new_id()?[..16]
+    ));
+    std::fs::rename(path, &gone)
+        .with_context(|| format!("move {} to the trash", path.display()))?;
+    Ok(gone)
+}
+
+/// Deletes what killed removals left in the trash: entries whose remover (the pid in the
+/// name) is gone. They are unreachable by name, so nothing can be using them.
+pub fn empty_trash(root: &Path) {
+    let Ok(rd) = std::fs::read_dir(root.join("trash")) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let pid = name
+            .to_string_lossy()
+            .split('-')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let ours = pid == std::process::id().to_string();
+        if !ours && !pid.is_empty() && Path::new("/proc").join(&pid).exists() {
+            continue; // its remover is still at work
+        }
+        let _ = remove_tree(&e.path());
+    }
+}
+
+/// `remove_dir_all` that refuses to descend into a mount (a rootfs whose unmount failed):
+/// it detaches such mounts first.
+pub fn remove_tree(dir: &Path) -> Result<()> {
+    let prefix = format!("{}/", dir.display());
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut points: Vec<String> = mi
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(unescape_mountinfo)
+        .filter(|p| p.starts_with(&prefix))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        nix::mount::umount2(p.as_str(), nix::mount::MntFlags::MNT_DETACH)
+            .with_context(|| format!("unmount {p}"))?;
+    }
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(anyhow::Error::new(e).context(format!("remove {}", dir.display())))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// mountinfo writes space, tab, newline and backslash in paths as `\NNN` octal (proc(5)).
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let oct = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (b[i], oct) {
+            (b'\\', Some(d)) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A root berth can use: overlayfs takes its layer paths in a mount option string where
+/// `,` separates options and `:` separates lower layers, so a root holding either (or a
+/// newline) would break every container's mount.
+pub fn check_root(root: &Path) -> Result<()> {
+    let s = root.to_string_lossy();
+    if let Some(c) = s.chars().find(|c| matches!(c, ',' | ':' | '\n' | '\\')) {
+        anyhow::bail!(
+            "--root {s:?}: berth cannot keep its state under a path holding {c:?} (overlayfs mount options use ',', ':' and '\\' as separators and escapes)"
+        );
+    }
+    Ok(())
+}
+
+fn tighten(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(dir).with_context(|| format!("stat {}", dir.display()))?;
+    if m.mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, Permissions::from_mode(DIR_MODE))
+            .with_context(|| format!("chmod {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().mode() & 0o7777
+    }
+
+    #[test]
+    fn modes_ignore_the_umask() {
+        let t = tempfile::tempdir().unwrap();
+        // SAFETY: umask has no preconditions; the old mask is put back below.
+        let old = unsafe { libc::umask(0) };
+        let d = t.path().join("a/b");
+        mkdir_private(&d).unwrap();
+        write_private(&d.join("f"), b"x").unwrap();
+        let f = create_private(&d.join("log"), true).unwrap();
+        drop(f);
+        // SAFETY: as above.
+        unsafe { libc::umask(old) };
+        assert_eq!(mode(&t.path().join("a")), 0o700);
+        assert_eq!(mode(&d), 0o700);
+        assert_eq!(mode(&d.join("f")), 0o600);
+        assert_eq!(mode(&d.join("log")), 0o600);
+    }
+
+    #[test]
+    fn mountinfo_paths_are_unescaped() {
+        assert_eq!(unescape_mountinfo("/a\\040b/c"), "/a b/c");
+        assert_eq!(unescape_mountinfo("/x\\134y"), "/x\\y");
+        assert_eq!(unescape_mountinfo("/plain"), "/plain");
+    }
+
+    #[test]
+    fn roots_with_overlay_separators_are_refused() {
+        for bad in ["/tmp/a,b", "/tmp/a:b", "/tmp/a\nb"] {
+            let e = check_root(Path::new(bad)).unwrap_err().to_string();
+            assert!(e.contains("--root"), "{e}");
+        }
+        check_root(Path::new("/var/lib/berth")).unwrap();
+        check_root(Path::new("/tmp/with space")).unwrap();
+    }
+
+    #[test]
+    fn prepare_root_tightens_only_a_berth_root() {
+        let t = tempfile::tempdir().unwrap();
+        let ours = t.path().join("ours");
+        std::fs::create_dir_all(ours.join("containers")).unwrap();
+        std::fs::set_permissions(&ours, Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(ours.join("containers"), Permissions::from_mode(0o755)).unwrap();
+        prepare_root(&ours).unwrap();
+        assert_eq!(mode(&ours), 0o700);
+        assert_eq!(mode(&ours.join("containers")), 0o700);
+
+        let shared = t.path().join("shared");
+        std::fs::create_dir_all(shared.join("volumes")).unwrap();
+        std::fs::write(shared.join("notes.txt"), "mine").unwrap();
+        std::fs::set_permissions(&shared, Permissions::from_mode(0o755)).unwrap();
+        prepare_root(&shared).unwrap();
+        assert_eq!(mode(&shared), 0o755, "a shared root keeps its mode");
+        assert_eq!(mode(&shared.join("volumes")), 0o700);
+
+        let fresh = t.path().join("fresh/root");
+        prepare_root(&fresh).unwrap();
+        assert_eq!(mode(&fresh), 0o700);
+    }
+}
