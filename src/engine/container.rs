@@ -37,11 +37,68 @@ pub struct Record {
     pub mounts: Vec<MountPoint>,
 }
 
+/// Where a container is in its life. Serialized as Docker prints `State.Status`; `creating`
+/// is berth's own: a record whose container is still being made (or whose maker was killed).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Removing,
+    Exited,
+    Dead,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Restarting => "restarting",
+            Status::Removing => "removing",
+            Status::Exited => "exited",
+            Status::Dead => "dead",
+        }
+    }
+
+    /// Running, paused or between two runs of its restart policy: what `ps` shows by default.
+    pub fn is_up(self) -> bool {
+        matches!(self, Status::Running | Status::Paused | Status::Restarting)
+    }
+
+    /// Whether its init lives (running or frozen).
+    pub fn is_alive(self) -> bool {
+        matches!(self, Status::Running | Status::Paused)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Status {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Status> {
+        serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|_| {
+            anyhow::anyhow!(
+                "status {s:?}: want created, running, paused, restarting, removing, exited or dead"
+            )
+        })
+    }
+}
+
 #[derive(Serialize, Deserialize, Clone, Debug, Default)]
 #[serde(rename_all = "PascalCase")]
 pub struct CState {
-    /// created, running, paused, restarting, exited, dead
-    pub status: String,
+    pub status: Status,
     pub running: bool,
     pub paused: bool,
     pub restarting: bool,
@@ -180,10 +237,7 @@ impl Record {
         self.name.trim_start_matches('/')
     }
     pub fn is_up(&self) -> bool {
-        matches!(
-            self.state.status.as_str(),
-            "running" | "paused" | "restarting"
-        )
+        self.state.status.is_up()
     }
 }
 

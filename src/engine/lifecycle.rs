@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use berth_image::rootfs;
 use berth_runtime::container as rt;
-use berth_runtime::state::Status;
+use berth_runtime::state::Status as RtStatus;
 use nix::fcntl::FlockArg;
 
-use super::container::{CState, Containers, Record, ZERO_TIME};
+use super::container::{CState, Containers, Record, Status, ZERO_TIME};
 use super::{fsutil, lock_existing, runtime_root};
 
 /// Whether something (a monitor, a foreground `berth run`) holds the container's `.lock`.
@@ -21,8 +21,12 @@ pub fn watched(cs: &Containers, id: &str) -> bool {
 
 /// Whether the container's init is alive (runtime state and the kernel agree).
 pub fn init_alive(cs: &Containers, id: &str) -> bool {
-    rt::state(&runtime_root(&cs.root), id)
-        .is_ok_and(|s| matches!(s.status, Status::Running | Status::Paused | Status::Created))
+    rt::state(&runtime_root(&cs.root), id).is_ok_and(|s| {
+        matches!(
+            s.status,
+            RtStatus::Running | RtStatus::Paused | RtStatus::Created
+        )
+    })
 }
 
 /// The cgroup file of a container, on v2 or (hybrid, v1) under the controller's hierarchy.
@@ -58,7 +62,7 @@ fn oom_killed(cs: &Containers, id: &str) -> bool {
 }
 
 fn mark_exited(s: &mut CState, code: i32) {
-    s.status = "exited".into();
+    s.status = Status::Exited;
     s.running = false;
     s.paused = false;
     s.restarting = false;
@@ -85,7 +89,7 @@ pub fn finish(cs: &Containers, id: &str, code: i32, monitored: bool) -> Result<O
         )
     {
         let rec = cs.update(id, |r| {
-            r.state.status = "restarting".into();
+            r.state.status = Status::Restarting;
             r.state.restarting = true;
             r.restart_count += 1;
         })?;
@@ -110,8 +114,8 @@ pub fn release(cs: &Containers, id: &str) -> Result<()> {
     rootfs::unmount(&rootfs_dir)?;
     cs.update(id, |r| {
         r.state.monitor_pid = 0;
-        if r.state.status == "restarting" {
-            r.state.status = "exited".into();
+        if r.state.status == Status::Restarting {
+            r.state.status = Status::Exited;
             r.state.restarting = false;
         }
     })?;
@@ -123,11 +127,10 @@ pub fn record_failed_start(cs: &Containers, id: &str, code: i32, msg: &str) -> R
     cs.update(id, |r| {
         let s = &mut r.state;
         s.status = if s.started_at == ZERO_TIME {
-            "created"
+            Status::Created
         } else {
-            "exited"
-        }
-        .into();
+            Status::Exited
+        };
         s.running = false;
         s.restarting = false;
         s.pid = 0;
@@ -222,7 +225,7 @@ pub fn remove(cs: &Containers, id: &str, force: bool, volumes: bool) -> Result<(
     let rec = cs.load(id)?;
     let status = current_status(cs, &rec);
     // A "created" container that is watched is being started by its monitor right now.
-    let busy = !matches!(status.as_str(), "exited" | "created") || watched(cs, id);
+    let busy = !matches!(status, Status::Exited | Status::Created) || watched(cs, id);
     if busy && !force {
         bail!(
             "container {} is {status}: stop it first or use rm -f",
@@ -252,15 +255,15 @@ pub fn remove(cs: &Containers, id: &str, force: bool, volumes: bool) -> Result<(
 
 /// The status a container is in now: the record, corrected by the kernel when nothing
 /// watches it any more (a killed monitor).
-pub fn current_status(cs: &Containers, rec: &Record) -> String {
-    let s = rec.state.status.clone();
-    if !matches!(s.as_str(), "running" | "paused" | "restarting") || watched(cs, &rec.id) {
+pub fn current_status(cs: &Containers, rec: &Record) -> Status {
+    let s = rec.state.status;
+    if !s.is_up() || watched(cs, &rec.id) {
         return s;
     }
     match rt::state(&runtime_root(&cs.root), &rec.id).map(|s| s.status) {
-        Ok(Status::Paused) => "paused".into(),
-        Ok(Status::Running | Status::Created) => "running".into(),
-        _ => "exited".into(),
+        Ok(RtStatus::Paused) => Status::Paused,
+        Ok(RtStatus::Running | RtStatus::Created) => Status::Running,
+        _ => Status::Exited,
     }
 }
 
@@ -274,7 +277,7 @@ pub fn signal(cs: &Containers, id: &str, sig: nix::sys::signal::Signal, all: boo
 pub fn stop(cs: &Containers, rec: &Record, timeout: Duration) -> Result<()> {
     let id = &rec.id;
     cs.update(id, |r| r.state.manually_stopped = true)?;
-    if current_status(cs, rec) == "paused" {
+    if current_status(cs, rec) == Status::Paused {
         let _ = rt::pause(&runtime_root(&cs.root), id, false);
     }
     let sig = rt::parse_signal(&rec.config.stop_signal)?;
@@ -311,21 +314,18 @@ fn heal_one(cs: &Containers, id: &str) {
         Err(_) => return, // watched
     };
     let rec = match cs.load(id) {
-        Ok(r) if r.state.status != "creating" => r,
+        Ok(r) if r.state.status != Status::Creating => r,
         // A `berth run` killed before the container was made.
         _ => {
             let _ = remove_dir(cs, id, true);
             return;
         }
     };
-    if matches!(
-        rec.state.status.as_str(),
-        "running" | "paused" | "restarting"
-    ) {
+    if rec.state.status.is_up() {
         if init_alive(cs, id) {
             return; // the truth: it runs, unwatched
         }
-        let code = if rec.state.status == "restarting" {
+        let code = if rec.state.status == Status::Restarting {
             rec.state.exit_code
         } else {
             255
@@ -367,7 +367,11 @@ pub fn heal(root: &Path) -> Result<()> {
 pub fn pause(cs: &Containers, id: &str, frozen: bool) -> Result<()> {
     rt::pause(&runtime_root(&cs.root), id, frozen)?;
     cs.update(id, |r| {
-        r.state.status = if frozen { "paused" } else { "running" }.into();
+        r.state.status = if frozen {
+            Status::Paused
+        } else {
+            Status::Running
+        };
         r.state.paused = frozen;
     })?;
     Ok(())

@@ -38,7 +38,7 @@ use berth_image::{layers, rootfs, Store};
 use berth_runtime::container::{self as rt, CreateOpts};
 use nix::fcntl::{Flock, FlockArg, OFlag};
 
-use container::{CConfig, CState, Containers, HostConfig, LogConfig, MountPoint, Record};
+use container::{CConfig, CState, Containers, HostConfig, LogConfig, MountPoint, Record, Status};
 
 pub struct RunOptions {
     pub image: String,
@@ -380,7 +380,7 @@ pub fn start_container(cs: &Containers, rec: &Record, attach: Attach) -> Result<
     let now = berth_runtime::state::now_rfc3339();
     cs.update(&rec.id, |r| {
         r.state = CState {
-            status: "running".into(),
+            status: Status::Running,
             running: true,
             pid: l.pid,
             started_at: now,
@@ -430,7 +430,7 @@ pub fn create(root: &Path, o: &RunOptions) -> Result<(Record, Flock<File>)> {
             created: berth_runtime::state::now_rfc3339(),
             image: img.id().to_string(),
             state: CState {
-                status: "creating".into(),
+                status: Status::Creating,
                 started_at: container::ZERO_TIME.into(),
                 finished_at: container::ZERO_TIME.into(),
                 ..CState::default()
@@ -485,7 +485,7 @@ fn record_of(
     let args = process.args().clone().unwrap_or_default();
     rec.path = args.first().cloned().unwrap_or_default();
     rec.args = args.iter().skip(1).cloned().collect();
-    rec.state.status = "created".into();
+    rec.state.status = Status::Created;
     rec.driver = "overlay".into();
     rec.log_path = cs.dir_of(id).join("container.log");
     let mut labels = c.labels.clone().unwrap_or_default();
