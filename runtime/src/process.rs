@@ -65,6 +65,8 @@ pub struct Spawn<'a> {
     pub inherit: Vec<RawFd>,
     /// A new user namespace: the child waits for `Child::maps_written` before it execs.
     pub userns: bool,
+    /// The init's stdin, stdout and stderr; None: this process's own.
+    pub stdio: Option<[RawFd; 3]>,
 }
 
 pub struct Child {
@@ -175,6 +177,11 @@ pub fn spawn(s: Spawn<'_>) -> Result<Child> {
     let forked = unsafe { sys::clone3(s.clone_flags, s.cgroup_v2_dir.map(|f| f.as_fd())) };
     match forked {
         Ok(Forked::Child) => {
+            if let Some(fds) = &s.stdio {
+                if !sys::child_dup_stdio(fds) {
+                    sys::exit_now(EXIT_PROTECT_FAILED);
+                }
+            }
             if let Some(fd) = go_fd {
                 if !sys::child_wait_and_become_root(fd) {
                     sys::exit_now(125);

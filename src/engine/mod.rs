@@ -29,7 +29,7 @@ pub mod volume;
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -263,25 +263,12 @@ pub fn dup_onto(fd: &impl AsFd, target: i32) -> Result<()> {
     Ok(())
 }
 
-/// A close-on-exec duplicate of `fd`, above the standard three.
-fn dup_cloexec(fd: i32) -> Result<OwnedFd> {
-    // SAFETY (borrow): fd is one of our standard descriptors, open for the call.
-    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    let n = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))?;
-    // SAFETY: fcntl just returned this new descriptor; nothing else owns it.
-    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(n) })
-}
-
-/// Points our stdout and stderr at new pipes (for the init to inherit) and keeps their read
-/// ends in `l`.
-fn output_pipes(l: &mut Launched) -> Result<()> {
-    let (or, ow) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
-    let (er, ew) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
-    dup_onto(&ow, 1)?;
-    dup_onto(&ew, 2)?;
-    l.out = Some(or);
-    l.err = Some(er);
-    Ok(())
+/// A pipe for one of the init's output streams: the write end for the init, the read end
+/// kept in `keep`.
+fn output_pipe(keep: &mut Option<OwnedFd>) -> Result<OwnedFd> {
+    let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    *keep = Some(r);
+    Ok(w)
 }
 
 /// Container inits re-execute `berth-runtime` (installed beside berth) rather than berth:
@@ -311,39 +298,53 @@ pub fn start_container(cs: &Containers, rec: &Record, attach: Attach) -> Result<
         pty: None,
     };
     let tty = rec.config.tty;
-    let mut saved: Option<(OwnedFd, OwnedFd)> = None;
     let null = File::options()
         .read(true)
         .write(true)
         .open("/dev/null")
         .context("open /dev/null")?;
-    match attach {
+    // The init's stdin, stdout and stderr, handed to the runtime: this process's own stay
+    // as they are, so several containers can start at once from one process.
+    let mut ends: Vec<OwnedFd> = Vec::new();
+    let stdio: [i32; 3] = match attach {
         Attach::Monitor => {
+            let stdin = if rec.config.open_stdin {
+                let (ir, iw) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+                l.stdin = Some(iw);
+                ends.push(ir);
+                ends.last().map_or(-1, |f| f.as_raw_fd())
+            } else {
+                null.as_raw_fd()
+            };
             if tty {
                 // The pty master comes back from create.
+                [stdin, null.as_raw_fd(), null.as_raw_fd()]
             } else {
-                output_pipes(&mut l)?;
-            }
-            if rec.config.open_stdin {
-                let (ir, iw) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
-                dup_onto(&ir, 0)?;
-                l.stdin = Some(iw);
-            } else {
-                dup_onto(&null, 0)?;
+                ends.push(output_pipe(&mut l.out)?);
+                ends.push(output_pipe(&mut l.err)?);
+                [
+                    stdin,
+                    ends[ends.len() - 2].as_raw_fd(),
+                    ends[ends.len() - 1].as_raw_fd(),
+                ]
             }
         }
         Attach::Foreground => {
-            if !rec.config.open_stdin {
-                dup_onto(&null, 0)?;
-            }
-            if !tty {
-                // Output goes through us, to the terminal and the log; our own stdout and
-                // stderr are put back once the init holds the pipes.
-                saved = Some((dup_cloexec(1)?, dup_cloexec(2)?));
-                output_pipes(&mut l)?;
+            let stdin = if rec.config.open_stdin {
+                0
+            } else {
+                null.as_raw_fd()
+            };
+            if tty {
+                [stdin, 1, 2]
+            } else {
+                // Output goes through us, to the terminal and the log.
+                ends.push(output_pipe(&mut l.out)?);
+                ends.push(output_pipe(&mut l.err)?);
+                [stdin, ends[0].as_raw_fd(), ends[1].as_raw_fd()]
             }
         }
-    }
+    };
     let created = rt::create_with(
         &CreateOpts {
             root: &rt_root,
@@ -353,19 +354,12 @@ pub fn start_container(cs: &Containers, rec: &Record, attach: Attach) -> Result<
             pid_file: None,
             no_pivot: false,
             preserve_fds: 0,
+            stdio: Some(stdio),
         },
         tty,
     );
-    if let Attach::Monitor = attach {
-        // The init holds its ends now; ours go back to /dev/null.
-        for fd in 0..3 {
-            let _ = dup_onto(&null, fd);
-        }
-    }
-    if let Some((out, err)) = saved {
-        dup_onto(&out, 1)?;
-        dup_onto(&err, 2)?;
-    }
+    // The init holds its ends now; ours close.
+    drop(ends);
     let created = created?;
     if let Err(e) = rt::start(&rt_root, &rec.id) {
         let _ = rt::delete(&rt_root, &rec.id, true);
