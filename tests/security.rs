@@ -236,6 +236,8 @@ fn listing(root: &Path) -> Vec<String> {
         .iter()
         .map(|p| p.strip_prefix(root).unwrap().display().to_string())
         .filter(|p| !p.ends_with(".lock") && !p.contains(".tmp") && !p.starts_with("trash"))
+        // A running container's log appears when it first writes.
+        .filter(|p| !p.ends_with("container.log"))
         .collect();
     v.sort();
     v

@@ -145,7 +145,15 @@ pub struct RestartPolicy {
     pub maximum_retry_count: u32,
 }
 
+impl std::str::FromStr for RestartPolicy {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<RestartPolicy> {
+        RestartPolicy::parse(s)
+    }
+}
+
 impl RestartPolicy {
+    /// `no`, `on-failure[:N]`, `always`, `unless-stopped`.
     pub fn parse(s: &str) -> Result<RestartPolicy> {
         let (name, max) = s.split_once(':').unwrap_or((s, ""));
         let maximum_retry_count = if max.is_empty() {

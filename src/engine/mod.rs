@@ -16,6 +16,7 @@
 //! ```
 
 pub mod access;
+pub mod config;
 pub mod container;
 pub mod fscopy;
 pub mod fsutil;
@@ -40,42 +41,9 @@ use nix::fcntl::{Flock, FlockArg, OFlag};
 
 use container::{CConfig, CState, Containers, HostConfig, LogConfig, MountPoint, Record, Status};
 
-pub struct RunOptions {
-    pub image: String,
-    pub command: Vec<String>,
-    pub name: Option<String>,
-    pub detach: bool,
-    pub rm: bool,
-    pub interactive: bool,
-    pub tty: bool,
-    pub env: Vec<String>,
-    pub workdir: Option<String>,
-    pub hostname: Option<String>,
-    pub read_only: bool,
-    pub mounts: Vec<Mount>,
-    pub entrypoint: Option<String>,
-    pub user: Option<String>,
-    pub memory: Option<u64>,
-    pub cpus: Option<f64>,
-    pub cpu_shares: Option<u64>,
-    pub pids_limit: Option<i64>,
-    pub ulimits: Vec<String>,
-    pub cap_add: Vec<String>,
-    pub cap_drop: Vec<String>,
-    pub privileged: bool,
-    pub no_new_privs: bool,
-    pub security_opt: Vec<String>,
-    pub seccomp: seccomp::Seccomp,
-    pub init: bool,
-    pub host_network: bool,
-    pub labels: BTreeMap<String, String>,
-    pub restart: container::RestartPolicy,
-    pub stop_signal: Option<String>,
-    pub stop_timeout: Option<i64>,
-    pub log_opts: BTreeMap<String, String>,
-}
+pub use config::ContainerConfig;
 
-/// A mount asked for on the command line.
+/// A mount: a host path, a volume or a tmpfs at a path in the container.
 #[derive(Debug, Clone)]
 pub enum Mount {
     Bind {
@@ -389,7 +357,8 @@ pub fn start_container(cs: &Containers, rec: &Record, attach: Attach) -> Result<
 
 /// Makes a container from `o`: its directory, record, overlay and OCI config. Returns the
 /// record and the held `.lock` of the container.
-pub fn create(root: &Path, o: &RunOptions) -> Result<(Record, Flock<File>)> {
+pub fn create(root: &Path, o: &ContainerConfig) -> Result<(Record, Flock<File>)> {
+    let netns = network_namespace(root, &o.network)?;
     let store = Store::open(root)?;
     let img = store.resolve(&o.image)?;
     layers::ensure(&store, &img.manifest.layers, &img.config)?;
@@ -446,10 +415,17 @@ pub fn create(root: &Path, o: &RunOptions) -> Result<(Record, Flock<File>)> {
         fsutil::write_private(&dir.join("layers"), chains.join("\n").as_bytes())?;
         let (upper, work, rootfs_dir) = rootfs::paths(&dir);
         // --rm: the writes go with the container, so the upper dir is never synced.
-        rootfs::mount_overlay(&store, &img.chain_ids(), &upper, &work, &rootfs_dir, o.rm)?;
+        rootfs::mount_overlay(
+            &store,
+            &img.chain_ids(),
+            &upper,
+            &work,
+            &rootfs_dir,
+            o.auto_remove,
+        )?;
         berth_runtime::debug::step("engine: overlay mounted");
         let (mounts, points) = resolve_mounts(root, &id, &img, o, &rootfs_dir)?;
-        let spec = spec::build(&img, o, &mounts, &id, &rootfs_dir)?;
+        let spec = spec::build(&img, o, &netns, &mounts, &id, &rootfs_dir)?;
         berth_runtime::debug::step("engine: spec built");
         fsutil::write_private(&dir.join("config.json"), &serde_json::to_vec_pretty(&spec)?)?;
         let mut rec = record_of(&cs, &id, &img, o, &spec)?;
@@ -466,11 +442,41 @@ pub fn create(root: &Path, o: &RunOptions) -> Result<(Record, Flock<File>)> {
     }
 }
 
+/// The network namespace `mode` asks for.
+fn network_namespace(root: &Path, mode: &config::NetworkMode) -> Result<spec::NetNs> {
+    use config::NetworkMode;
+    Ok(match mode {
+        NetworkMode::None => spec::NetNs::New,
+        NetworkMode::Host => spec::NetNs::Host,
+        NetworkMode::Path(p) => {
+            if !p.exists() {
+                anyhow::bail!("--network ns:{}: no such network namespace", p.display());
+            }
+            spec::NetNs::Join(p.clone())
+        }
+        NetworkMode::Container(name) => {
+            let cs = Containers::new(root);
+            let other = cs.find(name)?;
+            if !lifecycle::current_status(&cs, &other).is_alive() || other.state.pid <= 0 {
+                anyhow::bail!(
+                    "--network container:{name}: container {} is not running",
+                    other.bare_name()
+                );
+            }
+            spec::NetNs::Join(PathBuf::from(format!("/proc/{}/ns/net", other.state.pid)))
+        }
+        NetworkMode::Bridge(nets) => anyhow::bail!(
+            "--network {}: bridge networks are not built yet; use none, host, container:NAME or ns:PATH",
+            nets.join(",")
+        ),
+    })
+}
+
 fn record_of(
     cs: &Containers,
     id: &str,
     img: &berth_image::Image,
-    o: &RunOptions,
+    o: &ContainerConfig,
     spec: &oci_spec::runtime::Spec,
 ) -> Result<Record> {
     let mut rec = cs.load(id)?;
@@ -487,17 +493,18 @@ fn record_of(
     rec.config = CConfig {
         hostname: spec.hostname().clone().unwrap_or_default(),
         user: o
+            .process
             .user
             .clone()
             .or_else(|| c.user.clone())
             .unwrap_or_default(),
-        tty: o.tty,
-        open_stdin: o.interactive,
+        tty: o.process.tty,
+        open_stdin: o.process.open_stdin,
         env: process.env().clone().unwrap_or_default(),
-        cmd: if o.command.is_empty() {
+        cmd: if o.process.command.is_empty() {
             c.cmd.clone()
         } else {
-            Some(o.command.clone())
+            Some(o.process.command.clone())
         },
         image: o.image.clone(),
         volumes: c
@@ -508,17 +515,18 @@ fn record_of(
             .map(|k| (k, serde_json::json!({})))
             .collect(),
         working_dir: process.cwd().display().to_string(),
-        entrypoint: match &o.entrypoint {
-            Some(e) => Some(vec![e.clone()]),
+        entrypoint: match &o.process.entrypoint {
+            Some(e) => Some(e.clone()),
             None => c.entrypoint.clone(),
         },
         labels: labels.into_iter().collect(),
         stop_signal: o
+            .process
             .stop_signal
             .clone()
             .or_else(|| c.stop_signal.clone())
             .unwrap_or_else(|| "SIGTERM".into()),
-        stop_timeout: o.stop_timeout,
+        stop_timeout: o.process.stop_timeout,
         exposed_ports: c
             .exposed_ports
             .clone()
@@ -562,23 +570,23 @@ fn record_of(
         binds,
         log_config: LogConfig {
             kind: "json-file".into(),
-            config: o.log_opts.clone(),
+            config: o.log.as_map(),
         },
-        network_mode: if o.host_network { "host" } else { "none" }.into(),
+        network_mode: o.network.name(),
         restart_policy: o.restart.clone(),
-        auto_remove: o.rm,
-        cap_add: o.cap_add.clone(),
-        cap_drop: o.cap_drop.clone(),
-        privileged: o.privileged,
-        readonly_rootfs: o.read_only,
-        security_opt: o.security_opt.clone(),
+        auto_remove: o.auto_remove,
+        cap_add: o.security.cap_add.clone(),
+        cap_drop: o.security.cap_drop.clone(),
+        privileged: o.security.privileged,
+        readonly_rootfs: o.security.read_only_rootfs,
+        security_opt: o.security.security_opt.clone(),
         tmpfs,
-        memory: o.memory.unwrap_or(0) as i64,
-        nano_cpus: o.cpus.map_or(0, |c| (c * 1e9) as i64),
-        cpu_shares: o.cpu_shares.unwrap_or(0) as i64,
-        pids_limit: o.pids_limit,
-        ulimits: o.ulimits.clone(),
-        init: o.init,
+        memory: o.resources.memory.unwrap_or(0) as i64,
+        nano_cpus: o.resources.cpus.map_or(0, |c| (c * 1e9) as i64),
+        cpu_shares: o.resources.cpu_shares.unwrap_or(0) as i64,
+        pids_limit: o.resources.pids_limit,
+        ulimits: o.resources.ulimits.iter().map(|u| u.to_string()).collect(),
+        init: o.process.init,
     };
     Ok(rec)
 }
@@ -589,7 +597,7 @@ fn resolve_mounts(
     root: &Path,
     id: &str,
     img: &berth_image::Image,
-    o: &RunOptions,
+    o: &ContainerConfig,
     rootfs_dir: &Path,
 ) -> Result<(Vec<Mount>, Vec<MountPoint>)> {
     let vols = volume::Volumes::new(root);
@@ -677,14 +685,14 @@ fn resolve_mounts(
     Ok((mounts, points))
 }
 
-/// `berth run`: creates the container, then starts it under a monitor (`-d`, prints the
-/// id) or in the foreground (returns its exit status).
-pub fn run(root: &Path, o: &RunOptions) -> Result<i32> {
+/// `berth run`: creates the container, then starts it under a monitor (`detach`: prints
+/// the id) or in the foreground (returns its exit status).
+pub fn run(root: &Path, o: &ContainerConfig, detach: bool) -> Result<i32> {
     lifecycle::heal(root)?;
     berth_runtime::debug::step("engine: healed");
     let cs = Containers::new(root);
     let (rec, lock) = create(root, o)?;
-    if o.detach {
+    if detach {
         if let Err(e) = monitor::launch(&cs, &rec.id, lock) {
             let _ = lifecycle::remove(&cs, &rec.id, true, true);
             return Err(e);
@@ -698,7 +706,7 @@ pub fn run(root: &Path, o: &RunOptions) -> Result<i32> {
             let (code, msg) = exit_error(&e);
             let _ = lifecycle::record_failed_start(&cs, &rec.id, code, &msg);
             let _ = lifecycle::release(&cs, &rec.id);
-            if o.rm {
+            if o.auto_remove {
                 drop(lock);
                 let _ = lifecycle::remove(&cs, &rec.id, true, true);
             }
