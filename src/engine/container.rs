@@ -35,6 +35,10 @@ pub struct Record {
     pub config: CConfig,
     pub host_config: HostConfig,
     pub mounts: Vec<MountPoint>,
+    /// berth: what the container owns on the host, each recorded before it is made; the
+    /// one teardown routine (teardown.rs) takes them down in reverse.
+    #[serde(default)]
+    pub host_objects: Vec<super::teardown::HostObject>,
 }
 
 /// Where a container is in its life. Serialized as Docker prints `State.Status`; `creating`

@@ -11,6 +11,7 @@ use berth_runtime::state::Status as RtStatus;
 use nix::fcntl::FlockArg;
 
 use super::container::{CState, Containers, Record, Status, ZERO_TIME};
+use super::teardown::{teardown, Level};
 use super::{fsutil, lock_existing, runtime_root};
 
 /// Whether something (a monitor, a foreground `berth run`) holds the container's `.lock`.
@@ -76,10 +77,11 @@ fn mark_exited(s: &mut CState, code: i32) {
 /// Otherwise the overlay is unmounted, and an `--rm` container removed.
 pub fn finish(cs: &Containers, id: &str, code: i32, monitored: bool) -> Result<Option<Duration>> {
     let oom = oom_killed(cs, id);
-    let _ = rt::delete(&runtime_root(&cs.root), id, true);
+    let errs = teardown(cs, id, Level::Processes);
     let rec = cs.update(id, |r| {
         mark_exited(&mut r.state, code);
         r.state.oom_killed = oom;
+        r.state.error = errs.0.join("; ");
     })?;
     if monitored
         && rec.host_config.restart_policy.restarts(
@@ -110,8 +112,7 @@ pub fn finish(cs: &Containers, id: &str, code: i32, monitored: bool) -> Result<O
 /// Unmounts the container's root and marks it unwatched: what a stopped container keeps is
 /// its directory and record.
 pub fn release(cs: &Containers, id: &str) -> Result<()> {
-    let (_, _, rootfs_dir) = rootfs::paths(&cs.dir_of(id));
-    rootfs::unmount(&rootfs_dir)?;
+    teardown(cs, id, Level::Stopped).into_result(id)?;
     cs.update(id, |r| {
         r.state.monitor_pid = 0;
         if r.state.status == Status::Restarting {
@@ -140,24 +141,13 @@ pub fn record_failed_start(cs: &Containers, id: &str, code: i32, msg: &str) -> R
     Ok(())
 }
 
-/// Removes every trace of a container: its runtime container (processes, cgroup), overlay
-/// mount and directory (renamed into the trash first, so the container vanishes at once and
-/// nobody re-creates a file inside a directory being deleted). The caller made sure nothing
-/// else watches it. A rootfs that cannot be unmounted keeps the container, to be retried.
+/// Removes every trace of a container (teardown.rs): processes, cgroup, mounts, its
+/// directory (renamed into the trash first, so the container vanishes at once and nobody
+/// re-creates a file inside a directory being deleted), and with `volumes` its anonymous
+/// volumes. The caller made sure nothing else watches it. A root that cannot be unmounted
+/// keeps the container, to be retried.
 pub fn remove_dir(cs: &Containers, id: &str, volumes: bool) -> Result<()> {
-    let _ = rt::delete(&runtime_root(&cs.root), id, true);
-    remove_cgroup_by_name(id);
-    let dir = cs.dir_of(id);
-    let (_, _, rootfs_dir) = rootfs::paths(&dir);
-    rootfs::unmount(&rootfs_dir)?;
-    if dir.exists() {
-        let gone = fsutil::to_trash(&cs.root, &dir)?;
-        fsutil::remove_tree(&gone)?;
-    }
-    if volumes {
-        super::volume::remove_anonymous_of(&cs.root, id);
-    }
-    Ok(())
+    teardown(cs, id, Level::Removed { volumes }).into_result(id)
 }
 
 /// SIGKILL to every process of the container: through the runtime, or, when its state is
@@ -183,31 +173,6 @@ fn kill_all(cs: &Containers, id: &str) {
     }
 }
 
-/// The runtime's record of a cgroup can be gone (its state directory deleted from outside)
-/// while the cgroup stays. Its path derives from the id (`/berth/<id>`), so it can be
-/// removed by name; a few stat calls when there is nothing to do.
-fn remove_cgroup_by_name(id: &str) {
-    let rel = Path::new("berth").join(id);
-    let base = Path::new("/sys/fs/cgroup");
-    if !["", "memory", "pids", "unified"]
-        .iter()
-        .any(|h| base.join(h).join(&rel).exists())
-    {
-        return;
-    }
-    let parents = [
-        "", "memory", "pids", "cpu", "cpuacct", "cpuset", "blkio", "devices", "freezer", "unified",
-    ]
-    .iter()
-    .map(|h| base.join(h).join("berth"))
-    .collect();
-    let _ = berth_runtime::cgroups::remove(&berth_runtime::state::CgroupRecord {
-        path: Path::new("/").join(&rel),
-        // Parents shared with other containers stay (rmdir of a busy one just fails).
-        created: parents,
-    });
-}
-
 /// Waits until nothing watches the container (its monitor finished), up to `limit`.
 fn wait_unwatched(cs: &Containers, id: &str, limit: Duration) -> bool {
     let t = Instant::now();
@@ -223,7 +188,13 @@ fn wait_unwatched(cs: &Containers, id: &str, limit: Duration) -> bool {
 /// `rm`: refuses a running container unless `force` (then kills it first).
 pub fn remove(cs: &Containers, id: &str, force: bool, volumes: bool) -> Result<()> {
     let rec = cs.load(id)?;
-    let status = current_status(cs, &rec);
+    let mut status = current_status(cs, &rec);
+    if status == Status::Exited && !force && watched(cs, id) {
+        // Its monitor recorded the exit and is still unmounting: a moment, then look again
+        // (it may also be restarting the container).
+        wait_unwatched(cs, id, Duration::from_secs(10));
+        status = current_status(cs, &cs.load(id)?);
+    }
     // A "created" container that is watched is being started by its monitor right now.
     let busy = !matches!(status, Status::Exited | Status::Created) || watched(cs, id);
     if busy && !force {
@@ -307,7 +278,7 @@ fn heal_one(cs: &Containers, id: &str) {
         Ok(None) => {
             // Gone already, or a `berth run` killed between mkdir and lock.
             if cs.dir_of(id).exists() {
-                let _ = remove_dir(cs, id, true);
+                note_errors(cs, id, remove_dir(cs, id, true));
             }
             return;
         }
@@ -317,7 +288,7 @@ fn heal_one(cs: &Containers, id: &str) {
         Ok(r) if r.state.status != Status::Creating => r,
         // A `berth run` killed before the container was made.
         _ => {
-            let _ = remove_dir(cs, id, true);
+            note_errors(cs, id, remove_dir(cs, id, true));
             return;
         }
     };
@@ -330,22 +301,40 @@ fn heal_one(cs: &Containers, id: &str) {
         } else {
             255
         };
-        let _ = rt::delete(&runtime_root(&cs.root), id, true);
-        let _ = cs.update(id, |r| {
-            mark_exited(&mut r.state, code);
-            if code == 255 {
-                r.state.error = "the container's monitor died; its exit status is unknown".into();
-            }
-        });
+        let errs = teardown(cs, id, Level::Processes);
+        note_errors(
+            cs,
+            id,
+            cs.update(id, |r| {
+                mark_exited(&mut r.state, code);
+                if code == 255 {
+                    r.state.error =
+                        "the container's monitor died; its exit status is unknown".into();
+                }
+            })
+            .map(|_| ()),
+        );
+        note_errors(cs, id, errs.into_result(id));
         if rec.host_config.auto_remove {
-            let _ = remove_dir(cs, id, true);
+            note_errors(cs, id, remove_dir(cs, id, true));
             return;
         }
     }
     let (_, _, rootfs_dir) = rootfs::paths(&cs.dir_of(id));
     if super::is_mountpoint(&rootfs_dir) {
-        let _ = rt::delete(&runtime_root(&cs.root), id, true);
-        let _ = release(cs, id);
+        note_errors(cs, id, release(cs, id));
+    }
+}
+
+/// Heal runs for whatever command comes next and must not fail it: what it could not
+/// undo is written into the container's record (State.Error), where `inspect` shows it.
+fn note_errors(cs: &Containers, id: &str, res: Result<()>) {
+    if let Err(e) = res {
+        let msg = crate::error_chain(&e);
+        if cs.update(id, |r| r.state.error = msg.clone()).is_err() {
+            // No record left to hold it: say it on stderr, once.
+            eprintln!("berth: warning: {msg}");
+        }
     }
 }
 

@@ -18,6 +18,7 @@
 pub mod access;
 pub mod config;
 pub mod container;
+pub mod fault;
 pub mod fscopy;
 pub mod fsutil;
 pub mod lifecycle;
@@ -26,6 +27,7 @@ pub mod monitor;
 pub mod options;
 pub mod seccomp;
 pub mod spec;
+pub mod teardown;
 pub mod volume;
 
 use std::collections::BTreeMap;
@@ -40,6 +42,7 @@ use berth_runtime::container::{self as rt, CreateOpts};
 use nix::fcntl::{Flock, FlockArg, OFlag};
 
 use container::{CConfig, CState, Containers, HostConfig, LogConfig, MountPoint, Record, Status};
+use teardown::HostObject;
 
 pub use config::ContainerConfig;
 
@@ -256,8 +259,9 @@ pub fn start_container(cs: &Containers, rec: &Record, attach: Attach) -> Result<
     let dir = cs.dir_of(&rec.id);
     mount_rootfs(cs, rec)?;
     let rt_root = runtime_root(&cs.root);
-    // A leftover of an earlier run (killed watcher) would make create fail.
-    let _ = rt::delete(&rt_root, &rec.id, true);
+    // Setup is idempotent: a leftover of an earlier run (killed watcher) would make create
+    // fail, so its processes go first.
+    teardown::teardown(cs, &rec.id, teardown::Level::Processes).into_result(&rec.id)?;
     let mut l = Launched {
         pid: 0,
         out: None,
@@ -313,6 +317,7 @@ pub fn start_container(cs: &Containers, rec: &Record, attach: Attach) -> Result<
             }
         }
     };
+    fault::point("runtime-create")?;
     let created = rt::create_with(
         &CreateOpts {
             root: &rt_root,
@@ -329,10 +334,9 @@ pub fn start_container(cs: &Containers, rec: &Record, attach: Attach) -> Result<
     // The init holds its ends now; ours close.
     drop(ends);
     let created = created?;
-    if let Err(e) = rt::start(&rt_root, &rec.id) {
-        let _ = rt::delete(&rt_root, &rec.id, true);
-        return Err(e.into());
-    }
+    // On failure the caller releases the container (teardown.rs), runtime container and all.
+    fault::point("runtime-start")?;
+    rt::start(&rt_root, &rec.id)?;
     l.pid = created.pid;
     if let Attach::Monitor = attach {
         l.out = l.out.or(created.pty_master);
@@ -398,6 +402,8 @@ pub fn create(root: &Path, o: &ContainerConfig) -> Result<(Record, Flock<File>)>
                 finished_at: container::ZERO_TIME.into(),
                 ..CState::default()
             },
+            // Recorded before it is mounted, like every host object after it.
+            host_objects: vec![HostObject::Overlay],
             ..Record::default()
         };
         // The record exists before the set lock is released, so the name is taken.
@@ -414,6 +420,7 @@ pub fn create(root: &Path, o: &ContainerConfig) -> Result<(Record, Flock<File>)>
             .collect();
         fsutil::write_private(&dir.join("layers"), chains.join("\n").as_bytes())?;
         let (upper, work, rootfs_dir) = rootfs::paths(&dir);
+        fault::point("overlay")?;
         // --rm: the writes go with the container, so the upper dir is never synced.
         rootfs::mount_overlay(
             &store,
@@ -424,19 +431,23 @@ pub fn create(root: &Path, o: &ContainerConfig) -> Result<(Record, Flock<File>)>
             o.auto_remove,
         )?;
         berth_runtime::debug::step("engine: overlay mounted");
-        let (mounts, points) = resolve_mounts(root, &id, &img, o, &rootfs_dir)?;
+        let (mounts, points) = resolve_mounts(&cs, &id, &img, o, &rootfs_dir)?;
+        fault::point("volumes")?;
         let spec = spec::build(&img, o, &netns, &mounts, &id, &rootfs_dir)?;
         berth_runtime::debug::step("engine: spec built");
+        fault::point("spec")?;
         fsutil::write_private(&dir.join("config.json"), &serde_json::to_vec_pretty(&spec)?)?;
         let mut rec = record_of(&cs, &id, &img, o, &spec)?;
         rec.mounts.extend(points);
+        // Made by start; recorded now, so a container killed while starting is found.
+        rec.host_objects.push(HostObject::Runtime);
         cs.save(&rec)?;
         Ok(rec)
     })();
     match res {
         Ok(rec) => Ok((rec, lock)),
         Err(e) => {
-            let _ = lifecycle::remove_dir(&cs, &id, true);
+            warn_if_failed(lifecycle::remove_dir(&cs, &id, true));
             Err(e)
         }
     }
@@ -594,13 +605,13 @@ fn record_of(
 /// Volumes resolved to bind mounts of their data (made, and filled from the image when
 /// empty, as needed), plus the image's VOLUMEs as anonymous volumes; and their records.
 fn resolve_mounts(
-    root: &Path,
+    cs: &Containers,
     id: &str,
     img: &berth_image::Image,
     o: &ContainerConfig,
     rootfs_dir: &Path,
 ) -> Result<(Vec<Mount>, Vec<MountPoint>)> {
-    let vols = volume::Volumes::new(root);
+    let vols = volume::Volumes::new(&cs.root);
     let mut wanted = o.mounts.clone();
     let taken = |d: &str, w: &[Mount]| {
         w.iter().any(|m| match m {
@@ -645,6 +656,12 @@ fn resolve_mounts(
             Some(n) => n,
             None => volume::VolumeName::new(&new_id()?)?,
         };
+        cs.update(id, |r| {
+            r.host_objects.push(HostObject::Volume {
+                name: name.to_string(),
+                anonymous,
+            })
+        })?;
         let v = vols.create(&name, BTreeMap::new(), anonymous.then_some(id))?;
         if vols.claim_copy_up(&name)? && !nocopy {
             // Docker's copy-up: the image's files at the mount point seed the volume.
@@ -685,6 +702,14 @@ fn resolve_mounts(
     Ok((mounts, points))
 }
 
+/// The clean-up after a failure failed too: the first error is the one to return; this one
+/// is said as a warning, so neither is lost.
+fn warn_if_failed(res: Result<()>) {
+    if let Err(e) = res {
+        eprintln!("berth: warning: {}", crate::error_chain(&e));
+    }
+}
+
 /// `berth run`: creates the container, then starts it under a monitor (`detach`: prints
 /// the id) or in the foreground (returns its exit status).
 pub fn run(root: &Path, o: &ContainerConfig, detach: bool) -> Result<i32> {
@@ -694,7 +719,7 @@ pub fn run(root: &Path, o: &ContainerConfig, detach: bool) -> Result<i32> {
     let (rec, lock) = create(root, o)?;
     if detach {
         if let Err(e) = monitor::launch(&cs, &rec.id, lock) {
-            let _ = lifecycle::remove(&cs, &rec.id, true, true);
+            warn_if_failed(lifecycle::remove(&cs, &rec.id, true, true));
             return Err(e);
         }
         println!("{}", rec.id);
@@ -704,11 +729,11 @@ pub fn run(root: &Path, o: &ContainerConfig, detach: bool) -> Result<i32> {
         Ok(l) => l,
         Err(e) => {
             let (code, msg) = exit_error(&e);
-            let _ = lifecycle::record_failed_start(&cs, &rec.id, code, &msg);
-            let _ = lifecycle::release(&cs, &rec.id);
+            warn_if_failed(lifecycle::record_failed_start(&cs, &rec.id, code, &msg));
+            warn_if_failed(lifecycle::release(&cs, &rec.id));
             if o.auto_remove {
                 drop(lock);
-                let _ = lifecycle::remove(&cs, &rec.id, true, true);
+                warn_if_failed(lifecycle::remove(&cs, &rec.id, true, true));
             }
             return Err(e);
         }
