@@ -10,11 +10,11 @@ use berth_image::rootfs;
 use berth_runtime::container as rt;
 use nix::fcntl::OFlag;
 
+use super::base::{exit_error, runtime_root, ExitError, EXIT_BERTH};
 use super::container::{Containers, Record, Status};
-use super::{
-    dup_onto, exit_error, fscopy, lifecycle, mount_rootfs, runtime_root, spec, use_runtime_binary,
-    ExitError, EXIT_BERTH,
-};
+use super::start::{mount_rootfs, use_runtime_binary};
+use super::sys::dup_onto;
+use super::{fscopy, lifecycle, spec};
 
 pub struct ExecOptions {
     pub interactive: bool,

@@ -12,7 +12,27 @@ use anyhow::{bail, Context, Result};
 use super::container::RestartPolicy;
 use super::options::{parse_size, Ulimit};
 use super::seccomp::Seccomp;
-use super::Mount;
+
+/// A mount: a host path, a volume or a tmpfs at a path in the container.
+#[derive(Debug, Clone)]
+pub enum Mount {
+    Bind {
+        src: PathBuf,
+        dst: String,
+        ro: bool,
+    },
+    /// A named volume, or an anonymous one (`name: None`), made on first use.
+    Volume {
+        name: Option<super::volume::VolumeName>,
+        dst: String,
+        ro: bool,
+        nocopy: bool,
+    },
+    Tmpfs {
+        dst: String,
+        options: Vec<String>,
+    },
+}
 
 /// Everything `create` needs to make a container.
 #[derive(Debug, Clone)]

@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
-use super::lock_file_named;
+use super::base::lock_file_named;
 
 /// Docker's zero time, printed for "never".
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
@@ -319,8 +319,9 @@ impl Containers {
     pub fn update(&self, id: &str, f: impl FnOnce(&mut Record)) -> Result<Record> {
         check_id(id)?;
         // Never created here: a record being removed stays removed.
-        let _l = super::lock_existing(&self.dir_of(id), ".state.lock", FlockArg::LockExclusive)?
-            .with_context(|| format!("no such container: {id}"))?;
+        let _l =
+            super::base::lock_existing(&self.dir_of(id), ".state.lock", FlockArg::LockExclusive)?
+                .with_context(|| format!("no such container: {id}"))?;
         let mut rec = self.load(id)?;
         f(&mut rec);
         self.save(&rec)?;

@@ -10,9 +10,10 @@ use berth_runtime::container as rt;
 use berth_runtime::state::Status as RtStatus;
 use nix::fcntl::FlockArg;
 
+use super::base::{is_mountpoint, lock_existing, runtime_root};
 use super::container::{CState, Containers, Record, Status, ZERO_TIME};
+use super::fsutil;
 use super::teardown::{teardown, Level};
-use super::{fsutil, lock_existing, runtime_root};
 
 /// Whether something (a monitor, a foreground `berth run`) holds the container's `.lock`.
 /// A container whose directory (or lock) is gone is watched by no one: it was removed.
@@ -321,7 +322,7 @@ fn heal_one(cs: &Containers, id: &str) {
         }
     }
     let (_, _, rootfs_dir) = rootfs::paths(&cs.dir_of(id));
-    if super::is_mountpoint(&rootfs_dir) {
+    if is_mountpoint(&rootfs_dir) {
         note_errors(cs, id, release(cs, id));
     }
 }
@@ -330,7 +331,7 @@ fn heal_one(cs: &Containers, id: &str) {
 /// undo is written into the container's record (State.Error), where `inspect` shows it.
 fn note_errors(cs: &Containers, id: &str, res: Result<()>) {
     if let Err(e) = res {
-        let msg = crate::error_chain(&e);
+        let msg = crate::text::error_chain(&e);
         if cs.update(id, |r| r.state.error = msg.clone()).is_err() {
             // No record left to hold it: say it on stderr, once.
             eprintln!("berth: warning: {msg}");

@@ -16,6 +16,7 @@
 //! ```
 
 pub mod access;
+pub mod base;
 pub mod config;
 pub mod container;
 pub mod fault;
@@ -27,132 +28,29 @@ pub mod monitor;
 pub mod options;
 pub mod seccomp;
 pub mod spec;
+pub mod start;
+pub mod sys;
 pub mod teardown;
 pub mod volume;
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use berth_image::{layers, rootfs, Store};
-use berth_runtime::container::{self as rt, CreateOpts};
 use nix::fcntl::{Flock, FlockArg, OFlag};
 
 use container::{CConfig, CState, Containers, HostConfig, LogConfig, MountPoint, Record, Status};
 use teardown::HostObject;
 
-pub use config::ContainerConfig;
-
-/// A mount: a host path, a volume or a tmpfs at a path in the container.
-#[derive(Debug, Clone)]
-pub enum Mount {
-    Bind {
-        src: PathBuf,
-        dst: String,
-        ro: bool,
-    },
-    /// A named volume, or an anonymous one (`name: None`), made on first use.
-    Volume {
-        name: Option<volume::VolumeName>,
-        dst: String,
-        ro: bool,
-        nocopy: bool,
-    },
-    Tmpfs {
-        dst: String,
-        options: Vec<String>,
-    },
-}
-
-/// A fresh 64-hex container id from the kernel's CSPRNG.
-pub fn new_id() -> Result<String> {
-    let mut b = [0u8; 32];
-    let mut f = File::open("/dev/urandom").context("open /dev/urandom")?;
-    std::io::Read::read_exact(&mut f, &mut b).context("read /dev/urandom")?;
-    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
-}
-
-/// Exit status for berth's own failures, as Docker uses it.
-pub const EXIT_BERTH: i32 = 125;
-
-/// An error that carries the exit status berth should end with (126, 127, ...).
-#[derive(Debug)]
-pub struct ExitError {
-    pub code: i32,
-    pub msg: String,
-}
-
-impl std::fmt::Display for ExitError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.msg)
-    }
-}
-
-impl std::error::Error for ExitError {}
-
-/// The exit status and message for an error: 127 when the command is not found, 126 when it
-/// cannot be executed, 125 for everything else (Docker's convention).
-pub fn exit_error(e: &anyhow::Error) -> (i32, String) {
-    if let Some(x) = e.downcast_ref::<ExitError>() {
-        return (x.code, x.msg.clone());
-    }
-    if let Some(berth_runtime::Error::Init { step, msg }) = e.downcast_ref() {
-        if step == "prepare process" && (msg.contains("not found") || msg.contains("no such file"))
-        {
-            return (127, msg.clone());
-        }
-        if step == "exec" || msg.contains("ermission denied") {
-            return (126, msg.clone());
-        }
-    }
-    (EXIT_BERTH, crate::error_chain(e))
-}
-
-/// Takes a flock on `dir/name`, creating the file (0600) if needed. Only for a directory
-/// this process made or holds: see [`lock_existing`] for one another process may remove.
-pub fn lock_file_named(dir: &Path, name: &str, arg: FlockArg) -> Result<Flock<File>> {
-    let p = dir.join(name);
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(fsutil::FILE_MODE)
-        .custom_flags(OFlag::O_CLOEXEC.bits())
-        .open(&p)
-        .with_context(|| format!("open {}", p.display()))?;
-    Flock::lock(f, arg).map_err(|(_, e)| anyhow::anyhow!("flock {}: {e}", p.display()))
-}
-
-/// A lock file that already exists, or `Ok(None)` when it (or its directory) is gone. Never
-/// creates it: re-creating `.lock` inside a container directory that a monitor or another
-/// `rm` is removing made that removal fail with "Directory not empty".
-pub fn lock_existing(dir: &Path, name: &str, arg: FlockArg) -> Result<Option<Flock<File>>> {
-    let p = dir.join(name);
-    let f = match std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(OFlag::O_CLOEXEC.bits())
-        .open(&p)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(anyhow::Error::new(e).context(format!("open {}", p.display()))),
-    };
-    match Flock::lock(f, arg) {
-        Ok(l) => Ok(Some(l)),
-        Err((_, e)) => Err(anyhow::anyhow!("flock {}: {e}", p.display())),
-    }
-}
-
-fn lock_file(dir: &Path, arg: FlockArg) -> Result<Flock<File>> {
-    lock_file_named(dir, ".lock", arg)
-}
-
-pub fn runtime_root(root: &Path) -> PathBuf {
-    root.join("runtime")
-}
+pub use base::{
+    exit_error, is_mountpoint, lock_existing, lock_file_named, new_id, runtime_root, ExitError,
+    EXIT_BERTH,
+};
+pub use config::{ContainerConfig, Mount};
+pub use start::{start_container, Attach, Launched};
 
 /// Ids of the image each container was made from (rmi refuses to remove them).
 pub fn containers_using(root: &Path, image_id: &str) -> Vec<String> {
@@ -172,191 +70,6 @@ pub fn layers_in_use(root: &Path) -> std::collections::BTreeSet<String> {
         .filter_map(|id| std::fs::read_to_string(cs.dir_of(&id).join("layers")).ok())
         .flat_map(|l| l.lines().map(String::from).collect::<Vec<_>>())
         .collect()
-}
-
-/// Mounts the container's overlay unless it already is.
-pub fn mount_rootfs(cs: &Containers, rec: &Record) -> Result<()> {
-    let dir = &cs.dir_of(&rec.id);
-    let (upper, work, rootfs_dir) = rootfs::paths(dir);
-    if is_mountpoint(&rootfs_dir) {
-        return Ok(());
-    }
-    let chains: Vec<berth_image::Digest> = std::fs::read_to_string(dir.join("layers"))
-        .with_context(|| format!("read {}", dir.join("layers").display()))?
-        .lines()
-        .map(|h| format!("sha256:{h}").parse())
-        .collect::<std::result::Result<_, _>>()?;
-    let store = Store::open(&cs.root)?;
-    // --rm: the writes go with the container, so the upper dir is never synced.
-    let volatile = rec.host_config.auto_remove;
-    if !volatile {
-        // A volatile mount that was not unmounted cleanly leaves this behind, and overlayfs
-        // then refuses the upper dir; this container's mounts are not volatile.
-        let _ = std::fs::remove_dir_all(work.join("work").join("incompat"));
-    }
-    rootfs::mount_overlay(&store, &chains, &upper, &work, &rootfs_dir, volatile)?;
-    Ok(())
-}
-
-pub fn is_mountpoint(p: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(p), p.parent().map(std::fs::metadata)) {
-        (Ok(a), Some(Ok(b))) => a.dev() != b.dev(),
-        _ => false,
-    }
-}
-
-/// How the container's stdio is wired.
-pub enum Attach {
-    /// Pipes (or a pty) read by the monitor into the log.
-    Monitor,
-    /// The caller's terminal: stdin only with -i, a pty proxied with -t.
-    Foreground,
-}
-
-/// A started container's init and the ends of its stdio that the watcher keeps.
-pub struct Launched {
-    pub pid: i32,
-    pub out: Option<OwnedFd>,
-    pub err: Option<OwnedFd>,
-    pub stdin: Option<OwnedFd>,
-    pub pty: Option<OwnedFd>,
-}
-
-/// Points stdio fd `target` (0, 1 or 2) at `fd`.
-pub fn dup_onto(fd: &impl AsFd, target: i32) -> Result<()> {
-    debug_assert!((0..3).contains(&target));
-    // SAFETY: `target` is one of our stdio descriptors, which we mean to replace; nothing in
-    // this process holds it as an OwnedFd.
-    let new = unsafe { nix::unistd::dup2_raw(fd.as_fd(), target) }.context("dup2")?;
-    // The result owns `target`: keep it open.
-    let _ = std::os::fd::IntoRawFd::into_raw_fd(new);
-    Ok(())
-}
-
-/// A pipe for one of the init's output streams: the write end for the init, the read end
-/// kept in `keep`.
-fn output_pipe(keep: &mut Option<OwnedFd>) -> Result<OwnedFd> {
-    let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
-    *keep = Some(r);
-    Ok(w)
-}
-
-/// Container inits re-execute `berth-runtime` (installed beside berth) rather than berth:
-/// a binary half the size starts about 2 ms sooner. Without it, berth itself serves.
-pub(crate) fn use_runtime_binary() {
-    if let Ok(exe) = std::fs::read_link("/proc/self/exe") {
-        let rt = exe.with_file_name("berth-runtime");
-        if rt.is_file() {
-            berth_runtime::process::set_init_binary(rt);
-        }
-    }
-}
-
-/// Creates and starts the runtime container of `rec` and records it as running.
-pub fn start_container(cs: &Containers, rec: &Record, attach: Attach) -> Result<Launched> {
-    use_runtime_binary();
-    let dir = cs.dir_of(&rec.id);
-    mount_rootfs(cs, rec)?;
-    let rt_root = runtime_root(&cs.root);
-    // Setup is idempotent: a leftover of an earlier run (killed watcher) would make create
-    // fail, so its processes go first.
-    teardown::teardown(cs, &rec.id, teardown::Level::Processes).into_result(&rec.id)?;
-    let mut l = Launched {
-        pid: 0,
-        out: None,
-        err: None,
-        stdin: None,
-        pty: None,
-    };
-    let tty = rec.config.tty;
-    let null = File::options()
-        .read(true)
-        .write(true)
-        .open("/dev/null")
-        .context("open /dev/null")?;
-    // The init's stdin, stdout and stderr, handed to the runtime: this process's own stay
-    // as they are, so several containers can start at once from one process.
-    let mut ends: Vec<OwnedFd> = Vec::new();
-    let stdio: [i32; 3] = match attach {
-        Attach::Monitor => {
-            let stdin = if rec.config.open_stdin {
-                let (ir, iw) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
-                l.stdin = Some(iw);
-                ends.push(ir);
-                ends.last().map_or(-1, |f| f.as_raw_fd())
-            } else {
-                null.as_raw_fd()
-            };
-            if tty {
-                // The pty master comes back from create.
-                [stdin, null.as_raw_fd(), null.as_raw_fd()]
-            } else {
-                ends.push(output_pipe(&mut l.out)?);
-                ends.push(output_pipe(&mut l.err)?);
-                [
-                    stdin,
-                    ends[ends.len() - 2].as_raw_fd(),
-                    ends[ends.len() - 1].as_raw_fd(),
-                ]
-            }
-        }
-        Attach::Foreground => {
-            let stdin = if rec.config.open_stdin {
-                0
-            } else {
-                null.as_raw_fd()
-            };
-            if tty {
-                [stdin, 1, 2]
-            } else {
-                // Output goes through us, to the terminal and the log.
-                ends.push(output_pipe(&mut l.out)?);
-                ends.push(output_pipe(&mut l.err)?);
-                [stdin, ends[0].as_raw_fd(), ends[1].as_raw_fd()]
-            }
-        }
-    };
-    fault::point("runtime-create")?;
-    let created = rt::create_with(
-        &CreateOpts {
-            root: &rt_root,
-            id: &rec.id,
-            bundle: &dir,
-            console_socket: None,
-            pid_file: None,
-            no_pivot: false,
-            preserve_fds: 0,
-            stdio: Some(stdio),
-        },
-        tty,
-    );
-    // The init holds its ends now; ours close.
-    drop(ends);
-    let created = created?;
-    // On failure the caller releases the container (teardown.rs), runtime container and all.
-    fault::point("runtime-start")?;
-    rt::start(&rt_root, &rec.id)?;
-    l.pid = created.pid;
-    if let Attach::Monitor = attach {
-        l.out = l.out.or(created.pty_master);
-    } else {
-        l.pty = created.pty_master;
-    }
-    let now = berth_runtime::state::now_rfc3339();
-    cs.update(&rec.id, |r| {
-        r.state = CState {
-            status: Status::Running,
-            running: true,
-            pid: l.pid,
-            started_at: now,
-            finished_at: r.state.finished_at.clone(),
-            monitor_pid: std::process::id() as i32,
-            manually_stopped: false,
-            ..CState::default()
-        };
-    })?;
-    Ok(l)
 }
 
 /// Makes a container from `o`: its directory, record, overlay and OCI config. Returns the
@@ -388,7 +101,7 @@ pub fn create(root: &Path, o: &ContainerConfig) -> Result<(Record, Flock<File>)>
             None => container::random_name(&id, |n| taken.contains_key(n)),
         };
         fsutil::mkdir_private(&dir)?;
-        let lock = lock_file(&dir, FlockArg::LockExclusive)?;
+        let lock = base::lock_file(&dir, FlockArg::LockExclusive)?;
         // Made here, before anyone else can see the container: update() never creates it.
         drop(lock_file_named(&dir, ".state.lock", FlockArg::LockShared)?);
         let rec = Record {

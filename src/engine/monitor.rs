@@ -12,15 +12,18 @@
 
 use std::ffi::CString;
 use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Result};
-use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+use nix::fcntl::OFlag;
 
+use super::base::{exit_error, ExitError, EXIT_BERTH};
 use super::container::Containers;
+use super::lifecycle;
 use super::logs;
-use super::{lifecycle, Launched};
+use super::start::{start_container, Attach, Launched};
+use super::sys;
 
 pub const ARGV0: &str = "berth-monitor";
 
@@ -39,23 +42,16 @@ pub fn maybe_run() {
     if let (Err(e), Some(root), Some(id)) = (code, args.get(2), args.get(3)) {
         // Nobody reads our stderr (it is /dev/null): the record says what went wrong.
         let _ = Containers::new(Path::new(root)).update(id, |r| {
-            r.state.error = format!("monitor: {}", crate::error_chain(&e));
+            r.state.error = format!("monitor: {}", crate::text::error_chain(&e));
         });
     }
     std::process::exit(0);
 }
 
-fn clear_cloexec(fd: RawFd) -> Result<()> {
-    // SAFETY: fd is open for the life of this process (we own it until exec).
-    let b = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    fcntl(b, FcntlArg::F_SETFD(FdFlag::empty()))?;
-    Ok(())
-}
-
 fn exec_path(exe: &Path, args: &[String], keep: &[RawFd]) -> Result<()> {
     for fd in keep {
         if *fd >= 0 {
-            clear_cloexec(*fd)?;
+            sys::clear_cloexec(*fd)?;
         }
     }
     let path = CString::new(exe.as_os_str().as_encoded_bytes())?;
@@ -75,7 +71,7 @@ fn exec_path(exe: &Path, args: &[String], keep: &[RawFd]) -> Result<()> {
 pub fn null_stdio() {
     if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
         for fd in 0..3 {
-            let _ = super::dup_onto(&null, fd);
+            let _ = sys::dup_onto(&null, fd);
         }
     }
 }
@@ -92,15 +88,11 @@ fn notify(fd: Option<OwnedFd>, msg: &str) {
 pub fn launch(cs: &Containers, id: &str, lock: nix::fcntl::Flock<File>) -> Result<()> {
     let lock_fd = lock.as_raw_fd();
     // From here the lock is the monitor's: this process closes its descriptor when done
-    // without unlocking (dropping the Flock would unlock it for the monitor too).
-    std::mem::forget(lock);
-    // SAFETY: lock_fd was the Flock's open descriptor, forgotten above, so we own it.
-    let ours = unsafe { OwnedFd::from_raw_fd(lock_fd) };
+    // without unlocking.
+    let ours = sys::into_fd_keeping_lock(lock);
     let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
-    // SAFETY: the caller is single-threaded here (the image work that used threads has
-    // joined them); the child only calls async-signal-safe code until it execs or exits,
-    // or is a plain single-threaded copy of this process, which is all fork requires.
-    match unsafe { nix::unistd::fork() }? {
+    // The image work that used threads has joined them; fork checks it.
+    match sys::fork_single_threaded()? {
         nix::unistd::ForkResult::Child => {
             drop(r);
             let _ = nix::unistd::setsid();
@@ -108,7 +100,7 @@ pub fn launch(cs: &Containers, id: &str, lock: nix::fcntl::Flock<File>) -> Resul
             null_stdio();
             let mut note = Some(w);
             if let Err(e) = start_and_loop(&cs.root, id, lock_fd, &mut note) {
-                let (code, msg) = super::exit_error(&e);
+                let (code, msg) = exit_error(&e);
                 notify(note.take(), &format!("{code} {msg}"));
             }
             std::process::exit(0);
@@ -122,8 +114,8 @@ pub fn launch(cs: &Containers, id: &str, lock: nix::fcntl::Flock<File>) -> Resul
                 return Ok(());
             }
             let (code, text) = msg.split_once(' ').unwrap_or(("125", "monitor died"));
-            Err(anyhow::Error::new(super::ExitError {
-                code: code.parse().unwrap_or(super::EXIT_BERTH),
+            Err(anyhow::Error::new(ExitError {
+                code: code.parse().unwrap_or(EXIT_BERTH),
                 msg: if text.is_empty() {
                     "monitor died while starting the container".into()
                 } else {
@@ -151,11 +143,11 @@ fn start_and_loop(root: &Path, id: &str, lock_fd: RawFd, note: &mut Option<Owned
         // Stopped while we waited to restart.
         return lifecycle::release(&cs, id);
     }
-    let res = super::start_container(&cs, &rec, super::Attach::Monitor);
+    let res = start_container(&cs, &rec, Attach::Monitor);
     let l: Launched = match res {
         Ok(l) => l,
         Err(e) => {
-            let (code, msg) = super::exit_error(&e);
+            let (code, msg) = exit_error(&e);
             let _ = lifecycle::record_failed_start(&cs, id, code, &msg);
             notify(note.take(), &format!("{code} {msg}"));
             return lifecycle::release(&cs, id);

@@ -9,8 +9,8 @@ use std::str::FromStr;
 
 use anyhow::{bail, Context, Result};
 
+use super::config::Mount;
 use super::volume::VolumeName;
-use super::Mount;
 
 /// `64m`, `1g`, `512k`, `1048576` (bytes), as docker's --memory.
 pub fn parse_size(s: &str) -> Result<u64> {

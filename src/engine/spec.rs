@@ -10,9 +10,9 @@ use oci_spec::runtime::Spec;
 use serde_json::{json, Value};
 
 use super::config::ContainerConfig;
+use super::config::Mount;
 use super::options::Ulimit;
 use super::seccomp::{self, Seccomp};
-use super::Mount;
 
 /// Docker's default capability set (moby oci/caps/defaults.go).
 pub const DEFAULT_CAPS: &[&str] = &[

@@ -14,9 +14,10 @@ use berth_image::rootfs;
 use berth_runtime::container as rt;
 use serde::{Deserialize, Serialize};
 
+use super::base::runtime_root;
 use super::container::Containers;
 use super::volume::{VolumeName, Volumes};
-use super::{fault, fsutil, runtime_root};
+use super::{fault, fsutil};
 
 /// One kind of thing on the host that exists because of a container.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
