@@ -5,7 +5,9 @@
 pub mod cli;
 pub mod commands;
 pub mod engine;
-pub mod pump;
+pub mod exit;
+pub mod monitor;
+pub mod sys;
 
 pub mod text;
 

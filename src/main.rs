@@ -12,7 +12,7 @@ fn main() -> ExitCode {
     // A container init re-executed from this binary goes no further.
     berth_runtime::init::maybe_run_init();
     // So is a container's monitor.
-    engine::monitor::maybe_run();
+    berth::monitor::maybe_run(&engine::host::EngineHost);
     let cli = Cli::parse();
     if cli.debug {
         berth_runtime::debug::enable();

@@ -10,7 +10,8 @@ use crate::cli::{
     ContainerVerb, Format, InspectArgs, KillArgs, LogsArgs, PsArgs, RmArgs, StopArgs,
 };
 use crate::engine::container::{Containers, Record, Status};
-use crate::engine::{lifecycle, logs, monitor};
+use crate::engine::lifecycle;
+use crate::monitor::logs;
 
 pub fn dispatch(root: &Path, v: ContainerVerb) -> Result<()> {
     match v {
@@ -262,23 +263,11 @@ pub fn stop(root: &Path, a: &StopArgs) -> Result<()> {
     })
 }
 
-fn start_one(cs: &Containers, rec: &Record) -> Result<()> {
-    let dir = cs.dir_of(&rec.id);
-    let lock = match crate::engine::lock_file_named(
-        &dir,
-        ".lock",
-        nix::fcntl::FlockArg::LockExclusiveNonblock,
-    ) {
-        Ok(l) => l,
-        Err(_) => return Ok(()), // already running: Docker's start is a no-op then
-    };
-    cs.update(&rec.id, |r| r.state.manually_stopped = false)?;
-    monitor::launch(cs, &rec.id, lock)
-}
-
 pub fn start(root: &Path, names: &[String]) -> Result<()> {
     let cs = open(root)?;
-    each(names, |n| start_one(&cs, &cs.find(n)?))
+    each(names, |n| {
+        crate::engine::host::start_detached(&cs, &cs.find(n)?)
+    })
 }
 
 pub fn restart(root: &Path, a: &StopArgs) -> Result<()> {
@@ -286,7 +275,7 @@ pub fn restart(root: &Path, a: &StopArgs) -> Result<()> {
     each(&a.containers, |n| {
         let rec = cs.find(n)?;
         lifecycle::stop(&cs, &rec, stop_timeout(&rec, a.time))?;
-        start_one(&cs, &cs.load(&rec.id)?)
+        crate::engine::host::start_detached(&cs, &cs.load(&rec.id)?)
     })
 }
 

@@ -13,8 +13,8 @@ use nix::fcntl::OFlag;
 use super::base::{exit_error, runtime_root, ExitError, EXIT_BERTH};
 use super::container::{Containers, Record, Status};
 use super::start::{mount_rootfs, use_runtime_binary};
-use super::sys::dup_onto;
 use super::{fscopy, lifecycle, spec};
+use crate::sys::dup_onto;
 
 pub struct ExecOptions {
     pub interactive: bool,

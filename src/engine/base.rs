@@ -16,41 +16,7 @@ pub fn new_id() -> Result<String> {
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
-/// Exit status for berth's own failures, as Docker uses it.
-pub const EXIT_BERTH: i32 = 125;
-
-/// An error that carries the exit status berth should end with (126, 127, ...).
-#[derive(Debug)]
-pub struct ExitError {
-    pub code: i32,
-    pub msg: String,
-}
-
-impl std::fmt::Display for ExitError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.msg)
-    }
-}
-
-impl std::error::Error for ExitError {}
-
-/// The exit status and message for an error: 127 when the command is not found, 126 when it
-/// cannot be executed, 125 for everything else (Docker's convention).
-pub fn exit_error(e: &anyhow::Error) -> (i32, String) {
-    if let Some(x) = e.downcast_ref::<ExitError>() {
-        return (x.code, x.msg.clone());
-    }
-    if let Some(berth_runtime::Error::Init { step, msg }) = e.downcast_ref() {
-        if step == "prepare process" && (msg.contains("not found") || msg.contains("no such file"))
-        {
-            return (127, msg.clone());
-        }
-        if step == "exec" || msg.contains("ermission denied") {
-            return (126, msg.clone());
-        }
-    }
-    (EXIT_BERTH, crate::text::error_chain(e))
-}
+pub use crate::exit::{exit_error, ExitError, EXIT_BERTH};
 
 /// Takes a flock on `dir/name`, creating the file (0600) if needed. Only for a directory
 /// this process made or holds: see [`lock_existing`] for one another process may remove.

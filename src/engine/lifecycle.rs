@@ -174,16 +174,32 @@ fn kill_all(cs: &Containers, id: &str) {
     }
 }
 
-/// Waits until nothing watches the container (its monitor finished), up to `limit`.
-fn wait_unwatched(cs: &Containers, id: &str, limit: Duration) -> bool {
+/// Waits until nothing watches the container (its monitor has exited), up to `limit`,
+/// calling `tick` between tries. The lock file is opened once and the flock tried on that
+/// descriptor: a monitor that removes an `--rm` container renames its directory away before
+/// it exits, and only its exit releases the lock, so a path-based check would return while
+/// the monitor still runs.
+fn wait_for_watcher(cs: &Containers, id: &str, limit: Duration, mut tick: impl FnMut()) -> bool {
+    let p = cs.dir_of(id).join(".lock");
+    let Ok(mut f) = std::fs::File::open(&p) else {
+        return true; // no lock file: removed, or never watched
+    };
     let t = Instant::now();
-    while watched(cs, id) {
+    loop {
+        match nix::fcntl::Flock::lock(f, FlockArg::LockSharedNonblock) {
+            Ok(_) => return true,
+            Err((back, _)) => f = back,
+        }
         if t.elapsed() > limit {
             return false;
         }
+        tick();
         std::thread::sleep(Duration::from_millis(5));
     }
-    true
+}
+
+fn wait_unwatched(cs: &Containers, id: &str, limit: Duration) -> bool {
+    wait_for_watcher(cs, id, limit, || {})
 }
 
 /// `rm`: refuses a running container unless `force` (then kills it first).
@@ -211,15 +227,15 @@ pub fn remove(cs: &Containers, id: &str, force: bool, volumes: bool) -> Result<(
     }
     // Wait for the watcher to finish; with force, keep killing: a monitor that was still
     // starting the container when we first looked may start it after our first kill.
-    let t = Instant::now();
-    while watched(cs, id) {
-        if t.elapsed() > Duration::from_secs(30) {
-            bail!("container {} did not stop", rec.bare_name());
-        }
-        if busy {
+    let mut n = 0u32;
+    let stopped = wait_for_watcher(cs, id, Duration::from_secs(30), || {
+        n += 1;
+        if busy && n % 4 == 1 {
             kill_all(cs, id);
         }
-        std::thread::sleep(Duration::from_millis(if busy { 20 } else { 5 }));
+    });
+    if !stopped {
+        bail!("container {} did not stop", rec.bare_name());
     }
     let _set = cs.lock_set()?;
     remove_dir(cs, id, volumes)

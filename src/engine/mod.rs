@@ -20,16 +20,15 @@ pub mod base;
 pub mod config;
 pub mod container;
 pub mod fault;
+pub mod foreground;
 pub mod fscopy;
 pub mod fsutil;
+pub mod host;
 pub mod lifecycle;
-pub mod logs;
-pub mod monitor;
 pub mod options;
 pub mod seccomp;
 pub mod spec;
 pub mod start;
-pub mod sys;
 pub mod teardown;
 pub mod volume;
 
@@ -50,7 +49,7 @@ pub use base::{
     EXIT_BERTH,
 };
 pub use config::{ContainerConfig, Mount};
-pub use start::{start_container, Attach, Launched};
+pub use start::{start_container, Attach};
 
 /// Ids of the image each container was made from (rmi refuses to remove them).
 pub fn containers_using(root: &Path, image_id: &str) -> Vec<String> {
@@ -431,7 +430,7 @@ pub fn run(root: &Path, o: &ContainerConfig, detach: bool) -> Result<i32> {
     let cs = Containers::new(root);
     let (rec, lock) = create(root, o)?;
     if detach {
-        if let Err(e) = monitor::launch(&cs, &rec.id, lock) {
+        if let Err(e) = host::launch(&cs, &rec.id, lock) {
             warn_if_failed(lifecycle::remove(&cs, &rec.id, true, true));
             return Err(e);
         }
@@ -451,7 +450,7 @@ pub fn run(root: &Path, o: &ContainerConfig, detach: bool) -> Result<i32> {
             return Err(e);
         }
     };
-    let status = logs::tee_foreground(&rec, l);
+    let status = foreground::tee_foreground(&rec, l);
     let code = match &status {
         Ok(c) => *c,
         Err(_) => 255,

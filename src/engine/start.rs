@@ -13,6 +13,7 @@ use nix::fcntl::OFlag;
 use super::base::{is_mountpoint, runtime_root};
 use super::container::{CState, Containers, Record, Status};
 use super::{fault, teardown};
+use crate::monitor::Launched;
 
 /// Mounts the container's overlay unless it already is.
 pub fn mount_rootfs(cs: &Containers, rec: &Record) -> Result<()> {
@@ -44,15 +45,6 @@ pub enum Attach {
     Monitor,
     /// The caller's terminal: stdin only with -i, a pty proxied with -t.
     Foreground,
-}
-
-/// A started container's init and the ends of its stdio that the watcher keeps.
-pub struct Launched {
-    pub pid: i32,
-    pub out: Option<OwnedFd>,
-    pub err: Option<OwnedFd>,
-    pub stdin: Option<OwnedFd>,
-    pub pty: Option<OwnedFd>,
 }
 
 /// A pipe for one of the init's output streams: the write end for the init, the read end
