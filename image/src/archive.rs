@@ -334,9 +334,9 @@ pub fn import(
     let f = std::fs::File::open(store.blob_path(&blob)).ctx("open", store.blob_path(&blob))?;
     let unpacked =
         crate::unpack::unpack_layer(BufReader::with_capacity(1 << 20, f), &tmp, None, None)
-            .map_err(|source| Error::Unpack {
+            .map_err(|err| Error::Unpack {
                 digest: blob.to_string(),
-                source,
+                err,
             });
     let unpacked = match unpacked {
         Ok(u) => u,

@@ -65,7 +65,7 @@ fn unpack_one(store: &Store, layer: &Descriptor, diff_id: &Digest, chain: &Diges
         _ => Error::Io {
             op: "open layer",
             path: blob.clone(),
-            source: e,
+            err: e,
         },
     })?;
     let tmp = store.tmp_path("layer");
@@ -76,9 +76,9 @@ fn unpack_one(store: &Store, layer: &Descriptor, diff_id: &Digest, chain: &Diges
         Some(&layer.digest.to_string()),
         Some(&diff_id.to_string()),
     )
-    .map_err(|source| Error::Unpack {
+    .map_err(|err| Error::Unpack {
         digest: layer.digest.to_string(),
-        source,
+        err,
     });
     if let Err(e) = res {
         let _ = remove_tree(&tmp);
@@ -94,7 +94,7 @@ fn unpack_one(store: &Store, layer: &Descriptor, diff_id: &Digest, chain: &Diges
             Err(Error::Io {
                 op: "rename layer",
                 path: dst,
-                source: e,
+                err: e,
             })
         }
     }

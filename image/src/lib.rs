@@ -11,6 +11,7 @@ pub mod reference;
 pub mod registry;
 pub mod rootfs;
 pub mod store;
+pub mod text;
 pub mod unpack;
 
 pub use digest::Digest;

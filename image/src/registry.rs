@@ -295,7 +295,7 @@ async fn fetch_blob(
     let f = buf.into_inner().map_err(|e| Error::Io {
         op: "write",
         path: tmp.clone(),
-        source: e.into_error(),
+        err: e.into_error(),
     })?;
     f.sync_all().ctx("fsync", &tmp)?;
     if got != *d || n != size {

@@ -38,7 +38,7 @@ fn link_for(store: &Store, chain: &Digest) -> Result<String> {
                 return Err(Error::Io {
                     op: "symlink",
                     path: p,
-                    source: e,
+                    err: e,
                 })
             }
         }

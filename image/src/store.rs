@@ -74,7 +74,7 @@ fn lock(path: &Path, arg: FlockArg) -> Result<Flock<File>> {
     Flock::lock(f, arg).map_err(|(_, e)| Error::Io {
         op: "flock",
         path: path.to_path_buf(),
-        source: e.into(),
+        err: e.into(),
     })
 }
 
@@ -126,7 +126,7 @@ impl Store {
             let f = buf.into_inner().map_err(|e| Error::Io {
                 op: "write blob",
                 path: tmp.clone(),
-                source: e.into_error(),
+                err: e.into_error(),
             })?;
             f.sync_all().ctx("fsync", &tmp)?;
             if let Some(exp) = expected {
@@ -170,7 +170,7 @@ impl Store {
                 return Err(Error::Io {
                     op: "read blob",
                     path: p,
-                    source: e,
+                    err: e,
                 })
             }
         };
@@ -222,7 +222,7 @@ impl Store {
             Err(e) => Err(Error::Io {
                 op: "read",
                 path: p,
-                source: e,
+                err: e,
             }),
         }
     }
@@ -430,7 +430,7 @@ pub fn remove_tree(p: &Path) -> Result<()> {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io {
             op: "remove",
             path: p.to_path_buf(),
-            source: e,
+            err: e,
         }),
         _ => Ok(()),
     }
