@@ -141,3 +141,172 @@ fn archive_text_reaches_the_terminal_escaped() {
         "history keeps the text, escaped: {hist}"
     );
 }
+
+/// Runs berth under `umask`; returns stdout, insisting on success.
+fn ok_with_umask(w: &World, umask: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("umask {umask}; exec \"$@\""))
+        .arg("sh")
+        .arg(BIN)
+        .arg("--root")
+        .arg(w.root())
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("sh");
+    assert!(
+        out.status.success(),
+        "umask {umask}: berth {args:?}: {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+fn mode_of(p: &Path) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .mode()
+        & 0o7777
+}
+
+/// Every directory and file of the store with a mode other than the store's (0700 / 0600;
+/// 0755 for the root of an unpacked layer, whose contents are the layer's own business).
+fn wrong_modes(store: &Path) -> Vec<String> {
+    let mut bad = Vec::new();
+    let mut todo = vec![store.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let want = if d.parent() == Some(&store.join("layers")) {
+            0o755
+        } else {
+            0o700
+        };
+        if mode_of(&d) != want {
+            bad.push(format!(
+                "{} is {:o}, want {want:o}",
+                d.display(),
+                mode_of(&d)
+            ));
+        }
+        if want == 0o755 {
+            continue;
+        }
+        for e in std::fs::read_dir(&d).expect("list").flatten() {
+            let ft = e.file_type().expect("type");
+            if ft.is_dir() {
+                todo.push(e.path());
+            } else if ft.is_file() && mode_of(&e.path()) != 0o600 {
+                bad.push(format!(
+                    "{} is {:o}",
+                    e.path().display(),
+                    mode_of(&e.path())
+                ));
+            }
+        }
+    }
+    bad
+}
+
+/// `nobody` runs `cmd` on `p`; true if it worked.
+fn nobody_can(cmd: &str, p: &Path) -> bool {
+    std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", cmd])
+        .arg(p)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("setpriv")
+        .success()
+}
+
+#[test]
+fn modes_do_not_depend_on_the_umask() {
+    if !root_or_skip("modes_do_not_depend_on_the_umask") {
+        return;
+    }
+    for umask in ["000", "077"] {
+        let w = World::new();
+        let tarball = w.busybox_tar();
+        let cmd = r#"CMD ["sh", "-c", "echo hi"]"#;
+        ok_with_umask(
+            &w,
+            umask,
+            &["import", tarball.to_str().unwrap(), "bb:1", "-c", cmd],
+        );
+        let saved = w.dir.path().join("bb.tar");
+        ok_with_umask(&w, umask, &["save", "-o", saved.to_str().unwrap(), "bb:1"]);
+        ok_with_umask(&w, umask, &["rmi", "bb:1"]);
+        ok_with_umask(&w, umask, &["load", "-i", saved.to_str().unwrap()]);
+        let store = w.root().join("image");
+        let id = ok_with_umask(&w, umask, &["run", "-d", "bb:1", "sleep", "60"]);
+        let id = id.trim();
+        assert_eq!(wrong_modes(&store), Vec::<String>::new(), "umask {umask}");
+        // The layer's files keep the modes of the tar.
+        let layer = std::fs::read_dir(store.join("layers"))
+            .expect("layers")
+            .flatten()
+            .next()
+            .expect("a layer")
+            .path();
+        assert_eq!(mode_of(&layer.join("bin/busybox")), 0o755, "umask {umask}");
+        assert_eq!(mode_of(&layer.join("etc/passwd")), 0o644, "umask {umask}");
+        // The container's upper dir is its `/`; work is overlayfs' own.
+        let c = w.root().join("containers").join(id);
+        assert_eq!(mode_of(&c.join("upper")), 0o755, "umask {umask}");
+        assert_eq!(mode_of(&c.join("work")), 0o700, "umask {umask}");
+        assert_eq!(mode_of(&c.join("rootfs")), 0o755, "umask {umask}");
+        w.ok(&["rm", "-f", id]);
+        // A user other than root reads `/` in the container, whatever berth's umask was.
+        let out = ok_with_umask(
+            &w,
+            umask,
+            &["run", "--rm", "-u", "65534", "bb:1", "ls", "/bin"],
+        );
+        assert!(out.contains("busybox"), "umask {umask}: {out}");
+    }
+}
+
+#[test]
+fn nobody_reads_nothing_in_the_store_and_old_stores_are_tightened() {
+    if !root_or_skip("nobody_reads_nothing_in_the_store_and_old_stores_are_tightened") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    w.import_busybox("bb:1");
+    let store = w.root().join("image");
+    // Only the store's own modes stand between nobody and its contents.
+    for p in [w.dir.path().to_path_buf(), w.root()] {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let probes = [
+        ("ls", store.clone()),
+        ("ls", store.join("blobs/sha256")),
+        ("ls", store.join("layers")),
+        ("cat", store.join("index.json")),
+    ];
+    for (cmd, p) in &probes {
+        assert!(!nobody_can(cmd, p), "nobody can {cmd} {}", p.display());
+    }
+    // A store as an older berth left it: 0755 directories, 0644 files.
+    let chmod = |p: &Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).expect("chmod")
+    };
+    for d in ["", "blobs", "blobs/sha256", "layers", "tmp"] {
+        chmod(&store.join(d), 0o755);
+    }
+    for f in ["index.json", "oci-layout"] {
+        chmod(&store.join(f), 0o644);
+    }
+    assert!(
+        nobody_can("ls", &store.join("blobs/sha256")),
+        "the test is void"
+    );
+    w.ok(&["images"]);
+    for (cmd, p) in &probes {
+        assert!(!nobody_can(cmd, p), "nobody can {cmd} {}", p.display());
+    }
+    assert_eq!(mode_of(&store.join("blobs/sha256")), 0o700);
+    assert_eq!(mode_of(&store.join("index.json")), 0o600);
+}

@@ -330,7 +330,7 @@ pub fn import(
     let mt = layer_media_type(store, &blob)?;
     // The diff_id is only known after decompressing: unpack once without an expected value.
     let tmp = store.tmp_path("import");
-    std::fs::create_dir(&tmp).ctx("create", &tmp)?;
+    crate::fsmode::create_dir(&tmp, crate::fsmode::VISIBLE_DIR)?;
     let f = std::fs::File::open(store.blob_path(&blob)).ctx("open", store.blob_path(&blob))?;
     let unpacked =
         crate::unpack::unpack_layer(BufReader::with_capacity(1 << 20, f), &tmp, None, None)

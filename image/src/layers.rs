@@ -6,7 +6,8 @@ use std::fs::{self, File};
 use std::io::BufReader;
 
 use crate::digest::{chain_ids, Digest};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
+use crate::fsmode;
 use crate::model::{Descriptor, ImageConfig};
 use crate::store::{remove_tree, Store};
 use crate::unpack::unpack_layer;
@@ -69,7 +70,9 @@ fn unpack_one(store: &Store, layer: &Descriptor, diff_id: &Digest, chain: &Diges
         },
     })?;
     let tmp = store.tmp_path("layer");
-    fs::create_dir(&tmp).ctx("create", &tmp)?;
+    // The layer's root is a container's `/` when it is the top lower dir: 0755 unless the
+    // layer's own `./` entry says otherwise (unpack applies it).
+    fsmode::create_dir(&tmp, fsmode::VISIBLE_DIR)?;
     let res = unpack_layer(
         BufReader::with_capacity(1 << 20, f),
         &tmp,

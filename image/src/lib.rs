@@ -5,6 +5,7 @@
 pub mod archive;
 pub mod digest;
 pub mod error;
+pub mod fsmode;
 pub mod layers;
 pub mod model;
 pub mod reference;

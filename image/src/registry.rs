@@ -280,7 +280,7 @@ async fn fetch_blob(
         .await
         .map_err(|e| Error::Invalid(format!("download {d}: {e}")))?;
     let tmp = store.tmp_path("pull");
-    let f = std::fs::File::create(&tmp).ctx("create", &tmp)?;
+    let f = crate::fsmode::create_file(&tmp, crate::fsmode::FILE)?;
     let mut w = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, f));
     let mut last = 0u64;
     while let Some(chunk) = s.stream.next().await {

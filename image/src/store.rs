@@ -14,13 +14,14 @@
 //!                               concurrent load has written but not yet referenced)
 //! ```
 //!
-//! Every file is written to tmp/ and renamed, so a crash leaves the old or the new state.
+//! Directories are 0700 and files 0600 whatever the umask (fsmode.rs), but for the root of
+//! each unpacked layer (0755, or its `./` entry's mode). Every file is written to tmp/ and
+//! renamed, so a crash leaves the old or the new state.
 //! Reference counting is mark-and-sweep from index.json: nothing to get out of step.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -28,6 +29,7 @@ use nix::fcntl::{Flock, FlockArg};
 
 use crate::digest::{chain_ids, Digest, HashingWriter};
 use crate::error::{Error, IoContext, Result};
+use crate::fsmode;
 use crate::model::{Descriptor, ImageConfig, Index, Manifest, ANNOTATION_REF_NAME, MT_OCI_INDEX};
 use crate::reference::Reference;
 
@@ -64,13 +66,7 @@ impl Image {
 static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
 
 fn lock(path: &Path, arg: FlockArg) -> Result<Flock<File>> {
-    let f = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(path)
-        .ctx("open lock", path)?;
+    let f = fsmode::open_lock(path)?;
     Flock::lock(f, arg).map_err(|(_, e)| Error::Io {
         op: "flock",
         path: path.to_path_buf(),
@@ -83,11 +79,17 @@ impl Store {
     pub fn open(root: &Path) -> Result<Store> {
         let dir = root.join("image");
         for d in ["blobs/sha256", "layers", "tmp"] {
-            fs::create_dir_all(dir.join(d)).ctx("create", dir.join(d))?;
+            fsmode::ensure_dir(&dir.join(d), fsmode::DIR)?;
         }
-        // Unpacked layers hold setuid binaries and device nodes: keep other users out.
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).ctx("chmod", &dir)?;
+        // Unpacked layers hold setuid binaries and device nodes: keep other users out. An
+        // older berth made these 0755 and its files 0644; blobs and layers inside are
+        // covered once their directories are closed.
+        for d in ["", "blobs", "blobs/sha256", "layers", "tmp", "links"] {
+            fsmode::restrict(&dir.join(d), fsmode::DIR)?;
+        }
+        for f in ["oci-layout", "index.json"] {
+            fsmode::restrict(&dir.join(f), fsmode::FILE)?;
+        }
         let layout = dir.join("oci-layout");
         if !layout.exists() {
             write_atomic(&dir, &layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
@@ -119,7 +121,7 @@ impl Store {
     pub fn write_blob(&self, r: &mut dyn Read, expected: Option<&Digest>) -> Result<(Digest, u64)> {
         let tmp = self.tmp_path("blob");
         let res = (|| {
-            let f = File::create(&tmp).ctx("create", &tmp)?;
+            let f = fsmode::create_file(&tmp, fsmode::FILE)?;
             let mut w = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, f));
             std::io::copy(r, &mut w).ctx("write blob", &tmp)?;
             let (buf, digest, size) = w.finish();
@@ -446,7 +448,7 @@ pub fn write_atomic(dir: &Path, path: &Path, data: &[u8]) -> Result<()> {
         std::process::id(),
         TMP_SEQ.fetch_add(1, Ordering::Relaxed)
     ));
-    let mut f = File::create(&tmp).ctx("create", &tmp)?;
+    let mut f = fsmode::create_file(&tmp, fsmode::FILE)?;
     f.write_all(data).ctx("write", &tmp)?;
     f.sync_all().ctx("fsync", &tmp)?;
     fs::rename(&tmp, path).ctx("rename", path)
