@@ -4,6 +4,7 @@
 //! path in the store.
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 mod common;
 
@@ -309,4 +310,229 @@ fn nobody_reads_nothing_in_the_store_and_old_stores_are_tightened() {
     }
     assert_eq!(mode_of(&store.join("blobs/sha256")), 0o700);
     assert_eq!(mode_of(&store.join("index.json")), 0o600);
+}
+
+/// The store as a sorted listing: path, kind, size and mode of everything in it.
+fn listing(w: &World) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let store = w.root().join("image");
+    let mut out = Vec::new();
+    let mut todo = vec![store.clone()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).expect("list").flatten() {
+            let m = e.path().symlink_metadata().expect("stat");
+            let rel = e
+                .path()
+                .strip_prefix(&store)
+                .expect("rel")
+                .display()
+                .to_string();
+            let kind = if m.is_dir() { "d" } else { "f" };
+            let size = if m.is_file() { m.len() } else { 0 };
+            out.push(format!("{kind} {rel} {size} {:o}", m.mode()));
+            if m.is_dir() {
+                todo.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn count(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+}
+
+/// A Docker archive of two layers: the first fine and new to the store, the second a gzip
+/// stream cut in the middle (the config names the diff_id of the whole one).
+fn half_broken_archive(w: &World) -> PathBuf {
+    let good = tar_of(&[("good/", b""), ("good/file", &[7u8; 300_000][..])]);
+    let noise: Vec<u8> = (0..400_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let bad = tar_of(&[("bad/", b""), ("bad/file", &noise[..])]);
+    let diff_ids = [good.clone(), bad.clone()];
+    let bad_gz = gzip(&bad);
+    let cut = bad_gz[..bad_gz.len() / 2].to_vec();
+    let a = docker_archive(
+        &diff_ids,
+        json!({"architecture": "amd64", "os": "linux"}),
+        &["half:1"],
+        |m| {
+            let _ = m;
+        },
+    );
+    // docker_archive hashes the layers it stores: swap the second for the cut one after.
+    let mut ar = tar::Archive::new(&a[..]);
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for e in ar.entries().expect("entries") {
+        let mut e = e.expect("entry");
+        let name = e.path().expect("path").display().to_string();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut data).expect("read");
+        if name == "1/layer.tar" {
+            data = cut.clone();
+        }
+        files.push((name, data));
+    }
+    let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (n.as_str(), &d[..])).collect();
+    write(w.dir.path(), "half.tar", &tar_of(&refs))
+}
+
+#[test]
+fn a_failed_load_leaves_the_store_as_it_was() {
+    if !root_or_skip("a_failed_load_leaves_the_store_as_it_was") {
+        return;
+    }
+    let w = World::new();
+    w.import_busybox("bb:1");
+    let before = listing(&w);
+    let arch = half_broken_archive(&w);
+    let out = w.berth(&["load", "-i", arch.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
+    assert_eq!(listing(&w), before, "{}", text(&out.stderr));
+    // A failed import too (not a tar at all past its first bytes).
+    let junk = write(w.dir.path(), "junk.tar.gz", &gzip(&[0x55u8; 100_000])[..]);
+    let out = w.berth(&["import", junk.to_str().unwrap(), "junk:1"]);
+    assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
+    assert_eq!(listing(&w), before);
+}
+
+/// While another berth has the store open, a failed load cannot take its blobs back (they
+/// might be that one's); `image prune` later removes them and says how much that was.
+#[test]
+fn prune_reports_what_it_reclaims() {
+    if !root_or_skip("prune_reports_what_it_reclaims") {
+        return;
+    }
+    let w = World::new();
+    w.import_busybox("bb:1");
+    let before = listing(&w);
+    // Holds the shared gc lock as a berth with the store open does.
+    let lock = std::fs::File::open(w.root().join("image/.gc.lock")).expect("open lock");
+    // SAFETY: flock on an fd we own; the lock goes with the fd.
+    assert_eq!(
+        unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_SH) },
+        0
+    );
+    let arch = half_broken_archive(&w);
+    let out = w.berth(&["load", "-i", arch.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(125));
+    drop(lock);
+    let after = listing(&w);
+    let added: u64 = after
+        .iter()
+        .filter(|l| !before.contains(l) && l.starts_with("f "))
+        .map(|l| l.split(' ').nth(2).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert!(
+        added > 300_000,
+        "the failed load left nothing to prune: {after:?}"
+    );
+    let out = w.ok(&["image", "prune"]);
+    let reclaimed = out
+        .lines()
+        .last()
+        .unwrap_or("")
+        .rsplit(' ')
+        .next()
+        .unwrap_or("");
+    let (num, unit) = reclaimed.split_at(reclaimed.find(|c: char| c.is_alphabetic()).unwrap_or(0));
+    let scale = match unit {
+        "B" => 1.0,
+        "kB" => 1e3,
+        "MB" => 1e6,
+        _ => panic!("{out}"),
+    };
+    let got = num.parse::<f64>().expect("number") * scale;
+    assert!(
+        (got - added as f64).abs() <= added as f64 / 100.0,
+        "prune says {reclaimed}, removed {added} bytes: {out}"
+    );
+    assert_eq!(listing(&w), before);
+}
+
+fn tmp_is_empty_and_blobs_are(w: &World, blobs: usize) {
+    let tmp = w.root().join("image/tmp");
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .expect("tmp")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "tmp/ not healed: {left:?}");
+    assert_eq!(
+        count(&w.root().join("image/blobs/sha256")),
+        blobs,
+        "orphan blobs"
+    );
+}
+
+#[test]
+fn a_killed_import_or_load_is_healed_by_the_next_command() {
+    if !root_or_skip("a_killed_import_or_load_is_healed_by_the_next_command") {
+        return;
+    }
+    let w = World::new();
+    w.import_busybox("bb:1");
+    let blobs = count(&w.root().join("image/blobs/sha256"));
+    let tmp = w.root().join("image/tmp");
+    let wait_for = |what: &str, f: &dyn Fn() -> bool| {
+        let t = std::time::Instant::now();
+        while !f() {
+            assert!(t.elapsed().as_secs() < 30, "timed out waiting for {what}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    // `head -c 300M /dev/zero | berth import - x`, killed while the stream still flows.
+    let mut child = Command::new(BIN)
+        .arg("--root")
+        .arg(w.root())
+        .args(["import", "-", "x:1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("import");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..32 {
+        std::io::Write::write_all(&mut stdin, &zeros).expect("feed");
+    }
+    wait_for("the import's temp blob", &|| {
+        std::fs::read_dir(&tmp)
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with("blob-"))
+            })
+            .unwrap_or(false)
+    });
+    child.kill().expect("kill -9");
+    child.wait().expect("wait");
+    drop(stdin);
+    assert!(count(&tmp) > 0, "nothing left to heal: the test is void");
+    w.ok(&["images"]);
+    tmp_is_empty_and_blobs_are(&w, blobs);
+    // A load killed after its first blob went into the store: an orphan blob, a journal.
+    let arch = std::fs::read(half_broken_archive(&w)).expect("archive");
+    let mut child = Command::new(BIN)
+        .arg("--root")
+        .arg(w.root())
+        .args(["load"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("load");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // Everything but the last 10 kB: the first entries are in the store, then it waits.
+    std::io::Write::write_all(&mut stdin, &arch[..arch.len() - 10_000]).expect("feed");
+    wait_for("the load's first blob", &|| {
+        count(&w.root().join("image/blobs/sha256")) > blobs
+    });
+    child.kill().expect("kill -9");
+    child.wait().expect("wait");
+    drop(stdin);
+    w.ok(&["images"]);
+    tmp_is_empty_and_blobs_are(&w, blobs);
+    assert!(w.ok(&["run", "--rm", "bb:1"]).starts_with("hello from"));
 }

@@ -7,8 +7,9 @@
 //! Loading streams every file of the archive into the blob store first (digests verified for
 //! files named by digest), then reads the JSON documents from there: archives list
 //! manifest.json last, so nothing can be interpreted before the end anyway. The index is
-//! only updated at the very end: a killed load leaves unreferenced blobs for `image prune`,
-//! never a half image.
+//! only updated at the very end, so a killed load never leaves a half image; what it added
+//! is listed in a journal, and a load or import that fails or is killed is taken back
+//! (journal.rs).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -65,8 +66,13 @@ struct DockerManifestEntry {
     layers: Vec<String>,
 }
 
-/// Loads every image of an archive; returns them as stored.
+/// Loads every image of an archive; returns them as stored. A load that fails takes back
+/// the blobs and layers it added (store.rs `transaction`).
 pub fn load(store: &Store, input: impl Read, source: &Path) -> Result<Vec<Image>> {
+    store.transaction(|| load_all(store, input, source))
+}
+
+fn load_all(store: &Store, input: impl Read, source: &Path) -> Result<Vec<Image>> {
     let mut ar = tar::Archive::new(decompressed(input)?);
     let mut files: BTreeMap<String, (Digest, u64)> = BTreeMap::new();
     for entry in ar.entries().ctx("read archive", source)? {
@@ -315,8 +321,18 @@ pub fn save(
 }
 
 /// `docker import`: a root filesystem tarball (plain, gzip or zstd) becomes a one-layer image
-/// with the run settings given as Dockerfile instructions (`--change`).
+/// with the run settings given as Dockerfile instructions (`--change`). One that fails takes
+/// back the blob and layer it added.
 pub fn import(
+    store: &Store,
+    input: &mut dyn Read,
+    name: Option<&Reference>,
+    changes: &[String],
+) -> Result<Image> {
+    store.transaction(|| import_one(store, input, name, changes))
+}
+
+fn import_one(
     store: &Store,
     input: &mut dyn Read,
     name: Option<&Reference>,
@@ -347,6 +363,12 @@ pub fn import(
     };
     let diff_id: Digest = unpacked.diff_id.parse()?;
     let dst = store.layer_dir(&diff_id);
+    if !dst.exists() {
+        if let Err(e) = store.record("layer", &diff_id) {
+            let _ = crate::store::remove_tree(&tmp);
+            return Err(e);
+        }
+    }
     if std::fs::rename(&tmp, &dst).is_err() {
         crate::store::remove_tree(&tmp)?;
     }

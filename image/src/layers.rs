@@ -88,6 +88,12 @@ fn unpack_one(store: &Store, layer: &Descriptor, diff_id: &Digest, chain: &Diges
         return Err(e);
     }
     let dst = store.layer_dir(chain);
+    if !dst.exists() {
+        if let Err(e) = store.record("layer", chain) {
+            let _ = remove_tree(&tmp);
+            return Err(e);
+        }
+    }
     match fs::rename(&tmp, &dst) {
         Ok(()) => Ok(()),
         // Another process unpacked the same layer first: theirs is as good as ours.

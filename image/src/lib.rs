@@ -6,6 +6,7 @@ pub mod archive;
 pub mod digest;
 pub mod error;
 pub mod fsmode;
+mod journal;
 pub mod layers;
 pub mod model;
 pub mod reference;

@@ -281,30 +281,37 @@ async fn fetch_blob(
         .map_err(|e| Error::Invalid(format!("download {d}: {e}")))?;
     let tmp = store.tmp_path("pull");
     let f = crate::fsmode::create_file(&tmp, crate::fsmode::FILE)?;
-    let mut w = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, f));
-    let mut last = 0u64;
-    while let Some(chunk) = s.stream.next().await {
-        let chunk = chunk.map_err(|e| Error::Invalid(format!("download {d}: {e}")))?;
-        w.write_all(&chunk).ctx("write", &tmp)?;
-        if w.count - last > (1 << 20) || w.count == size {
-            last = w.count;
-            progress(w.count);
+    let res = async {
+        let mut w = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, f));
+        let mut last = 0u64;
+        while let Some(chunk) = s.stream.next().await {
+            let chunk = chunk.map_err(|e| Error::Invalid(format!("download {d}: {e}")))?;
+            w.write_all(&chunk).ctx("write", &tmp)?;
+            if w.count - last > (1 << 20) || w.count == size {
+                last = w.count;
+                progress(w.count);
+            }
         }
+        let (buf, got, n) = w.finish();
+        let f = buf.into_inner().map_err(|e| Error::Io {
+            op: "write",
+            path: tmp.clone(),
+            err: e.into_error(),
+        })?;
+        f.sync_all().ctx("fsync", &tmp)?;
+        if got != *d || n != size {
+            return Err(Error::DigestMismatch {
+                path: tmp.clone(),
+                expected: format!("{d} ({size} bytes)"),
+                actual: format!("{got} ({n} bytes)"),
+            });
+        }
+        std::fs::rename(&tmp, store.blob_path(d)).ctx("rename blob", store.blob_path(d))
     }
-    let (buf, got, n) = w.finish();
-    let f = buf.into_inner().map_err(|e| Error::Io {
-        op: "write",
-        path: tmp.clone(),
-        err: e.into_error(),
-    })?;
-    f.sync_all().ctx("fsync", &tmp)?;
-    if got != *d || n != size {
+    .await;
+    // A broken download leaves no temp file (the blobs it completed stay: a pull resumes).
+    if res.is_err() {
         let _ = std::fs::remove_file(&tmp);
-        return Err(Error::DigestMismatch {
-            path: tmp,
-            expected: format!("{d} ({size} bytes)"),
-            actual: format!("{got} ({n} bytes)"),
-        });
     }
-    std::fs::rename(&tmp, store.blob_path(d)).ctx("rename blob", store.blob_path(d))
+    res
 }
