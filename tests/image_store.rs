@@ -536,3 +536,130 @@ fn a_killed_import_or_load_is_healed_by_the_next_command() {
     tmp_is_empty_and_blobs_are(&w, blobs);
     assert!(w.ok(&["run", "--rm", "bb:1"]).starts_with("hello from"));
 }
+
+/// An OCI archive (an OCI layout as a tar) of one image of `layers` (uncompressed); `edit`
+/// changes the manifest, then the index, before they are stored.
+fn oci_archive(
+    w: &World,
+    name: &str,
+    layers: &[Vec<u8>],
+    edit: impl Fn(&str, &mut serde_json::Value),
+) -> PathBuf {
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut put = |data: Vec<u8>| -> (String, usize) {
+        let h = sha256_hex(&data);
+        let n = data.len();
+        files.push((format!("blobs/sha256/{h}"), data));
+        (format!("sha256:{h}"), n)
+    };
+    let mut descs = Vec::new();
+    let mut diff_ids = Vec::new();
+    for l in layers {
+        diff_ids.push(format!("sha256:{}", sha256_hex(l)));
+        let (d, n) = put(l.clone());
+        descs.push(
+            json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": n}),
+        );
+    }
+    let config = json!({"architecture": host_arch(), "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": diff_ids}});
+    let (cd, cn) = put(config.to_string().into_bytes());
+    let mut m = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cn},
+        "layers": descs});
+    edit("manifest", &mut m);
+    let (md, mn) = put(m.to_string().into_bytes());
+    let mut idx = json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": mn,
+        "annotations": {"io.containerd.image.name": "docker.io/library/oci:1"}}]});
+    edit("index", &mut idx);
+    files.push(("index.json".into(), idx.to_string().into_bytes()));
+    files.push((
+        "oci-layout".into(),
+        br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+    ));
+    let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (n.as_str(), &d[..])).collect();
+    write(w.dir.path(), name, &tar_of(&refs))
+}
+
+#[test]
+fn archives_listing_nothing_or_lying_about_sizes_are_refused() {
+    if !root_or_skip("archives_listing_nothing_or_lying_about_sizes_are_refused") {
+        return;
+    }
+    let w = World::new();
+    let layer = tar_of(&[("etc/", b""), ("etc/hostname", b"x\n")]);
+    let load = |p: &Path| w.berth(&["load", "-i", p.to_str().unwrap()]);
+    // The archive as built loads: the cases below differ from it in one thing each.
+    let fine = oci_archive(&w, "fine.tar", std::slice::from_ref(&layer), |_, _| {});
+    let out = load(&fine);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let before = listing(&w);
+    let empty = oci_archive(&w, "empty.tar", std::slice::from_ref(&layer), |what, v| {
+        if what == "index" {
+            v["manifests"] = json!([]);
+        }
+    });
+    let docker_empty = write(
+        w.dir.path(),
+        "docker-empty.tar",
+        &docker_archive(
+            std::slice::from_ref(&layer),
+            json!({"architecture": "amd64", "os": "linux"}),
+            &[],
+            |m| *m = json!([]),
+        ),
+    );
+    for (p, want) in [
+        (&empty, "index.json lists no manifests"),
+        (&docker_empty, "manifest.json lists no images"),
+    ] {
+        let out = load(p);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(125), "{want}: {err}");
+        assert!(
+            err.contains(want) && err.contains(p.to_str().unwrap()),
+            "{err}"
+        );
+    }
+    // The config and the layer as oci_archive stores them: what their descriptors say.
+    let config = json!({"architecture": host_arch(), "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{}", sha256_hex(&layer))]}})
+    .to_string();
+    let cases = [
+        ("config", sha256_hex(config.as_bytes()), config.len() as u64),
+        ("layer", sha256_hex(&layer), layer.len() as u64),
+    ];
+    for (what, hex, real) in cases {
+        let p = oci_archive(
+            &w,
+            &format!("{what}.tar"),
+            std::slice::from_ref(&layer),
+            |k, v| {
+                if k == "manifest" {
+                    let d = if what == "config" {
+                        &mut v["config"]
+                    } else {
+                        &mut v["layers"][0]
+                    };
+                    d["size"] = json!(real + 1);
+                }
+            },
+        );
+        let digest = format!("sha256:{hex}");
+        let out = load(&p);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(125), "{what}: {err}");
+        assert!(
+            err.contains(&digest)
+                && err.contains(&format!("size {} declared", real + 1))
+                && err.contains(&format!("{real} bytes")),
+            "{what}: {err}"
+        );
+        assert_eq!(
+            listing(&w),
+            before,
+            "{what}: the refused load changed the store"
+        );
+    }
+}

@@ -122,6 +122,9 @@ fn load_all(store: &Store, input: impl Read, source: &Path) -> Result<Vec<Image>
         let data = store.read_blob(&blob_of("manifest.json")?)?;
         let entries: Vec<DockerManifestEntry> =
             serde_json::from_slice(&data).map_err(|e| fmt_err("manifest.json in", source, e))?;
+        if entries.is_empty() {
+            return Err(fmt_err("archive", source, "manifest.json lists no images"));
+        }
         for e in entries {
             let config = blob_of(&e.config)?;
             let config_size = files[e.config.trim_start_matches("./")].1;
@@ -152,7 +155,11 @@ fn load_all(store: &Store, input: impl Read, source: &Path) -> Result<Vec<Image>
         }
     } else if files.contains_key("index.json") {
         let index: Index = store.read_json(&blob_of("index.json")?, "index.json")?;
+        if index.manifests.is_empty() {
+            return Err(fmt_err("archive", source, "index.json lists no manifests"));
+        }
         for desc in index.manifests {
+            check_size(store, "manifest", &desc)?;
             let names = names_of(&desc);
             let md = pick_manifest(store, &desc)?;
             found.push((md, names));
@@ -167,6 +174,10 @@ fn load_all(store: &Store, input: impl Read, source: &Path) -> Result<Vec<Image>
     let mut out = Vec::new();
     for (md, names) in found {
         let img = store.load_image(&md, names.clone())?;
+        check_size(store, "config", &img.manifest.config)?;
+        for l in &img.manifest.layers {
+            check_size(store, "layer", l)?;
+        }
         layers::ensure(store, &img.manifest.layers, &img.config)?;
         out.push(img);
     }
@@ -213,20 +224,52 @@ fn pick_manifest(store: &Store, desc: &Descriptor) -> Result<Digest> {
     }
     let idx: Index = store.read_json(&desc.digest, "image index")?;
     let host = host_platform();
-    idx.manifests
+    let m = idx
+        .manifests
         .iter()
         .find(|m| {
             m.platform
                 .as_ref()
                 .is_some_and(|p| p.architecture == host.architecture && p.os == host.os)
         })
-        .map(|m| m.digest.clone())
         .ok_or_else(|| {
             Error::Invalid(format!(
                 "index {} has no manifest for {}/{}",
                 desc.digest, host.os, host.architecture
             ))
-        })
+        })?;
+    check_size(store, "manifest", m)?;
+    Ok(m.digest.clone())
+}
+
+/// A descriptor's size must be its blob's (image-spec descriptor.md): an archive that says
+/// otherwise is refused, naming the descriptor.
+fn check_size(store: &Store, what: &'static str, desc: &Descriptor) -> Result<()> {
+    let p = store.blob_path(&desc.digest);
+    let actual = match std::fs::metadata(&p) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::BlobMissing {
+                digest: desc.digest.to_string(),
+            })
+        }
+        Err(err) => {
+            return Err(Error::Io {
+                op: "stat",
+                path: p,
+                err,
+            })
+        }
+    };
+    if actual != desc.size {
+        return Err(Error::SizeMismatch {
+            what,
+            digest: desc.digest.to_string(),
+            declared: desc.size,
+            actual,
+        });
+    }
+    Ok(())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

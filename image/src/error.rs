@@ -35,6 +35,16 @@ pub enum Error {
         expected: String,
         actual: String,
     },
+    /// OCI image-spec descriptor.md: the size "MUST" match the content's.
+    #[error(
+        "{what} descriptor {digest}: size {declared} declared, but the blob has {actual} bytes"
+    )]
+    SizeMismatch {
+        what: &'static str,
+        digest: String,
+        declared: u64,
+        actual: u64,
+    },
     #[error("{op} {}: {}", escape_path(.path), escape_error(.err))]
     Io {
         op: &'static str,

@@ -170,6 +170,14 @@ async fn pull_async(
             .await
             .map_err(|e| reg_err(r, e))?;
         let d: Digest = d.parse()?;
+        if b.len() as u64 != pick.size {
+            return Err(Error::SizeMismatch {
+                what: "manifest",
+                digest: pick.digest.to_string(),
+                declared: pick.size,
+                actual: b.len() as u64,
+            });
+        }
         if Digest::of(&b) != pick.digest || d != pick.digest {
             return Err(reg_err(
                 r,
