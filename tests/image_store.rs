@@ -663,3 +663,72 @@ fn archives_listing_nothing_or_lying_about_sizes_are_refused() {
         );
     }
 }
+
+#[test]
+fn names_in_an_archive_never_become_paths() {
+    if !root_or_skip("names_in_an_archive_never_become_paths") {
+        return;
+    }
+    let w = World::new();
+    w.import_busybox("bb:1");
+    let before = listing(&w);
+    let layer = tar_of(&[("etc/", b""), ("etc/hostname", b"x\n")]);
+    let cfg = json!({"architecture": "amd64", "os": "linux"});
+    let mut cases: Vec<(&str, PathBuf, &str)> = Vec::new();
+    let a = docker_archive(std::slice::from_ref(&layer), cfg.clone(), &["x:1"], |m| {
+        m[0]["Layers"] = json!(["../../../etc/passwd"]);
+    });
+    cases.push((
+        "layer path",
+        write(w.dir.path(), "l.tar", &a),
+        "../../../etc/passwd",
+    ));
+    let a = docker_archive(std::slice::from_ref(&layer), cfg.clone(), &["x:1"], |m| {
+        m[0]["Config"] = json!("/etc/shadow");
+    });
+    cases.push((
+        "config path",
+        write(w.dir.path(), "c.tar", &a),
+        "/etc/shadow",
+    ));
+    let a = oci_archive(&w, "d.tar", std::slice::from_ref(&layer), |k, v| {
+        if k == "index" {
+            v["manifests"][0]["digest"] = json!("sha256:../../x");
+        }
+    });
+    cases.push(("index digest", a, "sha256:../../x"));
+    let a = oci_archive(&w, "ld.tar", std::slice::from_ref(&layer), |k, v| {
+        if k == "manifest" {
+            v["layers"][0]["digest"] = json!("sha256:../../../../etc/passwd");
+        }
+    });
+    cases.push(("layer digest", a, "sha256:../../../../etc/passwd"));
+    let a = {
+        // tar::Builder refuses `..`: the name goes into the header by hand.
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        let name = b"blobs/sha256/../../../../x";
+        h.as_gnu_mut().expect("gnu").name[..name.len()].copy_from_slice(name);
+        h.set_size(4);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, &b"data"[..]).expect("append");
+        b.into_inner().expect("tar")
+    };
+    cases.push((
+        "blob entry",
+        write(w.dir.path(), "b.tar", &a),
+        "blobs/sha256/../../../../x",
+    ));
+    for (what, p, name) in cases {
+        let out = w.berth(&["load", "-i", p.to_str().unwrap()]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(125), "{what}: {err}");
+        assert!(
+            err.contains(name),
+            "{what}: the error does not name {name}: {err}"
+        );
+        assert_eq!(listing(&w), before, "{what}: the store changed");
+    }
+    assert!(w.ok(&["run", "--rm", "bb:1"]).starts_with("hello from"));
+}

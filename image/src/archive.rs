@@ -154,7 +154,9 @@ fn load_all(store: &Store, input: impl Read, source: &Path) -> Result<Vec<Image>
             found.push((md, names));
         }
     } else if files.contains_key("index.json") {
-        let index: Index = store.read_json(&blob_of("index.json")?, "index.json")?;
+        let data = store.read_blob(&blob_of("index.json")?)?;
+        let index: Index =
+            serde_json::from_slice(&data).map_err(|e| fmt_err("index.json in", source, e))?;
         if index.manifests.is_empty() {
             return Err(fmt_err("archive", source, "index.json lists no manifests"));
         }
@@ -173,7 +175,16 @@ fn load_all(store: &Store, input: impl Read, source: &Path) -> Result<Vec<Image>
     }
     let mut out = Vec::new();
     for (md, names) in found {
-        let img = store.load_image(&md, names.clone())?;
+        // A document of the archive that does not parse is named by its digest in the
+        // archive, not by the store path it had for a moment.
+        let img = store.load_image(&md, names.clone()).map_err(|e| match e {
+            Error::Format { what, msg, .. } => Error::Format {
+                what,
+                path: source.to_path_buf(),
+                msg: format!("in manifest {md}: {msg}"),
+            },
+            e => e,
+        })?;
         check_size(store, "config", &img.manifest.config)?;
         for l in &img.manifest.layers {
             check_size(store, "layer", l)?;
