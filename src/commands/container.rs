@@ -6,9 +6,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use crate::cli::{
-    ContainerVerb, Format, InspectArgs, KillArgs, LogsArgs, PsArgs, RmArgs, StopArgs,
-};
+use crate::cli::{ContainerVerb, Format, KillArgs, LogsArgs, PsArgs, RmArgs, StopArgs};
 use crate::engine::container::{Containers, Record, Status};
 use crate::engine::lifecycle;
 use crate::monitor::logs;
@@ -22,7 +20,8 @@ pub fn dispatch(root: &Path, v: ContainerVerb) -> Result<()> {
         ContainerVerb::Restart(a) => restart(root, &a),
         ContainerVerb::Kill(a) => kill(root, &a),
         ContainerVerb::Rm(a) => rm(root, &a),
-        ContainerVerb::Inspect(a) => inspect(root, &a),
+        // main dispatches it: `inspect` looks at images too (commands/inspect.rs).
+        ContainerVerb::Inspect(_) => bail!("inspect is dispatched by main, not here"),
         ContainerVerb::Wait(a) => wait(root, &a.containers),
         ContainerVerb::Exec(a) => exec(root, a).map(|_| ()),
         ContainerVerb::Pause(a) => pause(root, &a.containers, true),
@@ -363,71 +362,6 @@ pub fn inspect_value(cs: &Containers, rec: &Record) -> Result<Value> {
     Ok(serde_json::to_value(&rec)?)
 }
 
-pub fn inspect(root: &Path, a: &InspectArgs) -> Result<()> {
-    let cs = open(root)?;
-    let mut out = Vec::new();
-    for n in &a.names {
-        match cs.find(n) {
-            Ok(rec) => out.push(inspect_value(&cs, &rec)?),
-            Err(e) => match berth_image::Store::open(root)
-                .map_err(anyhow::Error::from)
-                .and_then(|s| crate::commands::image::inspect_value(&s, n))
-            {
-                Ok(v) => out.push(v),
-                Err(_) => return Err(e),
-            },
-        }
-    }
-    print_inspect(&out, a.format.as_deref())
-}
-
-pub fn print_inspect(out: &[Value], format: Option<&str>) -> Result<()> {
-    match format {
-        None => println!("{}", serde_json::to_string_pretty(out)?),
-        Some(t) => {
-            for v in out {
-                println!("{}", render(t, v)?);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The part of Go's text/template that `docker inspect -f` users write: `{{.A.B}}` and
-/// `{{json .A}}`.
-pub fn render(t: &str, v: &Value) -> Result<String> {
-    let mut out = String::new();
-    let mut rest = t;
-    while let Some(i) = rest.find("{{") {
-        out.push_str(&rest[..i]);
-        let j = rest[i..]
-            .find("}}")
-            .with_context(|| format!("--format {t:?}: unclosed {{{{"))?;
-        let expr = rest[i + 2..i + j].trim();
-        let (json, path) = match expr.strip_prefix("json ") {
-            Some(p) => (true, p.trim()),
-            None => (false, expr),
-        };
-        if !path.starts_with('.') {
-            bail!("--format {t:?}: {expr:?} is not .Field or json .Field");
-        }
-        let mut cur = v;
-        for part in path.split('.').filter(|p| !p.is_empty()) {
-            cur = cur
-                .get(part)
-                .with_context(|| format!("--format {t:?}: no field {part:?} in {path}"))?;
-        }
-        match (json, cur) {
-            (false, Value::String(s)) => out.push_str(s),
-            (false, Value::Null) => out.push_str("<no value>"),
-            _ => out.push_str(&cur.to_string()),
-        }
-        rest = &rest[i + j + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
 pub fn exec(root: &Path, a: crate::cli::ExecArgs) -> Result<i32> {
     crate::engine::access::exec(
         root,
@@ -631,18 +565,6 @@ pub fn cp(root: &Path, src: &str, dst: &str, archive: bool) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn templates() {
-        let v = serde_json::json!({"State": {"Status": "exited", "ExitCode": 3, "OOMKilled": true}, "Name": "/x"});
-        assert_eq!(
-            render("{{.State.Status}} {{.State.ExitCode}}", &v).unwrap(),
-            "exited 3"
-        );
-        assert_eq!(render("{{ .State.OOMKilled }}", &v).unwrap(), "true");
-        assert_eq!(render("{{json .State.Status}}", &v).unwrap(), "\"exited\"");
-        assert!(render("{{.Nope}}", &v).is_err());
-    }
 
     #[test]
     fn durations() {

@@ -393,7 +393,7 @@ pub fn inspect(root: &Path, images: &[String], format: Option<&str>) -> Result<(
     for what in images {
         out.push(inspect_value(&store, what)?);
     }
-    crate::commands::container::print_inspect(&out, format)
+    crate::commands::output::print_inspect(&out, format)
 }
 
 /// `docker image inspect`'s object for one image.
