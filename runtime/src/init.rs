@@ -208,28 +208,51 @@ fn create(
     let linux = spec.linux().clone().unwrap_or_default();
     // Seccomp programs compiled by the parent (they may arrive during the hooks exchange).
     let mut precompiled: Option<Vec<seccomp::RawProgram>> = None;
-    let prop = linux
+    // config-linux.md "Namespaces": a type not listed is the runtime's own. Without a mount
+    // namespace (create refused mounts, masked and read-only paths then) nothing is mounted:
+    // the init only chroots into the rootfs at step 5, as runc does.
+    let own_mount_ns = namespaces(spec)
+        .iter()
+        .any(|(t, _)| *t == LinuxNamespaceType::Mount);
+    let requested = linux
         .rootfs_propagation()
         .as_deref()
         .map(|p| rootfs::parse_options(&[p.to_string()]).propagation)
-        .filter(|p| !p.is_empty())
-        .unwrap_or(MsFlags::MS_PRIVATE | MsFlags::MS_REC);
-    step(
-        "rootfs propagation",
-        nix::mount::mount(None::<&str>, "/", None::<&str>, prop, None::<&str>)
-            .sys(|| "make / private".into()),
-    )?;
-    step(
-        "bind rootfs",
-        nix::mount::mount(
-            Some(root),
-            root,
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .sys(|| format!("bind {}", root.display())),
-    )?;
+        .filter(|p| !p.is_empty());
+    if own_mount_ns {
+        // Our mounts must not reach the host: rprivate unless the config asks otherwise.
+        // `shared` is applied here already (as runc and crun do) so that bind mounts keep
+        // their peer groups with the host (the point of asking for it); `unbindable` only
+        // after pivot_root, since no bind of an unbindable mount is possible.
+        let before = requested
+            .filter(|p| !p.contains(MsFlags::MS_UNBINDABLE))
+            .unwrap_or(MsFlags::MS_PRIVATE | MsFlags::MS_REC);
+        step(
+            "rootfs propagation",
+            nix::mount::mount(None::<&str>, "/", None::<&str>, before, None::<&str>)
+                .sys(|| format!("set propagation {before:?} on /")),
+        )?;
+        // pivot_root(2) fails with EINVAL when the new root's parent mount is shared, and a
+        // bind under a shared parent would propagate back to the host.
+        step(
+            "rootfs propagation",
+            rootfs::make_parent_private(
+                root,
+                requested.is_some_and(|p| p.contains(MsFlags::MS_SLAVE)),
+            ),
+        )?;
+        step(
+            "bind rootfs",
+            nix::mount::mount(
+                Some(root),
+                root,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .sys(|| format!("bind {}", root.display())),
+        )?;
+    }
     let rootfd = step(
         "open rootfs",
         nix::fcntl::open(
@@ -265,7 +288,10 @@ fn create(
         step("create /dev symlinks", rootfs::dev_symlinks(&rootfd))?;
     }
     if let Some(cfd) = cfg.console_fd {
-        step("set up console", console::setup_in_root(&rootfd, cfd, true))?;
+        step(
+            "set up console",
+            console::setup_in_root(&rootfd, cfd, own_mount_ns),
+        )?;
     }
 
     // 4. hooks around pivot_root
@@ -299,12 +325,24 @@ fn create(
     }
 
     // 5. pivot_root and the paths that must be hidden or read-only
-    if cfg.no_pivot {
+    if !own_mount_ns {
+        step("chroot", rootfs::chroot_into(root))?;
+    } else if cfg.no_pivot {
         step("move root", rootfs::move_root(root))?;
     } else {
         step("pivot_root", rootfs::pivot(root))?;
     }
     drop(rootfd);
+    // The requested propagation, now on the container's own / (runc and crun do the same):
+    // on the old root it would have changed the host's mounts, or blocked pivot_root.
+    if let Some(p) = requested.filter(|p| p.intersects(MsFlags::MS_SHARED | MsFlags::MS_UNBINDABLE))
+    {
+        step(
+            "rootfs propagation",
+            nix::mount::mount(None::<&str>, "/", None::<&str>, p, None::<&str>)
+                .sys(|| format!("set propagation {p:?} on the container's /")),
+        )?;
+    }
     // sysctls before /proc/sys becomes read-only (readonlyPaths), as runc orders them.
     for (k, v) in linux.sysctl().iter().flatten() {
         let path = Path::new("/proc/sys").join(k.replace('.', "/"));
@@ -571,9 +609,15 @@ pub fn find_executable(name: &str, env: &[String]) -> Result<PathBuf> {
     )))
 }
 
-/// Step 8: drop privileges and exec. Seccomp goes last when no_new_privs is set (so its
-/// filter need not allow our setup calls); without no_new_privs it must go in while we still
-/// hold CAP_SYS_ADMIN, before the capability drop (as runc does).
+/// Step 8: drop privileges and exec, in this order:
+///  1. mark every inherited descriptor close-on-exec, first of all, so that no seccomp
+///     filter can refuse it (a profile older than close_range(2) answers EPERM: issue 11);
+///  2. no_new_privs, or else the seccomp filter: without no_new_privs, seccomp(2) needs
+///     CAP_SYS_ADMIN, so the filter must go in before the capability drop (runc does the
+///     same; such a filter must allow the calls below);
+///  3. capabilities and user;
+///  4. with no_new_privs, the filter as the very last thing before execve(2), so it need not
+///     allow any of the runtime's own calls (as runc and crun do).
 fn finish_and_exec(
     spec: &Spec,
     exe: &Exe,
@@ -583,6 +627,19 @@ fn finish_and_exec(
 ) -> std::result::Result<Never, Failed> {
     let process = spec.process().clone().unwrap_or_default();
     let nnp = process.no_new_privileges().unwrap_or(false);
+    // CVE-2024-21626: nothing we inherited or opened may survive exec.
+    step(
+        "close fds",
+        crate::sys::cloexec_from(3 + preserve_fds).sys(|| "close_range".into()),
+    )?;
+    // Applied at execve like runc's (aa_change_onexec), written while we are still root.
+    if let Some(profile) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        step("apparmor", security::apparmor_exec(profile))?;
+    }
     let filters = match (
         precompiled,
         spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
@@ -609,21 +666,16 @@ fn finish_and_exec(
     if let Some(c) = &caps {
         step("capabilities", security::set_caps(c))?;
     }
-    if nnp {
-        if let Some(f) = &filters {
-            step("seccomp", seccomp::install(f).map_err(Error::Seccomp))?;
-        }
-    }
-    // CVE-2024-21626: nothing we inherited or opened may survive exec.
-    step(
-        "close fds",
-        crate::sys::cloexec_from(3 + preserve_fds).sys(|| "close_range".into()),
-    )?;
+    let late_filters = if nnp { filters.as_deref() } else { None };
     if as_init {
         step(
             "init",
-            crate::reaper::become_init().sys(|| "fork the process under the init".into()),
+            crate::reaper::become_init(late_filters)
+                .sys(|| "fork the process under the init".into()),
         )?;
+    }
+    if let Some(f) = late_filters {
+        step("seccomp", seccomp::install(f).map_err(Error::Seccomp))?;
     }
     let e = nix::unistd::execve(&exe.path, &exe.args, &exe.env).unwrap_err();
     Err(Failed(

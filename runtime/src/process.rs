@@ -22,9 +22,9 @@ use crate::sys::{self, Forked};
 /// Exit status of a child that could not re-execute the runtime protected.
 pub const EXIT_PROTECT_FAILED: i32 = 124;
 
-/// A sealed in-memory copy of the running executable.
-fn sealed_self_copy() -> Result<OwnedFd> {
-    let mut src = File::open("/proc/self/exe").ctx("open", "/proc/self/exe")?;
+/// A sealed in-memory copy of the executable at `path`.
+fn sealed_copy(path: &Path) -> Result<OwnedFd> {
+    let mut src = File::open(path).ctx("open", path)?;
     let memfd = memfd_create(
         "berth-runtime",
         MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
@@ -32,7 +32,7 @@ fn sealed_self_copy() -> Result<OwnedFd> {
     .sys(|| "memfd_create".into())?;
     let mut dst = File::from(memfd);
     // copy_file_range/sendfile inside the kernel; std picks the fastest.
-    std::io::copy(&mut src, &mut dst).ctx("copy runtime binary to memfd", "/proc/self/exe")?;
+    std::io::copy(&mut src, &mut dst).ctx("copy runtime binary to memfd", path)?;
     let memfd = OwnedFd::from(dst);
     let seals = SealFlag::F_SEAL_SEAL
         | SealFlag::F_SEAL_SHRINK
@@ -65,6 +65,10 @@ pub struct Spawn<'a> {
     pub inherit: Vec<RawFd>,
     /// A new user namespace: the child waits for `Child::maps_written` before it execs.
     pub userns: bool,
+    /// The child must stay in the caller's mount namespace (the config lists none: the
+    /// runtime spec says it is then inherited), so it cannot get one of its own for the
+    /// read-only bind of the binary: it runs a sealed memfd copy instead.
+    pub keep_mount_ns: bool,
 }
 
 pub struct Child {
@@ -110,10 +114,12 @@ pub fn spawn(s: Spawn<'_>) -> Result<Child> {
         );
         matches!((a, b), (Ok(a), Ok(b)) if a.ino() == b.ino() && a.dev() == b.dev())
     };
-    let memfd = if same_file {
-        None
+    let memfd = if !same_file {
+        Some(sealed_copy(Path::new("/proc/self/exe"))?)
+    } else if s.keep_mount_ns {
+        Some(sealed_copy(&exe_path)?)
     } else {
-        Some(sealed_self_copy()?)
+        None
     };
     let exe_c = CString::new(exe_path.as_os_str().as_bytes())
         .map_err(|_| Error::Invalid("exe path".into()))?;

@@ -124,6 +124,19 @@ impl State {
     }
 }
 
+impl State {
+    /// The state JSON the create-time hooks read (prestart, createRuntime, createContainer,
+    /// startContainer): `created`. Runtime spec 1.2 runtime.md "Lifecycle" runs them after
+    /// step 2, "the container's runtime environment MUST be created", and state.md defines
+    /// `created` as "the runtime has finished the create operation (after step 2)". crun
+    /// sends `created` too; runc sends `creating` to the first three.
+    pub fn hook_json(&self) -> String {
+        let mut v = self.oci_json();
+        v["status"] = Status::Created.as_str().into();
+        v.to_string()
+    }
+}
+
 /// Container ids become directory names and host object names: keep them to a safe alphabet.
 pub fn validate_id(id: &str) -> Result<()> {
     let ok = !id.is_empty()

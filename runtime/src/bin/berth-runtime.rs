@@ -392,7 +392,7 @@ fn features() -> String {
                 "operators": ["SCMP_CMP_NE","SCMP_CMP_LT","SCMP_CMP_LE","SCMP_CMP_EQ","SCMP_CMP_GE","SCMP_CMP_GT","SCMP_CMP_MASKED_EQ"],
                 "archs": ["SCMP_ARCH_X86_64"]
             },
-            "apparmor": {"enabled": false},
+            "apparmor": {"enabled": berth_runtime::security::apparmor_enabled()},
             "selinux": {"enabled": false}
         },
         "annotations": {"org.opencontainers.runc.version": "berth-runtime"}
