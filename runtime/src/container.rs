@@ -11,9 +11,9 @@ use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use crate::cgroups::{self, Join};
-use crate::channel::{FromInit, ToInit};
 use crate::error::{Error, IoContext, Result};
 use crate::init::{self, InitConfig, Mode};
+use crate::message::{FromInit, InitError, ToInit};
 use crate::process::{self, Child, Spawn};
 use crate::state::{self, ContainerDir, State, Status};
 use crate::{console, debug, hooks};
@@ -424,8 +424,8 @@ fn prefer_init_error(child: &mut Child, e: Error) -> Error {
     }
     let _ = kill(Pid::from_raw(child.pid), Signal::SIGKILL);
     loop {
-        match child.channel.recv::<FromInit>() {
-            Ok(Some(FromInit::Error { step, msg })) => return Error::Init { step, msg },
+        match child.channel.recv() {
+            Ok(Some(FromInit::Error(report))) => return report.into(),
             Ok(Some(_)) => continue,
             _ => return e,
         }
@@ -439,13 +439,13 @@ fn wait_ready(
     st_json: &str,
 ) -> Result<()> {
     loop {
-        match child.channel.recv::<FromInit>()? {
+        match child.channel.recv()? {
             Some(FromInit::RunHooks) => {
                 run_hooks(st_json)?;
                 child.channel.send(&ToInit::HooksDone)?;
             }
             Some(FromInit::Ready) => return Ok(()),
-            Some(FromInit::Error { step, msg }) => return Err(Error::Init { step, msg }),
+            Some(FromInit::Error(report)) => return Err(report.into()),
             None => {
                 let code = process::wait_status(child.pid).unwrap_or(-1);
                 let msg = if code == process::EXIT_PROTECT_FAILED {
@@ -453,10 +453,12 @@ fn wait_ready(
                 } else {
                     format!("init exited with status {code} before reporting")
                 };
-                return Err(Error::Init {
+                return Err(InitError {
                     step: "start of init".into(),
                     msg,
-                });
+                    errno: None,
+                }
+                .into());
             }
         }
     }
@@ -507,10 +509,14 @@ pub fn start(root: &Path, id: &str) -> Result<State> {
     st.status = Status::Running;
     dir.save(&st)?;
     if !msg.is_empty() {
-        return Err(Error::Init {
+        // The init's typed report of the step that failed after Ready (exec, privileges,
+        // startContainer hooks); text only from an init that predates it.
+        let report = serde_json::from_str::<InitError>(&msg).unwrap_or(InitError {
             step: "start".into(),
             msg,
+            errno: None,
         });
+        return Err(report.into());
     }
     for e in hooks::run_all(
         "poststart",
@@ -687,9 +693,9 @@ pub fn exec(o: ExecOpts<'_>) -> Result<i32> {
     // the container's pid namespace (and so its init) from ever finishing to exit.
     let ready = process::send_config(&mut child, cfg)
         .and_then(|()| wait_ready(&mut child, |_| Ok(()), ""))
-        .and_then(|()| match child.channel.recv::<FromInit>()? {
+        .and_then(|()| match child.channel.recv()? {
             // The init closes the channel on exec (CLOEXEC): EOF means exec succeeded.
-            Some(FromInit::Error { step, msg }) => Err(Error::Init { step, msg }),
+            Some(FromInit::Error(report)) => Err(report.into()),
             _ => Ok(()),
         });
     if let Err(e) = ready {

@@ -52,6 +52,16 @@ pub enum Error {
 }
 
 impl Error {
+    /// errno(3) of the system call behind this error, when there is one (the engine maps
+    /// ENOENT of the executable to 127 and EACCES/ENOEXEC to 126 from it).
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            Error::Io { source, .. } => source.raw_os_error(),
+            Error::Sys { source, .. } => Some(*source as i32),
+            _ => None,
+        }
+    }
+
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             op,

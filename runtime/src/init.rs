@@ -26,40 +26,14 @@ use nix::fcntl::OFlag;
 use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
-use serde::{Deserialize, Serialize};
 
-use crate::cgroups::{self, Join};
-use crate::channel::{Channel, FromInit, ToInit};
+use crate::cgroups;
 use crate::error::{Error, Result, SysContext};
+use crate::message::{FromInit, InitChannel, InitError, ToInit};
+pub use crate::message::{InitConfig, Mode};
 use crate::{console, hooks, rootfs, seccomp, security};
 
 pub const INIT_ENV: &str = "_BERTH_INIT_FD";
-
-#[derive(Debug, Serialize, Deserialize)]
-pub enum Mode {
-    /// A new container: set up everything, then wait for `start`.
-    Create { listener_fd: RawFd },
-    /// A process joining the namespaces of the running init `pid`.
-    Exec { pid: i32 },
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct InitConfig {
-    pub mode: Mode,
-    pub spec: Spec,
-    pub rootfs: PathBuf,
-    pub no_pivot: bool,
-    pub join: Join,
-    pub cgroup_v2: bool,
-    pub console_fd: Option<RawFd>,
-    pub new_userns: bool,
-    pub preserve_fds: i32,
-    /// State JSON for createContainer/startContainer hooks.
-    pub state_json: String,
-    /// `--debug`: the parent's start time, to print step timings on the same time line.
-    #[serde(default)]
-    pub debug_t0: Option<u64>,
-}
 
 /// Called first thing by every binary that embeds the runtime: if this process is a container
 /// init, run it (never returns); otherwise return and let `main` go on.
@@ -76,7 +50,7 @@ pub fn maybe_run_init() {
     }
     let code = match fd.to_str().and_then(|s| s.parse::<RawFd>().ok()) {
         // SAFETY: the runtime passed this fd for us alone (the init's end of the channel).
-        Some(fd) => unsafe { run(Channel::from_raw(fd)) },
+        Some(fd) => unsafe { run(InitChannel::from_raw(fd)) },
         None => 126,
     };
     crate::sys::exit_now(code)
@@ -89,8 +63,8 @@ fn step<T>(name: &str, r: Result<T>) -> std::result::Result<T, Failed> {
     r.map_err(|e| Failed(name.to_string(), e))
 }
 
-unsafe fn run(mut ch: Channel) -> i32 {
-    let cfg = match ch.recv::<ToInit>() {
+unsafe fn run(mut ch: InitChannel) -> i32 {
+    let cfg = match ch.recv() {
         Ok(Some(ToInit::Config(c))) => *c,
         _ => return 126,
     };
@@ -105,10 +79,7 @@ unsafe fn run(mut ch: Channel) -> i32 {
     match res {
         Ok(never) => match never {},
         Err(Failed(step, e)) => {
-            let _ = ch.send(&FromInit::Error {
-                step,
-                msg: e.to_string(),
-            });
+            let _ = ch.send(&FromInit::Error(InitError::new(step, &e)));
             1
         }
     }
@@ -184,7 +155,7 @@ fn wants_new(spec: &Spec, t: LinuxNamespaceType) -> bool {
 }
 
 fn create(
-    ch: &mut Channel,
+    ch: &mut InitChannel,
     cfg: &InitConfig,
     listener_fd: RawFd,
 ) -> std::result::Result<Never, Failed> {
@@ -304,7 +275,7 @@ fn create(
     {
         step("createRuntime hooks", ch.send(&FromInit::RunHooks))?;
         loop {
-            match step("createRuntime hooks", ch.recv::<ToInit>())? {
+            match step("createRuntime hooks", ch.recv())? {
                 Some(ToInit::HooksDone) => break,
                 // Sent right after the cgroup, it can come before the hooks are done.
                 Some(ToInit::Seccomp(p)) => precompiled = Some(p),
@@ -375,7 +346,7 @@ fn create(
     }
     let exe = step("prepare process", prepare_process(spec))?;
     if precompiled.is_none() && linux.seccomp().is_some() {
-        match step("seccomp", ch.recv::<ToInit>())? {
+        match step("seccomp", ch.recv())? {
             Some(ToInit::Seccomp(p)) => precompiled = Some(p),
             _ => {
                 return Err(Failed(
@@ -422,15 +393,16 @@ fn create(
     })();
     // Tell `start` what failed; the channel's parent is gone by now.
     let Err(Failed(s, e)) = res;
-    let _ = conn.write_all(format!("step {s:?}: {e}").as_bytes());
+    let report = serde_json::to_vec(&InitError::new(s, &e)).unwrap_or_default();
+    let _ = conn.write_all(&report);
     crate::sys::exit_now(127)
 }
 
 /// Step 2, the cgroup: the parent makes it while we mount, and says how to join once its
 /// limits are set. Joining must precede unsharing the cgroup namespace (whose root becomes
 /// our cgroup) and mounting cgroupfs (which shows that root), so the first cgroup mount waits.
-fn join_cgroup(ch: &mut Channel, spec: &Spec) -> std::result::Result<(), Failed> {
-    let join = match step("wait for cgroup", ch.recv::<ToInit>())? {
+fn join_cgroup(ch: &mut InitChannel, spec: &Spec) -> std::result::Result<(), Failed> {
+    let join = match step("wait for cgroup", ch.recv())? {
         Some(ToInit::Cgroup(j)) => j,
         _ => {
             return Err(Failed(
@@ -450,7 +422,7 @@ fn join_cgroup(ch: &mut Channel, spec: &Spec) -> std::result::Result<(), Failed>
     Ok(())
 }
 
-fn exec(ch: &mut Channel, cfg: &InitConfig, pid: i32) -> std::result::Result<Never, Failed> {
+fn exec(ch: &mut InitChannel, cfg: &InitConfig, pid: i32) -> std::result::Result<Never, Failed> {
     let spec = &cfg.spec;
     step("join cgroup", cgroups::join_self(&cfg.join))?;
     step("join namespaces", join_target_namespaces(pid))?;
@@ -587,12 +559,18 @@ pub fn find_executable(name: &str, env: &[String]) -> Result<PathBuf> {
             return Ok(PathBuf::from(name));
         }
         // Docker's split: a missing file is "not found" (127), one that cannot be
-        // executed (a directory, no x bit) is "permission denied" (126).
-        return Err(Error::Invalid(if Path::new(name).exists() {
-            format!("exec {name:?}: permission denied (not an executable file)")
+        // executed (a directory, no x bit) is "permission denied" (126): the errno says which.
+        return Err(if Path::new(name).exists() {
+            Error::sys(
+                format!("exec {name:?}: not an executable file"),
+                nix::errno::Errno::EACCES,
+            )
         } else {
-            format!("exec {name:?}: no such file or directory")
-        }));
+            Error::sys(
+                format!("exec {name:?}: not found"),
+                nix::errno::Errno::ENOENT,
+            )
+        });
     }
     let path = env
         .iter()
@@ -604,9 +582,10 @@ pub fn find_executable(name: &str, env: &[String]) -> Result<PathBuf> {
             return Ok(cand);
         }
     }
-    Err(Error::Invalid(format!(
-        "exec {name:?}: executable file not found in $PATH"
-    )))
+    Err(Error::sys(
+        format!("exec {name:?}: executable file not found in $PATH"),
+        nix::errno::Errno::ENOENT,
+    ))
 }
 
 /// Step 8: drop privileges and exec, in this order:

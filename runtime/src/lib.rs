@@ -9,6 +9,7 @@ pub mod debug;
 pub mod error;
 pub mod hooks;
 pub mod init;
+pub mod message;
 pub mod process;
 pub mod reaper;
 pub mod rootfs;

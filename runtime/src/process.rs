@@ -14,9 +14,10 @@ use std::path::Path;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag, SealFlag};
 use nix::sys::memfd::{memfd_create, MFdFlags};
 
-use crate::channel::{self, Channel, ToInit};
+use crate::channel;
 use crate::error::{Error, IoContext, Result, SysContext};
 use crate::init::{InitConfig, INIT_ENV};
+use crate::message::{ParentChannel, ToInit};
 use crate::sys::{self, Forked};
 
 /// Exit status of a child that could not re-execute the runtime protected.
@@ -73,7 +74,7 @@ pub struct Spawn<'a> {
 
 pub struct Child {
     pub pid: i32,
-    pub channel: Channel,
+    pub channel: ParentChannel,
     userns_go: Option<OwnedFd>,
 }
 
