@@ -257,12 +257,14 @@ fn create_inner(
                 .and_then(|h| h.poststop().clone())
                 .unwrap_or_default(),
         },
+        resources: None,
     };
+    let linux = spec.linux().clone().unwrap_or_default();
+    let resources = linux.resources().clone();
+    st.resources = resources.clone();
     *out = Some(st.clone());
     dir.save(&st)?;
 
-    let linux = spec.linux().clone().unwrap_or_default();
-    let resources = linux.resources().clone();
     let new_userns = init::namespaces(&spec)
         .iter()
         .any(|(t, p)| *t == LinuxNamespaceType::User && p.is_none());

@@ -7,6 +7,8 @@ pub mod console;
 pub mod container;
 pub mod debug;
 pub mod error;
+pub mod events;
+pub mod example;
 pub mod hooks;
 pub mod init;
 pub mod message;
@@ -17,6 +19,7 @@ pub mod seccomp;
 pub mod security;
 pub mod state;
 mod sys;
+pub mod update;
 pub mod wait;
 
 pub use error::{Error, Result};

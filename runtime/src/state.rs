@@ -97,6 +97,9 @@ pub struct State {
     /// and check the bundle's config.json again (it may even be gone by delete).
     #[serde(default)]
     pub post_hooks: PostHooks,
+    /// The cgroup resources in force: the config's, with every `update` merged in (update.rs).
+    #[serde(default)]
+    pub resources: Option<oci_spec::runtime::LinuxResources>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
