@@ -13,7 +13,13 @@ pub enum Error {
     Exists(String),
     #[error("invalid container id {0:?}: use 1-1024 characters of [A-Za-z0-9_.-], not starting with '.' or '-'")]
     InvalidId(String),
-    #[error("container {id:?} is {status}: cannot {op}")]
+    /// For a stopped container the text also says "container not running": runc's words,
+    /// which containerd's runc shim looks for to know that a kill found the process gone
+    /// (pkg/process `checkKillError`), instead of failing StopContainer.
+    #[error(
+        "container {id:?} is {status}: cannot {op}{}",
+        if *status == "stopped" { " (container not running)" } else { "" }
+    )]
     WrongState {
         id: String,
         status: &'static str,

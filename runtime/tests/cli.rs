@@ -378,3 +378,24 @@ fn checkpoint_restore_and_systemd_cgroup_say_they_are_not_supported() {
         .status
         .success());
 }
+
+/// containerd's runc shim treats a kill that finds the container stopped as done only when
+/// the error says "container not running" (runc's text); otherwise StopContainer fails when
+/// the process exited between its SIGTERM and its SIGKILL.
+#[test]
+fn kill_of_a_stopped_container_says_container_not_running() {
+    if !root_or_skip("kill_of_a_stopped_container_says_container_not_running") {
+        return;
+    }
+    let w = World::new();
+    let (_b, id) = sleeper(&w, "killstopped", json!({}));
+    assert!(w.rt(&["kill", &id, "KILL"]).status.success());
+    assert!(wait_for(10, || w.state(&id)["status"] == "stopped"));
+    let out = w.rt(&["kill", &id, "KILL"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("container not running"),
+        "{}",
+        text(&out.stderr)
+    );
+}
