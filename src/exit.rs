@@ -26,13 +26,16 @@ pub fn exit_error(e: &anyhow::Error) -> (i32, String) {
     if let Some(x) = e.downcast_ref::<ExitError>() {
         return (x.code, x.msg.clone());
     }
-    if let Some(berth_runtime::Error::Init { step, msg }) = e.downcast_ref() {
-        if step == "prepare process" && (msg.contains("not found") || msg.contains("no such file"))
-        {
-            return (127, msg.clone());
-        }
-        if step == "exec" || msg.contains("ermission denied") {
-            return (126, msg.clone());
+    if let Some(berth_runtime::Error::Init { step, msg, errno }) = e.downcast_ref() {
+        // From the init's typed report: the step that failed and its errno, not the text.
+        let finding = step == "prepare process" || step == "exec";
+        match (finding, *errno) {
+            (true, Some(libc::ENOENT)) => return (127, msg.clone()),
+            (true, Some(libc::EACCES | libc::ENOEXEC | libc::EPERM | libc::ENOTDIR)) => {
+                return (126, msg.clone())
+            }
+            (_, _) if step == "exec" => return (126, msg.clone()),
+            _ => {}
         }
     }
     (EXIT_BERTH, crate::text::error_chain(e))

@@ -470,6 +470,29 @@ pub fn pids(path: &Path, id: &str) -> Result<Vec<i32>> {
     Ok(pids.into_iter().map(|p| p.as_raw()).collect())
 }
 
+/// The cgroup's statistics (cpu, memory, pids, blkio, hugetlb), read by libcgroups.
+pub fn stats(path: &Path, id: &str) -> Result<libcgroups::stats::Stats> {
+    manager(path, id)?
+        .stats()
+        .map_err(|e| cg_err(path, format!("read stats: {e}")))
+}
+
+/// How many processes the kernel's OOM killer has killed in the cgroup so far: `oom_kill` of
+/// memory.events (v2) or memory.oom_control (v1, Linux 4.13+); 0 when neither is readable.
+pub fn oom_kills(path: &Path) -> u64 {
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    let root = Path::new(CGROUP_ROOT);
+    let v2 = root.join(rel).join("memory.events");
+    let v1 = root.join("memory").join(rel).join("memory.oom_control");
+    let text = fs::read_to_string(&v2)
+        .or_else(|_| fs::read_to_string(&v1))
+        .unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

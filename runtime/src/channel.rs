@@ -1,48 +1,25 @@
-//! The typed message channel between the runtime (parent) and a container's init (child):
-//! a `socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC)` carrying length-prefixed JSON frames.
-//! The child reports its own errors with the step that failed, so `create` can say exactly
-//! what went wrong inside the new namespaces.
+//! The transport between the runtime (parent) and a container's init (child): a
+//! `socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC)` carrying length-prefixed JSON frames,
+//! generic over what each side sends and receives (the messages are in message.rs).
 
 use std::io::{Read, Write};
+use std::marker::PhantomData;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde::{de::DeserializeOwned, Serialize};
 
 use crate::error::{Error, Result};
-use crate::init::InitConfig;
 
-/// Parent -> init.
-#[derive(Debug, Serialize, Deserialize)]
-pub enum ToInit {
-    Config(Box<InitConfig>),
-    /// The container's cgroup exists and has its limits: join it like this (create only).
-    Cgroup(crate::cgroups::Join),
-    /// The runtime ran the createRuntime/prestart hooks; go on.
-    HooksDone,
-    /// The seccomp programs, compiled by the parent while the init set up the container
-    /// (create only; exec compiles in the init).
-    Seccomp(Vec<crate::seccomp::RawProgram>),
-}
-
-/// Init -> parent.
-#[derive(Debug, Serialize, Deserialize)]
-pub enum FromInit {
-    /// Mounts are in place, pivot_root is next: run createRuntime/prestart hooks now.
-    RunHooks,
-    /// The container is created and waits for `start` (or, for exec, is about to exec).
-    Ready,
-    /// A step failed; the init exits after sending this.
-    Error { step: String, msg: String },
-}
-
-pub struct Channel {
+/// One end: sends `S`, receives `R`.
+pub struct Channel<S, R> {
     stream: UnixStream,
+    _types: PhantomData<fn(S) -> R>,
 }
 
 /// Creates both ends; both are close-on-exec (the child end is made inheritable on purpose).
-pub fn pair() -> Result<(Channel, OwnedFd)> {
+pub fn pair<S, R>() -> Result<(Channel<S, R>, OwnedFd)> {
     let (a, b) = socketpair(
         AddressFamily::Unix,
         SockType::Stream,
@@ -53,12 +30,20 @@ pub fn pair() -> Result<(Channel, OwnedFd)> {
     Ok((
         Channel {
             stream: UnixStream::from(a),
+            _types: PhantomData,
         },
         b,
     ))
 }
 
-impl Channel {
+impl<S: Serialize, R: DeserializeOwned> Channel<S, R> {
+    fn from_stream(stream: UnixStream) -> Self {
+        Channel {
+            stream,
+            _types: PhantomData,
+        }
+    }
+
     /// Wraps an inherited descriptor (the init's end after exec).
     ///
     /// # Safety
@@ -66,12 +51,10 @@ impl Channel {
     pub unsafe fn from_raw(fd: RawFd) -> Self {
         // SAFETY: guaranteed by the caller.
         let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-        Channel {
-            stream: UnixStream::from(owned),
-        }
+        Channel::from_stream(UnixStream::from(owned))
     }
 
-    pub fn send<T: Serialize>(&mut self, msg: &T) -> Result<()> {
+    pub fn send(&mut self, msg: &S) -> Result<()> {
         let data = serde_json::to_vec(msg).map_err(|e| Error::Invalid(e.to_string()))?;
         let mut frame = (data.len() as u32).to_le_bytes().to_vec();
         frame.extend_from_slice(&data);
@@ -81,7 +64,7 @@ impl Channel {
     }
 
     /// Next message, or None when the other side closed (for exec: the exec happened).
-    pub fn recv<T: DeserializeOwned>(&mut self) -> Result<Option<T>> {
+    pub fn recv(&mut self) -> Result<Option<R>> {
         let mut len = [0u8; 4];
         match self.stream.read_exact(&mut len) {
             Ok(()) => {}

@@ -11,9 +11,9 @@ use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use crate::cgroups::{self, Join};
-use crate::channel::{FromInit, ToInit};
 use crate::error::{Error, IoContext, Result};
 use crate::init::{self, InitConfig, Mode};
+use crate::message::{FromInit, InitError, ToInit};
 use crate::process::{self, Child, Spawn};
 use crate::state::{self, ContainerDir, State, Status};
 use crate::{console, debug, hooks};
@@ -47,6 +47,15 @@ pub fn load_spec(bundle: &Path) -> Result<Spec> {
         .process()
         .as_ref()
         .ok_or_else(|| bad("no process".into()))?;
+    if let Some(p) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        if !crate::security::apparmor_enabled() {
+            return Err(bad(crate::security::apparmor_unavailable(p)));
+        }
+    }
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(bad("process.args must not be empty".into()));
     }
@@ -74,6 +83,36 @@ pub fn load_spec(bundle: &Path) -> Result<Spec> {
         }
     }
     Ok(spec)
+}
+
+/// A container without a mount namespace shares the caller's (config-linux.md
+/// "Namespaces"), so whatever it would mount would be mounted on the host: refuse it, as
+/// runc refuses masked and read-only paths there.
+fn check_without_mount_ns(spec: &Spec, path: &Path) -> Result<()> {
+    let linux = spec.linux().clone().unwrap_or_default();
+    let what = if spec.mounts().as_ref().is_some_and(|m| !m.is_empty()) {
+        "mounts"
+    } else if linux.masked_paths().as_ref().is_some_and(|m| !m.is_empty()) {
+        "linux.maskedPaths"
+    } else if linux
+        .readonly_paths()
+        .as_ref()
+        .is_some_and(|m| !m.is_empty())
+    {
+        "linux.readonlyPaths"
+    } else if linux.rootfs_propagation().is_some() {
+        "linux.rootfsPropagation"
+    } else if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        "root.readonly"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidSpec {
+        path: path.to_path_buf(),
+        msg: format!(
+            "{what} need a mount namespace of the container's own: add {{\"type\": \"mount\"}} to linux.namespaces (without one the container shares the caller's mounts)"
+        ),
+    })
 }
 
 /// Refreshes the status from the kernel: is our init (same pid and start time) alive?
@@ -186,6 +225,12 @@ fn create_inner(
         ),
     )
     .ctx("open rootfs", &bundle)?;
+    let own_mount_ns = init::namespaces(&spec)
+        .iter()
+        .any(|(t, _)| *t == LinuxNamespaceType::Mount);
+    if !own_mount_ns {
+        check_without_mount_ns(&spec, &bundle.join("config.json"))?;
+    }
     let cg_path = cgroups::path_for(&spec, o.id);
     let mut st = State {
         oci_version: spec.version().clone(),
@@ -215,12 +260,14 @@ fn create_inner(
                 .and_then(|h| h.poststop().clone())
                 .unwrap_or_default(),
         },
+        resources: None,
     };
+    let linux = spec.linux().clone().unwrap_or_default();
+    let resources = linux.resources().clone();
+    st.resources = resources.clone();
     *out = Some(st.clone());
     dir.save(&st)?;
 
-    let linux = spec.linux().clone().unwrap_or_default();
-    let resources = linux.resources().clone();
     let new_userns = init::namespaces(&spec)
         .iter()
         .any(|(t, p)| *t == LinuxNamespaceType::User && p.is_none());
@@ -276,96 +323,119 @@ fn create_inner(
         inherit,
         userns: new_userns,
         stdio: o.stdio,
+        keep_mount_ns: !own_mount_ns,
     })?;
     debug::step("cloned");
-    st.pid = child.pid;
-    st.pid_start = state::process_start_time(child.pid).unwrap_or(0);
-    *out = Some(st.clone());
-    let cfg = InitConfig {
-        mode: Mode::Create {
-            listener_fd: listener.as_raw_fd(),
-        },
-        spec: spec.clone(),
-        rootfs: rootfs.clone(),
-        no_pivot: o.no_pivot,
-        join: Join::Done,
-        cgroup_v2: unified,
-        console_fd: console.as_ref().map(|c| c.child_fd()),
-        new_userns,
-        preserve_fds: o.preserve_fds,
-        state_json: st.oci_json().to_string(),
-        debug_t0: debug::base(),
-    };
-    process::send_config(&mut child, cfg)?;
-    dir.save(&st)?;
-    if new_userns {
-        process::write_id_maps(child.pid, &spec)?;
-        cgroups::add_pid(&cg_path, o.id, child.pid)?;
-        child.maps_written()?;
-    }
-    drop(listener);
-    let join = match early {
-        Some((join, _)) if new_userns => join,
-        Some((join, _)) => {
-            cgroups::apply(&cg_path, o.id, resources.as_ref())?;
-            join
+    // Everything from here talks to the init, which may fail at any of its steps and exit:
+    // then what fails here is only a consequence (a write to its closed end is EPIPE).
+    let res = (|| -> Result<Created> {
+        st.pid = child.pid;
+        st.pid_start = state::process_start_time(child.pid).unwrap_or(0);
+        *out = Some(st.clone());
+        let cfg = InitConfig {
+            mode: Mode::Create {
+                listener_fd: listener.as_raw_fd(),
+            },
+            spec: spec.clone(),
+            rootfs: rootfs.clone(),
+            no_pivot: o.no_pivot,
+            join: Join::Done,
+            cgroup_v2: unified,
+            console_fd: console.as_ref().map(|c| c.child_fd()),
+            new_userns,
+            preserve_fds: o.preserve_fds,
+            state_json: st.hook_json(),
+            debug_t0: debug::base(),
+        };
+        process::send_config(&mut child, cfg)?;
+        dir.save(&st)?;
+        if new_userns {
+            process::write_id_maps(child.pid, &spec)?;
+            cgroups::add_pid(&cg_path, o.id, child.pid)?;
+            child.maps_written()?;
         }
-        None => {
-            let made = cgroups::make_dirs(&mut st.cgroup);
-            *out = Some(st.clone());
-            dir.save(&st)?;
-            let (join, _) = made?;
-            cgroups::apply(&cg_path, o.id, resources.as_ref())?;
-            join
+        drop(listener);
+        let join = match early {
+            Some((join, _)) if new_userns => join,
+            Some((join, _)) => {
+                cgroups::apply(&cg_path, o.id, resources.as_ref())?;
+                join
+            }
+            None => {
+                let made = cgroups::make_dirs(&mut st.cgroup);
+                *out = Some(st.clone());
+                dir.save(&st)?;
+                let (join, _) = made?;
+                cgroups::apply(&cg_path, o.id, resources.as_ref())?;
+                join
+            }
+        };
+        debug::step("cgroup ready");
+        child.channel.send(&ToInit::Cgroup(join))?;
+        // Compiled here while the init mounts, instead of in the init after `start`.
+        if let Some(s) = linux.seccomp() {
+            let progs = crate::seccomp::compile(s).map_err(Error::Seccomp)?;
+            // An init that failed already has closed its end: its error is read below.
+            let _ = child.channel.send(&ToInit::Seccomp(
+                progs.iter().map(crate::seccomp::Program::to_raw).collect(),
+            ));
+            debug::step("seccomp compiled");
         }
-    };
-    debug::step("cgroup ready");
-    child.channel.send(&ToInit::Cgroup(join))?;
-    // Compiled here while the init mounts, instead of in the init after `start`.
-    if let Some(s) = linux.seccomp() {
-        let progs = crate::seccomp::compile(s).map_err(Error::Seccomp)?;
-        // An init that failed already has closed its end: its error is read below.
-        let _ = child.channel.send(&ToInit::Seccomp(
-            progs.iter().map(crate::seccomp::Program::to_raw).collect(),
-        ));
-        debug::step("seccomp compiled");
-    }
-    let hooks_cfg = spec.hooks().clone().unwrap_or_default();
-    wait_ready(
-        &mut child,
-        |st_json| {
-            hooks::run(
-                "prestart",
-                hooks_cfg.prestart().as_deref().unwrap_or(&[]),
-                st_json,
-            )?;
-            hooks::run(
-                "createRuntime",
-                hooks_cfg.create_runtime().as_deref().unwrap_or(&[]),
-                st_json,
-            )
-        },
-        &st.oci_json().to_string(),
-    )?;
-    debug::step("init ready");
-    let pty_master = match console {
-        Some(Console::Local(ours, theirs)) => {
-            drop(theirs);
-            Some(console::recv_fd(&ours)?)
+        let hooks_cfg = spec.hooks().clone().unwrap_or_default();
+        wait_ready(
+            &mut child,
+            |st_json| {
+                hooks::run(
+                    "prestart",
+                    hooks_cfg.prestart().as_deref().unwrap_or(&[]),
+                    st_json,
+                )?;
+                hooks::run(
+                    "createRuntime",
+                    hooks_cfg.create_runtime().as_deref().unwrap_or(&[]),
+                    st_json,
+                )
+            },
+            &st.hook_json(),
+        )?;
+        debug::step("init ready");
+        let pty_master = match console {
+            Some(Console::Local(ours, theirs)) => {
+                drop(theirs);
+                Some(console::recv_fd(&ours)?)
+            }
+            _ => None,
+        };
+        st.status = Status::Created;
+        *out = Some(st.clone());
+        dir.save(&st)?;
+        if let Some(p) = o.pid_file {
+            write_pid_file(p, st.pid)?;
         }
-        _ => None,
-    };
-    st.status = Status::Created;
-    *out = Some(st.clone());
-    dir.save(&st)?;
-    if let Some(p) = o.pid_file {
-        write_pid_file(p, st.pid)?;
+        Ok(Created {
+            pid: st.pid,
+            state: st,
+            pty_master,
+        })
+    })();
+    res.map_err(|e| prefer_init_error(&mut child, e))
+}
+
+/// The init's own report, when it sent one, instead of an error that its exit caused on our
+/// side: the init sends its failed step and exits, so kill it (teardown would anyway), then
+/// read what it left in the channel before the end of the stream.
+fn prefer_init_error(child: &mut Child, e: Error) -> Error {
+    if matches!(e, Error::Init { .. }) {
+        return e;
     }
-    Ok(Created {
-        pid: st.pid,
-        state: st,
-        pty_master,
-    })
+    let _ = kill(Pid::from_raw(child.pid), Signal::SIGKILL);
+    loop {
+        match child.channel.recv() {
+            Ok(Some(FromInit::Error(report))) => return report.into(),
+            Ok(Some(_)) => continue,
+            _ => return e,
+        }
+    }
 }
 
 /// Serves the init's requests until it reports Ready (or an error).
@@ -375,13 +445,13 @@ fn wait_ready(
     st_json: &str,
 ) -> Result<()> {
     loop {
-        match child.channel.recv::<FromInit>()? {
+        match child.channel.recv()? {
             Some(FromInit::RunHooks) => {
                 run_hooks(st_json)?;
                 child.channel.send(&ToInit::HooksDone)?;
             }
             Some(FromInit::Ready) => return Ok(()),
-            Some(FromInit::Error { step, msg }) => return Err(Error::Init { step, msg }),
+            Some(FromInit::Error(report)) => return Err(report.into()),
             None => {
                 let code = process::wait_status(child.pid).unwrap_or(-1);
                 let msg = if code == process::EXIT_PROTECT_FAILED {
@@ -389,10 +459,12 @@ fn wait_ready(
                 } else {
                     format!("init exited with status {code} before reporting")
                 };
-                return Err(Error::Init {
+                return Err(InitError {
                     step: "start of init".into(),
                     msg,
-                });
+                    errno: None,
+                }
+                .into());
             }
         }
     }
@@ -443,10 +515,14 @@ pub fn start(root: &Path, id: &str) -> Result<State> {
     st.status = Status::Running;
     dir.save(&st)?;
     if !msg.is_empty() {
-        return Err(Error::Init {
+        // The init's typed report of the step that failed after Ready (exec, privileges,
+        // startContainer hooks); text only from an init that predates it.
+        let report = serde_json::from_str::<InitError>(&msg).unwrap_or(InitError {
             step: "start".into(),
             msg,
+            errno: None,
         });
+        return Err(report.into());
     }
     for e in hooks::run_all(
         "poststart",
@@ -604,6 +680,7 @@ pub fn exec(o: ExecOpts<'_>) -> Result<i32> {
         inherit: console.iter().map(|c| c.child_fd()).collect(),
         userns: false,
         stdio: None,
+        keep_mount_ns: false,
     })?;
     let cfg = InitConfig {
         mode: Mode::Exec { pid: st.pid },
@@ -623,9 +700,9 @@ pub fn exec(o: ExecOpts<'_>) -> Result<i32> {
     // the container's pid namespace (and so its init) from ever finishing to exit.
     let ready = process::send_config(&mut child, cfg)
         .and_then(|()| wait_ready(&mut child, |_| Ok(()), ""))
-        .and_then(|()| match child.channel.recv::<FromInit>()? {
+        .and_then(|()| match child.channel.recv()? {
             // The init closes the channel on exec (CLOEXEC): EOF means exec succeeded.
-            Some(FromInit::Error { step, msg }) => Err(Error::Init { step, msg }),
+            Some(FromInit::Error(report)) => Err(report.into()),
             _ => Ok(()),
         });
     if let Err(e) = ready {

@@ -13,7 +13,13 @@ pub enum Error {
     Exists(String),
     #[error("invalid container id {0:?}: use 1-1024 characters of [A-Za-z0-9_.-], not starting with '.' or '-'")]
     InvalidId(String),
-    #[error("container {id:?} is {status}: cannot {op}")]
+    /// For a stopped container the text also says "container not running": runc's words,
+    /// which containerd's runc shim looks for to know that a kill found the process gone
+    /// (pkg/process `checkKillError`), instead of failing StopContainer.
+    #[error(
+        "container {id:?} is {status}: cannot {op}{}",
+        if *status == "stopped" { " (container not running)" } else { "" }
+    )]
     WrongState {
         id: String,
         status: &'static str,
@@ -44,7 +50,13 @@ pub enum Error {
     },
     /// An error reported by the container's init process; `step` names what it was doing.
     #[error("container init failed at step {step:?}: {msg}")]
-    Init { step: String, msg: String },
+    Init {
+        step: String,
+        msg: String,
+        /// errno(3) of the system call that failed in that step, when one did: what the
+        /// engine maps to exit statuses 126 (EACCES, ENOEXEC) and 127 (ENOENT).
+        errno: Option<i32>,
+    },
     #[error("state of container {id:?}: {msg}")]
     State { id: String, msg: String },
     #[error("{0}")]
@@ -52,6 +64,17 @@ pub enum Error {
 }
 
 impl Error {
+    /// errno(3) of the system call behind this error, when there is one (the engine maps
+    /// ENOENT of the executable to 127 and EACCES/ENOEXEC to 126 from it).
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            Error::Io { source, .. } => source.raw_os_error(),
+            Error::Sys { source, .. } => Some(*source as i32),
+            Error::Init { errno, .. } => *errno,
+            _ => None,
+        }
+    }
+
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             op,

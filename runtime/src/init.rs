@@ -26,40 +26,14 @@ use nix::fcntl::OFlag;
 use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
-use serde::{Deserialize, Serialize};
 
-use crate::cgroups::{self, Join};
-use crate::channel::{Channel, FromInit, ToInit};
+use crate::cgroups;
 use crate::error::{Error, Result, SysContext};
+use crate::message::{FromInit, InitChannel, InitError, ToInit};
+pub use crate::message::{InitConfig, Mode};
 use crate::{console, hooks, rootfs, seccomp, security};
 
 pub const INIT_ENV: &str = "_BERTH_INIT_FD";
-
-#[derive(Debug, Serialize, Deserialize)]
-pub enum Mode {
-    /// A new container: set up everything, then wait for `start`.
-    Create { listener_fd: RawFd },
-    /// A process joining the namespaces of the running init `pid`.
-    Exec { pid: i32 },
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct InitConfig {
-    pub mode: Mode,
-    pub spec: Spec,
-    pub rootfs: PathBuf,
-    pub no_pivot: bool,
-    pub join: Join,
-    pub cgroup_v2: bool,
-    pub console_fd: Option<RawFd>,
-    pub new_userns: bool,
-    pub preserve_fds: i32,
-    /// State JSON for createContainer/startContainer hooks.
-    pub state_json: String,
-    /// `--debug`: the parent's start time, to print step timings on the same time line.
-    #[serde(default)]
-    pub debug_t0: Option<u64>,
-}
 
 /// Called first thing by every binary that embeds the runtime: if this process is a container
 /// init, run it (never returns); otherwise return and let `main` go on.
@@ -76,7 +50,7 @@ pub fn maybe_run_init() {
     }
     let code = match fd.to_str().and_then(|s| s.parse::<RawFd>().ok()) {
         // SAFETY: the runtime passed this fd for us alone (the init's end of the channel).
-        Some(fd) => unsafe { run(Channel::from_raw(fd)) },
+        Some(fd) => unsafe { run(InitChannel::from_raw(fd)) },
         None => 126,
     };
     crate::sys::exit_now(code)
@@ -89,8 +63,8 @@ fn step<T>(name: &str, r: Result<T>) -> std::result::Result<T, Failed> {
     r.map_err(|e| Failed(name.to_string(), e))
 }
 
-unsafe fn run(mut ch: Channel) -> i32 {
-    let cfg = match ch.recv::<ToInit>() {
+unsafe fn run(mut ch: InitChannel) -> i32 {
+    let cfg = match ch.recv() {
         Ok(Some(ToInit::Config(c))) => *c,
         _ => return 126,
     };
@@ -105,10 +79,7 @@ unsafe fn run(mut ch: Channel) -> i32 {
     match res {
         Ok(never) => match never {},
         Err(Failed(step, e)) => {
-            let _ = ch.send(&FromInit::Error {
-                step,
-                msg: e.to_string(),
-            });
+            let _ = ch.send(&FromInit::Error(InitError::new(step, &e)));
             1
         }
     }
@@ -184,7 +155,7 @@ fn wants_new(spec: &Spec, t: LinuxNamespaceType) -> bool {
 }
 
 fn create(
-    ch: &mut Channel,
+    ch: &mut InitChannel,
     cfg: &InitConfig,
     listener_fd: RawFd,
 ) -> std::result::Result<Never, Failed> {
@@ -208,28 +179,51 @@ fn create(
     let linux = spec.linux().clone().unwrap_or_default();
     // Seccomp programs compiled by the parent (they may arrive during the hooks exchange).
     let mut precompiled: Option<Vec<seccomp::RawProgram>> = None;
-    let prop = linux
+    // config-linux.md "Namespaces": a type not listed is the runtime's own. Without a mount
+    // namespace (create refused mounts, masked and read-only paths then) nothing is mounted:
+    // the init only chroots into the rootfs at step 5, as runc does.
+    let own_mount_ns = namespaces(spec)
+        .iter()
+        .any(|(t, _)| *t == LinuxNamespaceType::Mount);
+    let requested = linux
         .rootfs_propagation()
         .as_deref()
         .map(|p| rootfs::parse_options(&[p.to_string()]).propagation)
-        .filter(|p| !p.is_empty())
-        .unwrap_or(MsFlags::MS_PRIVATE | MsFlags::MS_REC);
-    step(
-        "rootfs propagation",
-        nix::mount::mount(None::<&str>, "/", None::<&str>, prop, None::<&str>)
-            .sys(|| "make / private".into()),
-    )?;
-    step(
-        "bind rootfs",
-        nix::mount::mount(
-            Some(root),
-            root,
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .sys(|| format!("bind {}", root.display())),
-    )?;
+        .filter(|p| !p.is_empty());
+    if own_mount_ns {
+        // Our mounts must not reach the host: rprivate unless the config asks otherwise.
+        // `shared` is applied here already (as runc and crun do) so that bind mounts keep
+        // their peer groups with the host (the point of asking for it); `unbindable` only
+        // after pivot_root, since no bind of an unbindable mount is possible.
+        let before = requested
+            .filter(|p| !p.contains(MsFlags::MS_UNBINDABLE))
+            .unwrap_or(MsFlags::MS_PRIVATE | MsFlags::MS_REC);
+        step(
+            "rootfs propagation",
+            nix::mount::mount(None::<&str>, "/", None::<&str>, before, None::<&str>)
+                .sys(|| format!("set propagation {before:?} on /")),
+        )?;
+        // pivot_root(2) fails with EINVAL when the new root's parent mount is shared, and a
+        // bind under a shared parent would propagate back to the host.
+        step(
+            "rootfs propagation",
+            rootfs::make_parent_private(
+                root,
+                requested.is_some_and(|p| p.contains(MsFlags::MS_SLAVE)),
+            ),
+        )?;
+        step(
+            "bind rootfs",
+            nix::mount::mount(
+                Some(root),
+                root,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .sys(|| format!("bind {}", root.display())),
+        )?;
+    }
     let rootfd = step(
         "open rootfs",
         nix::fcntl::open(
@@ -265,7 +259,10 @@ fn create(
         step("create /dev symlinks", rootfs::dev_symlinks(&rootfd))?;
     }
     if let Some(cfd) = cfg.console_fd {
-        step("set up console", console::setup_in_root(&rootfd, cfd, true))?;
+        step(
+            "set up console",
+            console::setup_in_root(&rootfd, cfd, own_mount_ns),
+        )?;
     }
 
     // 4. hooks around pivot_root
@@ -278,7 +275,7 @@ fn create(
     {
         step("createRuntime hooks", ch.send(&FromInit::RunHooks))?;
         loop {
-            match step("createRuntime hooks", ch.recv::<ToInit>())? {
+            match step("createRuntime hooks", ch.recv())? {
                 Some(ToInit::HooksDone) => break,
                 // Sent right after the cgroup, it can come before the hooks are done.
                 Some(ToInit::Seccomp(p)) => precompiled = Some(p),
@@ -299,12 +296,24 @@ fn create(
     }
 
     // 5. pivot_root and the paths that must be hidden or read-only
-    if cfg.no_pivot {
+    if !own_mount_ns {
+        step("chroot", rootfs::chroot_into(root))?;
+    } else if cfg.no_pivot {
         step("move root", rootfs::move_root(root))?;
     } else {
         step("pivot_root", rootfs::pivot(root))?;
     }
     drop(rootfd);
+    // The requested propagation, now on the container's own / (runc and crun do the same):
+    // on the old root it would have changed the host's mounts, or blocked pivot_root.
+    if let Some(p) = requested.filter(|p| p.intersects(MsFlags::MS_SHARED | MsFlags::MS_UNBINDABLE))
+    {
+        step(
+            "rootfs propagation",
+            nix::mount::mount(None::<&str>, "/", None::<&str>, p, None::<&str>)
+                .sys(|| format!("set propagation {p:?} on the container's /")),
+        )?;
+    }
     // sysctls before /proc/sys becomes read-only (readonlyPaths), as runc orders them.
     for (k, v) in linux.sysctl().iter().flatten() {
         let path = Path::new("/proc/sys").join(k.replace('.', "/"));
@@ -337,7 +346,7 @@ fn create(
     }
     let exe = step("prepare process", prepare_process(spec))?;
     if precompiled.is_none() && linux.seccomp().is_some() {
-        match step("seccomp", ch.recv::<ToInit>())? {
+        match step("seccomp", ch.recv())? {
             Some(ToInit::Seccomp(p)) => precompiled = Some(p),
             _ => {
                 return Err(Failed(
@@ -384,15 +393,16 @@ fn create(
     })();
     // Tell `start` what failed; the channel's parent is gone by now.
     let Err(Failed(s, e)) = res;
-    let _ = conn.write_all(format!("step {s:?}: {e}").as_bytes());
+    let report = serde_json::to_vec(&InitError::new(s, &e)).unwrap_or_default();
+    let _ = conn.write_all(&report);
     crate::sys::exit_now(127)
 }
 
 /// Step 2, the cgroup: the parent makes it while we mount, and says how to join once its
 /// limits are set. Joining must precede unsharing the cgroup namespace (whose root becomes
 /// our cgroup) and mounting cgroupfs (which shows that root), so the first cgroup mount waits.
-fn join_cgroup(ch: &mut Channel, spec: &Spec) -> std::result::Result<(), Failed> {
-    let join = match step("wait for cgroup", ch.recv::<ToInit>())? {
+fn join_cgroup(ch: &mut InitChannel, spec: &Spec) -> std::result::Result<(), Failed> {
+    let join = match step("wait for cgroup", ch.recv())? {
         Some(ToInit::Cgroup(j)) => j,
         _ => {
             return Err(Failed(
@@ -412,7 +422,7 @@ fn join_cgroup(ch: &mut Channel, spec: &Spec) -> std::result::Result<(), Failed>
     Ok(())
 }
 
-fn exec(ch: &mut Channel, cfg: &InitConfig, pid: i32) -> std::result::Result<Never, Failed> {
+fn exec(ch: &mut InitChannel, cfg: &InitConfig, pid: i32) -> std::result::Result<Never, Failed> {
     let spec = &cfg.spec;
     step("join cgroup", cgroups::join_self(&cfg.join))?;
     step("join namespaces", join_target_namespaces(pid))?;
@@ -549,12 +559,18 @@ pub fn find_executable(name: &str, env: &[String]) -> Result<PathBuf> {
             return Ok(PathBuf::from(name));
         }
         // Docker's split: a missing file is "not found" (127), one that cannot be
-        // executed (a directory, no x bit) is "permission denied" (126).
-        return Err(Error::Invalid(if Path::new(name).exists() {
-            format!("exec {name:?}: permission denied (not an executable file)")
+        // executed (a directory, no x bit) is "permission denied" (126): the errno says which.
+        return Err(if Path::new(name).exists() {
+            Error::sys(
+                format!("exec {name:?}: not an executable file"),
+                nix::errno::Errno::EACCES,
+            )
         } else {
-            format!("exec {name:?}: no such file or directory")
-        }));
+            Error::sys(
+                format!("exec {name:?}: not found"),
+                nix::errno::Errno::ENOENT,
+            )
+        });
     }
     let path = env
         .iter()
@@ -566,14 +582,21 @@ pub fn find_executable(name: &str, env: &[String]) -> Result<PathBuf> {
             return Ok(cand);
         }
     }
-    Err(Error::Invalid(format!(
-        "exec {name:?}: executable file not found in $PATH"
-    )))
+    Err(Error::sys(
+        format!("exec {name:?}: executable file not found in $PATH"),
+        nix::errno::Errno::ENOENT,
+    ))
 }
 
-/// Step 8: drop privileges and exec. Seccomp goes last when no_new_privs is set (so its
-/// filter need not allow our setup calls); without no_new_privs it must go in while we still
-/// hold CAP_SYS_ADMIN, before the capability drop (as runc does).
+/// Step 8: drop privileges and exec, in this order:
+///  1. mark every inherited descriptor close-on-exec, first of all, so that no seccomp
+///     filter can refuse it (a profile older than close_range(2) answers EPERM: issue 11);
+///  2. no_new_privs, or else the seccomp filter: without no_new_privs, seccomp(2) needs
+///     CAP_SYS_ADMIN, so the filter must go in before the capability drop (runc does the
+///     same; such a filter must allow the calls below);
+///  3. capabilities and user;
+///  4. with no_new_privs, the filter as the very last thing before execve(2), so it need not
+///     allow any of the runtime's own calls (as runc and crun do).
 fn finish_and_exec(
     spec: &Spec,
     exe: &Exe,
@@ -583,6 +606,19 @@ fn finish_and_exec(
 ) -> std::result::Result<Never, Failed> {
     let process = spec.process().clone().unwrap_or_default();
     let nnp = process.no_new_privileges().unwrap_or(false);
+    // CVE-2024-21626: nothing we inherited or opened may survive exec.
+    step(
+        "close fds",
+        crate::sys::cloexec_from(3 + preserve_fds).sys(|| "close_range".into()),
+    )?;
+    // Applied at execve like runc's (aa_change_onexec), written while we are still root.
+    if let Some(profile) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        step("apparmor", security::apparmor_exec(profile))?;
+    }
     let filters = match (
         precompiled,
         spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
@@ -609,21 +645,16 @@ fn finish_and_exec(
     if let Some(c) = &caps {
         step("capabilities", security::set_caps(c))?;
     }
-    if nnp {
-        if let Some(f) = &filters {
-            step("seccomp", seccomp::install(f).map_err(Error::Seccomp))?;
-        }
-    }
-    // CVE-2024-21626: nothing we inherited or opened may survive exec.
-    step(
-        "close fds",
-        crate::sys::cloexec_from(3 + preserve_fds).sys(|| "close_range".into()),
-    )?;
+    let late_filters = if nnp { filters.as_deref() } else { None };
     if as_init {
         step(
             "init",
-            crate::reaper::become_init().sys(|| "fork the process under the init".into()),
+            crate::reaper::become_init(late_filters)
+                .sys(|| "fork the process under the init".into()),
         )?;
+    }
+    if let Some(f) = late_filters {
+        step("seccomp", seccomp::install(f).map_err(Error::Seccomp))?;
     }
     let e = nix::unistd::execve(&exe.path, &exe.args, &exe.env).unwrap_err();
     Err(Failed(

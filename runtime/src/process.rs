@@ -14,17 +14,18 @@ use std::path::Path;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag, SealFlag};
 use nix::sys::memfd::{memfd_create, MFdFlags};
 
-use crate::channel::{self, Channel, ToInit};
+use crate::channel;
 use crate::error::{Error, IoContext, Result, SysContext};
 use crate::init::{InitConfig, INIT_ENV};
+use crate::message::{ParentChannel, ToInit};
 use crate::sys::{self, Forked};
 
 /// Exit status of a child that could not re-execute the runtime protected.
 pub const EXIT_PROTECT_FAILED: i32 = 124;
 
-/// A sealed in-memory copy of the running executable.
-fn sealed_self_copy() -> Result<OwnedFd> {
-    let mut src = File::open("/proc/self/exe").ctx("open", "/proc/self/exe")?;
+/// A sealed in-memory copy of the executable at `path`.
+fn sealed_copy(path: &Path) -> Result<OwnedFd> {
+    let mut src = File::open(path).ctx("open", path)?;
     let memfd = memfd_create(
         "berth-runtime",
         MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
@@ -32,7 +33,7 @@ fn sealed_self_copy() -> Result<OwnedFd> {
     .sys(|| "memfd_create".into())?;
     let mut dst = File::from(memfd);
     // copy_file_range/sendfile inside the kernel; std picks the fastest.
-    std::io::copy(&mut src, &mut dst).ctx("copy runtime binary to memfd", "/proc/self/exe")?;
+    std::io::copy(&mut src, &mut dst).ctx("copy runtime binary to memfd", path)?;
     let memfd = OwnedFd::from(dst);
     let seals = SealFlag::F_SEAL_SEAL
         | SealFlag::F_SEAL_SHRINK
@@ -67,11 +68,15 @@ pub struct Spawn<'a> {
     pub userns: bool,
     /// The init's stdin, stdout and stderr; None: this process's own.
     pub stdio: Option<[RawFd; 3]>,
+    /// The child must stay in the caller's mount namespace (the config lists none: the
+    /// runtime spec says it is then inherited), so it cannot get one of its own for the
+    /// read-only bind of the binary: it runs a sealed memfd copy instead.
+    pub keep_mount_ns: bool,
 }
 
 pub struct Child {
     pub pid: i32,
-    pub channel: Channel,
+    pub channel: ParentChannel,
     userns_go: Option<OwnedFd>,
 }
 
@@ -112,10 +117,12 @@ pub fn spawn(s: Spawn<'_>) -> Result<Child> {
         );
         matches!((a, b), (Ok(a), Ok(b)) if a.ino() == b.ino() && a.dev() == b.dev())
     };
-    let memfd = if same_file {
-        None
+    let memfd = if !same_file {
+        Some(sealed_copy(Path::new("/proc/self/exe"))?)
+    } else if s.keep_mount_ns {
+        Some(sealed_copy(&exe_path)?)
     } else {
-        Some(sealed_self_copy()?)
+        None
     };
     let exe_c = CString::new(exe_path.as_os_str().as_bytes())
         .map_err(|_| Error::Invalid("exe path".into()))?;

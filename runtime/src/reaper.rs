@@ -11,6 +11,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 
+use crate::seccomp::Program;
 use crate::sys::{self, Forked};
 
 pub const ANNOTATION: &str = "run.berth.init";
@@ -22,8 +23,11 @@ pub fn wanted(spec: &Spec) -> bool {
         .is_some_and(|v| v == "true")
 }
 
-/// Returns in the child (which goes on to exec); the parent never returns.
-pub fn become_init() -> Result<(), nix::errno::Errno> {
+/// Returns in the child (which goes on to exec); the parent never returns. `filters` are the
+/// container's seccomp programs when they go in after this fork (no_new_privs): the parent
+/// installs them too, once it has closed what it inherited, so it is no less confined than
+/// the process it watches.
+pub fn become_init(filters: Option<&[Program]>) -> Result<(), nix::errno::Errno> {
     // Block first, so nothing sent between fork and the signalfd is lost; the child
     // restores the mask before it execs.
     let mut all = SigSet::all();
@@ -36,17 +40,23 @@ pub fn become_init() -> Result<(), nix::errno::Errno> {
             nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None)?;
             Ok(())
         }
-        Forked::Parent(child) => sys::exit_now(supervise(child, &all)),
+        Forked::Parent(child) => sys::exit_now(supervise(child, &all, filters)),
     }
 }
 
-fn supervise(child: i32, mask: &SigSet) -> i32 {
+fn supervise(child: i32, mask: &SigSet, filters: Option<&[Program]>) -> i32 {
     // Nothing the runtime handed the init may stay open in the reaper (the runtime waits for
     // EOF on the start socket, which exec would have closed).
     let _ = sys::close_from(3);
     let Ok(sfd) = SignalFd::with_flags(mask, SfdFlags::empty()) else {
         return 125;
     };
+    if let Some(f) = filters {
+        if crate::seccomp::install(f).is_err() {
+            let _ = kill(Pid::from_raw(child), Signal::SIGKILL);
+            return 125;
+        }
+    }
     loop {
         let Ok(Some(info)) = sfd.read_signal() else {
             continue;

@@ -524,6 +524,42 @@ pub fn has_own_dev(spec: &Spec) -> bool {
     })
 }
 
+/// Makes the mount that holds `rootfs` private (or a slave, for a config asking for slave
+/// propagation), walking up while a path is not a mount point (EINVAL), as runc's
+/// rootfsParentMountPropagation and crun's make_parent_mount_private do: pivot_root(2)
+/// refuses a new root whose parent mount is shared, and a bind mount under a shared parent
+/// would propagate to the host.
+pub fn make_parent_private(rootfs: &Path, slave: bool) -> Result<()> {
+    let flag = if slave {
+        MsFlags::MS_SLAVE
+    } else {
+        MsFlags::MS_PRIVATE
+    };
+    let mut path = rootfs;
+    loop {
+        match mount(None::<&str>, path, None::<&str>, flag, None::<&str>) {
+            Ok(()) => return Ok(()),
+            Err(Errno::EINVAL) if path != Path::new("/") => {
+                path = path.parent().unwrap_or(Path::new("/"));
+            }
+            Err(e) => {
+                return Err(Error::sys(
+                    format!("make the mount of {} {flag:?}", path.display()),
+                    e,
+                ))
+            }
+        }
+    }
+}
+
+/// Without a mount namespace of its own the container may not change the caller's mounts:
+/// it is only chrooted into its rootfs (runc does the same).
+pub fn chroot_into(rootfs: &Path) -> Result<()> {
+    chdir(rootfs).sys(|| format!("chdir {}", rootfs.display()))?;
+    nix::unistd::chroot(".").sys(|| format!("chroot {}", rootfs.display()))?;
+    chdir("/").sys(|| "chdir /".into())
+}
+
 /// pivot_root(2) into `rootfs` without a temporary directory: pivot onto ".", then lazily
 /// unmount the old root that now sits on top (the trick runc and lxc use).
 pub fn pivot(rootfs: &Path) -> Result<()> {

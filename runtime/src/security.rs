@@ -170,3 +170,34 @@ pub fn keep_caps(on: bool) -> Result<()> {
 pub fn no_new_privs() -> Result<()> {
     nix::sys::prctl::set_no_new_privs().map_err(|e| Error::sys("prctl(PR_SET_NO_NEW_PRIVS)", e))
 }
+
+/// Whether AppArmor is enabled on this host: the same test as runc's and libapparmor's
+/// (securityfs has an `apparmor` directory and the module parameter says `Y`).
+pub fn apparmor_enabled() -> bool {
+    std::path::Path::new("/sys/kernel/security/apparmor").exists()
+        && std::fs::read("/sys/module/apparmor/parameters/enabled")
+            .is_ok_and(|b| b.first() == Some(&b'Y'))
+}
+
+/// The error for a profile that cannot be applied because AppArmor is off.
+pub fn apparmor_unavailable(profile: &str) -> String {
+    format!("process.apparmorProfile {profile:?}: apparmor is not enabled on this host")
+}
+
+/// Has the kernel switch to AppArmor profile `profile` at the next execve(2): what
+/// libapparmor's aa_change_onexec does, writing `exec PROFILE` to the task's
+/// attr/apparmor/exec (attr/exec before Linux 5.8; proc(5), apparmor(7)).
+pub fn apparmor_exec(profile: &str) -> Result<()> {
+    if !apparmor_enabled() {
+        return Err(Error::Invalid(apparmor_unavailable(profile)));
+    }
+    let mut path = "/proc/thread-self/attr/apparmor/exec";
+    if !std::path::Path::new(path).exists() {
+        path = "/proc/thread-self/attr/exec";
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, format!("exec {profile}").as_bytes()))
+        .map_err(|e| Error::io("apply apparmor profile", path, e))
+}

@@ -97,6 +97,9 @@ pub struct State {
     /// and check the bundle's config.json again (it may even be gone by delete).
     #[serde(default)]
     pub post_hooks: PostHooks,
+    /// The cgroup resources in force: the config's, with every `update` merged in (update.rs).
+    #[serde(default)]
+    pub resources: Option<oci_spec::runtime::LinuxResources>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -121,6 +124,19 @@ impl State {
             "owner": self.owner,
             "annotations": self.annotations,
         })
+    }
+}
+
+impl State {
+    /// The state JSON the create-time hooks read (prestart, createRuntime, createContainer,
+    /// startContainer): `created`. Runtime spec 1.2 runtime.md "Lifecycle" runs them after
+    /// step 2, "the container's runtime environment MUST be created", and state.md defines
+    /// `created` as "the runtime has finished the create operation (after step 2)". crun
+    /// sends `created` too; runc sends `creating` to the first three.
+    pub fn hook_json(&self) -> String {
+        let mut v = self.oci_json();
+        v["status"] = Status::Created.as_str().into();
+        v.to_string()
     }
 }
 

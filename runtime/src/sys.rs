@@ -75,12 +75,34 @@ pub fn fork_single_threaded() -> Result<Forked, Errno> {
     }
 }
 
-/// Closes every descriptor from `first` up (close_range(2)).
+/// Closes every descriptor from `first` up (close_range(2)); where close_range is missing
+/// (ENOSYS before Linux 5.9) or refused (a seccomp profile that predates it answers EPERM),
+/// closes each descriptor listed in /proc/self/fd instead.
 pub fn close_from(first: RawFd) -> Result<(), Errno> {
     // SAFETY: plain syscall on integers; the caller owns no Rust object for these fds any more.
     let ret = unsafe { libc::syscall(libc::SYS_close_range, first as u32, u32::MAX, 0) };
-    if ret < 0 {
-        return Err(Errno::last());
+    if ret == 0 {
+        return Ok(());
+    }
+    each_fd_from(first, |fd| {
+        // SAFETY: as above: the caller gave up every descriptor from `first` up.
+        unsafe { libc::close(fd) }
+    })
+}
+
+/// Runs `f` on every open descriptor >= `first`, as listed in /proc/self/fd (proc(5)). The
+/// list is read in full first, so the directory's own descriptor is closed by then (`f`
+/// then fails with EBADF on it, which is ignored).
+fn each_fd_from(first: RawFd, f: impl Fn(RawFd) -> libc::c_int) -> Result<(), Errno> {
+    let fds: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd >= first)
+        .collect();
+    for fd in fds {
+        if f(fd) < 0 && Errno::last() != Errno::EBADF {
+            return Err(Errno::last());
+        }
     }
     Ok(())
 }
@@ -120,7 +142,9 @@ pub fn seccomp_install(prog: &[seccompiler::sock_filter]) -> Result<(), Errno> {
 }
 
 /// Marks every descriptor from `first` up close-on-exec (close_range(2), CLOSE_RANGE_CLOEXEC),
-/// so nothing the runtime inherited reaches the container (CVE-2024-21626).
+/// so nothing the runtime inherited reaches the container (CVE-2024-21626). Kernels without
+/// close_range (ENOSYS, before 5.9) or without CLOSE_RANGE_CLOEXEC (EINVAL, 5.9-5.10) get
+/// the same through /proc/self/fd and fcntl(F_SETFD), as runc does.
 pub fn cloexec_from(first: RawFd) -> Result<(), Errno> {
     // SAFETY: plain syscall on integers; marking descriptors CLOEXEC invalidates no Rust object.
     let ret = unsafe {
@@ -131,10 +155,21 @@ pub fn cloexec_from(first: RawFd) -> Result<(), Errno> {
             libc::CLOSE_RANGE_CLOEXEC,
         )
     };
-    if ret < 0 {
-        return Err(Errno::last());
+    if ret == 0 {
+        return Ok(());
     }
-    Ok(())
+    match Errno::last() {
+        Errno::ENOSYS | Errno::EINVAL => cloexec_from_procfs(first),
+        e => Err(e),
+    }
+}
+
+/// The /proc/self/fd walk behind [`cloexec_from`].
+pub fn cloexec_from_procfs(first: RawFd) -> Result<(), Errno> {
+    each_fd_from(first, |fd| {
+        // SAFETY: F_SETFD takes an int flag word; it changes no state Rust tracks.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) }
+    })
 }
 
 /// Makes `fd` the controlling terminal of this (session leader) process: ioctl TIOCSCTTY.
@@ -350,4 +385,25 @@ pub fn child_dup_stdio(fds: &[RawFd; 3]) -> bool {
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fallback for kernels without close_range marks inherited descriptors.
+    #[test]
+    fn cloexec_fallback_marks_descriptors() {
+        let f = std::fs::File::open("/proc/self/stat").expect("open");
+        // SAFETY: dup of a descriptor we own; the copy is closed below.
+        let fd = unsafe { libc::dup(f.as_raw_fd()) };
+        assert!(fd > 2);
+        // SAFETY: F_GETFD only reads the descriptor's flags.
+        let flags = || unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        assert_eq!(flags() & libc::FD_CLOEXEC, 0, "dup(2) clears FD_CLOEXEC");
+        cloexec_from_procfs(fd).expect("fallback");
+        assert_eq!(flags() & libc::FD_CLOEXEC, libc::FD_CLOEXEC);
+        // SAFETY: closing the copy made above.
+        unsafe { libc::close(fd) };
+    }
 }

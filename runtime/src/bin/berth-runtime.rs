@@ -29,8 +29,9 @@ struct Cli {
     /// Log debug information
     #[arg(long, global = true)]
     debug: bool,
-    /// Ignored (systemd cgroup driver is not supported; accepted for runc compatibility)
-    #[arg(long, global = true, hide = true)]
+    /// Use the systemd cgroup driver: not supported (create, run and update refuse it; other
+    /// commands accept it, so that a container can always be cleaned up)
+    #[arg(long, global = true)]
     systemd_cgroup: bool,
     #[command(subcommand)]
     cmd: Cmd,
@@ -143,6 +144,9 @@ enum Cmd {
         #[arg(long, short, value_enum, default_value = "table")]
         format: Format,
         container_id: String,
+        /// Options for ps(1) in the table format (default -ef)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
     },
     /// Freeze all processes of a container
     Pause { container_id: String },
@@ -150,6 +154,75 @@ enum Cmd {
     Resume { container_id: String },
     /// Print what this runtime supports (runtime-spec features.md)
     Features,
+    /// Change the cgroup limits of a container (runc's flags, or -r with a LinuxResources JSON)
+    Update(UpdateArgs),
+    /// Print cgroup statistics every --interval and OOM kills, as JSON lines (runc's shape)
+    Events {
+        /// Time between statistics (a Go duration: 5s, 500ms, 1m)
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        /// Print the statistics once and exit
+        #[arg(long)]
+        stats: bool,
+        container_id: String,
+    },
+    /// Write a starter config.json into the bundle directory
+    Spec {
+        /// The bundle directory (default: the current one)
+        #[arg(long, short)]
+        bundle: Option<PathBuf>,
+        /// A config for a container run by a non-root user (user namespace, no cgroups)
+        #[arg(long)]
+        rootless: bool,
+    },
+    /// Not supported: berth-runtime has no CRIU integration
+    Checkpoint {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Not supported: berth-runtime has no CRIU integration
+    Restore {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+#[derive(clap::Args)]
+struct UpdateArgs {
+    /// File with a LinuxResources JSON, or - for stdin; the other flags are then ignored
+    #[arg(long, short = 'r')]
+    resources: Option<PathBuf>,
+    /// Memory limit in bytes (units k, m, g accepted; -1 for none)
+    #[arg(long, allow_hyphen_values = true)]
+    memory: Option<String>,
+    /// Memory soft limit in bytes
+    #[arg(long, allow_hyphen_values = true)]
+    memory_reservation: Option<String>,
+    /// Memory plus swap limit in bytes (-1 for unlimited swap)
+    #[arg(long, allow_hyphen_values = true)]
+    memory_swap: Option<String>,
+    /// CPU CFS quota in microseconds per period (-1 for none)
+    #[arg(long, allow_hyphen_values = true)]
+    cpu_quota: Option<i64>,
+    /// CPU CFS period in microseconds
+    #[arg(long)]
+    cpu_period: Option<u64>,
+    /// CPU shares (relative weight)
+    #[arg(long = "cpu-share", visible_alias = "cpu-shares")]
+    cpu_share: Option<u64>,
+    /// CPUs the container may use (cpuset, e.g. 0-2,4)
+    #[arg(long)]
+    cpuset_cpus: Option<String>,
+    /// Memory nodes the container may use
+    #[arg(long)]
+    cpuset_mems: Option<String>,
+    /// Maximum number of processes (-1 for none)
+    #[arg(long, allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    /// Block IO weight (10-1000)
+    #[arg(long)]
+    blkio_weight: Option<u16>,
+    container_id: String,
 }
 
 fn main() -> ExitCode {
@@ -205,6 +278,11 @@ fn create_opts<'a>(root: &'a std::path::Path, a: &'a CreateArgs) -> CreateOpts<'
 
 fn dispatch(cli: Cli) -> Result<u8, Error> {
     let root = cli.root.as_path();
+    if cli.systemd_cgroup && matches!(cli.cmd, Cmd::Create(_) | Cmd::Run { .. } | Cmd::Update(_)) {
+        return Err(Error::Invalid(
+            "--systemd-cgroup: the systemd cgroup driver is not supported; berth-runtime manages cgroupfs (v1 and v2) itself: leave it off (containerd: SystemdCgroup = false)".into(),
+        ));
+    }
     match &cli.cmd {
         Cmd::Create(a) => {
             container::create(&create_opts(root, a))?;
@@ -306,24 +384,177 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
         Cmd::Ps {
             format,
             container_id,
+            ps_args,
         } => {
             let pids = container::ps(root, container_id)?;
             if *format == Format::Json {
+                if !ps_args.is_empty() {
+                    return Err(Error::Invalid(
+                        "ps options are only valid with --format table".into(),
+                    ));
+                }
+                // containerd's shim reads this: a JSON array of host pids.
                 println!("{}", serde_json::to_string(&pids).unwrap_or_default());
             } else {
-                println!("{:<8} CMD", "PID");
-                for p in pids {
-                    let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
-                    let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-                    println!("{p:<8} {}", cmd.trim_end());
-                }
+                ps_table(&pids, ps_args)?;
             }
         }
         Cmd::Pause { container_id } => container::pause(root, container_id, true)?,
         Cmd::Resume { container_id } => container::pause(root, container_id, false)?,
         Cmd::Features => println!("{}", features()),
+        Cmd::Update(a) => {
+            berth_runtime::update::update(root, &a.container_id, &update_resources(a)?)?;
+        }
+        Cmd::Events {
+            interval,
+            stats,
+            container_id,
+        } => {
+            use berth_runtime::events;
+            let every = events::parse_duration(interval)?;
+            let print = |e: &events::Event| {
+                let line = serde_json::to_string(e).map_err(|e| Error::Invalid(e.to_string()))?;
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{line}")
+                    .and_then(|()| out.flush())
+                    .map_err(|e| Error::io("write events", "stdout", e))
+            };
+            if *stats {
+                print(&events::stats(root, container_id)?)?;
+            } else {
+                events::watch(root, container_id, every, print)?;
+            }
+        }
+        Cmd::Spec { bundle, rootless } => write_spec(bundle.as_deref(), *rootless)?,
+        Cmd::Checkpoint { .. } => {
+            return Err(Error::Invalid(
+                "checkpoint is not supported: berth-runtime has no CRIU integration; the container is left as it was".into(),
+            ))
+        }
+        Cmd::Restore { .. } => {
+            return Err(Error::Invalid(
+                "restore is not supported: berth-runtime has no CRIU integration".into(),
+            ))
+        }
     }
     Ok(0)
+}
+
+/// runc's table: ps(1)'s own output (`ps -ef` unless options are given), header and the
+/// lines of the container's processes, found by the PID column.
+fn ps_table(pids: &[i32], args: &[String]) -> Result<(), Error> {
+    let args: Vec<&str> = if args.is_empty() {
+        vec!["-ef"]
+    } else {
+        args.iter().map(String::as_str).collect()
+    };
+    let out = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .map_err(|e| Error::io("run", "ps", e))?;
+    if !out.status.success() {
+        return Err(Error::Invalid(format!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let col = header
+        .split_whitespace()
+        .position(|h| h == "PID")
+        .ok_or_else(|| Error::Invalid(format!("no PID column in ps output: {header}")))?;
+    println!("{header}");
+    for l in lines {
+        if let Some(pid) = l
+            .split_whitespace()
+            .nth(col)
+            .and_then(|p| p.parse::<i32>().ok())
+        {
+            if pids.contains(&pid) {
+                println!("{l}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The LinuxResources of an `update`: the JSON of -r, or the flags (runc ignores the flags
+/// when -r is given, and so do we).
+fn update_resources(a: &UpdateArgs) -> Result<oci_spec::runtime::LinuxResources, Error> {
+    use berth_runtime::update::parse_bytes;
+    if let Some(src) = &a.resources {
+        let data = if src.as_os_str() == "-" {
+            let mut buf = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+                .map_err(|e| Error::io("read", "stdin", e))?;
+            buf
+        } else {
+            std::fs::read(src).map_err(|e| Error::io("read", src, e))?
+        };
+        return serde_json::from_slice(&data).map_err(|e| Error::InvalidSpec {
+            path: src.clone(),
+            msg: format!("not a LinuxResources JSON: {e}"),
+        });
+    }
+    let mut v = serde_json::json!({});
+    if let Some(m) = &a.memory {
+        v["memory"]["limit"] = parse_bytes("memory", m)?.into();
+    }
+    if let Some(m) = &a.memory_reservation {
+        v["memory"]["reservation"] = parse_bytes("memory-reservation", m)?.into();
+    }
+    if let Some(m) = &a.memory_swap {
+        v["memory"]["swap"] = parse_bytes("memory-swap", m)?.into();
+    }
+    if let Some(q) = a.cpu_quota {
+        v["cpu"]["quota"] = q.into();
+    }
+    if let Some(p) = a.cpu_period {
+        v["cpu"]["period"] = p.into();
+    }
+    if let Some(s) = a.cpu_share {
+        v["cpu"]["shares"] = s.into();
+    }
+    if let Some(c) = &a.cpuset_cpus {
+        v["cpu"]["cpus"] = c.as_str().into();
+    }
+    if let Some(m) = &a.cpuset_mems {
+        v["cpu"]["mems"] = m.as_str().into();
+    }
+    if let Some(p) = a.pids_limit {
+        v["pids"]["limit"] = p.into();
+    }
+    if let Some(w) = a.blkio_weight {
+        v["blockIO"]["weight"] = w.into();
+    }
+    serde_json::from_value(v).map_err(|e| Error::Invalid(format!("update: {e}")))
+}
+
+/// `spec`: config.json in the bundle directory, never over an existing one (runc's rule).
+fn write_spec(bundle: Option<&std::path::Path>, rootless: bool) -> Result<(), Error> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = bundle.unwrap_or(std::path::Path::new("."));
+    let path = dir.join("config.json");
+    let unified = berth_runtime::cgroups::is_unified().unwrap_or(false);
+    let spec = berth_runtime::example::example(rootless, unified);
+    let data = serde_json::to_vec_pretty(&spec).map_err(|e| Error::Invalid(e.to_string()))?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(&path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => {
+                Error::Invalid(format!("file {} exists: remove it first", path.display()))
+            }
+            _ => Error::io("create", &path, e),
+        })?;
+    f.write_all(&data)
+        .and_then(|()| f.write_all(b"\n"))
+        .map_err(|e| Error::io("write", &path, e))
 }
 
 /// The process for `exec`: a process.json, or ARGS on top of the container's own process
@@ -393,7 +624,7 @@ fn features() -> String {
                 "operators": ["SCMP_CMP_NE","SCMP_CMP_LT","SCMP_CMP_LE","SCMP_CMP_EQ","SCMP_CMP_GE","SCMP_CMP_GT","SCMP_CMP_MASKED_EQ"],
                 "archs": ["SCMP_ARCH_X86_64"]
             },
-            "apparmor": {"enabled": false},
+            "apparmor": {"enabled": berth_runtime::security::apparmor_enabled()},
             "selinux": {"enabled": false}
         },
         "annotations": {"org.opencontainers.runc.version": "berth-runtime"}
