@@ -12,6 +12,7 @@ use std::path::Path;
 
 use berth_image::rootfs;
 use berth_runtime::container as rt;
+use berth_runtime::debug;
 use serde::{Deserialize, Serialize};
 
 use super::base::runtime_root;
@@ -89,6 +90,7 @@ pub fn teardown(cs: &Containers, id: &str, level: Level) -> Errors {
                 }
                 // Its record of the cgroup can be gone while the cgroup stays.
                 remove_cgroup_by_name(id);
+                debug::step("teardown: runtime container deleted");
             }
             HostObject::Overlay if level != Level::Processes => {
                 let (_, _, rootfs_dir) = rootfs::paths(&dir);
@@ -97,6 +99,7 @@ pub fn teardown(cs: &Containers, id: &str, level: Level) -> Errors {
                 {
                     errs.push("unmount the root", e);
                 }
+                debug::step("teardown: root unmounted");
             }
             HostObject::Volume {
                 name,
@@ -108,11 +111,13 @@ pub fn teardown(cs: &Containers, id: &str, level: Level) -> Errors {
         }
     }
     if let Level::Removed { .. } = level {
+        debug::step("teardown: objects down");
         // A root still mounted keeps the container, so that `rm` can be tried again.
         if errs.0.is_empty() && dir.exists() {
             match fsutil::to_trash(&cs.root, &dir) {
                 Ok(gone) => {
-                    if let Err(e) = fsutil::remove_tree(&gone) {
+                    debug::step("teardown: directory in the trash");
+                    if let Err(e) = fsutil::remove_trash_entry(&gone) {
                         errs.push("remove the directory", e);
                     }
                 }

@@ -204,7 +204,7 @@ impl Volumes {
         }
         let gone = fsutil::to_trash(&self.root, &self.dir_of(name))?;
         drop(_l);
-        fsutil::remove_tree(&gone)
+        fsutil::remove_trash_entry_now(&gone)
     }
 }
 
