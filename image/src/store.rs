@@ -24,7 +24,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -67,6 +67,97 @@ impl Image {
     }
     pub fn size(&self) -> u64 {
         self.manifest.layers.iter().map(|l| l.size).sum()
+    }
+}
+
+/// A blob being written (`Store::blob_writer`), the one way bytes become a blob: what is
+/// written is hashed as it streams to a temp file in tmp/; `commit` fsyncs and verifies it and
+/// renames it into blobs/sha256/. Dropped uncommitted (a failed or cancelled download or
+/// load), it removes its temp file.
+pub struct BlobWriter<'s> {
+    store: &'s Store,
+    tmp: PathBuf,
+    /// None only once `commit` has taken it.
+    out: Option<HashingWriter<BufWriter<File>>>,
+}
+
+impl BlobWriter<'_> {
+    /// The temp file, for messages.
+    pub fn path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.out.as_ref().map_or(0, |w| w.count)
+    }
+
+    /// Flushes and fsyncs the blob, checks it has the `expected` digest (and `size`, when
+    /// given) and renames it into the store. Returns its digest and size.
+    pub fn commit(mut self, expected: Option<&Digest>, size: Option<u64>) -> Result<(Digest, u64)> {
+        let Some(out) = self.out.take() else {
+            return Err(Error::Invalid(format!(
+                "blob {:?}: committed twice",
+                self.tmp
+            )));
+        };
+        let (buf, digest, n) = out.finish();
+        let f = buf.into_inner().map_err(|e| Error::Io {
+            op: "write blob",
+            path: self.tmp.clone(),
+            err: e.into_error(),
+        })?;
+        f.sync_all().ctx("fsync", &self.tmp)?;
+        let digest_ok = expected.is_none_or(|exp| *exp == digest);
+        if !digest_ok || size.is_some_and(|s| s != n) {
+            let (expected, actual) = match (expected, size) {
+                (Some(exp), Some(size)) => (
+                    format!("{exp} ({size} bytes)"),
+                    format!("{digest} ({n} bytes)"),
+                ),
+                (exp, _) => (
+                    exp.map(Digest::to_string).unwrap_or_default(),
+                    digest.to_string(),
+                ),
+            };
+            return Err(Error::DigestMismatch {
+                path: self.tmp.clone(),
+                expected,
+                actual,
+            });
+        }
+        let dst = self.store.blob_path(&digest);
+        if !dst.exists() {
+            self.store.record("blob", &digest)?;
+        }
+        fs::rename(&self.tmp, &dst).ctx("rename blob", &dst)?;
+        // In place: nothing left for `drop` to remove.
+        self.tmp = PathBuf::new();
+        Ok((digest, n))
+    }
+}
+
+impl Write for BlobWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut self.out {
+            Some(w) => w.write(buf),
+            None => Err(std::io::Error::other("blob already committed")),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.out {
+            Some(w) => w.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for BlobWriter<'_> {
+    fn drop(&mut self) {
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.tmp);
+        }
     }
 }
 
@@ -214,40 +305,24 @@ impl Store {
         self.blob_path(d).exists()
     }
 
+    /// A new blob written through `Write`: hashed on its way to a temp file `tmp/<what>-..`,
+    /// then verified and renamed into place by `BlobWriter::commit`.
+    pub fn blob_writer(&self, what: &str) -> Result<BlobWriter<'_>> {
+        let tmp = self.tmp_path(what);
+        let f = fsmode::create_file(&tmp, fsmode::FILE)?;
+        let out = HashingWriter::new(BufWriter::with_capacity(1 << 20, f));
+        Ok(BlobWriter {
+            store: self,
+            tmp,
+            out: Some(out),
+        })
+    }
+
     /// Streams `r` into a new blob; verifies `expected` if given. Returns digest and size.
     pub fn write_blob(&self, r: &mut dyn Read, expected: Option<&Digest>) -> Result<(Digest, u64)> {
-        let tmp = self.tmp_path("blob");
-        let res = (|| {
-            let f = fsmode::create_file(&tmp, fsmode::FILE)?;
-            let mut w = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, f));
-            std::io::copy(r, &mut w).ctx("write blob", &tmp)?;
-            let (buf, digest, size) = w.finish();
-            let f = buf.into_inner().map_err(|e| Error::Io {
-                op: "write blob",
-                path: tmp.clone(),
-                err: e.into_error(),
-            })?;
-            f.sync_all().ctx("fsync", &tmp)?;
-            if let Some(exp) = expected {
-                if *exp != digest {
-                    return Err(Error::DigestMismatch {
-                        path: tmp.clone(),
-                        expected: exp.to_string(),
-                        actual: digest.to_string(),
-                    });
-                }
-            }
-            let dst = self.blob_path(&digest);
-            if !dst.exists() {
-                self.record("blob", &digest)?;
-            }
-            fs::rename(&tmp, &dst).ctx("rename blob", &dst)?;
-            Ok((digest, size))
-        })();
-        if res.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        res
+        let mut w = self.blob_writer("blob")?;
+        std::io::copy(r, &mut w).ctx("write blob", w.path())?;
+        w.commit(expected, None)
     }
 
     pub fn put_bytes(&self, data: &[u8]) -> Result<Digest> {
