@@ -194,21 +194,7 @@ fn load_all(store: &Store, input: impl Read, source: &Path) -> Result<Vec<Image>
     }
     // Only now name them: until here nothing refers to the new blobs.
     for img in &out {
-        let desc = Descriptor::new(
-            MT_OCI_MANIFEST,
-            img.manifest_digest.clone(),
-            store
-                .blob_path(&img.manifest_digest)
-                .metadata()
-                .map(|m| m.len())
-                .unwrap_or(0),
-        );
-        if img.names.is_empty() {
-            store.tag(None, &desc)?;
-        }
-        for n in &img.names {
-            store.tag(Some(n), &desc)?;
-        }
+        store.name_image(img)?;
     }
     Ok(out)
 }
@@ -457,11 +443,9 @@ fn import_one(
     };
     let mbytes = serde_json::to_vec(&manifest).map_err(|e| Error::Invalid(e.to_string()))?;
     let md = store.put_bytes(&mbytes)?;
-    store.tag(
-        name,
-        &Descriptor::new(MT_OCI_MANIFEST, md.clone(), mbytes.len() as u64),
-    )?;
-    store.load_image(&md, name.into_iter().cloned().collect())
+    let img = store.load_image(&md, name.into_iter().cloned().collect())?;
+    store.name_image(&img)?;
+    Ok(img)
 }
 
 /// One `--change` (Dockerfile syntax): CMD, ENTRYPOINT, ENV, WORKDIR, EXPOSE, USER, LABEL,

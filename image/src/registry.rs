@@ -189,7 +189,7 @@ async fn pull_async(
     } else {
         (top.clone(), bytes.to_vec())
     };
-    let mut manifest: Manifest = serde_json::from_slice(&manifest_bytes)
+    let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
         .map_err(|e| reg_err(r, format!("manifest: {e}")))?;
     progress(Event::Resolved {
         manifest: manifest_digest.clone(),
@@ -238,37 +238,19 @@ async fn pull_async(
     for res in futures_util::future::join_all(tasks).await {
         res?;
     }
-    // Docker schema 2 media types are kept as they are: the manifest's digest must not change.
-    for l in manifest.layers.iter_mut() {
-        if l.media_type.is_empty() {
-            l.media_type = MT_OCI_LAYER_GZIP.into();
-        }
-    }
     progress(Event::Unpacking);
-    let img = store.load_image(&manifest_digest, vec![r.clone()])?;
-    crate::layers::ensure(store, &img.manifest.layers, &img.config)?;
-    let size = manifest_bytes.len() as u64;
+    // Named by its tag; pulled by digest alone, it is unnamed (`<none>`) like Docker's.
     let mut name = r.clone();
     name.digest = None;
-    if name.tag.is_none() {
-        store.tag(
-            None,
-            &Descriptor::new(MT_OCI_MANIFEST, manifest_digest.clone(), size),
-        )?;
+    let names = if name.tag.is_some() {
+        vec![name]
     } else {
-        store.tag(
-            Some(&name),
-            &Descriptor::new(MT_OCI_MANIFEST, manifest_digest.clone(), size),
-        )?;
-    }
-    store.load_image(
-        &manifest_digest,
-        if name.tag.is_some() {
-            vec![name]
-        } else {
-            vec![]
-        },
-    )
+        vec![]
+    };
+    let img = store.load_image(&manifest_digest, names)?;
+    crate::layers::ensure(store, &img.manifest.layers, &img.config)?;
+    store.name_image(&img)?;
+    Ok(img)
 }
 
 /// Streams one blob into the store (`Store::blob_writer`): hashed as it goes, renamed into

@@ -35,7 +35,8 @@ use crate::digest::{chain_ids, Digest, HashingWriter};
 use crate::error::{Error, IoContext, Result};
 use crate::fsmode;
 use crate::journal::{self, Journal};
-use crate::model::{Descriptor, ImageConfig, Index, Manifest, ANNOTATION_REF_NAME, MT_OCI_INDEX};
+use crate::model::{Descriptor, ImageConfig, Index, Manifest, ANNOTATION_REF_NAME};
+use crate::model::{MT_OCI_INDEX, MT_OCI_MANIFEST};
 use crate::reference::Reference;
 
 pub struct Store {
@@ -437,6 +438,22 @@ impl Store {
             idx.manifests.push(d);
             Ok(())
         })
+    }
+
+    /// The tail of pull, load and import, once an image's blobs and layers are in place:
+    /// records it in index.json under each of its names, or unnamed (`<none>`) if it has none.
+    /// Until then nothing refers to what they added.
+    pub fn name_image(&self, img: &Image) -> Result<()> {
+        let path = self.blob_path(&img.manifest_digest);
+        let size = fs::metadata(&path).ctx("stat", &path)?.len();
+        let desc = Descriptor::new(MT_OCI_MANIFEST, img.manifest_digest.clone(), size);
+        if img.names.is_empty() {
+            return self.tag(None, &desc);
+        }
+        for n in &img.names {
+            self.tag(Some(n), &desc)?;
+        }
+        Ok(())
     }
 
     /// Removes a name; returns whether it existed.
