@@ -413,7 +413,8 @@ fn import_one(
         crate::store::remove_tree(&tmp)?;
     }
     let host = host_platform();
-    let now = crate::now_rfc3339();
+    // RFC 3339 in whole seconds, UTC, as `created` has always been: `2026-12-01T15:07:06Z`.
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let config = ImageConfig {
         created: Some(now.clone()),
         architecture: host.architecture,
@@ -515,6 +516,31 @@ pub fn apply_change(run: &mut RunConfig, change: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn import_created_is_rfc3339_in_seconds() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::open(t.path()).unwrap();
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_ustar();
+        h.set_size(2);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_cksum();
+        tar.append_data(&mut h, "f", &b"hi"[..]).unwrap();
+        let tar = tar.into_inner().unwrap();
+        let img = import(&store, &mut &tar[..], None, &[]).unwrap();
+        // `2026-12-01T15:07:06Z`: what `created` has always looked like.
+        let created = img.config.created.unwrap();
+        let shape: String = created
+            .chars()
+            .map(|c| if c.is_ascii_digit() { '9' } else { c })
+            .collect();
+        assert_eq!(shape, "9999-99-99T99:99:99Z", "{created}");
+        assert_eq!(img.config.history[0].created.as_deref(), Some(&created[..]));
+    }
 
     #[test]
     fn changes() {
