@@ -397,7 +397,7 @@ fn import_one(
     let unpacked = match unpacked {
         Ok(u) => u,
         Err(e) => {
-            let _ = crate::store::remove_tree(&tmp);
+            let _ = crate::fsmode::remove_tree(&tmp);
             return Err(e);
         }
     };
@@ -405,12 +405,12 @@ fn import_one(
     let dst = store.layer_dir(&diff_id);
     if !dst.exists() {
         if let Err(e) = store.record("layer", &diff_id) {
-            let _ = crate::store::remove_tree(&tmp);
+            let _ = crate::fsmode::remove_tree(&tmp);
             return Err(e);
         }
     }
     if std::fs::rename(&tmp, &dst).is_err() {
-        crate::store::remove_tree(&tmp)?;
+        crate::fsmode::remove_tree(&tmp)?;
     }
     let host = host_platform();
     // RFC 3339 in whole seconds, UTC, as `created` has always been: `2026-12-01T15:07:06Z`.

@@ -34,7 +34,7 @@ use nix::fcntl::{Flock, FlockArg};
 use crate::digest::{chain_ids, Digest, HashingWriter};
 use crate::error::{Error, IoContext, Result};
 use crate::fsmode;
-use crate::journal::{self, Journal};
+use crate::journal::{self, Journal, Objects};
 use crate::model::{Descriptor, ImageConfig, Index, Manifest, ANNOTATION_REF_NAME};
 use crate::model::{MT_OCI_INDEX, MT_OCI_MANIFEST};
 use crate::reference::Reference;
@@ -549,7 +549,7 @@ impl Store {
 
     /// What the index references: the blobs of its images and the chain ids (hex) of their
     /// layers. Fails if a named image cannot be read (then nothing may be swept).
-    pub(crate) fn referenced(&self) -> Result<(BTreeSet<Digest>, BTreeSet<String>)> {
+    pub(crate) fn referenced_objects(&self) -> Result<(BTreeSet<Digest>, BTreeSet<String>)> {
         let mut blobs = BTreeSet::new();
         let mut layers = BTreeSet::new();
         for img in self.images()? {
@@ -572,7 +572,7 @@ impl Store {
         // Exclusive: no writer is between writing a blob and naming it.
         let _l = lock(&dir.join(".gc.lock"), FlockArg::LockExclusive)?;
         let store = Store::handle(dir.clone(), None);
-        let (blobs, mut layers) = store.referenced()?;
+        let (blobs, mut layers) = store.referenced_objects()?;
         layers.extend(in_use.iter().cloned());
         let (mut nb, mut nl, mut bytes) = (0, 0, 0u64);
         for e in fs::read_dir(dir.join("blobs/sha256"))
@@ -617,24 +617,6 @@ impl Store {
     }
 }
 
-/// Removes a file or a directory tree; "not found" is done.
-pub fn remove_tree(p: &Path) -> Result<()> {
-    let res = match fs::symlink_metadata(p) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(p),
-        Ok(_) => fs::remove_file(p),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => Err(e),
-    };
-    match res {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io {
-            op: "remove",
-            path: p.to_path_buf(),
-            err: e,
-        }),
-        _ => Ok(()),
-    }
-}
-
 /// Writes `data` to `path` through a temp file in `dir`/tmp and a rename.
 pub fn write_atomic(dir: &Path, path: &Path, data: &[u8]) -> Result<()> {
     let tmp = dir.join("tmp").join(format!(
@@ -649,4 +631,19 @@ pub fn write_atomic(dir: &Path, path: &Path, data: &[u8]) -> Result<()> {
     f.write_all(data).ctx("write", &tmp)?;
     f.sync_all().ctx("fsync", &tmp)?;
     fs::rename(&tmp, path).ctx("rename", path)
+}
+
+impl Objects for Store {
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+    fn blob_path(&self, d: &Digest) -> PathBuf {
+        Store::blob_path(self, d)
+    }
+    fn layer_dir(&self, chain: &Digest) -> PathBuf {
+        Store::layer_dir(self, chain)
+    }
+    fn referenced(&self) -> Result<(BTreeSet<Digest>, BTreeSet<String>)> {
+        self.referenced_objects()
+    }
 }
