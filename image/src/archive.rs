@@ -194,21 +194,7 @@ fn load_all(store: &Store, input: impl Read, source: &Path) -> Result<Vec<Image>
     }
     // Only now name them: until here nothing refers to the new blobs.
     for img in &out {
-        let desc = Descriptor::new(
-            MT_OCI_MANIFEST,
-            img.manifest_digest.clone(),
-            store
-                .blob_path(&img.manifest_digest)
-                .metadata()
-                .map(|m| m.len())
-                .unwrap_or(0),
-        );
-        if img.names.is_empty() {
-            store.tag(None, &desc)?;
-        }
-        for n in &img.names {
-            store.tag(Some(n), &desc)?;
-        }
+        store.name_image(img)?;
     }
     Ok(out)
 }
@@ -411,7 +397,7 @@ fn import_one(
     let unpacked = match unpacked {
         Ok(u) => u,
         Err(e) => {
-            let _ = crate::store::remove_tree(&tmp);
+            let _ = crate::fsmode::remove_tree(&tmp);
             return Err(e);
         }
     };
@@ -419,15 +405,16 @@ fn import_one(
     let dst = store.layer_dir(&diff_id);
     if !dst.exists() {
         if let Err(e) = store.record("layer", &diff_id) {
-            let _ = crate::store::remove_tree(&tmp);
+            let _ = crate::fsmode::remove_tree(&tmp);
             return Err(e);
         }
     }
     if std::fs::rename(&tmp, &dst).is_err() {
-        crate::store::remove_tree(&tmp)?;
+        crate::fsmode::remove_tree(&tmp)?;
     }
     let host = host_platform();
-    let now = crate::now_rfc3339();
+    // RFC 3339 in whole seconds, UTC, as `created` has always been: `2026-12-01T15:07:06Z`.
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let config = ImageConfig {
         created: Some(now.clone()),
         architecture: host.architecture,
@@ -457,11 +444,9 @@ fn import_one(
     };
     let mbytes = serde_json::to_vec(&manifest).map_err(|e| Error::Invalid(e.to_string()))?;
     let md = store.put_bytes(&mbytes)?;
-    store.tag(
-        name,
-        &Descriptor::new(MT_OCI_MANIFEST, md.clone(), mbytes.len() as u64),
-    )?;
-    store.load_image(&md, name.into_iter().cloned().collect())
+    let img = store.load_image(&md, name.into_iter().cloned().collect())?;
+    store.name_image(&img)?;
+    Ok(img)
 }
 
 /// One `--change` (Dockerfile syntax): CMD, ENTRYPOINT, ENV, WORKDIR, EXPOSE, USER, LABEL,
@@ -531,6 +516,31 @@ pub fn apply_change(run: &mut RunConfig, change: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn import_created_is_rfc3339_in_seconds() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::open(t.path()).unwrap();
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_ustar();
+        h.set_size(2);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_cksum();
+        tar.append_data(&mut h, "f", &b"hi"[..]).unwrap();
+        let tar = tar.into_inner().unwrap();
+        let img = import(&store, &mut &tar[..], None, &[]).unwrap();
+        // `2026-12-01T15:07:06Z`: what `created` has always looked like.
+        let created = img.config.created.unwrap();
+        let shape: String = created
+            .chars()
+            .map(|c| if c.is_ascii_digit() { '9' } else { c })
+            .collect();
+        assert_eq!(shape, "9999-99-99T99:99:99Z", "{created}");
+        assert_eq!(img.config.history[0].created.as_deref(), Some(&created[..]));
+    }
 
     #[test]
     fn changes() {

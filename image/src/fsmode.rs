@@ -1,5 +1,7 @@
-//! Explicit modes for every directory and file the image crate makes under berth's root:
-//! the mode passed to mkdir/open is only an upper bound the umask may cut down further, and
+//! Explicit modes for every directory and file the image crate makes under berth's root (and
+//! `remove_tree`, how they go again): the ground floor of the crate's file work.
+//!
+//! The mode passed to mkdir/open is only an upper bound the umask may cut down further, and
 //! a umask of 0 would leave group/other bits we never meant. So each is created with its
 //! mode and then chmod'ed (fchmod for files) to exactly that mode, whatever the umask.
 //!
@@ -104,6 +106,24 @@ pub fn open_lock(p: &Path) -> Result<File> {
             .ctx("chmod", p)?;
     }
     Ok(f)
+}
+
+/// Removes a file or a directory tree; "not found" is done.
+pub fn remove_tree(p: &Path) -> Result<()> {
+    let res = match fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(p),
+        Ok(_) => fs::remove_file(p),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => Err(e),
+    };
+    match res {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io {
+            op: "remove",
+            path: p.to_path_buf(),
+            err: e,
+        }),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

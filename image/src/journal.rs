@@ -22,9 +22,19 @@ use std::path::{Path, PathBuf};
 use crate::digest::Digest;
 use crate::error::{IoContext, Result};
 use crate::fsmode;
-use crate::store::{remove_tree, Store};
 
 const PREFIX: &str = "journal-";
+
+/// What healing needs of the store (store.rs implements it), so that this module, which the
+/// store uses, does not import the store back.
+pub(crate) trait Objects {
+    /// The store's directory (`<root>/image`).
+    fn dir(&self) -> &Path;
+    fn blob_path(&self, d: &Digest) -> PathBuf;
+    fn layer_dir(&self, chain: &Digest) -> PathBuf;
+    /// The blobs and layer chain ids (hex) index.json references.
+    fn referenced(&self) -> Result<(BTreeSet<Digest>, BTreeSet<String>)>;
+}
 
 /// The list of objects one load or import added to the store.
 pub(crate) struct Journal {
@@ -81,7 +91,7 @@ pub(crate) fn tree_size(p: &Path) -> u64 {
 /// Removes `p` (file or tree); returns the bytes it held.
 pub(crate) fn remove_counted(p: &Path) -> Result<u64> {
     let size = tree_size(p);
-    remove_tree(p)?;
+    fsmode::remove_tree(p)?;
     Ok(size)
 }
 
@@ -105,7 +115,7 @@ fn linked_layers(store: &Path) -> BTreeSet<String> {
 /// Undoes the stale journals in `tmp/` and empties it. Caller holds the exclusive gc lock.
 /// Keeps going past errors; returns the bytes freed and what failed. A journal whose objects
 /// cannot be checked against the index (an unreadable index or manifest) is kept.
-pub(crate) fn heal(store: &Store) -> (u64, Vec<crate::Error>) {
+pub(crate) fn heal(store: &impl Objects) -> (u64, Vec<crate::Error>) {
     let (mut bytes, mut errors) = (0u64, Vec::new());
     let tmp = store.dir().join("tmp");
     let entries: Vec<PathBuf> = match fs::read_dir(&tmp) {
@@ -154,7 +164,7 @@ pub(crate) fn heal(store: &Store) -> (u64, Vec<crate::Error>) {
 
 /// Removes the objects journal `j` lists that are not in `blobs` / `layers`.
 fn undo(
-    store: &Store,
+    store: &impl Objects,
     j: &Path,
     blobs: &BTreeSet<Digest>,
     layers: &BTreeSet<String>,

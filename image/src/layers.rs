@@ -8,8 +8,9 @@ use std::io::BufReader;
 use crate::digest::{chain_ids, Digest};
 use crate::error::{Error, Result};
 use crate::fsmode;
+use crate::fsmode::remove_tree;
 use crate::model::{Descriptor, ImageConfig};
-use crate::store::{remove_tree, Store};
+use crate::store::Store;
 use crate::unpack::unpack_layer;
 
 /// Makes sure every layer of an image is unpacked; returns the layer dirs, bottom first.

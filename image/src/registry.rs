@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{client::ClientConfig, client::ClientProtocol, Client};
 
-use crate::digest::{Digest, HashingWriter};
+use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::model::*;
 use crate::reference::Reference;
@@ -189,7 +189,7 @@ async fn pull_async(
     } else {
         (top.clone(), bytes.to_vec())
     };
-    let mut manifest: Manifest = serde_json::from_slice(&manifest_bytes)
+    let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
         .map_err(|e| reg_err(r, format!("manifest: {e}")))?;
     progress(Event::Resolved {
         manifest: manifest_digest.clone(),
@@ -238,40 +238,23 @@ async fn pull_async(
     for res in futures_util::future::join_all(tasks).await {
         res?;
     }
-    // Docker schema 2 media types are kept as they are: the manifest's digest must not change.
-    for l in manifest.layers.iter_mut() {
-        if l.media_type.is_empty() {
-            l.media_type = MT_OCI_LAYER_GZIP.into();
-        }
-    }
     progress(Event::Unpacking);
-    let img = store.load_image(&manifest_digest, vec![r.clone()])?;
-    crate::layers::ensure(store, &img.manifest.layers, &img.config)?;
-    let size = manifest_bytes.len() as u64;
+    // Named by its tag; pulled by digest alone, it is unnamed (`<none>`) like Docker's.
     let mut name = r.clone();
     name.digest = None;
-    if name.tag.is_none() {
-        store.tag(
-            None,
-            &Descriptor::new(MT_OCI_MANIFEST, manifest_digest.clone(), size),
-        )?;
+    let names = if name.tag.is_some() {
+        vec![name]
     } else {
-        store.tag(
-            Some(&name),
-            &Descriptor::new(MT_OCI_MANIFEST, manifest_digest.clone(), size),
-        )?;
-    }
-    store.load_image(
-        &manifest_digest,
-        if name.tag.is_some() {
-            vec![name]
-        } else {
-            vec![]
-        },
-    )
+        vec![]
+    };
+    let img = store.load_image(&manifest_digest, names)?;
+    crate::layers::ensure(store, &img.manifest.layers, &img.config)?;
+    store.name_image(&img)?;
+    Ok(img)
 }
 
-/// Streams one blob to tmp/, hashing as it goes; renamed into place if the digest matches.
+/// Streams one blob into the store (`Store::blob_writer`): hashed as it goes, renamed into
+/// place only if digest and size match.
 async fn fetch_blob(
     client: &Client,
     oref: &oci_client::Reference,
@@ -287,39 +270,18 @@ async fn fetch_blob(
         .pull_blob_stream(oref, d.to_string().as_str())
         .await
         .map_err(|e| Error::Invalid(format!("download {d}: {e}")))?;
-    let tmp = store.tmp_path("pull");
-    let f = crate::fsmode::create_file(&tmp, crate::fsmode::FILE)?;
-    let res = async {
-        let mut w = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, f));
-        let mut last = 0u64;
-        while let Some(chunk) = s.stream.next().await {
-            let chunk = chunk.map_err(|e| Error::Invalid(format!("download {d}: {e}")))?;
-            w.write_all(&chunk).ctx("write", &tmp)?;
-            if w.count - last > (1 << 20) || w.count == size {
-                last = w.count;
-                progress(w.count);
-            }
+    // Dropped on an error, the writer takes its temp file with it: a broken download leaves
+    // nothing behind (the blobs it completed stay: a pull resumes).
+    let mut w = store.blob_writer("pull")?;
+    let mut last = 0u64;
+    while let Some(chunk) = s.stream.next().await {
+        let chunk = chunk.map_err(|e| Error::Invalid(format!("download {d}: {e}")))?;
+        w.write_all(&chunk).ctx("write blob", w.path())?;
+        let done = w.written();
+        if done - last > (1 << 20) || done == size {
+            last = done;
+            progress(done);
         }
-        let (buf, got, n) = w.finish();
-        let f = buf.into_inner().map_err(|e| Error::Io {
-            op: "write",
-            path: tmp.clone(),
-            err: e.into_error(),
-        })?;
-        f.sync_all().ctx("fsync", &tmp)?;
-        if got != *d || n != size {
-            return Err(Error::DigestMismatch {
-                path: tmp.clone(),
-                expected: format!("{d} ({size} bytes)"),
-                actual: format!("{got} ({n} bytes)"),
-            });
-        }
-        std::fs::rename(&tmp, store.blob_path(d)).ctx("rename blob", store.blob_path(d))
     }
-    .await;
-    // A broken download leaves no temp file (the blobs it completed stay: a pull resumes).
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res
+    w.commit(Some(d), Some(size)).map(drop)
 }

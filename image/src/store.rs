@@ -24,7 +24,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -34,8 +34,9 @@ use nix::fcntl::{Flock, FlockArg};
 use crate::digest::{chain_ids, Digest, HashingWriter};
 use crate::error::{Error, IoContext, Result};
 use crate::fsmode;
-use crate::journal::{self, Journal};
-use crate::model::{Descriptor, ImageConfig, Index, Manifest, ANNOTATION_REF_NAME, MT_OCI_INDEX};
+use crate::journal::{self, Journal, Objects};
+use crate::model::{Descriptor, ImageConfig, Index, Manifest, ANNOTATION_REF_NAME};
+use crate::model::{MT_OCI_INDEX, MT_OCI_MANIFEST};
 use crate::reference::Reference;
 
 pub struct Store {
@@ -67,6 +68,97 @@ impl Image {
     }
     pub fn size(&self) -> u64 {
         self.manifest.layers.iter().map(|l| l.size).sum()
+    }
+}
+
+/// A blob being written (`Store::blob_writer`), the one way bytes become a blob: what is
+/// written is hashed as it streams to a temp file in tmp/; `commit` fsyncs and verifies it and
+/// renames it into blobs/sha256/. Dropped uncommitted (a failed or cancelled download or
+/// load), it removes its temp file.
+pub struct BlobWriter<'s> {
+    store: &'s Store,
+    tmp: PathBuf,
+    /// None only once `commit` has taken it.
+    out: Option<HashingWriter<BufWriter<File>>>,
+}
+
+impl BlobWriter<'_> {
+    /// The temp file, for messages.
+    pub fn path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.out.as_ref().map_or(0, |w| w.count)
+    }
+
+    /// Flushes and fsyncs the blob, checks it has the `expected` digest (and `size`, when
+    /// given) and renames it into the store. Returns its digest and size.
+    pub fn commit(mut self, expected: Option<&Digest>, size: Option<u64>) -> Result<(Digest, u64)> {
+        let Some(out) = self.out.take() else {
+            return Err(Error::Invalid(format!(
+                "blob {:?}: committed twice",
+                self.tmp
+            )));
+        };
+        let (buf, digest, n) = out.finish();
+        let f = buf.into_inner().map_err(|e| Error::Io {
+            op: "write blob",
+            path: self.tmp.clone(),
+            err: e.into_error(),
+        })?;
+        f.sync_all().ctx("fsync", &self.tmp)?;
+        let digest_ok = expected.is_none_or(|exp| *exp == digest);
+        if !digest_ok || size.is_some_and(|s| s != n) {
+            let (expected, actual) = match (expected, size) {
+                (Some(exp), Some(size)) => (
+                    format!("{exp} ({size} bytes)"),
+                    format!("{digest} ({n} bytes)"),
+                ),
+                (exp, _) => (
+                    exp.map(Digest::to_string).unwrap_or_default(),
+                    digest.to_string(),
+                ),
+            };
+            return Err(Error::DigestMismatch {
+                path: self.tmp.clone(),
+                expected,
+                actual,
+            });
+        }
+        let dst = self.store.blob_path(&digest);
+        if !dst.exists() {
+            self.store.record("blob", &digest)?;
+        }
+        fs::rename(&self.tmp, &dst).ctx("rename blob", &dst)?;
+        // In place: nothing left for `drop` to remove.
+        self.tmp = PathBuf::new();
+        Ok((digest, n))
+    }
+}
+
+impl Write for BlobWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut self.out {
+            Some(w) => w.write(buf),
+            None => Err(std::io::Error::other("blob already committed")),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.out {
+            Some(w) => w.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for BlobWriter<'_> {
+    fn drop(&mut self) {
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.tmp);
+        }
     }
 }
 
@@ -214,40 +306,24 @@ impl Store {
         self.blob_path(d).exists()
     }
 
+    /// A new blob written through `Write`: hashed on its way to a temp file `tmp/<what>-..`,
+    /// then verified and renamed into place by `BlobWriter::commit`.
+    pub fn blob_writer(&self, what: &str) -> Result<BlobWriter<'_>> {
+        let tmp = self.tmp_path(what);
+        let f = fsmode::create_file(&tmp, fsmode::FILE)?;
+        let out = HashingWriter::new(BufWriter::with_capacity(1 << 20, f));
+        Ok(BlobWriter {
+            store: self,
+            tmp,
+            out: Some(out),
+        })
+    }
+
     /// Streams `r` into a new blob; verifies `expected` if given. Returns digest and size.
     pub fn write_blob(&self, r: &mut dyn Read, expected: Option<&Digest>) -> Result<(Digest, u64)> {
-        let tmp = self.tmp_path("blob");
-        let res = (|| {
-            let f = fsmode::create_file(&tmp, fsmode::FILE)?;
-            let mut w = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, f));
-            std::io::copy(r, &mut w).ctx("write blob", &tmp)?;
-            let (buf, digest, size) = w.finish();
-            let f = buf.into_inner().map_err(|e| Error::Io {
-                op: "write blob",
-                path: tmp.clone(),
-                err: e.into_error(),
-            })?;
-            f.sync_all().ctx("fsync", &tmp)?;
-            if let Some(exp) = expected {
-                if *exp != digest {
-                    return Err(Error::DigestMismatch {
-                        path: tmp.clone(),
-                        expected: exp.to_string(),
-                        actual: digest.to_string(),
-                    });
-                }
-            }
-            let dst = self.blob_path(&digest);
-            if !dst.exists() {
-                self.record("blob", &digest)?;
-            }
-            fs::rename(&tmp, &dst).ctx("rename blob", &dst)?;
-            Ok((digest, size))
-        })();
-        if res.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        res
+        let mut w = self.blob_writer("blob")?;
+        std::io::copy(r, &mut w).ctx("write blob", w.path())?;
+        w.commit(expected, None)
     }
 
     pub fn put_bytes(&self, data: &[u8]) -> Result<Digest> {
@@ -364,6 +440,22 @@ impl Store {
         })
     }
 
+    /// The tail of pull, load and import, once an image's blobs and layers are in place:
+    /// records it in index.json under each of its names, or unnamed (`<none>`) if it has none.
+    /// Until then nothing refers to what they added.
+    pub fn name_image(&self, img: &Image) -> Result<()> {
+        let path = self.blob_path(&img.manifest_digest);
+        let size = fs::metadata(&path).ctx("stat", &path)?.len();
+        let desc = Descriptor::new(MT_OCI_MANIFEST, img.manifest_digest.clone(), size);
+        if img.names.is_empty() {
+            return self.tag(None, &desc);
+        }
+        for n in &img.names {
+            self.tag(Some(n), &desc)?;
+        }
+        Ok(())
+    }
+
     /// Removes a name; returns whether it existed.
     pub fn untag(&self, name: &Reference) -> Result<bool> {
         let key = name.to_string();
@@ -457,7 +549,7 @@ impl Store {
 
     /// What the index references: the blobs of its images and the chain ids (hex) of their
     /// layers. Fails if a named image cannot be read (then nothing may be swept).
-    pub(crate) fn referenced(&self) -> Result<(BTreeSet<Digest>, BTreeSet<String>)> {
+    pub(crate) fn referenced_objects(&self) -> Result<(BTreeSet<Digest>, BTreeSet<String>)> {
         let mut blobs = BTreeSet::new();
         let mut layers = BTreeSet::new();
         for img in self.images()? {
@@ -480,7 +572,7 @@ impl Store {
         // Exclusive: no writer is between writing a blob and naming it.
         let _l = lock(&dir.join(".gc.lock"), FlockArg::LockExclusive)?;
         let store = Store::handle(dir.clone(), None);
-        let (blobs, mut layers) = store.referenced()?;
+        let (blobs, mut layers) = store.referenced_objects()?;
         layers.extend(in_use.iter().cloned());
         let (mut nb, mut nl, mut bytes) = (0, 0, 0u64);
         for e in fs::read_dir(dir.join("blobs/sha256"))
@@ -525,24 +617,6 @@ impl Store {
     }
 }
 
-/// Removes a file or a directory tree; "not found" is done.
-pub fn remove_tree(p: &Path) -> Result<()> {
-    let res = match fs::symlink_metadata(p) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(p),
-        Ok(_) => fs::remove_file(p),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => Err(e),
-    };
-    match res {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io {
-            op: "remove",
-            path: p.to_path_buf(),
-            err: e,
-        }),
-        _ => Ok(()),
-    }
-}
-
 /// Writes `data` to `path` through a temp file in `dir`/tmp and a rename.
 pub fn write_atomic(dir: &Path, path: &Path, data: &[u8]) -> Result<()> {
     let tmp = dir.join("tmp").join(format!(
@@ -557,4 +631,19 @@ pub fn write_atomic(dir: &Path, path: &Path, data: &[u8]) -> Result<()> {
     f.write_all(data).ctx("write", &tmp)?;
     f.sync_all().ctx("fsync", &tmp)?;
     fs::rename(&tmp, path).ctx("rename", path)
+}
+
+impl Objects for Store {
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+    fn blob_path(&self, d: &Digest) -> PathBuf {
+        Store::blob_path(self, d)
+    }
+    fn layer_dir(&self, chain: &Digest) -> PathBuf {
+        Store::layer_dir(self, chain)
+    }
+    fn referenced(&self) -> Result<(BTreeSet<Digest>, BTreeSet<String>)> {
+        self.referenced_objects()
+    }
 }

@@ -42,60 +42,11 @@ pub fn files(path: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's days_from_civil).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Parses RFC 3339 (`2026-11-25T21:30:41.5Z`, `...+01:00`) into nanoseconds since the epoch.
+/// Parses RFC 3339 (`2026-11-25T21:30:41.5Z`, `...+01:00`; `t` or a space for `T`, `z` for
+/// `Z`) into nanoseconds since the epoch.
 pub fn parse_rfc3339(s: &str) -> Option<i128> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, sec) = (
-        num(0..4)?,
-        num(5..7)?,
-        num(8..10)?,
-        num(11..13)?,
-        num(14..16)?,
-        num(17..19)?,
-    );
-    let mut rest = &s[19..];
-    let mut nanos: i128 = 0;
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits: String = frac.chars().take_while(|c| c.is_ascii_digit()).collect();
-        let mut padded = digits.clone();
-        padded.truncate(9);
-        while padded.len() < 9 {
-            padded.push('0');
-        }
-        nanos = padded.parse().ok()?;
-        rest = &frac[digits.len()..];
-    }
-    let offset: i64 = match rest {
-        "Z" | "z" => 0,
-        o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) => {
-            let h: i64 = o[1..3].parse().ok()?;
-            let m: i64 = o[4..6].parse().ok()?;
-            let v = h * 3600 + m * 60;
-            if o.starts_with('-') {
-                -v
-            } else {
-                v
-            }
-        }
-        _ => return None,
-    };
-    let secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset;
-    Some(secs as i128 * 1_000_000_000 + nanos)
+    let t = chrono::DateTime::parse_from_rfc3339(s).ok()?;
+    Some(i128::from(t.timestamp()) * 1_000_000_000 + i128::from(t.timestamp_subsec_nanos()))
 }
 
 /// `--since`: RFC 3339, Unix seconds (with fraction), or a duration ago (`10m`, `1h30m`, `45s`).
@@ -283,6 +234,12 @@ mod tests {
             parse_rfc3339("1970-01-01T01:00:01.5+01:00"),
             Some(1_500_000_000)
         );
+        assert_eq!(
+            parse_rfc3339("2026-01-01T00:00:00+01:00"),
+            Some(1_767_222_000_000_000_000)
+        );
+        assert_eq!(parse_rfc3339("1970-01-01 00:00:01z"), Some(1_000_000_000));
+        assert_eq!(parse_rfc3339("2026-01-01T00:00:00"), None);
         let t = berth_runtime::state::rfc3339(Duration::new(1_764_106_241, 7));
         assert_eq!(parse_rfc3339(&t), Some(1_764_106_241_000_000_007));
         assert_eq!(parse_duration("1h30m").unwrap().as_secs(), 5400);
