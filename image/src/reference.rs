@@ -52,7 +52,9 @@ fn valid_component(c: &str) -> bool {
             return false;
         }
         let sep = &c[start..i];
-        let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|b| b == b'-');
+        // An empty run is a character that is neither: without this check i never moves on.
+        let ok = !sep.is_empty()
+            && (sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|b| b == b'-'));
         if !ok {
             return false;
         }

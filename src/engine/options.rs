@@ -246,6 +246,12 @@ pub fn check_env(e: &str) -> Result<()> {
 pub fn env_file(path: &Path) -> Result<Vec<String>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("--env-file {}", path.display()))?;
+    parse_env_text(&text, &path.display().to_string())
+}
+
+/// The lines of an env file (`name` is the file, for messages): `KEY=VALUE` or a bare `KEY`
+/// (taken from berth's environment later), blank lines and `#` comments skipped.
+pub fn parse_env_text(text: &str, name: &str) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let l = line.trim();
@@ -254,11 +260,7 @@ pub fn env_file(path: &Path) -> Result<Vec<String>> {
         }
         let key = l.split('=').next().unwrap_or("");
         if key.is_empty() || key.contains(char::is_whitespace) {
-            bail!(
-                "--env-file {}:{}: {line:?} is not KEY=VALUE",
-                path.display(),
-                i + 1
-            );
+            bail!("--env-file {name}:{}: {line:?} is not KEY=VALUE", i + 1);
         }
         out.push(l.to_string());
     }

@@ -1,0 +1,274 @@
+//! The bodies of berth's fuzz targets: one function per parser that takes outside input.
+//!
+//! Each `fuzz_targets/<name>.rs` is one line that calls the function of the same name here,
+//! and `tests/fuzz_corpus.rs` in the main workspace includes this very file (`#[path]`) to
+//! replay `fuzz/corpus/*` and `fuzz/regressions/*` through them on stable in plain
+//! `cargo test`. So this file may only use what the berth package's tests can use too:
+//! berth, berth_image, berth_runtime, oci_spec, serde, serde_json, tempfile, tar, nix, libc.
+//!
+//! A body must never panic on any input: errors are fine, they are how a parser says no. The
+//! `assert!`s below are properties that must hold whatever the input (nothing written outside
+//! the layer directory, a parsed value prints as text that parses to the same value).
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::sync::Once;
+
+use berth::engine::options as opts;
+use berth::engine::Mount;
+use berth_image::model::{Descriptor, ImageConfig, Index, Manifest, RunConfig};
+use berth_image::{archive, unpack, Digest, Reference, Store};
+use berth_runtime::{container, init, rootfs, seccomp, state};
+
+/// A target's name and body.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every target by name: `fuzz/corpus/<name>/` and `fuzz/regressions/<name>/` hold its inputs.
+pub const TARGETS: &[Target] = &[
+    ("reference", reference),
+    ("layer", layer),
+    ("image_json", image_json),
+    ("archive", archive),
+    ("runtime_config", runtime_config),
+    ("options", options),
+];
+
+/// Largest file a body may write. A tar entry declares its own size and a sparse one any
+/// number of zeros from a few bytes of input: without a cap one input could fill the disk (or,
+/// with TMPDIR on tmpfs, the memory). Past the cap write(2) fails with EFBIG, a plain error.
+const MAX_FILE: u64 = 16 << 20;
+
+fn setup() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        use nix::sys::resource::{setrlimit, Resource};
+        // SAFETY: ignoring a signal installs no handler code; nothing else in the fuzzing
+        // process relies on SIGXFSZ, whose default action would kill it instead of EFBIG.
+        unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+        let _ = setrlimit(Resource::RLIMIT_FSIZE, MAX_FILE, MAX_FILE);
+    });
+}
+
+/// A fresh scratch directory under TMPDIR (scripts/fuzz.sh points it at a tmpfs).
+fn scratch() -> tempfile::TempDir {
+    setup();
+    tempfile::Builder::new()
+        .prefix("berth-fuzz-")
+        .tempdir()
+        .expect("create a scratch directory")
+}
+
+/// Removes a scratch tree even when a layer left read-only or mode-0 directories in it
+/// (TempDir's own drop would fail silently for a non-root user and leave it behind).
+fn remove_scratch(dir: tempfile::TempDir) {
+    fn open_up(p: &Path) {
+        let Ok(m) = fs::symlink_metadata(p) else {
+            return;
+        };
+        if m.is_dir() {
+            let _ = fs::set_permissions(p, fs::Permissions::from_mode(0o700));
+            for e in fs::read_dir(p).into_iter().flatten().flatten() {
+                open_up(&e.path());
+            }
+        }
+    }
+    if fs::remove_dir_all(dir.path()).is_err() {
+        open_up(dir.path());
+    }
+    let _ = dir.close();
+}
+
+fn text(data: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(data)
+}
+
+/// The longest reference text `Reference::from_str` takes (image/src/reference.rs).
+const MAX_REFERENCE: usize = 255 + 128 + 72;
+
+/// Image references and digests (`berth run/pull/tag/rmi NAME`, RepoTags of archives).
+pub fn reference(data: &[u8]) {
+    let s = text(data);
+    if let Ok(r) = s.parse::<Reference>() {
+        let printed = r.to_string();
+        // Known and left to the image crate: the length limit applies to the text as given,
+        // so a name near it is accepted but its normalised form (`docker.io/library/` and
+        // `:latest` added) is not. Everything shorter must round-trip.
+        if printed.len() > MAX_REFERENCE {
+            return;
+        }
+        let again: Reference = printed
+            .parse()
+            .unwrap_or_else(|e| panic!("{s:?} parsed, but what it prints, {printed:?}, not: {e}"));
+        assert_eq!(again, r, "{s:?} printed as {printed:?} parses differently");
+        let _ = (r.name(), r.familiar_name());
+    }
+    if let Ok(d) = s.parse::<Digest>() {
+        let again: Digest = d.to_string().parse().expect("a digest prints as a digest");
+        assert_eq!(again, d);
+        assert_eq!(d.short().len(), 12);
+    }
+}
+
+/// A layer blob (plain, gzip or zstd tar) unpacked into an empty directory: whatever it holds,
+/// nothing may appear beside that directory and no file in it may be a hard link to one
+/// outside it.
+pub fn layer(data: &[u8]) {
+    let base = scratch();
+    let dest = base.path().join("dest");
+    let canary = base.path().join("canary");
+    fs::create_dir(&dest).expect("create dest");
+    fs::create_dir(&canary).expect("create canary");
+    let _ = unpack::unpack_layer(data, &dest, None, None);
+    let mut beside: Vec<String> = fs::read_dir(base.path())
+        .expect("read scratch dir")
+        .map(|e| {
+            e.expect("read scratch dir")
+                .file_name()
+                .to_string_lossy()
+                .into()
+        })
+        .collect();
+    beside.sort();
+    assert_eq!(
+        beside,
+        ["canary", "dest"],
+        "the layer wrote beside its directory"
+    );
+    let in_canary = fs::read_dir(&canary).expect("read canary").count();
+    assert_eq!(in_canary, 0, "the layer wrote into a sibling directory");
+    let mut links = HashMap::new();
+    count_links(&dest, &mut links).expect("walk the unpacked layer");
+    for (ino, (seen, nlink)) in links {
+        assert_eq!(
+            seen, nlink,
+            "inode {ino} has links outside the layer directory"
+        );
+    }
+    remove_scratch(base);
+}
+
+/// Non-directory inode -> (names found for it under `dir`, its link count).
+fn count_links(dir: &Path, links: &mut HashMap<u64, (u64, u64)>) -> io::Result<()> {
+    for e in fs::read_dir(dir)? {
+        let p = e?.path();
+        let m = fs::symlink_metadata(&p)?;
+        if m.is_dir() {
+            // A directory the layer made mode 0 is still ours to read.
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o700))?;
+            count_links(&p, links)?;
+        } else {
+            links.entry(m.ino()).or_insert((0, m.nlink())).0 += 1;
+        }
+    }
+    Ok(())
+}
+
+/// The JSON documents of an image: OCI index, manifest, descriptor and config as
+/// berth_image::model reads them, then the same bytes as the `manifest.json` of a Docker
+/// archive and as the `index.json` of an OCI archive, loaded into an empty store.
+pub fn image_json(data: &[u8]) {
+    fn round_trip<T: serde::Serialize + serde::de::DeserializeOwned>(data: &[u8]) {
+        if let Ok(v) = serde_json::from_slice::<T>(data) {
+            let bytes = serde_json::to_vec(&v).expect("serialise what was parsed");
+            serde_json::from_slice::<T>(&bytes).expect("parse what was serialised");
+        }
+    }
+    round_trip::<Index>(data);
+    round_trip::<Manifest>(data);
+    round_trip::<Descriptor>(data);
+    round_trip::<ImageConfig>(data);
+    round_trip::<RunConfig>(data);
+    for name in ["manifest.json", "index.json"] {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, body) in [
+            ("oci-layout", &br#"{"imageLayoutVersion":"1.0.0"}"#[..]),
+            (name, data),
+        ] {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(body.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, path, body)
+                .expect("build a tar in memory");
+        }
+        let tar = b.into_inner().expect("build a tar in memory");
+        load_archive(&tar);
+    }
+}
+
+/// An image archive as `berth load` reads it (`docker save` / `podman save` output, plain or
+/// compressed), loaded into an empty store beside a canary directory that must stay empty.
+pub fn archive(data: &[u8]) {
+    load_archive(data);
+}
+
+fn load_archive(data: &[u8]) {
+    let base = scratch();
+    let canary = base.path().join("canary");
+    fs::create_dir(&canary).expect("create canary");
+    let store = Store::open(&base.path().join("root")).expect("open an empty store");
+    let _ = archive::load(&store, data, Path::new("fuzz.tar"));
+    drop(store);
+    let in_canary = fs::read_dir(&canary).expect("read canary").count();
+    assert_eq!(in_canary, 0, "loading the archive wrote outside the store");
+    remove_scratch(base);
+}
+
+/// A bundle's config.json as berth-runtime's `create` checks it (`load_spec`), then the
+/// pure steps `create` takes from it: cgroup path, namespaces and clone flags, mount options,
+/// the seccomp programs. Also the same bytes as a Docker seccomp profile and as the
+/// runtime's own state.json.
+pub fn runtime_config(data: &[u8]) {
+    let base = scratch();
+    let bundle = base.path();
+    fs::write(bundle.join("config.json"), data).expect("write config.json");
+    fs::create_dir(bundle.join("rootfs")).expect("create rootfs");
+    if let Ok(spec) = container::load_spec(bundle) {
+        let _ = berth_runtime::cgroups::path_for(&spec, "fuzz");
+        let _ = (init::namespaces(&spec), init::clone_flags(&spec));
+        let _ = rootfs::has_own_dev(&spec);
+        for m in spec.mounts().iter().flatten() {
+            let _ = rootfs::parse_options(m.options().as_deref().unwrap_or_default());
+        }
+        if let Some(sc) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+            // The programs cross from the runtime to the init as raw instructions.
+            for p in seccomp::compile(sc).into_iter().flatten() {
+                assert_eq!(seccomp::Program::from_raw(&p.to_raw()), p);
+            }
+        }
+    }
+    // `--security-opt seccomp=FILE`: a profile in Docker's format, turned by the engine into
+    // the OCI section that the runtime compiles.
+    let caps = ["CAP_CHOWN", "CAP_SYS_ADMIN", "CAP_SYS_PTRACE"].map(String::from);
+    if let Ok(oci) = berth::engine::seccomp::to_oci(&text(data), "fuzz.json", &caps) {
+        if let Ok(sc) = serde_json::from_value::<oci_spec::runtime::LinuxSeccomp>(oci) {
+            let _ = seccomp::compile(&sc);
+        }
+    }
+    if let Ok(st) = serde_json::from_slice::<state::State>(data) {
+        let _ = st.oci_json();
+        let _ = state::validate_id(&st.id);
+    }
+    remove_scratch(base);
+}
+
+/// The text of `run`'s `-v`, `--mount`, `--tmpfs`, `--memory`/`--shm-size` (sizes) and
+/// `--env-file` contents, `import --change` and a `kill --signal`: every parser on the same
+/// text, one line at a time as well as whole.
+pub fn options(data: &[u8]) {
+    let s = text(data);
+    let _ = opts::parse_env_text(&s, "fuzz.env");
+    for t in std::iter::once(&*s).chain(s.lines()) {
+        if let Ok(Mount::Bind { dst, .. } | Mount::Volume { dst, .. }) = opts::volume(t) {
+            assert!(dst.starts_with('/'), "-v {t:?} gave a relative target");
+        }
+        let _ = opts::mount(t);
+        let _ = opts::tmpfs(t);
+        let _ = opts::parse_size(t);
+        let _ = archive::apply_change(&mut RunConfig::default(), t);
+        let _ = container::parse_signal(t);
+    }
+}
