@@ -298,39 +298,15 @@ pub fn process_state(pid: i32) -> Option<char> {
 
 /// RFC 3339 UTC timestamp with nanoseconds, as runc writes `created`.
 pub fn now_rfc3339() -> String {
-    rfc3339(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default(),
-    )
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
-/// (year, month, day) of a day number since 1970-01-01: Howard Hinnant's civil_from_days,
-/// valid for the proleptic Gregorian calendar.
-pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// RFC 3339 UTC timestamp with nanoseconds of a time since the Unix epoch.
-pub fn rfc3339(now: std::time::Duration) -> String {
-    let secs = now.as_secs() as i64;
-    let (days, sod) = (secs.div_euclid(86400), secs.rem_euclid(86400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z",
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60,
-        now.subsec_nanos()
-    )
+/// RFC 3339 UTC timestamp with nanoseconds of a time since the Unix epoch
+/// (`2025-11-25T21:30:41.000000007Z`).
+pub fn rfc3339(t: std::time::Duration) -> String {
+    chrono::DateTime::from_timestamp(t.as_secs() as i64, t.subsec_nanos())
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
 #[cfg(test)]

@@ -164,10 +164,25 @@ fn push_num(out: &mut Vec<u8>, v: u64, width: usize) {
 }
 
 /// RFC 3339 UTC with nanoseconds (`2026-11-25T21:30:41.123456789Z`), without core::fmt.
+/// (year, month, day) of a day number since 1970-01-01: Howard Hinnant's civil_from_days,
+/// valid for the proleptic Gregorian calendar. Here rather than a date crate: the monitor
+/// formats a timestamp per log line for a container's whole life, and stays small.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
 pub fn rfc3339(t: Duration) -> Vec<u8> {
     let secs = t.as_secs() as i64;
     let (days, sod) = (secs.div_euclid(86400), secs.rem_euclid(86400));
-    let (y, m, d) = berth_runtime::state::civil_from_days(days);
+    let (y, m, d) = civil_from_days(days);
     let mut out = Vec::with_capacity(30);
     push_num(&mut out, y as u64, 4);
     out.push(b'-');
