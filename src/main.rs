@@ -5,14 +5,14 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use berth::cli::{Cli, Cmd, ContainerCmd, ContainerVerb, ImageCmd};
-use berth::commands::{container, image, run, volume};
+use berth::commands::{container, image, inspect, run, volume};
 use berth::engine;
 
 fn main() -> ExitCode {
     // A container init re-executed from this binary goes no further.
     berth_runtime::init::maybe_run_init();
     // So is a container's monitor.
-    engine::monitor::maybe_run();
+    berth::monitor::maybe_run(&engine::host::EngineHost);
     let cli = Cli::parse();
     if cli.debug {
         berth_runtime::debug::enable();
@@ -69,10 +69,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         },
         Cmd::Run(args) => return run::run(root, *args),
         Cmd::Containers(ContainerVerb::Exec(a)) => return container::exec(root, a),
+        Cmd::Containers(ContainerVerb::Inspect(a)) => inspect::inspect(root, &a)?,
         Cmd::Containers(v) => container::dispatch(root, v)?,
         Cmd::Volume { cmd } => volume::dispatch(root, cmd)?,
         Cmd::Container { cmd } => match cmd {
             ContainerCmd::Verb(ContainerVerb::Exec(a)) => return container::exec(root, a),
+            ContainerCmd::Verb(ContainerVerb::Inspect(a)) => inspect::inspect(root, &a)?,
             ContainerCmd::Verb(v) => container::dispatch(root, v)?,
             ContainerCmd::Prune { .. } => container::prune(root)?,
         },

@@ -335,3 +335,72 @@ fn init_reaps_and_forwards_signals() {
     assert_eq!(w.inspect(&id, "{{.State.ExitCode}}"), "143");
     assert_eq!(w.inspect(&id, "{{.HostConfig.Init}}"), "true");
 }
+
+#[test]
+fn network_container_and_ns_path_join_an_existing_namespace() {
+    if !root_or_skip("network_container_and_ns_path_join_an_existing_namespace") {
+        return;
+    }
+    let w = World::with_busybox();
+    let a = w.run_d(&["--name", "netowner", "bb:1", "sleep", "600"]);
+    let pid = w.inspect(&a, "{{.State.Pid}}");
+    let owner_ns = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    let out = w.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:netowner",
+        "bb:1",
+        "busybox",
+        "readlink",
+        "/proc/self/ns/net",
+    ]);
+    assert_eq!(
+        out.trim(),
+        owner_ns.to_string_lossy(),
+        "not the owner's netns"
+    );
+    // A namespace made by someone else, by path.
+    let name = format!("berth-t{}", std::process::id());
+    assert!(std::process::Command::new("ip")
+        .args(["netns", "add", &name])
+        .status()
+        .unwrap()
+        .success());
+    let path = format!("/run/netns/{name}");
+    let made = std::fs::metadata(&path).map(|m| std::os::unix::fs::MetadataExt::ino(&m));
+    let out = w.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        &format!("ns:{path}"),
+        "bb:1",
+        "busybox",
+        "readlink",
+        "/proc/self/ns/net",
+    ]);
+    let _ = std::process::Command::new("ip")
+        .args(["netns", "del", &name])
+        .status();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(&made.unwrap().to_string()),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = w.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:nosuch",
+        "bb:1",
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains("nosuch"),
+        "{}",
+        text(&out.stderr)
+    );
+    w.ok(&["rm", "-f", &a]);
+}

@@ -7,8 +7,9 @@
 //! Loading streams every file of the archive into the blob store first (digests verified for
 //! files named by digest), then reads the JSON documents from there: archives list
 //! manifest.json last, so nothing can be interpreted before the end anyway. The index is
-//! only updated at the very end: a killed load leaves unreferenced blobs for `image prune`,
-//! never a half image.
+//! only updated at the very end, so a killed load never leaves a half image; what it added
+//! is listed in a journal, and a load or import that fails or is killed is taken back
+//! (journal.rs).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -65,8 +66,13 @@ struct DockerManifestEntry {
     layers: Vec<String>,
 }
 
-/// Loads every image of an archive; returns them as stored.
+/// Loads every image of an archive; returns them as stored. A load that fails takes back
+/// the blobs and layers it added (store.rs `transaction`).
 pub fn load(store: &Store, input: impl Read, source: &Path) -> Result<Vec<Image>> {
+    store.transaction(|| load_all(store, input, source))
+}
+
+fn load_all(store: &Store, input: impl Read, source: &Path) -> Result<Vec<Image>> {
     let mut ar = tar::Archive::new(decompressed(input)?);
     let mut files: BTreeMap<String, (Digest, u64)> = BTreeMap::new();
     for entry in ar.entries().ctx("read archive", source)? {
@@ -116,6 +122,9 @@ pub fn load(store: &Store, input: impl Read, source: &Path) -> Result<Vec<Image>
         let data = store.read_blob(&blob_of("manifest.json")?)?;
         let entries: Vec<DockerManifestEntry> =
             serde_json::from_slice(&data).map_err(|e| fmt_err("manifest.json in", source, e))?;
+        if entries.is_empty() {
+            return Err(fmt_err("archive", source, "manifest.json lists no images"));
+        }
         for e in entries {
             let config = blob_of(&e.config)?;
             let config_size = files[e.config.trim_start_matches("./")].1;
@@ -145,8 +154,14 @@ pub fn load(store: &Store, input: impl Read, source: &Path) -> Result<Vec<Image>
             found.push((md, names));
         }
     } else if files.contains_key("index.json") {
-        let index: Index = store.read_json(&blob_of("index.json")?, "index.json")?;
+        let data = store.read_blob(&blob_of("index.json")?)?;
+        let index: Index =
+            serde_json::from_slice(&data).map_err(|e| fmt_err("index.json in", source, e))?;
+        if index.manifests.is_empty() {
+            return Err(fmt_err("archive", source, "index.json lists no manifests"));
+        }
         for desc in index.manifests {
+            check_size(store, "manifest", &desc)?;
             let names = names_of(&desc);
             let md = pick_manifest(store, &desc)?;
             found.push((md, names));
@@ -160,7 +175,20 @@ pub fn load(store: &Store, input: impl Read, source: &Path) -> Result<Vec<Image>
     }
     let mut out = Vec::new();
     for (md, names) in found {
-        let img = store.load_image(&md, names.clone())?;
+        // A document of the archive that does not parse is named by its digest in the
+        // archive, not by the store path it had for a moment.
+        let img = store.load_image(&md, names.clone()).map_err(|e| match e {
+            Error::Format { what, msg, .. } => Error::Format {
+                what,
+                path: source.to_path_buf(),
+                msg: format!("in manifest {md}: {msg}"),
+            },
+            e => e,
+        })?;
+        check_size(store, "config", &img.manifest.config)?;
+        for l in &img.manifest.layers {
+            check_size(store, "layer", l)?;
+        }
         layers::ensure(store, &img.manifest.layers, &img.config)?;
         out.push(img);
     }
@@ -207,20 +235,52 @@ fn pick_manifest(store: &Store, desc: &Descriptor) -> Result<Digest> {
     }
     let idx: Index = store.read_json(&desc.digest, "image index")?;
     let host = host_platform();
-    idx.manifests
+    let m = idx
+        .manifests
         .iter()
         .find(|m| {
             m.platform
                 .as_ref()
                 .is_some_and(|p| p.architecture == host.architecture && p.os == host.os)
         })
-        .map(|m| m.digest.clone())
         .ok_or_else(|| {
             Error::Invalid(format!(
                 "index {} has no manifest for {}/{}",
                 desc.digest, host.os, host.architecture
             ))
-        })
+        })?;
+    check_size(store, "manifest", m)?;
+    Ok(m.digest.clone())
+}
+
+/// A descriptor's size must be its blob's (image-spec descriptor.md): an archive that says
+/// otherwise is refused, naming the descriptor.
+fn check_size(store: &Store, what: &'static str, desc: &Descriptor) -> Result<()> {
+    let p = store.blob_path(&desc.digest);
+    let actual = match std::fs::metadata(&p) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::BlobMissing {
+                digest: desc.digest.to_string(),
+            })
+        }
+        Err(err) => {
+            return Err(Error::Io {
+                op: "stat",
+                path: p,
+                err,
+            })
+        }
+    };
+    if actual != desc.size {
+        return Err(Error::SizeMismatch {
+            what,
+            digest: desc.digest.to_string(),
+            declared: desc.size,
+            actual,
+        });
+    }
+    Ok(())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -315,8 +375,18 @@ pub fn save(
 }
 
 /// `docker import`: a root filesystem tarball (plain, gzip or zstd) becomes a one-layer image
-/// with the run settings given as Dockerfile instructions (`--change`).
+/// with the run settings given as Dockerfile instructions (`--change`). One that fails takes
+/// back the blob and layer it added.
 pub fn import(
+    store: &Store,
+    input: &mut dyn Read,
+    name: Option<&Reference>,
+    changes: &[String],
+) -> Result<Image> {
+    store.transaction(|| import_one(store, input, name, changes))
+}
+
+fn import_one(
     store: &Store,
     input: &mut dyn Read,
     name: Option<&Reference>,
@@ -330,13 +400,13 @@ pub fn import(
     let mt = layer_media_type(store, &blob)?;
     // The diff_id is only known after decompressing: unpack once without an expected value.
     let tmp = store.tmp_path("import");
-    std::fs::create_dir(&tmp).ctx("create", &tmp)?;
+    crate::fsmode::create_dir(&tmp, crate::fsmode::VISIBLE_DIR)?;
     let f = std::fs::File::open(store.blob_path(&blob)).ctx("open", store.blob_path(&blob))?;
     let unpacked =
         crate::unpack::unpack_layer(BufReader::with_capacity(1 << 20, f), &tmp, None, None)
-            .map_err(|source| Error::Unpack {
+            .map_err(|err| Error::Unpack {
                 digest: blob.to_string(),
-                source,
+                err,
             });
     let unpacked = match unpacked {
         Ok(u) => u,
@@ -347,6 +417,12 @@ pub fn import(
     };
     let diff_id: Digest = unpacked.diff_id.parse()?;
     let dst = store.layer_dir(&diff_id);
+    if !dst.exists() {
+        if let Err(e) = store.record("layer", &diff_id) {
+            let _ = crate::store::remove_tree(&tmp);
+            return Err(e);
+        }
+    }
     if std::fs::rename(&tmp, &dst).is_err() {
         crate::store::remove_tree(&tmp)?;
     }

@@ -6,7 +6,8 @@ use std::fs::{self, File};
 use std::io::BufReader;
 
 use crate::digest::{chain_ids, Digest};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
+use crate::fsmode;
 use crate::model::{Descriptor, ImageConfig};
 use crate::store::{remove_tree, Store};
 use crate::unpack::unpack_layer;
@@ -65,26 +66,34 @@ fn unpack_one(store: &Store, layer: &Descriptor, diff_id: &Digest, chain: &Diges
         _ => Error::Io {
             op: "open layer",
             path: blob.clone(),
-            source: e,
+            err: e,
         },
     })?;
     let tmp = store.tmp_path("layer");
-    fs::create_dir(&tmp).ctx("create", &tmp)?;
+    // The layer's root is a container's `/` when it is the top lower dir: 0755 unless the
+    // layer's own `./` entry says otherwise (unpack applies it).
+    fsmode::create_dir(&tmp, fsmode::VISIBLE_DIR)?;
     let res = unpack_layer(
         BufReader::with_capacity(1 << 20, f),
         &tmp,
         Some(&layer.digest.to_string()),
         Some(&diff_id.to_string()),
     )
-    .map_err(|source| Error::Unpack {
+    .map_err(|err| Error::Unpack {
         digest: layer.digest.to_string(),
-        source,
+        err,
     });
     if let Err(e) = res {
         let _ = remove_tree(&tmp);
         return Err(e);
     }
     let dst = store.layer_dir(chain);
+    if !dst.exists() {
+        if let Err(e) = store.record("layer", chain) {
+            let _ = remove_tree(&tmp);
+            return Err(e);
+        }
+    }
     match fs::rename(&tmp, &dst) {
         Ok(()) => Ok(()),
         // Another process unpacked the same layer first: theirs is as good as ours.
@@ -94,7 +103,7 @@ fn unpack_one(store: &Store, layer: &Descriptor, diff_id: &Digest, chain: &Diges
             Err(Error::Io {
                 op: "rename layer",
                 path: dst,
-                source: e,
+                err: e,
             })
         }
     }

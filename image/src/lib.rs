@@ -5,12 +5,15 @@
 pub mod archive;
 pub mod digest;
 pub mod error;
+pub mod fsmode;
+mod journal;
 pub mod layers;
 pub mod model;
 pub mod reference;
 pub mod registry;
 pub mod rootfs;
 pub mod store;
+pub mod text;
 pub mod unpack;
 
 pub use digest::Digest;

@@ -46,6 +46,11 @@ fn valid_component(c: &str) -> bool {
         while i < bytes.len() && matches!(bytes[i], b'.' | b'_' | b'-') {
             i += 1;
         }
+        // Neither a name character nor a separator (`a^b`, an ESC): without this check the
+        // empty run passed as a separator and the loop never advanced.
+        if i == start {
+            return false;
+        }
         let sep = &c[start..i];
         let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|b| b == b'-');
         if !ok {
@@ -211,6 +216,10 @@ mod tests {
             "a@sha256:12",
             "a:bad tag",
             "a/.b",
+            // Characters outside the grammar once made the parser spin forever.
+            "a^b",
+            "evil\x1b[31m:1",
+            "x/y\u{9b}z",
         ] {
             assert!(bad.parse::<Reference>().is_err(), "{bad:?} accepted");
         }

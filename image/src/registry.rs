@@ -170,6 +170,14 @@ async fn pull_async(
             .await
             .map_err(|e| reg_err(r, e))?;
         let d: Digest = d.parse()?;
+        if b.len() as u64 != pick.size {
+            return Err(Error::SizeMismatch {
+                what: "manifest",
+                digest: pick.digest.to_string(),
+                declared: pick.size,
+                actual: b.len() as u64,
+            });
+        }
         if Digest::of(&b) != pick.digest || d != pick.digest {
             return Err(reg_err(
                 r,
@@ -280,31 +288,38 @@ async fn fetch_blob(
         .await
         .map_err(|e| Error::Invalid(format!("download {d}: {e}")))?;
     let tmp = store.tmp_path("pull");
-    let f = std::fs::File::create(&tmp).ctx("create", &tmp)?;
-    let mut w = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, f));
-    let mut last = 0u64;
-    while let Some(chunk) = s.stream.next().await {
-        let chunk = chunk.map_err(|e| Error::Invalid(format!("download {d}: {e}")))?;
-        w.write_all(&chunk).ctx("write", &tmp)?;
-        if w.count - last > (1 << 20) || w.count == size {
-            last = w.count;
-            progress(w.count);
+    let f = crate::fsmode::create_file(&tmp, crate::fsmode::FILE)?;
+    let res = async {
+        let mut w = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, f));
+        let mut last = 0u64;
+        while let Some(chunk) = s.stream.next().await {
+            let chunk = chunk.map_err(|e| Error::Invalid(format!("download {d}: {e}")))?;
+            w.write_all(&chunk).ctx("write", &tmp)?;
+            if w.count - last > (1 << 20) || w.count == size {
+                last = w.count;
+                progress(w.count);
+            }
         }
+        let (buf, got, n) = w.finish();
+        let f = buf.into_inner().map_err(|e| Error::Io {
+            op: "write",
+            path: tmp.clone(),
+            err: e.into_error(),
+        })?;
+        f.sync_all().ctx("fsync", &tmp)?;
+        if got != *d || n != size {
+            return Err(Error::DigestMismatch {
+                path: tmp.clone(),
+                expected: format!("{d} ({size} bytes)"),
+                actual: format!("{got} ({n} bytes)"),
+            });
+        }
+        std::fs::rename(&tmp, store.blob_path(d)).ctx("rename blob", store.blob_path(d))
     }
-    let (buf, got, n) = w.finish();
-    let f = buf.into_inner().map_err(|e| Error::Io {
-        op: "write",
-        path: tmp.clone(),
-        source: e.into_error(),
-    })?;
-    f.sync_all().ctx("fsync", &tmp)?;
-    if got != *d || n != size {
+    .await;
+    // A broken download leaves no temp file (the blobs it completed stay: a pull resumes).
+    if res.is_err() {
         let _ = std::fs::remove_file(&tmp);
-        return Err(Error::DigestMismatch {
-            path: tmp,
-            expected: format!("{d} ({size} bytes)"),
-            actual: format!("{got} ({n} bytes)"),
-        });
     }
-    std::fs::rename(&tmp, store.blob_path(d)).ctx("rename blob", store.blob_path(d))
+    res
 }

@@ -12,12 +12,13 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
+use crate::fsmode;
 use crate::store::Store;
 
 /// Short, stable link name of a layer: 12 hex digits, longer only on a collision.
 fn link_for(store: &Store, chain: &Digest) -> Result<String> {
     let links = store.dir().join("links");
-    std::fs::create_dir_all(&links).ctx("create", &links)?;
+    fsmode::ensure_dir(&links, fsmode::DIR)?;
     let target = Path::new("../layers").join(chain.hex());
     for len in [12, 20, 64] {
         let name = chain.hex()[..len].to_string();
@@ -38,7 +39,7 @@ fn link_for(store: &Store, chain: &Digest) -> Result<String> {
                 return Err(Error::Io {
                     op: "symlink",
                     path: p,
-                    source: e,
+                    err: e,
                 })
             }
         }
@@ -62,9 +63,12 @@ pub fn mount_overlay(
             "an image without layers has no root filesystem".into(),
         ));
     }
-    for d in [upper, work, target] {
-        std::fs::create_dir_all(d).ctx("create", d)?;
-    }
+    // The container sees the upper dir's mode as its `/` and the rootfs mountpoint's when
+    // nothing is mounted: 0755 as Docker has them. The work dir is overlayfs' own. Existing
+    // ones keep their mode (a container may have chmod'ed its `/`, which is the upper dir).
+    fsmode::ensure_dir(upper, fsmode::VISIBLE_DIR)?;
+    fsmode::ensure_dir(work, fsmode::DIR)?;
+    fsmode::ensure_dir(target, fsmode::VISIBLE_DIR)?;
     // overlayfs lists the top layer first.
     let mut names = Vec::with_capacity(chains.len());
     for c in chains.iter().rev() {

@@ -7,34 +7,43 @@
 //!                               org.opencontainers.image.ref.name (full reference)
 //!   blobs/sha256/<hex>          manifests, configs, layer blobs; verified, immutable
 //!   layers/<chain-id hex>/      one unpacked layer (overlay lower dir), shared by chain id
-//!   tmp/                        blobs and layers being written (renamed into place)
+//!   tmp/                        blobs and layers being written (renamed into place);
+//!     journal-<pid>-<n>         what a running load/import added (journal.rs)
 //!   .index.lock                 flock: read-modify-write of index.json
 //!   .gc.lock                    flock: shared by writers for their whole run, exclusive
 //!                               for garbage collection (so it never takes a blob that a
 //!                               concurrent load has written but not yet referenced)
 //! ```
 //!
-//! Every file is written to tmp/ and renamed, so a crash leaves the old or the new state.
-//! Reference counting is mark-and-sweep from index.json: nothing to get out of step.
+//! Directories are 0700 and files 0600 whatever the umask (fsmode.rs), but for the root of
+//! each unpacked layer (0755, or its `./` entry's mode). Every file is written to tmp/ and
+//! renamed, so a crash leaves the old or the new state.
+//! Reference counting is mark-and-sweep from index.json: nothing to get out of step. A
+//! load or import that fails takes back what it added (journal.rs); one that was killed is
+//! undone, and tmp/ emptied, by the next berth that opens the store while no other has it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::digest::{chain_ids, Digest, HashingWriter};
 use crate::error::{Error, IoContext, Result};
+use crate::fsmode;
+use crate::journal::{self, Journal};
 use crate::model::{Descriptor, ImageConfig, Index, Manifest, ANNOTATION_REF_NAME, MT_OCI_INDEX};
 use crate::reference::Reference;
 
 pub struct Store {
     dir: PathBuf,
     /// Shared gc lock, held while this handle lives (None inside gc itself).
-    _gc: Option<Flock<File>>,
+    gc: Option<Flock<File>>,
+    /// What the running load or import added, between `begin` and `commit`/`abort`.
+    journal: Mutex<Option<Journal>>,
 }
 
 /// One image in the store.
@@ -64,18 +73,16 @@ impl Image {
 static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
 
 fn lock(path: &Path, arg: FlockArg) -> Result<Flock<File>> {
-    let f = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(path)
-        .ctx("open lock", path)?;
-    Flock::lock(f, arg).map_err(|(_, e)| Error::Io {
+    let f = fsmode::open_lock(path)?;
+    Flock::lock(f, arg).map_err(|(_, e)| flock_err(path, e))
+}
+
+fn flock_err(path: &Path, e: nix::errno::Errno) -> Error {
+    Error::Io {
         op: "flock",
         path: path.to_path_buf(),
-        source: e.into(),
-    })
+        err: e.into(),
+    }
 }
 
 impl Store {
@@ -83,17 +90,109 @@ impl Store {
     pub fn open(root: &Path) -> Result<Store> {
         let dir = root.join("image");
         for d in ["blobs/sha256", "layers", "tmp"] {
-            fs::create_dir_all(dir.join(d)).ctx("create", dir.join(d))?;
+            fsmode::ensure_dir(&dir.join(d), fsmode::DIR)?;
         }
-        // Unpacked layers hold setuid binaries and device nodes: keep other users out.
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).ctx("chmod", &dir)?;
+        // Unpacked layers hold setuid binaries and device nodes: keep other users out. An
+        // older berth made these 0755 and its files 0644; blobs and layers inside are
+        // covered once their directories are closed.
+        for d in ["", "blobs", "blobs/sha256", "layers", "tmp", "links"] {
+            fsmode::restrict(&dir.join(d), fsmode::DIR)?;
+        }
+        for f in ["oci-layout", "index.json"] {
+            fsmode::restrict(&dir.join(f), fsmode::FILE)?;
+        }
         let layout = dir.join("oci-layout");
         if !layout.exists() {
             write_atomic(&dir, &layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
         }
-        let gc = lock(&dir.join(".gc.lock"), FlockArg::LockShared)?;
-        Ok(Store { dir, _gc: Some(gc) })
+        // Alone with the store (no other berth holds the gc lock): what a killed load or
+        // import left is garbage now. Otherwise a later command heals it.
+        let path = dir.join(".gc.lock");
+        let gc = match Flock::lock(fsmode::open_lock(&path)?, FlockArg::LockExclusiveNonblock) {
+            Ok(gc) => {
+                let mut store = Store::handle(dir.clone(), None);
+                let _ = journal::heal(&store);
+                gc.relock(FlockArg::LockShared)
+                    .map_err(|e| flock_err(&path, e))?;
+                store.gc = Some(gc);
+                return Ok(store);
+            }
+            Err((f, nix::errno::Errno::EWOULDBLOCK)) => {
+                Flock::lock(f, FlockArg::LockShared).map_err(|(_, e)| flock_err(&path, e))?
+            }
+            Err((_, e)) => return Err(flock_err(&path, e)),
+        };
+        Ok(Store::handle(dir, Some(gc)))
+    }
+
+    fn handle(dir: PathBuf, gc: Option<Flock<File>>) -> Store {
+        Store {
+            dir,
+            gc,
+            journal: Mutex::new(None),
+        }
+    }
+
+    /// Starts a journal of what this handle adds to the store (a load or an import).
+    pub fn begin(&self) -> Result<()> {
+        let n = TMP_SEQ.fetch_add(1, Ordering::Relaxed);
+        let name = journal::journal_name(std::process::id(), n);
+        let j = Journal::create(self.dir.join("tmp").join(name))?;
+        *self.journal.lock().unwrap_or_else(|p| p.into_inner()) = Some(j);
+        Ok(())
+    }
+
+    /// What was added since `begin` is named in the index: drop the journal.
+    pub fn commit(&self) {
+        let j = self
+            .journal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(j) = j {
+            j.remove();
+        }
+    }
+
+    /// Takes back what was added since `begin` and nothing references, with every stale
+    /// temp file, if no other berth has the store open; otherwise the journal stays for
+    /// the next command that opens the store alone. Best effort: this runs on a failure
+    /// path, and whatever it leaves `image prune` removes.
+    pub fn abort(&self) {
+        let j = self
+            .journal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        drop(j);
+        let Some(gc) = &self.gc else { return };
+        // Converting the lock may drop it for a moment (flock(2)): then only a gc can get in
+        // between, which removes what we would have.
+        if gc.relock(FlockArg::LockExclusiveNonblock).is_ok() {
+            let _ = journal::heal(self);
+        }
+        let _ = gc.relock(FlockArg::LockShared);
+    }
+
+    /// Notes an object this handle is about to add, if a journal is running.
+    pub(crate) fn record(&self, what: &str, d: &Digest) -> Result<()> {
+        let mut j = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        match j.as_mut() {
+            Some(j) => j.record(what, d),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs `f` (a load or an import) with a journal: committed if it succeeds, aborted
+    /// (what it added taken back) if it fails.
+    pub fn transaction<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.begin()?;
+        let res = f();
+        match &res {
+            Ok(_) => self.commit(),
+            Err(_) => self.abort(),
+        }
+        res
     }
 
     pub fn dir(&self) -> &Path {
@@ -119,14 +218,14 @@ impl Store {
     pub fn write_blob(&self, r: &mut dyn Read, expected: Option<&Digest>) -> Result<(Digest, u64)> {
         let tmp = self.tmp_path("blob");
         let res = (|| {
-            let f = File::create(&tmp).ctx("create", &tmp)?;
+            let f = fsmode::create_file(&tmp, fsmode::FILE)?;
             let mut w = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, f));
             std::io::copy(r, &mut w).ctx("write blob", &tmp)?;
             let (buf, digest, size) = w.finish();
             let f = buf.into_inner().map_err(|e| Error::Io {
                 op: "write blob",
                 path: tmp.clone(),
-                source: e.into_error(),
+                err: e.into_error(),
             })?;
             f.sync_all().ctx("fsync", &tmp)?;
             if let Some(exp) = expected {
@@ -139,6 +238,9 @@ impl Store {
                 }
             }
             let dst = self.blob_path(&digest);
+            if !dst.exists() {
+                self.record("blob", &digest)?;
+            }
             fs::rename(&tmp, &dst).ctx("rename blob", &dst)?;
             Ok((digest, size))
         })();
@@ -170,7 +272,7 @@ impl Store {
                 return Err(Error::Io {
                     op: "read blob",
                     path: p,
-                    source: e,
+                    err: e,
                 })
             }
         };
@@ -222,7 +324,7 @@ impl Store {
             Err(e) => Err(Error::Io {
                 op: "read",
                 path: p,
-                source: e,
+                err: e,
             }),
         }
     }
@@ -353,6 +455,20 @@ impl Store {
         Err(Error::ImageNotFound(what.to_string()))
     }
 
+    /// What the index references: the blobs of its images and the chain ids (hex) of their
+    /// layers. Fails if a named image cannot be read (then nothing may be swept).
+    pub(crate) fn referenced(&self) -> Result<(BTreeSet<Digest>, BTreeSet<String>)> {
+        let mut blobs = BTreeSet::new();
+        let mut layers = BTreeSet::new();
+        for img in self.images()? {
+            blobs.insert(img.manifest_digest.clone());
+            blobs.insert(img.config_digest.clone());
+            blobs.extend(img.manifest.layers.iter().map(|l| l.digest.clone()));
+            layers.extend(img.chain_ids().into_iter().map(|c| c.hex().to_string()));
+        }
+        Ok((blobs, layers))
+    }
+
     /// Mark and sweep: removes blobs, layers and temp files nothing in index.json refers to,
     /// keeping the layers in `in_use` (chain id hex of layers live containers stack on).
     /// Returns (blobs removed, layers removed, bytes freed).
@@ -363,18 +479,9 @@ impl Store {
         }
         // Exclusive: no writer is between writing a blob and naming it.
         let _l = lock(&dir.join(".gc.lock"), FlockArg::LockExclusive)?;
-        let store = Store {
-            dir: dir.clone(),
-            _gc: None,
-        };
-        let mut blobs = BTreeSet::new();
-        let mut layers = in_use.clone();
-        for img in store.images()? {
-            blobs.insert(img.manifest_digest.clone());
-            blobs.insert(img.config_digest.clone());
-            blobs.extend(img.manifest.layers.iter().map(|l| l.digest.clone()));
-            layers.extend(img.chain_ids().into_iter().map(|c| c.hex().to_string()));
-        }
+        let store = Store::handle(dir.clone(), None);
+        let (blobs, mut layers) = store.referenced()?;
+        layers.extend(in_use.iter().cloned());
         let (mut nb, mut nl, mut bytes) = (0, 0, 0u64);
         for e in fs::read_dir(dir.join("blobs/sha256"))
             .ctx("list", dir.join("blobs/sha256"))?
@@ -385,8 +492,7 @@ impl Store {
                 .parse::<Digest>()
                 .is_ok_and(|d| blobs.contains(&d));
             if !keep {
-                bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
-                fs::remove_file(e.path()).ctx("remove blob", e.path())?;
+                bytes += journal::remove_counted(&e.path())?;
                 nb += 1;
             }
         }
@@ -396,15 +502,16 @@ impl Store {
         {
             let name = e.file_name().to_string_lossy().to_string();
             if !layers.contains(&name) {
-                remove_tree(&e.path())?;
+                bytes += journal::remove_counted(&e.path())?;
                 nl += 1;
             }
         }
+        // Temp files and stale journals (whose objects were swept above) go too.
         for e in fs::read_dir(dir.join("tmp"))
             .ctx("list", dir.join("tmp"))?
             .flatten()
         {
-            remove_tree(&e.path())?;
+            bytes += journal::remove_counted(&e.path())?;
         }
         // Short overlay links whose layer is gone (rootfs.rs).
         if let Ok(rd) = fs::read_dir(dir.join("links")) {
@@ -430,7 +537,7 @@ pub fn remove_tree(p: &Path) -> Result<()> {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io {
             op: "remove",
             path: p.to_path_buf(),
-            source: e,
+            err: e,
         }),
         _ => Ok(()),
     }
@@ -446,7 +553,7 @@ pub fn write_atomic(dir: &Path, path: &Path, data: &[u8]) -> Result<()> {
         std::process::id(),
         TMP_SEQ.fetch_add(1, Ordering::Relaxed)
     ));
-    let mut f = File::create(&tmp).ctx("create", &tmp)?;
+    let mut f = fsmode::create_file(&tmp, fsmode::FILE)?;
     f.write_all(data).ctx("write", &tmp)?;
     f.sync_all().ctx("fsync", &tmp)?;
     fs::rename(&tmp, path).ctx("rename", path)

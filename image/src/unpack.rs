@@ -453,7 +453,12 @@ impl Extractor {
         }
         let meta = self.meta(entry)?;
         let (Some(parent), Some(name)) = (self.path.parent(), self.path.file_name()) else {
-            // "./" itself: like containerd, leave the destination's own metadata alone.
+            // "./" itself: as in Docker's unpacker, the layer's root takes its mode (and
+            // mtime) with the other directories at the end; its owner stays the caller's.
+            if entry.header().entry_type().is_dir() || slash {
+                let (path, mode, mtime) = (PathBuf::from("."), meta.mode, meta.mtime);
+                self.dirs.push(DirMeta { path, mode, mtime });
+            }
             return Ok(());
         };
         let entry_name = &self.name;

@@ -2,7 +2,7 @@
 //! status guards from state.rs. Every operation takes the container's lock.
 
 use std::fs;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
@@ -26,6 +26,9 @@ pub struct CreateOpts<'a> {
     pub pid_file: Option<&'a Path>,
     pub no_pivot: bool,
     pub preserve_fds: i32,
+    /// The init's stdin, stdout, stderr (an engine starting several containers at once
+    /// passes each its own); None: inherited from this process, as runc does.
+    pub stdio: Option<[RawFd; 3]>,
 }
 
 /// Loads and checks `config.json` of a bundle.
@@ -319,6 +322,7 @@ fn create_inner(
         pid_ns: pid_ns.as_deref(),
         inherit,
         userns: new_userns,
+        stdio: o.stdio,
         keep_mount_ns: !own_mount_ns,
     })?;
     debug::step("cloned");
@@ -675,6 +679,7 @@ pub fn exec(o: ExecOpts<'_>) -> Result<i32> {
         pid_ns: Some(&pid_ns),
         inherit: console.iter().map(|c| c.child_fd()).collect(),
         userns: false,
+        stdio: None,
         keep_mount_ns: false,
     })?;
     let cfg = InitConfig {

@@ -50,7 +50,13 @@ pub enum Error {
     },
     /// An error reported by the container's init process; `step` names what it was doing.
     #[error("container init failed at step {step:?}: {msg}")]
-    Init { step: String, msg: String },
+    Init {
+        step: String,
+        msg: String,
+        /// errno(3) of the system call that failed in that step, when one did: what the
+        /// engine maps to exit statuses 126 (EACCES, ENOEXEC) and 127 (ENOENT).
+        errno: Option<i32>,
+    },
     #[error("state of container {id:?}: {msg}")]
     State { id: String, msg: String },
     #[error("{0}")]
@@ -64,6 +70,7 @@ impl Error {
         match self {
             Error::Io { source, .. } => source.raw_os_error(),
             Error::Sys { source, .. } => Some(*source as i32),
+            Error::Init { errno, .. } => *errno,
             _ => None,
         }
     }

@@ -72,6 +72,7 @@ impl From<InitError> for Error {
         Error::Init {
             step: e.step,
             msg: e.msg,
+            errno: e.errno,
         }
     }
 }

@@ -66,6 +66,8 @@ pub struct Spawn<'a> {
     pub inherit: Vec<RawFd>,
     /// A new user namespace: the child waits for `Child::maps_written` before it execs.
     pub userns: bool,
+    /// The init's stdin, stdout and stderr; None: this process's own.
+    pub stdio: Option<[RawFd; 3]>,
     /// The child must stay in the caller's mount namespace (the config lists none: the
     /// runtime spec says it is then inherited), so it cannot get one of its own for the
     /// read-only bind of the binary: it runs a sealed memfd copy instead.
@@ -182,6 +184,11 @@ pub fn spawn(s: Spawn<'_>) -> Result<Child> {
     let forked = unsafe { sys::clone3(s.clone_flags, s.cgroup_v2_dir.map(|f| f.as_fd())) };
     match forked {
         Ok(Forked::Child) => {
+            if let Some(fds) = &s.stdio {
+                if !sys::child_dup_stdio(fds) {
+                    sys::exit_now(EXIT_PROTECT_FAILED);
+                }
+            }
             if let Some(fd) = go_fd {
                 if !sys::child_wait_and_become_root(fd) {
                     sys::exit_now(125);

@@ -366,6 +366,27 @@ pub fn mount_setattr_recursive(fd: BorrowedFd<'_>, set: u64, clear: u64) -> Resu
     }
 }
 
+/// In a freshly cloned child: makes `fds` its standard input, output and error (dup2 clears
+/// close-on-exec on the copies). Raw syscalls only (this runs between clone3 and exec).
+/// Returns false on failure.
+pub fn child_dup_stdio(fds: &[RawFd; 3]) -> bool {
+    for (target, src) in fds.iter().enumerate() {
+        let target = target as RawFd;
+        // SAFETY: plain dup2/fcntl on descriptors the caller keeps open across the clone.
+        let ok = unsafe {
+            if *src == target {
+                libc::fcntl(target, libc::F_SETFD, 0) == 0
+            } else {
+                libc::dup2(*src, target) == target
+            }
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,11 +6,10 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use crate::cli::{
-    ContainerVerb, Format, InspectArgs, KillArgs, LogsArgs, PsArgs, RmArgs, StopArgs,
-};
-use crate::engine::container::{Containers, Record};
-use crate::engine::{lifecycle, logs, monitor};
+use crate::cli::{ContainerVerb, Format, KillArgs, LogsArgs, PsArgs, RmArgs, StopArgs};
+use crate::engine::container::{Containers, Record, Status};
+use crate::engine::lifecycle;
+use crate::monitor::logs;
 
 pub fn dispatch(root: &Path, v: ContainerVerb) -> Result<()> {
     match v {
@@ -21,7 +20,8 @@ pub fn dispatch(root: &Path, v: ContainerVerb) -> Result<()> {
         ContainerVerb::Restart(a) => restart(root, &a),
         ContainerVerb::Kill(a) => kill(root, &a),
         ContainerVerb::Rm(a) => rm(root, &a),
-        ContainerVerb::Inspect(a) => inspect(root, &a),
+        // main dispatches it: `inspect` looks at images too (commands/inspect.rs).
+        ContainerVerb::Inspect(_) => bail!("inspect is dispatched by main, not here"),
         ContainerVerb::Wait(a) => wait(root, &a.containers),
         ContainerVerb::Exec(a) => exec(root, a).map(|_| ()),
         ContainerVerb::Pause(a) => pause(root, &a.containers, true),
@@ -63,25 +63,25 @@ fn since(t: &str) -> Duration {
     Duration::from_nanos((now - then).max(0) as u64)
 }
 
-fn status_text(rec: &Record, status: &str) -> String {
+fn status_text(rec: &Record, status: Status) -> String {
     match status {
-        "running" => format!("Up {}", human_duration(since(&rec.state.started_at))),
-        "paused" => format!(
+        Status::Running => format!("Up {}", human_duration(since(&rec.state.started_at))),
+        Status::Paused => format!(
             "Up {} (Paused)",
             human_duration(since(&rec.state.started_at))
         ),
-        "restarting" => format!(
+        Status::Restarting => format!(
             "Restarting ({}) {} ago",
             rec.state.exit_code,
             human_duration(since(&rec.state.finished_at))
         ),
-        "exited" => format!(
+        Status::Exited => format!(
             "Exited ({}) {} ago",
             rec.state.exit_code,
             human_duration(since(&rec.state.finished_at))
         ),
-        "created" => "Created".into(),
-        other => other.to_string(),
+        Status::Created => "Created".into(),
+        other => other.as_str().to_string(),
     }
 }
 
@@ -91,11 +91,11 @@ fn command_of(rec: &Record) -> String {
     parts.join(" ")
 }
 
-fn matches(cs: &Containers, rec: &Record, status: &str, filters: &[(String, String)]) -> bool {
+fn matches(cs: &Containers, rec: &Record, status: Status, filters: &[(String, String)]) -> bool {
     filters.iter().all(|(k, v)| match k.as_str() {
         "name" => rec.bare_name().contains(v.as_str()),
         "id" => rec.id.starts_with(v.as_str()),
-        "status" => status == v,
+        "status" => status.as_str() == v,
         "label" => match v.split_once('=') {
             Some((lk, lv)) => rec.config.labels.get(lk).is_some_and(|x| x == lv),
             None => rec.config.labels.contains_key(v.as_str()),
@@ -125,19 +125,23 @@ pub fn ps(root: &Path, a: &PsArgs) -> Result<()> {
         if !["name", "id", "status", "label", "ancestor"].contains(&k) {
             bail!("--filter {f:?}: unknown filter {k:?} (name, id, status, label, ancestor)");
         }
+        if k == "status" {
+            v.parse::<Status>()
+                .with_context(|| format!("--filter {f:?}"))?;
+        }
         filters.push((k.to_string(), v.to_string()));
     }
     let show_all = a.all || filters.iter().any(|(k, _)| k == "status");
     let mut rows = Vec::new();
     for rec in cs.all().into_iter().rev() {
         let status = lifecycle::current_status(&cs, &rec);
-        if status == "creating" {
+        if status == Status::Creating {
             continue;
         }
-        if !show_all && !matches!(status.as_str(), "running" | "paused" | "restarting") {
+        if !show_all && !status.is_up() {
             continue;
         }
-        if !matches(&cs, &rec, &status, &filters) {
+        if !matches(&cs, &rec, status, &filters) {
             continue;
         }
         rows.push((rec, status));
@@ -165,7 +169,7 @@ pub fn ps(root: &Path, a: &PsArgs) -> Result<()> {
                     "Command": format!("\"{}\"", command_of(rec)),
                     "CreatedAt": rec.created,
                     "State": status,
-                    "Status": status_text(rec, status),
+                    "Status": status_text(rec, *status),
                     "Labels": labels.join(","),
                     "Mounts": rec.mounts.iter().map(|m| if m.name.is_empty() { m.source.clone() } else { m.name.clone() }).collect::<Vec<_>>().join(","),
                     "Ports": "",
@@ -190,7 +194,7 @@ pub fn ps(root: &Path, a: &PsArgs) -> Result<()> {
             crate::escape_controls(&rec.config.image),
             cmd,
             format!("{} ago", human_duration(since(&rec.created))),
-            status_text(rec, status),
+            status_text(rec, *status),
             "",
             rec.bare_name()
         );
@@ -221,7 +225,7 @@ pub fn logs(root: &Path, a: &LogsArgs) -> Result<()> {
     let id = rec.id.clone();
     logs::read(&rec.log_path, &o, a.follow, || {
         cs.load(&id)
-            .is_ok_and(|r| lifecycle::current_status(&cs, &r) != "exited" && r.is_up())
+            .is_ok_and(|r| lifecycle::current_status(&cs, &r) != Status::Exited && r.is_up())
     })
 }
 
@@ -258,23 +262,11 @@ pub fn stop(root: &Path, a: &StopArgs) -> Result<()> {
     })
 }
 
-fn start_one(cs: &Containers, rec: &Record) -> Result<()> {
-    let dir = cs.dir_of(&rec.id);
-    let lock = match crate::engine::lock_file_named(
-        &dir,
-        ".lock",
-        nix::fcntl::FlockArg::LockExclusiveNonblock,
-    ) {
-        Ok(l) => l,
-        Err(_) => return Ok(()), // already running: Docker's start is a no-op then
-    };
-    cs.update(&rec.id, |r| r.state.manually_stopped = false)?;
-    monitor::launch(cs, &rec.id, lock)
-}
-
 pub fn start(root: &Path, names: &[String]) -> Result<()> {
     let cs = open(root)?;
-    each(names, |n| start_one(&cs, &cs.find(n)?))
+    each(names, |n| {
+        crate::engine::host::start_detached(&cs, &cs.find(n)?)
+    })
 }
 
 pub fn restart(root: &Path, a: &StopArgs) -> Result<()> {
@@ -282,7 +274,7 @@ pub fn restart(root: &Path, a: &StopArgs) -> Result<()> {
     each(&a.containers, |n| {
         let rec = cs.find(n)?;
         lifecycle::stop(&cs, &rec, stop_timeout(&rec, a.time))?;
-        start_one(&cs, &cs.load(&rec.id)?)
+        crate::engine::host::start_detached(&cs, &cs.load(&rec.id)?)
     })
 }
 
@@ -292,7 +284,7 @@ pub fn kill(root: &Path, a: &KillArgs) -> Result<()> {
     each(&a.containers, |n| {
         let rec = cs.find(n)?;
         let status = lifecycle::current_status(&cs, &rec);
-        if !matches!(status.as_str(), "running" | "paused") {
+        if !status.is_alive() {
             bail!("container {} is not running", rec.bare_name());
         }
         if sig == nix::sys::signal::Signal::SIGKILL
@@ -322,8 +314,8 @@ pub fn prune(root: &Path) -> Result<()> {
     let mut n = 0;
     for rec in cs.all() {
         if matches!(
-            lifecycle::current_status(&cs, &rec).as_str(),
-            "exited" | "created"
+            lifecycle::current_status(&cs, &rec),
+            Status::Exited | Status::Created
         ) && lifecycle::remove(&cs, &rec.id, false, false).is_ok()
         {
             println!("{}", rec.id);
@@ -341,7 +333,7 @@ pub fn wait(root: &Path, names: &[String]) -> Result<()> {
         loop {
             let r = cs.load(&rec.id)?;
             let s = lifecycle::current_status(&cs, &r);
-            if s == "exited" || (s == "created" && !lifecycle::watched(&cs, &rec.id)) {
+            if s == Status::Exited || (s == Status::Created && !lifecycle::watched(&cs, &rec.id)) {
                 println!("{}", r.state.exit_code);
                 break;
             }
@@ -360,79 +352,14 @@ pub fn inspect_value(cs: &Containers, rec: &Record) -> Result<Value> {
     let status = lifecycle::current_status(cs, rec);
     let mut rec = rec.clone();
     if status != rec.state.status {
-        rec.state.status = status.clone();
-        rec.state.running = status == "running" || status == "paused";
-        if status == "exited" {
+        rec.state.status = status;
+        rec.state.running = status.is_alive();
+        if status == Status::Exited {
             rec.state.pid = 0;
         }
     }
-    rec.state.paused = status == "paused";
+    rec.state.paused = status == Status::Paused;
     Ok(serde_json::to_value(&rec)?)
-}
-
-pub fn inspect(root: &Path, a: &InspectArgs) -> Result<()> {
-    let cs = open(root)?;
-    let mut out = Vec::new();
-    for n in &a.names {
-        match cs.find(n) {
-            Ok(rec) => out.push(inspect_value(&cs, &rec)?),
-            Err(e) => match berth_image::Store::open(root)
-                .map_err(anyhow::Error::from)
-                .and_then(|s| crate::commands::image::inspect_value(&s, n))
-            {
-                Ok(v) => out.push(v),
-                Err(_) => return Err(e),
-            },
-        }
-    }
-    print_inspect(&out, a.format.as_deref())
-}
-
-pub fn print_inspect(out: &[Value], format: Option<&str>) -> Result<()> {
-    match format {
-        None => println!("{}", serde_json::to_string_pretty(out)?),
-        Some(t) => {
-            for v in out {
-                println!("{}", render(t, v)?);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The part of Go's text/template that `docker inspect -f` users write: `{{.A.B}}` and
-/// `{{json .A}}`.
-pub fn render(t: &str, v: &Value) -> Result<String> {
-    let mut out = String::new();
-    let mut rest = t;
-    while let Some(i) = rest.find("{{") {
-        out.push_str(&rest[..i]);
-        let j = rest[i..]
-            .find("}}")
-            .with_context(|| format!("--format {t:?}: unclosed {{{{"))?;
-        let expr = rest[i + 2..i + j].trim();
-        let (json, path) = match expr.strip_prefix("json ") {
-            Some(p) => (true, p.trim()),
-            None => (false, expr),
-        };
-        if !path.starts_with('.') {
-            bail!("--format {t:?}: {expr:?} is not .Field or json .Field");
-        }
-        let mut cur = v;
-        for part in path.split('.').filter(|p| !p.is_empty()) {
-            cur = cur
-                .get(part)
-                .with_context(|| format!("--format {t:?}: no field {part:?} in {path}"))?;
-        }
-        match (json, cur) {
-            (false, Value::String(s)) => out.push_str(s),
-            (false, Value::Null) => out.push_str("<no value>"),
-            _ => out.push_str(&cur.to_string()),
-        }
-        rest = &rest[i + j + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 pub fn exec(root: &Path, a: crate::cli::ExecArgs) -> Result<i32> {
@@ -456,8 +383,10 @@ pub fn pause(root: &Path, names: &[String], frozen: bool) -> Result<()> {
     each(names, |n| {
         let rec = cs.find(n)?;
         let status = lifecycle::current_status(&cs, &rec);
-        match (frozen, status.as_str()) {
-            (true, "running") | (false, "paused") => lifecycle::pause(&cs, &rec.id, frozen),
+        match (frozen, status) {
+            (true, Status::Running) | (false, Status::Paused) => {
+                lifecycle::pause(&cs, &rec.id, frozen)
+            }
             _ => bail!(
                 "container {} is {status}, not {}",
                 rec.bare_name(),
@@ -496,7 +425,7 @@ pub fn top(root: &Path, name: &str) -> Result<()> {
     let cs = open(root)?;
     let rec = cs.find(name)?;
     let status = lifecycle::current_status(&cs, &rec);
-    if !matches!(status.as_str(), "running" | "paused") {
+    if !status.is_alive() {
         bail!("container {} is not running", rec.bare_name());
     }
     let mut pids = lifecycle::pids(&cs, &rec.id)?;
@@ -536,7 +465,7 @@ pub fn stats(root: &Path, a: &crate::cli::StatsArgs) -> Result<()> {
     let recs: Vec<Record> = if a.containers.is_empty() {
         cs.all()
             .into_iter()
-            .filter(|r| a.all || lifecycle::current_status(&cs, r) == "running")
+            .filter(|r| a.all || lifecycle::current_status(&cs, r) == Status::Running)
             .collect()
     } else {
         a.containers
@@ -636,18 +565,6 @@ pub fn cp(root: &Path, src: &str, dst: &str, archive: bool) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn templates() {
-        let v = serde_json::json!({"State": {"Status": "exited", "ExitCode": 3, "OOMKilled": true}, "Name": "/x"});
-        assert_eq!(
-            render("{{.State.Status}} {{.State.ExitCode}}", &v).unwrap(),
-            "exited 3"
-        );
-        assert_eq!(render("{{ .State.OOMKilled }}", &v).unwrap(), "true");
-        assert_eq!(render("{{json .State.Status}}", &v).unwrap(), "\"exited\"");
-        assert!(render("{{.Nope}}", &v).is_err());
-    }
 
     #[test]
     fn durations() {

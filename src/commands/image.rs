@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use berth_image::archive::{self, SaveFormat};
+use berth_image::text::escape_for_terminal as esc;
 use berth_image::{Image, Reference, Store};
 
 use crate::cli::Format;
@@ -246,10 +247,15 @@ pub fn images(root: &Path, quiet: bool, format: Format, no_trunc: bool) -> Resul
         } else {
             img.id().short().to_string()
         };
+        // Names and dates come from the image (an archive's manifest, its config): a table
+        // on a terminal shows their control characters escaped, never raw.
         let created = img.config.created.clone().unwrap_or_default();
+        let created = created.get(..19).unwrap_or(&created);
         println!(
-            "{repo:<40} {tag:<16} {id:<14} {:<22} {}",
-            created.get(..19).unwrap_or(&created),
+            "{:<40} {:<16} {id:<14} {:<22} {}",
+            esc(&repo),
+            esc(&tag),
+            esc(created),
             human(img.size())
         );
     }
@@ -367,11 +373,15 @@ pub fn history(root: &Path, image: &str, format: Format) -> Result<()> {
         "CREATED", "CREATED BY", "SIZE"
     );
     for (created, by, size, comment) in rows {
+        // created_by and comment are whatever the image's author wrote: escaped for the
+        // terminal (the JSON form escapes them itself).
         let by: String = by.chars().take(48).collect();
         println!(
-            "{:<22} {by:<50} {:<10} {comment}",
-            created.get(..19).unwrap_or(&created),
-            human(size)
+            "{:<22} {:<50} {:<10} {}",
+            esc(created.get(..19).unwrap_or(&created)),
+            esc(&by),
+            human(size),
+            esc(&comment)
         );
     }
     Ok(())
@@ -383,7 +393,7 @@ pub fn inspect(root: &Path, images: &[String], format: Option<&str>) -> Result<(
     for what in images {
         out.push(inspect_value(&store, what)?);
     }
-    crate::commands::container::print_inspect(&out, format)
+    crate::commands::output::print_inspect(&out, format)
 }
 
 /// `docker image inspect`'s object for one image.

@@ -2,5 +2,7 @@
 
 pub mod container;
 pub mod image;
+pub mod inspect;
+pub mod output;
 pub mod run;
 pub mod volume;

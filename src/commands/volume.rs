@@ -85,7 +85,7 @@ pub fn dispatch(root: &Path, cmd: VolumeCmd) -> Result<()> {
             for n in &names {
                 out.push(serde_json::to_value(vs.get(&VolumeName::new(n)?)?)?);
             }
-            crate::commands::container::print_inspect(&out, format.as_deref())?;
+            crate::commands::output::print_inspect(&out, format.as_deref())?;
         }
         VolumeCmd::Rm { names, .. } => {
             let mut failed = 0;

@@ -10,11 +10,11 @@ use berth_image::rootfs;
 use berth_runtime::container as rt;
 use nix::fcntl::OFlag;
 
-use super::container::{Containers, Record};
-use super::{
-    dup_onto, exit_error, fscopy, lifecycle, mount_rootfs, runtime_root, spec, use_runtime_binary,
-    ExitError, EXIT_BERTH,
-};
+use super::base::{exit_error, runtime_root, ExitError, EXIT_BERTH};
+use super::container::{Containers, Record, Status};
+use super::start::{mount_rootfs, use_runtime_binary};
+use super::{fscopy, lifecycle, spec};
+use crate::sys::dup_onto;
 
 pub struct ExecOptions {
     pub interactive: bool,
@@ -32,9 +32,11 @@ pub fn exec(root: &Path, name: &str, o: &ExecOptions) -> Result<i32> {
     lifecycle::heal(root)?;
     let cs = Containers::new(root);
     let rec = cs.find(name)?;
-    match lifecycle::current_status(&cs, &rec).as_str() {
-        "running" => {}
-        "paused" => anyhow::bail!("container {} is paused; unpause it first", rec.bare_name()),
+    match lifecycle::current_status(&cs, &rec) {
+        Status::Running => {}
+        Status::Paused => {
+            anyhow::bail!("container {} is paused; unpause it first", rec.bare_name())
+        }
         s => anyhow::bail!("container {} is not running ({s})", rec.bare_name()),
     }
     let spec = rt::load_spec(&cs.dir_of(&rec.id))?;
@@ -116,11 +118,7 @@ pub fn exec(root: &Path, name: &str, o: &ExecOptions) -> Result<i32> {
 /// them (read-only ones read-only), which all go away when this process exits; nothing is
 /// mounted where other processes would see it.
 fn cp_root(cs: &Containers, rec: &Record) -> Result<OwnedFd> {
-    if matches!(
-        lifecycle::current_status(cs, rec).as_str(),
-        "running" | "paused"
-    ) && rec.state.pid > 0
-    {
+    if lifecycle::current_status(cs, rec).is_alive() && rec.state.pid > 0 {
         let p = PathBuf::from(format!("/proc/{}/root", rec.state.pid));
         return fscopy::open_dir(&p);
     }

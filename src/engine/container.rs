@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
-use super::lock_file_named;
+use super::base::lock_file_named;
 
 /// Docker's zero time, printed for "never".
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
@@ -35,13 +35,74 @@ pub struct Record {
     pub config: CConfig,
     pub host_config: HostConfig,
     pub mounts: Vec<MountPoint>,
+    /// berth: what the container owns on the host, each recorded before it is made; the
+    /// one teardown routine (teardown.rs) takes them down in reverse.
+    #[serde(default)]
+    pub host_objects: Vec<super::teardown::HostObject>,
+}
+
+/// Where a container is in its life. Serialized as Docker prints `State.Status`; `creating`
+/// is berth's own: a record whose container is still being made (or whose maker was killed).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Removing,
+    Exited,
+    Dead,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Restarting => "restarting",
+            Status::Removing => "removing",
+            Status::Exited => "exited",
+            Status::Dead => "dead",
+        }
+    }
+
+    /// Running, paused or between two runs of its restart policy: what `ps` shows by default.
+    pub fn is_up(self) -> bool {
+        matches!(self, Status::Running | Status::Paused | Status::Restarting)
+    }
+
+    /// Whether its init lives (running or frozen).
+    pub fn is_alive(self) -> bool {
+        matches!(self, Status::Running | Status::Paused)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Status {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Status> {
+        serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|_| {
+            anyhow::anyhow!(
+                "status {s:?}: want created, running, paused, restarting, removing, exited or dead"
+            )
+        })
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default)]
 #[serde(rename_all = "PascalCase")]
 pub struct CState {
-    /// created, running, paused, restarting, exited, dead
-    pub status: String,
+    pub status: Status,
     pub running: bool,
     pub paused: bool,
     pub restarting: bool,
@@ -88,7 +149,15 @@ pub struct RestartPolicy {
     pub maximum_retry_count: u32,
 }
 
+impl std::str::FromStr for RestartPolicy {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<RestartPolicy> {
+        RestartPolicy::parse(s)
+    }
+}
+
 impl RestartPolicy {
+    /// `no`, `on-failure[:N]`, `always`, `unless-stopped`.
     pub fn parse(s: &str) -> Result<RestartPolicy> {
         let (name, max) = s.split_once(':').unwrap_or((s, ""));
         let maximum_retry_count = if max.is_empty() {
@@ -180,10 +249,7 @@ impl Record {
         self.name.trim_start_matches('/')
     }
     pub fn is_up(&self) -> bool {
-        matches!(
-            self.state.status.as_str(),
-            "running" | "paused" | "restarting"
-        )
+        self.state.status.is_up()
     }
 }
 
@@ -253,8 +319,9 @@ impl Containers {
     pub fn update(&self, id: &str, f: impl FnOnce(&mut Record)) -> Result<Record> {
         check_id(id)?;
         // Never created here: a record being removed stays removed.
-        let _l = super::lock_existing(&self.dir_of(id), ".state.lock", FlockArg::LockExclusive)?
-            .with_context(|| format!("no such container: {id}"))?;
+        let _l =
+            super::base::lock_existing(&self.dir_of(id), ".state.lock", FlockArg::LockExclusive)?
+                .with_context(|| format!("no such container: {id}"))?;
         let mut rec = self.load(id)?;
         f(&mut rec);
         self.save(&rec)?;

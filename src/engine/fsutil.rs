@@ -109,7 +109,7 @@ pub fn to_trash(root: &Path, path: &Path) -> Result<std::path::PathBuf> {
     let gone = trash.join(format!(
         "{}-{}",
         std::process::id(),
-        &super::new_id()?[..16]
+        &super::base::new_id()?[..16]
     ));
     std::fs::rename(path, &gone)
         .with_context(|| format!("move {} to the trash", path.display()))?;

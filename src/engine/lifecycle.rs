@@ -7,11 +7,13 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use berth_image::rootfs;
 use berth_runtime::container as rt;
-use berth_runtime::state::Status;
+use berth_runtime::state::Status as RtStatus;
 use nix::fcntl::FlockArg;
 
-use super::container::{CState, Containers, Record, ZERO_TIME};
-use super::{fsutil, lock_existing, runtime_root};
+use super::base::{is_mountpoint, lock_existing, runtime_root};
+use super::container::{CState, Containers, Record, Status, ZERO_TIME};
+use super::fsutil;
+use super::teardown::{teardown, Level};
 
 /// Whether something (a monitor, a foreground `berth run`) holds the container's `.lock`.
 /// A container whose directory (or lock) is gone is watched by no one: it was removed.
@@ -21,8 +23,12 @@ pub fn watched(cs: &Containers, id: &str) -> bool {
 
 /// Whether the container's init is alive (runtime state and the kernel agree).
 pub fn init_alive(cs: &Containers, id: &str) -> bool {
-    rt::state(&runtime_root(&cs.root), id)
-        .is_ok_and(|s| matches!(s.status, Status::Running | Status::Paused | Status::Created))
+    rt::state(&runtime_root(&cs.root), id).is_ok_and(|s| {
+        matches!(
+            s.status,
+            RtStatus::Running | RtStatus::Paused | RtStatus::Created
+        )
+    })
 }
 
 /// The cgroup file of a container, on v2 or (hybrid, v1) under the controller's hierarchy.
@@ -58,7 +64,7 @@ fn oom_killed(cs: &Containers, id: &str) -> bool {
 }
 
 fn mark_exited(s: &mut CState, code: i32) {
-    s.status = "exited".into();
+    s.status = Status::Exited;
     s.running = false;
     s.paused = false;
     s.restarting = false;
@@ -72,10 +78,11 @@ fn mark_exited(s: &mut CState, code: i32) {
 /// Otherwise the overlay is unmounted, and an `--rm` container removed.
 pub fn finish(cs: &Containers, id: &str, code: i32, monitored: bool) -> Result<Option<Duration>> {
     let oom = oom_killed(cs, id);
-    let _ = rt::delete(&runtime_root(&cs.root), id, true);
+    let errs = teardown(cs, id, Level::Processes);
     let rec = cs.update(id, |r| {
         mark_exited(&mut r.state, code);
         r.state.oom_killed = oom;
+        r.state.error = errs.0.join("; ");
     })?;
     if monitored
         && rec.host_config.restart_policy.restarts(
@@ -85,7 +92,7 @@ pub fn finish(cs: &Containers, id: &str, code: i32, monitored: bool) -> Result<O
         )
     {
         let rec = cs.update(id, |r| {
-            r.state.status = "restarting".into();
+            r.state.status = Status::Restarting;
             r.state.restarting = true;
             r.restart_count += 1;
         })?;
@@ -106,12 +113,11 @@ pub fn finish(cs: &Containers, id: &str, code: i32, monitored: bool) -> Result<O
 /// Unmounts the container's root and marks it unwatched: what a stopped container keeps is
 /// its directory and record.
 pub fn release(cs: &Containers, id: &str) -> Result<()> {
-    let (_, _, rootfs_dir) = rootfs::paths(&cs.dir_of(id));
-    rootfs::unmount(&rootfs_dir)?;
+    teardown(cs, id, Level::Stopped).into_result(id)?;
     cs.update(id, |r| {
         r.state.monitor_pid = 0;
-        if r.state.status == "restarting" {
-            r.state.status = "exited".into();
+        if r.state.status == Status::Restarting {
+            r.state.status = Status::Exited;
             r.state.restarting = false;
         }
     })?;
@@ -123,11 +129,10 @@ pub fn record_failed_start(cs: &Containers, id: &str, code: i32, msg: &str) -> R
     cs.update(id, |r| {
         let s = &mut r.state;
         s.status = if s.started_at == ZERO_TIME {
-            "created"
+            Status::Created
         } else {
-            "exited"
-        }
-        .into();
+            Status::Exited
+        };
         s.running = false;
         s.restarting = false;
         s.pid = 0;
@@ -137,24 +142,13 @@ pub fn record_failed_start(cs: &Containers, id: &str, code: i32, msg: &str) -> R
     Ok(())
 }
 
-/// Removes every trace of a container: its runtime container (processes, cgroup), overlay
-/// mount and directory (renamed into the trash first, so the container vanishes at once and
-/// nobody re-creates a file inside a directory being deleted). The caller made sure nothing
-/// else watches it. A rootfs that cannot be unmounted keeps the container, to be retried.
+/// Removes every trace of a container (teardown.rs): processes, cgroup, mounts, its
+/// directory (renamed into the trash first, so the container vanishes at once and nobody
+/// re-creates a file inside a directory being deleted), and with `volumes` its anonymous
+/// volumes. The caller made sure nothing else watches it. A root that cannot be unmounted
+/// keeps the container, to be retried.
 pub fn remove_dir(cs: &Containers, id: &str, volumes: bool) -> Result<()> {
-    let _ = rt::delete(&runtime_root(&cs.root), id, true);
-    remove_cgroup_by_name(id);
-    let dir = cs.dir_of(id);
-    let (_, _, rootfs_dir) = rootfs::paths(&dir);
-    rootfs::unmount(&rootfs_dir)?;
-    if dir.exists() {
-        let gone = fsutil::to_trash(&cs.root, &dir)?;
-        fsutil::remove_tree(&gone)?;
-    }
-    if volumes {
-        super::volume::remove_anonymous_of(&cs.root, id);
-    }
-    Ok(())
+    teardown(cs, id, Level::Removed { volumes }).into_result(id)
 }
 
 /// SIGKILL to every process of the container: through the runtime, or, when its state is
@@ -180,49 +174,46 @@ fn kill_all(cs: &Containers, id: &str) {
     }
 }
 
-/// The runtime's record of a cgroup can be gone (its state directory deleted from outside)
-/// while the cgroup stays. Its path derives from the id (`/berth/<id>`), so it can be
-/// removed by name; a few stat calls when there is nothing to do.
-fn remove_cgroup_by_name(id: &str) {
-    let rel = Path::new("berth").join(id);
-    let base = Path::new("/sys/fs/cgroup");
-    if !["", "memory", "pids", "unified"]
-        .iter()
-        .any(|h| base.join(h).join(&rel).exists())
-    {
-        return;
-    }
-    let parents = [
-        "", "memory", "pids", "cpu", "cpuacct", "cpuset", "blkio", "devices", "freezer", "unified",
-    ]
-    .iter()
-    .map(|h| base.join(h).join("berth"))
-    .collect();
-    let _ = berth_runtime::cgroups::remove(&berth_runtime::state::CgroupRecord {
-        path: Path::new("/").join(&rel),
-        // Parents shared with other containers stay (rmdir of a busy one just fails).
-        created: parents,
-    });
-}
-
-/// Waits until nothing watches the container (its monitor finished), up to `limit`.
-fn wait_unwatched(cs: &Containers, id: &str, limit: Duration) -> bool {
+/// Waits until nothing watches the container (its monitor has exited), up to `limit`,
+/// calling `tick` between tries. The lock file is opened once and the flock tried on that
+/// descriptor: a monitor that removes an `--rm` container renames its directory away before
+/// it exits, and only its exit releases the lock, so a path-based check would return while
+/// the monitor still runs.
+fn wait_for_watcher(cs: &Containers, id: &str, limit: Duration, mut tick: impl FnMut()) -> bool {
+    let p = cs.dir_of(id).join(".lock");
+    let Ok(mut f) = std::fs::File::open(&p) else {
+        return true; // no lock file: removed, or never watched
+    };
     let t = Instant::now();
-    while watched(cs, id) {
+    loop {
+        match nix::fcntl::Flock::lock(f, FlockArg::LockSharedNonblock) {
+            Ok(_) => return true,
+            Err((back, _)) => f = back,
+        }
         if t.elapsed() > limit {
             return false;
         }
+        tick();
         std::thread::sleep(Duration::from_millis(5));
     }
-    true
+}
+
+fn wait_unwatched(cs: &Containers, id: &str, limit: Duration) -> bool {
+    wait_for_watcher(cs, id, limit, || {})
 }
 
 /// `rm`: refuses a running container unless `force` (then kills it first).
 pub fn remove(cs: &Containers, id: &str, force: bool, volumes: bool) -> Result<()> {
     let rec = cs.load(id)?;
-    let status = current_status(cs, &rec);
+    let mut status = current_status(cs, &rec);
+    if status == Status::Exited && !force && watched(cs, id) {
+        // Its monitor recorded the exit and is still unmounting: a moment, then look again
+        // (it may also be restarting the container).
+        wait_unwatched(cs, id, Duration::from_secs(10));
+        status = current_status(cs, &cs.load(id)?);
+    }
     // A "created" container that is watched is being started by its monitor right now.
-    let busy = !matches!(status.as_str(), "exited" | "created") || watched(cs, id);
+    let busy = !matches!(status, Status::Exited | Status::Created) || watched(cs, id);
     if busy && !force {
         bail!(
             "container {} is {status}: stop it first or use rm -f",
@@ -236,15 +227,15 @@ pub fn remove(cs: &Containers, id: &str, force: bool, volumes: bool) -> Result<(
     }
     // Wait for the watcher to finish; with force, keep killing: a monitor that was still
     // starting the container when we first looked may start it after our first kill.
-    let t = Instant::now();
-    while watched(cs, id) {
-        if t.elapsed() > Duration::from_secs(30) {
-            bail!("container {} did not stop", rec.bare_name());
-        }
-        if busy {
+    let mut n = 0u32;
+    let stopped = wait_for_watcher(cs, id, Duration::from_secs(30), || {
+        n += 1;
+        if busy && n % 4 == 1 {
             kill_all(cs, id);
         }
-        std::thread::sleep(Duration::from_millis(if busy { 20 } else { 5 }));
+    });
+    if !stopped {
+        bail!("container {} did not stop", rec.bare_name());
     }
     let _set = cs.lock_set()?;
     remove_dir(cs, id, volumes)
@@ -252,15 +243,15 @@ pub fn remove(cs: &Containers, id: &str, force: bool, volumes: bool) -> Result<(
 
 /// The status a container is in now: the record, corrected by the kernel when nothing
 /// watches it any more (a killed monitor).
-pub fn current_status(cs: &Containers, rec: &Record) -> String {
-    let s = rec.state.status.clone();
-    if !matches!(s.as_str(), "running" | "paused" | "restarting") || watched(cs, &rec.id) {
+pub fn current_status(cs: &Containers, rec: &Record) -> Status {
+    let s = rec.state.status;
+    if !s.is_up() || watched(cs, &rec.id) {
         return s;
     }
     match rt::state(&runtime_root(&cs.root), &rec.id).map(|s| s.status) {
-        Ok(Status::Paused) => "paused".into(),
-        Ok(Status::Running | Status::Created) => "running".into(),
-        _ => "exited".into(),
+        Ok(RtStatus::Paused) => Status::Paused,
+        Ok(RtStatus::Running | RtStatus::Created) => Status::Running,
+        _ => Status::Exited,
     }
 }
 
@@ -274,7 +265,7 @@ pub fn signal(cs: &Containers, id: &str, sig: nix::sys::signal::Signal, all: boo
 pub fn stop(cs: &Containers, rec: &Record, timeout: Duration) -> Result<()> {
     let id = &rec.id;
     cs.update(id, |r| r.state.manually_stopped = true)?;
-    if current_status(cs, rec) == "paused" {
+    if current_status(cs, rec) == Status::Paused {
         let _ = rt::pause(&runtime_root(&cs.root), id, false);
     }
     let sig = rt::parse_signal(&rec.config.stop_signal)?;
@@ -304,48 +295,63 @@ fn heal_one(cs: &Containers, id: &str) {
         Ok(None) => {
             // Gone already, or a `berth run` killed between mkdir and lock.
             if cs.dir_of(id).exists() {
-                let _ = remove_dir(cs, id, true);
+                note_errors(cs, id, remove_dir(cs, id, true));
             }
             return;
         }
         Err(_) => return, // watched
     };
     let rec = match cs.load(id) {
-        Ok(r) if r.state.status != "creating" => r,
+        Ok(r) if r.state.status != Status::Creating => r,
         // A `berth run` killed before the container was made.
         _ => {
-            let _ = remove_dir(cs, id, true);
+            note_errors(cs, id, remove_dir(cs, id, true));
             return;
         }
     };
-    if matches!(
-        rec.state.status.as_str(),
-        "running" | "paused" | "restarting"
-    ) {
+    if rec.state.status.is_up() {
         if init_alive(cs, id) {
             return; // the truth: it runs, unwatched
         }
-        let code = if rec.state.status == "restarting" {
+        let code = if rec.state.status == Status::Restarting {
             rec.state.exit_code
         } else {
             255
         };
-        let _ = rt::delete(&runtime_root(&cs.root), id, true);
-        let _ = cs.update(id, |r| {
-            mark_exited(&mut r.state, code);
-            if code == 255 {
-                r.state.error = "the container's monitor died; its exit status is unknown".into();
-            }
-        });
+        let errs = teardown(cs, id, Level::Processes);
+        note_errors(
+            cs,
+            id,
+            cs.update(id, |r| {
+                mark_exited(&mut r.state, code);
+                if code == 255 {
+                    r.state.error =
+                        "the container's monitor died; its exit status is unknown".into();
+                }
+            })
+            .map(|_| ()),
+        );
+        note_errors(cs, id, errs.into_result(id));
         if rec.host_config.auto_remove {
-            let _ = remove_dir(cs, id, true);
+            note_errors(cs, id, remove_dir(cs, id, true));
             return;
         }
     }
     let (_, _, rootfs_dir) = rootfs::paths(&cs.dir_of(id));
-    if super::is_mountpoint(&rootfs_dir) {
-        let _ = rt::delete(&runtime_root(&cs.root), id, true);
-        let _ = release(cs, id);
+    if is_mountpoint(&rootfs_dir) {
+        note_errors(cs, id, release(cs, id));
+    }
+}
+
+/// Heal runs for whatever command comes next and must not fail it: what it could not
+/// undo is written into the container's record (State.Error), where `inspect` shows it.
+fn note_errors(cs: &Containers, id: &str, res: Result<()>) {
+    if let Err(e) = res {
+        let msg = crate::text::error_chain(&e);
+        if cs.update(id, |r| r.state.error = msg.clone()).is_err() {
+            // No record left to hold it: say it on stderr, once.
+            eprintln!("berth: warning: {msg}");
+        }
     }
 }
 
@@ -367,7 +373,11 @@ pub fn heal(root: &Path) -> Result<()> {
 pub fn pause(cs: &Containers, id: &str, frozen: bool) -> Result<()> {
     rt::pause(&runtime_root(&cs.root), id, frozen)?;
     cs.update(id, |r| {
-        r.state.status = if frozen { "paused" } else { "running" }.into();
+        r.state.status = if frozen {
+            Status::Paused
+        } else {
+            Status::Running
+        };
         r.state.paused = frozen;
     })?;
     Ok(())

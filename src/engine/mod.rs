@@ -16,172 +16,40 @@
 //! ```
 
 pub mod access;
+pub mod base;
+pub mod config;
 pub mod container;
+pub mod fault;
+pub mod foreground;
 pub mod fscopy;
 pub mod fsutil;
+pub mod host;
 pub mod lifecycle;
-pub mod logs;
-pub mod monitor;
 pub mod options;
 pub mod seccomp;
 pub mod spec;
+pub mod start;
+pub mod teardown;
 pub mod volume;
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use berth_image::{layers, rootfs, Store};
-use berth_runtime::container::{self as rt, CreateOpts};
 use nix::fcntl::{Flock, FlockArg, OFlag};
 
-use container::{CConfig, CState, Containers, HostConfig, LogConfig, MountPoint, Record};
+use container::{CConfig, CState, Containers, HostConfig, LogConfig, MountPoint, Record, Status};
+use teardown::HostObject;
 
-pub struct RunOptions {
-    pub image: String,
-    pub command: Vec<String>,
-    pub name: Option<String>,
-    pub detach: bool,
-    pub rm: bool,
-    pub interactive: bool,
-    pub tty: bool,
-    pub env: Vec<String>,
-    pub workdir: Option<String>,
-    pub hostname: Option<String>,
-    pub read_only: bool,
-    pub mounts: Vec<Mount>,
-    pub entrypoint: Option<String>,
-    pub user: Option<String>,
-    pub memory: Option<u64>,
-    pub cpus: Option<f64>,
-    pub cpu_shares: Option<u64>,
-    pub pids_limit: Option<i64>,
-    pub ulimits: Vec<String>,
-    pub cap_add: Vec<String>,
-    pub cap_drop: Vec<String>,
-    pub privileged: bool,
-    pub no_new_privs: bool,
-    pub security_opt: Vec<String>,
-    pub seccomp: seccomp::Seccomp,
-    pub init: bool,
-    pub host_network: bool,
-    pub labels: BTreeMap<String, String>,
-    pub restart: container::RestartPolicy,
-    pub stop_signal: Option<String>,
-    pub stop_timeout: Option<i64>,
-    pub log_opts: BTreeMap<String, String>,
-}
-
-/// A mount asked for on the command line.
-#[derive(Debug, Clone)]
-pub enum Mount {
-    Bind {
-        src: PathBuf,
-        dst: String,
-        ro: bool,
-    },
-    /// A named volume, or an anonymous one (`name: None`), made on first use.
-    Volume {
-        name: Option<volume::VolumeName>,
-        dst: String,
-        ro: bool,
-        nocopy: bool,
-    },
-    Tmpfs {
-        dst: String,
-        options: Vec<String>,
-    },
-}
-
-/// A fresh 64-hex container id from the kernel's CSPRNG.
-pub fn new_id() -> Result<String> {
-    let mut b = [0u8; 32];
-    let mut f = File::open("/dev/urandom").context("open /dev/urandom")?;
-    std::io::Read::read_exact(&mut f, &mut b).context("read /dev/urandom")?;
-    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
-}
-
-/// Exit status for berth's own failures, as Docker uses it.
-pub const EXIT_BERTH: i32 = 125;
-
-/// An error that carries the exit status berth should end with (126, 127, ...).
-#[derive(Debug)]
-pub struct ExitError {
-    pub code: i32,
-    pub msg: String,
-}
-
-impl std::fmt::Display for ExitError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.msg)
-    }
-}
-
-impl std::error::Error for ExitError {}
-
-/// The exit status and message for an error: 127 when the command is not found, 126 when it
-/// cannot be executed, 125 for everything else (Docker's convention).
-pub fn exit_error(e: &anyhow::Error) -> (i32, String) {
-    if let Some(x) = e.downcast_ref::<ExitError>() {
-        return (x.code, x.msg.clone());
-    }
-    if let Some(berth_runtime::Error::Init { step, msg }) = e.downcast_ref() {
-        if step == "prepare process" && (msg.contains("not found") || msg.contains("no such file"))
-        {
-            return (127, msg.clone());
-        }
-        if step == "exec" || msg.contains("ermission denied") {
-            return (126, msg.clone());
-        }
-    }
-    (EXIT_BERTH, crate::error_chain(e))
-}
-
-/// Takes a flock on `dir/name`, creating the file (0600) if needed. Only for a directory
-/// this process made or holds: see [`lock_existing`] for one another process may remove.
-pub fn lock_file_named(dir: &Path, name: &str, arg: FlockArg) -> Result<Flock<File>> {
-    let p = dir.join(name);
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(fsutil::FILE_MODE)
-        .custom_flags(OFlag::O_CLOEXEC.bits())
-        .open(&p)
-        .with_context(|| format!("open {}", p.display()))?;
-    Flock::lock(f, arg).map_err(|(_, e)| anyhow::anyhow!("flock {}: {e}", p.display()))
-}
-
-/// A lock file that already exists, or `Ok(None)` when it (or its directory) is gone. Never
-/// creates it: re-creating `.lock` inside a container directory that a monitor or another
-/// `rm` is removing made that removal fail with "Directory not empty".
-pub fn lock_existing(dir: &Path, name: &str, arg: FlockArg) -> Result<Option<Flock<File>>> {
-    let p = dir.join(name);
-    let f = match std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(OFlag::O_CLOEXEC.bits())
-        .open(&p)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(anyhow::Error::new(e).context(format!("open {}", p.display()))),
-    };
-    match Flock::lock(f, arg) {
-        Ok(l) => Ok(Some(l)),
-        Err((_, e)) => Err(anyhow::anyhow!("flock {}: {e}", p.display())),
-    }
-}
-
-fn lock_file(dir: &Path, arg: FlockArg) -> Result<Flock<File>> {
-    lock_file_named(dir, ".lock", arg)
-}
-
-pub fn runtime_root(root: &Path) -> PathBuf {
-    root.join("runtime")
-}
+pub use base::{
+    exit_error, is_mountpoint, lock_existing, lock_file_named, new_id, runtime_root, ExitError,
+    EXIT_BERTH,
+};
+pub use config::{ContainerConfig, Mount};
+pub use start::{start_container, Attach};
 
 /// Ids of the image each container was made from (rmi refuses to remove them).
 pub fn containers_using(root: &Path, image_id: &str) -> Vec<String> {
@@ -203,199 +71,10 @@ pub fn layers_in_use(root: &Path) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
-/// Mounts the container's overlay unless it already is.
-pub fn mount_rootfs(cs: &Containers, rec: &Record) -> Result<()> {
-    let dir = &cs.dir_of(&rec.id);
-    let (upper, work, rootfs_dir) = rootfs::paths(dir);
-    if is_mountpoint(&rootfs_dir) {
-        return Ok(());
-    }
-    let chains: Vec<berth_image::Digest> = std::fs::read_to_string(dir.join("layers"))
-        .with_context(|| format!("read {}", dir.join("layers").display()))?
-        .lines()
-        .map(|h| format!("sha256:{h}").parse())
-        .collect::<std::result::Result<_, _>>()?;
-    let store = Store::open(&cs.root)?;
-    // --rm: the writes go with the container, so the upper dir is never synced.
-    let volatile = rec.host_config.auto_remove;
-    if !volatile {
-        // A volatile mount that was not unmounted cleanly leaves this behind, and overlayfs
-        // then refuses the upper dir; this container's mounts are not volatile.
-        let _ = std::fs::remove_dir_all(work.join("work").join("incompat"));
-    }
-    rootfs::mount_overlay(&store, &chains, &upper, &work, &rootfs_dir, volatile)?;
-    Ok(())
-}
-
-pub fn is_mountpoint(p: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(p), p.parent().map(std::fs::metadata)) {
-        (Ok(a), Some(Ok(b))) => a.dev() != b.dev(),
-        _ => false,
-    }
-}
-
-/// How the container's stdio is wired.
-pub enum Attach {
-    /// Pipes (or a pty) read by the monitor into the log.
-    Monitor,
-    /// The caller's terminal: stdin only with -i, a pty proxied with -t.
-    Foreground,
-}
-
-/// A started container's init and the ends of its stdio that the watcher keeps.
-pub struct Launched {
-    pub pid: i32,
-    pub out: Option<OwnedFd>,
-    pub err: Option<OwnedFd>,
-    pub stdin: Option<OwnedFd>,
-    pub pty: Option<OwnedFd>,
-}
-
-/// Points stdio fd `target` (0, 1 or 2) at `fd`.
-pub fn dup_onto(fd: &impl AsFd, target: i32) -> Result<()> {
-    debug_assert!((0..3).contains(&target));
-    // SAFETY: `target` is one of our stdio descriptors, which we mean to replace; nothing in
-    // this process holds it as an OwnedFd.
-    let new = unsafe { nix::unistd::dup2_raw(fd.as_fd(), target) }.context("dup2")?;
-    // The result owns `target`: keep it open.
-    let _ = std::os::fd::IntoRawFd::into_raw_fd(new);
-    Ok(())
-}
-
-/// A close-on-exec duplicate of `fd`, above the standard three.
-fn dup_cloexec(fd: i32) -> Result<OwnedFd> {
-    // SAFETY (borrow): fd is one of our standard descriptors, open for the call.
-    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    let n = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))?;
-    // SAFETY: fcntl just returned this new descriptor; nothing else owns it.
-    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(n) })
-}
-
-/// Points our stdout and stderr at new pipes (for the init to inherit) and keeps their read
-/// ends in `l`.
-fn output_pipes(l: &mut Launched) -> Result<()> {
-    let (or, ow) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
-    let (er, ew) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
-    dup_onto(&ow, 1)?;
-    dup_onto(&ew, 2)?;
-    l.out = Some(or);
-    l.err = Some(er);
-    Ok(())
-}
-
-/// Container inits re-execute `berth-runtime` (installed beside berth) rather than berth:
-/// a binary half the size starts about 2 ms sooner. Without it, berth itself serves.
-pub(crate) fn use_runtime_binary() {
-    if let Ok(exe) = std::fs::read_link("/proc/self/exe") {
-        let rt = exe.with_file_name("berth-runtime");
-        if rt.is_file() {
-            berth_runtime::process::set_init_binary(rt);
-        }
-    }
-}
-
-/// Creates and starts the runtime container of `rec` and records it as running.
-pub fn start_container(cs: &Containers, rec: &Record, attach: Attach) -> Result<Launched> {
-    use_runtime_binary();
-    let dir = cs.dir_of(&rec.id);
-    mount_rootfs(cs, rec)?;
-    let rt_root = runtime_root(&cs.root);
-    // A leftover of an earlier run (killed watcher) would make create fail.
-    let _ = rt::delete(&rt_root, &rec.id, true);
-    let mut l = Launched {
-        pid: 0,
-        out: None,
-        err: None,
-        stdin: None,
-        pty: None,
-    };
-    let tty = rec.config.tty;
-    let mut saved: Option<(OwnedFd, OwnedFd)> = None;
-    let null = File::options()
-        .read(true)
-        .write(true)
-        .open("/dev/null")
-        .context("open /dev/null")?;
-    match attach {
-        Attach::Monitor => {
-            if tty {
-                // The pty master comes back from create.
-            } else {
-                output_pipes(&mut l)?;
-            }
-            if rec.config.open_stdin {
-                let (ir, iw) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
-                dup_onto(&ir, 0)?;
-                l.stdin = Some(iw);
-            } else {
-                dup_onto(&null, 0)?;
-            }
-        }
-        Attach::Foreground => {
-            if !rec.config.open_stdin {
-                dup_onto(&null, 0)?;
-            }
-            if !tty {
-                // Output goes through us, to the terminal and the log; our own stdout and
-                // stderr are put back once the init holds the pipes.
-                saved = Some((dup_cloexec(1)?, dup_cloexec(2)?));
-                output_pipes(&mut l)?;
-            }
-        }
-    }
-    let created = rt::create_with(
-        &CreateOpts {
-            root: &rt_root,
-            id: &rec.id,
-            bundle: &dir,
-            console_socket: None,
-            pid_file: None,
-            no_pivot: false,
-            preserve_fds: 0,
-        },
-        tty,
-    );
-    if let Attach::Monitor = attach {
-        // The init holds its ends now; ours go back to /dev/null.
-        for fd in 0..3 {
-            let _ = dup_onto(&null, fd);
-        }
-    }
-    if let Some((out, err)) = saved {
-        dup_onto(&out, 1)?;
-        dup_onto(&err, 2)?;
-    }
-    let created = created?;
-    if let Err(e) = rt::start(&rt_root, &rec.id) {
-        let _ = rt::delete(&rt_root, &rec.id, true);
-        return Err(e.into());
-    }
-    l.pid = created.pid;
-    if let Attach::Monitor = attach {
-        l.out = l.out.or(created.pty_master);
-    } else {
-        l.pty = created.pty_master;
-    }
-    let now = berth_runtime::state::now_rfc3339();
-    cs.update(&rec.id, |r| {
-        r.state = CState {
-            status: "running".into(),
-            running: true,
-            pid: l.pid,
-            started_at: now,
-            finished_at: r.state.finished_at.clone(),
-            monitor_pid: std::process::id() as i32,
-            manually_stopped: false,
-            ..CState::default()
-        };
-    })?;
-    Ok(l)
-}
-
 /// Makes a container from `o`: its directory, record, overlay and OCI config. Returns the
 /// record and the held `.lock` of the container.
-pub fn create(root: &Path, o: &RunOptions) -> Result<(Record, Flock<File>)> {
+pub fn create(root: &Path, o: &ContainerConfig) -> Result<(Record, Flock<File>)> {
+    let netns = network_namespace(root, &o.network)?;
     let store = Store::open(root)?;
     let img = store.resolve(&o.image)?;
     layers::ensure(&store, &img.manifest.layers, &img.config)?;
@@ -421,7 +100,7 @@ pub fn create(root: &Path, o: &RunOptions) -> Result<(Record, Flock<File>)> {
             None => container::random_name(&id, |n| taken.contains_key(n)),
         };
         fsutil::mkdir_private(&dir)?;
-        let lock = lock_file(&dir, FlockArg::LockExclusive)?;
+        let lock = base::lock_file(&dir, FlockArg::LockExclusive)?;
         // Made here, before anyone else can see the container: update() never creates it.
         drop(lock_file_named(&dir, ".state.lock", FlockArg::LockShared)?);
         let rec = Record {
@@ -430,11 +109,13 @@ pub fn create(root: &Path, o: &RunOptions) -> Result<(Record, Flock<File>)> {
             created: berth_runtime::state::now_rfc3339(),
             image: img.id().to_string(),
             state: CState {
-                status: "creating".into(),
+                status: Status::Creating,
                 started_at: container::ZERO_TIME.into(),
                 finished_at: container::ZERO_TIME.into(),
                 ..CState::default()
             },
+            // Recorded before it is mounted, like every host object after it.
+            host_objects: vec![HostObject::Overlay],
             ..Record::default()
         };
         // The record exists before the set lock is released, so the name is taken.
@@ -451,32 +132,74 @@ pub fn create(root: &Path, o: &RunOptions) -> Result<(Record, Flock<File>)> {
             .collect();
         fsutil::write_private(&dir.join("layers"), chains.join("\n").as_bytes())?;
         let (upper, work, rootfs_dir) = rootfs::paths(&dir);
+        fault::point("overlay")?;
         // --rm: the writes go with the container, so the upper dir is never synced.
-        rootfs::mount_overlay(&store, &img.chain_ids(), &upper, &work, &rootfs_dir, o.rm)?;
+        rootfs::mount_overlay(
+            &store,
+            &img.chain_ids(),
+            &upper,
+            &work,
+            &rootfs_dir,
+            o.auto_remove,
+        )?;
         berth_runtime::debug::step("engine: overlay mounted");
-        let (mounts, points) = resolve_mounts(root, &id, &img, o, &rootfs_dir)?;
-        let spec = spec::build(&img, o, &mounts, &id, &rootfs_dir)?;
+        let (mounts, points) = resolve_mounts(&cs, &id, &img, o, &rootfs_dir)?;
+        fault::point("volumes")?;
+        let spec = spec::build(&img, o, &netns, &mounts, &id, &rootfs_dir)?;
         berth_runtime::debug::step("engine: spec built");
+        fault::point("spec")?;
         fsutil::write_private(&dir.join("config.json"), &serde_json::to_vec_pretty(&spec)?)?;
         let mut rec = record_of(&cs, &id, &img, o, &spec)?;
         rec.mounts.extend(points);
+        // Made by start; recorded now, so a container killed while starting is found.
+        rec.host_objects.push(HostObject::Runtime);
         cs.save(&rec)?;
         Ok(rec)
     })();
     match res {
         Ok(rec) => Ok((rec, lock)),
         Err(e) => {
-            let _ = lifecycle::remove_dir(&cs, &id, true);
+            warn_if_failed(lifecycle::remove_dir(&cs, &id, true));
             Err(e)
         }
     }
+}
+
+/// The network namespace `mode` asks for.
+fn network_namespace(root: &Path, mode: &config::NetworkMode) -> Result<spec::NetNs> {
+    use config::NetworkMode;
+    Ok(match mode {
+        NetworkMode::None => spec::NetNs::New,
+        NetworkMode::Host => spec::NetNs::Host,
+        NetworkMode::Path(p) => {
+            if !p.exists() {
+                anyhow::bail!("--network ns:{}: no such network namespace", p.display());
+            }
+            spec::NetNs::Join(p.clone())
+        }
+        NetworkMode::Container(name) => {
+            let cs = Containers::new(root);
+            let other = cs.find(name)?;
+            if !lifecycle::current_status(&cs, &other).is_alive() || other.state.pid <= 0 {
+                anyhow::bail!(
+                    "--network container:{name}: container {} is not running",
+                    other.bare_name()
+                );
+            }
+            spec::NetNs::Join(PathBuf::from(format!("/proc/{}/ns/net", other.state.pid)))
+        }
+        NetworkMode::Bridge(nets) => anyhow::bail!(
+            "--network {}: bridge networks are not built yet; use none, host, container:NAME or ns:PATH",
+            nets.join(",")
+        ),
+    })
 }
 
 fn record_of(
     cs: &Containers,
     id: &str,
     img: &berth_image::Image,
-    o: &RunOptions,
+    o: &ContainerConfig,
     spec: &oci_spec::runtime::Spec,
 ) -> Result<Record> {
     let mut rec = cs.load(id)?;
@@ -485,7 +208,7 @@ fn record_of(
     let args = process.args().clone().unwrap_or_default();
     rec.path = args.first().cloned().unwrap_or_default();
     rec.args = args.iter().skip(1).cloned().collect();
-    rec.state.status = "created".into();
+    rec.state.status = Status::Created;
     rec.driver = "overlay".into();
     rec.log_path = cs.dir_of(id).join("container.log");
     let mut labels = c.labels.clone().unwrap_or_default();
@@ -493,17 +216,18 @@ fn record_of(
     rec.config = CConfig {
         hostname: spec.hostname().clone().unwrap_or_default(),
         user: o
+            .process
             .user
             .clone()
             .or_else(|| c.user.clone())
             .unwrap_or_default(),
-        tty: o.tty,
-        open_stdin: o.interactive,
+        tty: o.process.tty,
+        open_stdin: o.process.open_stdin,
         env: process.env().clone().unwrap_or_default(),
-        cmd: if o.command.is_empty() {
+        cmd: if o.process.command.is_empty() {
             c.cmd.clone()
         } else {
-            Some(o.command.clone())
+            Some(o.process.command.clone())
         },
         image: o.image.clone(),
         volumes: c
@@ -514,17 +238,18 @@ fn record_of(
             .map(|k| (k, serde_json::json!({})))
             .collect(),
         working_dir: process.cwd().display().to_string(),
-        entrypoint: match &o.entrypoint {
-            Some(e) => Some(vec![e.clone()]),
+        entrypoint: match &o.process.entrypoint {
+            Some(e) => Some(e.clone()),
             None => c.entrypoint.clone(),
         },
         labels: labels.into_iter().collect(),
         stop_signal: o
+            .process
             .stop_signal
             .clone()
             .or_else(|| c.stop_signal.clone())
             .unwrap_or_else(|| "SIGTERM".into()),
-        stop_timeout: o.stop_timeout,
+        stop_timeout: o.process.stop_timeout,
         exposed_ports: c
             .exposed_ports
             .clone()
@@ -568,23 +293,23 @@ fn record_of(
         binds,
         log_config: LogConfig {
             kind: "json-file".into(),
-            config: o.log_opts.clone(),
+            config: o.log.as_map(),
         },
-        network_mode: if o.host_network { "host" } else { "none" }.into(),
+        network_mode: o.network.name(),
         restart_policy: o.restart.clone(),
-        auto_remove: o.rm,
-        cap_add: o.cap_add.clone(),
-        cap_drop: o.cap_drop.clone(),
-        privileged: o.privileged,
-        readonly_rootfs: o.read_only,
-        security_opt: o.security_opt.clone(),
+        auto_remove: o.auto_remove,
+        cap_add: o.security.cap_add.clone(),
+        cap_drop: o.security.cap_drop.clone(),
+        privileged: o.security.privileged,
+        readonly_rootfs: o.security.read_only_rootfs,
+        security_opt: o.security.security_opt.clone(),
         tmpfs,
-        memory: o.memory.unwrap_or(0) as i64,
-        nano_cpus: o.cpus.map_or(0, |c| (c * 1e9) as i64),
-        cpu_shares: o.cpu_shares.unwrap_or(0) as i64,
-        pids_limit: o.pids_limit,
-        ulimits: o.ulimits.clone(),
-        init: o.init,
+        memory: o.resources.memory.unwrap_or(0) as i64,
+        nano_cpus: o.resources.cpus.map_or(0, |c| (c * 1e9) as i64),
+        cpu_shares: o.resources.cpu_shares.unwrap_or(0) as i64,
+        pids_limit: o.resources.pids_limit,
+        ulimits: o.resources.ulimits.iter().map(|u| u.to_string()).collect(),
+        init: o.process.init,
     };
     Ok(rec)
 }
@@ -592,13 +317,13 @@ fn record_of(
 /// Volumes resolved to bind mounts of their data (made, and filled from the image when
 /// empty, as needed), plus the image's VOLUMEs as anonymous volumes; and their records.
 fn resolve_mounts(
-    root: &Path,
+    cs: &Containers,
     id: &str,
     img: &berth_image::Image,
-    o: &RunOptions,
+    o: &ContainerConfig,
     rootfs_dir: &Path,
 ) -> Result<(Vec<Mount>, Vec<MountPoint>)> {
-    let vols = volume::Volumes::new(root);
+    let vols = volume::Volumes::new(&cs.root);
     let mut wanted = o.mounts.clone();
     let taken = |d: &str, w: &[Mount]| {
         w.iter().any(|m| match m {
@@ -643,6 +368,12 @@ fn resolve_mounts(
             Some(n) => n,
             None => volume::VolumeName::new(&new_id()?)?,
         };
+        cs.update(id, |r| {
+            r.host_objects.push(HostObject::Volume {
+                name: name.to_string(),
+                anonymous,
+            })
+        })?;
         let v = vols.create(&name, BTreeMap::new(), anonymous.then_some(id))?;
         if vols.claim_copy_up(&name)? && !nocopy {
             // Docker's copy-up: the image's files at the mount point seed the volume.
@@ -683,16 +414,24 @@ fn resolve_mounts(
     Ok((mounts, points))
 }
 
-/// `berth run`: creates the container, then starts it under a monitor (`-d`, prints the
-/// id) or in the foreground (returns its exit status).
-pub fn run(root: &Path, o: &RunOptions) -> Result<i32> {
+/// The clean-up after a failure failed too: the first error is the one to return; this one
+/// is said as a warning, so neither is lost.
+fn warn_if_failed(res: Result<()>) {
+    if let Err(e) = res {
+        eprintln!("berth: warning: {}", crate::error_chain(&e));
+    }
+}
+
+/// `berth run`: creates the container, then starts it under a monitor (`detach`: prints
+/// the id) or in the foreground (returns its exit status).
+pub fn run(root: &Path, o: &ContainerConfig, detach: bool) -> Result<i32> {
     lifecycle::heal(root)?;
     berth_runtime::debug::step("engine: healed");
     let cs = Containers::new(root);
     let (rec, lock) = create(root, o)?;
-    if o.detach {
-        if let Err(e) = monitor::launch(&cs, &rec.id, lock) {
-            let _ = lifecycle::remove(&cs, &rec.id, true, true);
+    if detach {
+        if let Err(e) = host::launch(&cs, &rec.id, lock) {
+            warn_if_failed(lifecycle::remove(&cs, &rec.id, true, true));
             return Err(e);
         }
         println!("{}", rec.id);
@@ -702,16 +441,16 @@ pub fn run(root: &Path, o: &RunOptions) -> Result<i32> {
         Ok(l) => l,
         Err(e) => {
             let (code, msg) = exit_error(&e);
-            let _ = lifecycle::record_failed_start(&cs, &rec.id, code, &msg);
-            let _ = lifecycle::release(&cs, &rec.id);
-            if o.rm {
+            warn_if_failed(lifecycle::record_failed_start(&cs, &rec.id, code, &msg));
+            warn_if_failed(lifecycle::release(&cs, &rec.id));
+            if o.auto_remove {
                 drop(lock);
-                let _ = lifecycle::remove(&cs, &rec.id, true, true);
+                warn_if_failed(lifecycle::remove(&cs, &rec.id, true, true));
             }
             return Err(e);
         }
     };
-    let status = logs::tee_foreground(&rec, l);
+    let status = foreground::tee_foreground(&rec, l);
     let code = match &status {
         Ok(c) => *c,
         Err(_) => 255,

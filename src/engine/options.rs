@@ -1,13 +1,16 @@
 //! Docker's option syntaxes that every way of making a container shares (`run`, and next
-//! build steps and compose services): sizes, env files, `-v`, `--mount`, `--tmpfs`. Each
-//! parser takes the text as given and names the flag and value at fault in its error.
+//! build steps and compose services): sizes, ulimits, env files, `-v`, `--mount`,
+//! `--tmpfs`, published ports. Each parser takes the text as given and names the flag and
+//! value at fault in its error; the value types implement `FromStr`.
 
+use std::net::IpAddr;
 use std::path::Path;
+use std::str::FromStr;
 
 use anyhow::{bail, Context, Result};
 
+use super::config::Mount;
 use super::volume::VolumeName;
-use super::Mount;
 
 /// `64m`, `1g`, `512k`, `1048576` (bytes), as docker's --memory.
 pub fn parse_size(s: &str) -> Result<u64> {
@@ -33,6 +36,182 @@ pub fn parse_size(s: &str) -> Result<u64> {
         bail!("size {s:?} is too large (at most 8 EiB)");
     }
     Ok(bytes as u64)
+}
+
+/// A size in bytes, written as Docker's flags take it (`64m`, `1g`, `512k`, `1048576`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Size(pub u64);
+
+impl FromStr for Size {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Size> {
+        parse_size(s).map(Size)
+    }
+}
+
+/// `--ulimit name=soft[:hard]` (one value: both), as Docker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// setrlimit(2)'s resources by Docker's names.
+const ULIMITS: &[&str] = &[
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+    "as",
+];
+
+impl FromStr for Ulimit {
+    type Err = anyhow::Error;
+    fn from_str(u: &str) -> Result<Ulimit> {
+        let (name, vals) = u
+            .split_once('=')
+            .with_context(|| format!("--ulimit {u:?}: want name=soft[:hard]"))?;
+        if !ULIMITS.contains(&name) {
+            bail!("--ulimit {u:?}: unknown limit {name:?}");
+        }
+        let (soft, hard) = vals.split_once(':').unwrap_or((vals, vals));
+        let parse = |v: &str| {
+            v.parse::<u64>()
+                .with_context(|| format!("--ulimit {u:?}: {v:?} is not a number"))
+        };
+        let (soft, hard) = (parse(soft)?, parse(hard)?);
+        if soft > hard {
+            bail!("--ulimit {u:?}: soft limit above hard limit");
+        }
+        Ok(Ulimit {
+            name: name.to_string(),
+            soft,
+            hard,
+        })
+    }
+}
+
+impl std::fmt::Display for Ulimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}:{}", self.name, self.soft, self.hard)
+    }
+}
+
+impl Ulimit {
+    /// The OCI `process.rlimits` type, `RLIMIT_NOFILE` for `nofile`.
+    pub fn rlimit_type(&self) -> String {
+        format!("RLIMIT_{}", self.name.to_ascii_uppercase())
+    }
+}
+
+/// Transport of a published port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+/// `-p [IP:][HOST_PORT[-END]:]CONTAINER_PORT[-END][/PROTO]`, as Docker: a host port of 0 or
+/// none means "any free port"; ranges must be of equal length (or map a range to one port).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortSpec {
+    pub host_ip: Option<IpAddr>,
+    /// First and last host port; None: chosen from the ephemeral range.
+    pub host_ports: Option<(u16, u16)>,
+    pub container_ports: (u16, u16),
+    pub proto: Proto,
+}
+
+fn port_range(s: &str, what: &str, spec: &str) -> Result<(u16, u16)> {
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let p = |v: &str| {
+        v.parse::<u16>()
+            .ok()
+            .with_context(|| format!("--publish {spec:?}: invalid {what} port {v:?}"))
+    };
+    let (a, b) = (p(a)?, p(b)?);
+    if a > b {
+        bail!("--publish {spec:?}: {what} port range {s:?} runs backwards");
+    }
+    Ok((a, b))
+}
+
+impl FromStr for PortSpec {
+    type Err = anyhow::Error;
+    fn from_str(spec: &str) -> Result<PortSpec> {
+        let (rest, proto) = match spec.rsplit_once('/') {
+            Some((r, "tcp")) => (r, Proto::Tcp),
+            Some((r, "udp")) => (r, Proto::Udp),
+            Some((r, "sctp")) => (r, Proto::Sctp),
+            Some((_, p)) => bail!("--publish {spec:?}: unknown protocol {p:?} (tcp, udp, sctp)"),
+            None => (spec, Proto::Tcp),
+        };
+        // An IPv6 host address is bracketed: [::1]:8080:80.
+        let (host_ip, rest) = if let Some(r) = rest.strip_prefix('[') {
+            let (ip, r) = r
+                .split_once("]:")
+                .with_context(|| format!("--publish {spec:?}: unclosed [ of an IPv6 address"))?;
+            (Some(ip), r)
+        } else {
+            match rest.matches(':').count() {
+                2 => {
+                    let (ip, r) = rest.split_once(':').unwrap_or(("", rest));
+                    (Some(ip), r)
+                }
+                0 | 1 => (None, rest),
+                _ => bail!("--publish {spec:?}: want [IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]"),
+            }
+        };
+        let host_ip = match host_ip.filter(|i| !i.is_empty()) {
+            Some(i) => Some(
+                i.parse::<IpAddr>()
+                    .ok()
+                    .with_context(|| format!("--publish {spec:?}: invalid host address {i:?}"))?,
+            ),
+            None => None,
+        };
+        let (host, container) = match rest.split_once(':') {
+            Some((h, c)) => (Some(h), c),
+            None => (None, rest),
+        };
+        let container_ports = port_range(container, "container", spec)?;
+        if container_ports.0 == 0 {
+            bail!("--publish {spec:?}: container port 0 is not a port");
+        }
+        let host_ports = match host.filter(|h| !h.is_empty()) {
+            Some(h) => {
+                let r = port_range(h, "host", spec)?;
+                let (hn, cn) = (r.1 - r.0, container_ports.1 - container_ports.0);
+                if r.0 == 0 && hn == 0 {
+                    None
+                } else if hn != cn && cn != 0 {
+                    bail!("--publish {spec:?}: host and container port ranges differ in length");
+                } else {
+                    Some(r)
+                }
+            }
+            None => None,
+        };
+        Ok(PortSpec {
+            host_ip,
+            host_ports,
+            container_ports,
+            proto,
+        })
+    }
 }
 
 /// Docker's smallest memory limit: a container below it dies before its init runs.
@@ -233,6 +412,65 @@ mod tests {
         assert!(check_env("").is_err());
         assert!(check_env("A=b").is_ok());
         assert!(check_env("PASSTHROUGH").is_ok());
+        assert_eq!("2g".parse::<Size>().unwrap(), Size(2 << 30));
+    }
+
+    #[test]
+    fn ulimits() {
+        let u: Ulimit = "nofile=1024:2048".parse().unwrap();
+        assert_eq!(
+            (u.soft, u.hard, u.rlimit_type().as_str()),
+            (1024, 2048, "RLIMIT_NOFILE")
+        );
+        let u: Ulimit = "nproc=64".parse().unwrap();
+        assert_eq!((u.soft, u.hard), (64, 64));
+        assert_eq!(u.to_string(), "nproc=64:64");
+        for (bad, want) in [
+            ("nofile", "want name=soft[:hard]"),
+            ("bogus=1", "unknown limit"),
+            ("nofile=x", "not a number"),
+            ("nofile=10:5", "soft limit above hard"),
+        ] {
+            let e = bad.parse::<Ulimit>().unwrap_err().to_string();
+            assert!(e.contains(want) && e.contains("--ulimit"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn published_ports() {
+        let p: PortSpec = "8080:80".parse().unwrap();
+        assert_eq!(
+            (p.host_ports, p.container_ports, p.proto),
+            (Some((8080, 8080)), (80, 80), Proto::Tcp)
+        );
+        let p: PortSpec = "127.0.0.1:5000:5000/udp".parse().unwrap();
+        assert_eq!(p.host_ip, Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(p.proto, Proto::Udp);
+        let p: PortSpec = "80".parse().unwrap();
+        assert_eq!((p.host_ports, p.container_ports), (None, (80, 80)));
+        let p: PortSpec = "127.0.0.1::80".parse().unwrap();
+        assert_eq!(p.host_ports, None);
+        let p: PortSpec = "[::1]:8080:80".parse().unwrap();
+        assert_eq!(p.host_ip, Some("::1".parse().unwrap()));
+        let p: PortSpec = "8000-8010:9000-9010".parse().unwrap();
+        assert_eq!(
+            (p.host_ports, p.container_ports),
+            (Some((8000, 8010)), (9000, 9010))
+        );
+        let p: PortSpec = "8000-8010:80".parse().unwrap();
+        assert_eq!(p.host_ports, Some((8000, 8010)));
+        for (bad, want) in [
+            ("80/icmp", "unknown protocol"),
+            ("99999:80", "invalid host port"),
+            ("8080:0", "container port 0"),
+            ("1-3:1-2", "differ in length"),
+            ("x.y:80:80", "invalid host address"),
+            ("9-1:80", "runs backwards"),
+            ("a:b:c:d", "want [IP:]"),
+        ] {
+            let e = bad.parse::<PortSpec>().unwrap_err().to_string();
+            assert!(e.contains(want) && e.contains("--publish"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -9,8 +9,10 @@ use berth_image::Image;
 use oci_spec::runtime::Spec;
 use serde_json::{json, Value};
 
+use super::config::ContainerConfig;
+use super::config::Mount;
+use super::options::Ulimit;
 use super::seccomp::{self, Seccomp};
-use super::{Mount, RunOptions};
 
 /// Docker's default capability set (moby oci/caps/defaults.go).
 pub const DEFAULT_CAPS: &[&str] = &[
@@ -111,27 +113,32 @@ fn all_available() -> Vec<String> {
 }
 
 /// The capability set from Docker's defaults and --cap-add/--cap-drop (ALL allowed).
-pub fn capabilities(o: &RunOptions) -> Result<Vec<String>> {
-    if o.privileged {
+pub fn capabilities(o: &ContainerConfig) -> Result<Vec<String>> {
+    if o.security.privileged {
         return Ok(all_available());
     }
     let all = |v: &[String]| v.iter().any(|c| c.eq_ignore_ascii_case("ALL"));
-    let mut caps: Vec<String> = if all(&o.cap_drop) {
+    let mut caps: Vec<String> = if all(&o.security.cap_drop) {
         Vec::new()
     } else {
         DEFAULT_CAPS.iter().map(|s| s.to_string()).collect()
     };
-    if all(&o.cap_add) {
+    if all(&o.security.cap_add) {
         caps = all_available();
     } else {
-        for c in &o.cap_add {
+        for c in &o.security.cap_add {
             let n = cap_name("--cap-add", c)?;
             if !caps.contains(&n) {
                 caps.push(n);
             }
         }
     }
-    for c in o.cap_drop.iter().filter(|c| !c.eq_ignore_ascii_case("ALL")) {
+    for c in o
+        .security
+        .cap_drop
+        .iter()
+        .filter(|c| !c.eq_ignore_ascii_case("ALL"))
+    {
         let n = cap_name("--cap-drop", c)?;
         caps.retain(|x| *x != n);
     }
@@ -223,68 +230,42 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>)> {
     Ok((uid, gid, extra))
 }
 
-fn rlimits(ulimits: &[String]) -> Result<Vec<Value>> {
-    let mut out = Vec::new();
-    for u in ulimits {
-        let (name, vals) = u
-            .split_once('=')
-            .with_context(|| format!("--ulimit {u:?}: want name=soft[:hard]"))?;
-        let known = [
-            "core",
-            "cpu",
-            "data",
-            "fsize",
-            "locks",
-            "memlock",
-            "msgqueue",
-            "nice",
-            "nofile",
-            "nproc",
-            "rss",
-            "rtprio",
-            "rttime",
-            "sigpending",
-            "stack",
-            "as",
-        ];
-        if !known.contains(&name) {
-            bail!("--ulimit {u:?}: unknown limit {name:?}");
-        }
-        let (soft, hard) = vals.split_once(':').unwrap_or((vals, vals));
-        let parse = |v: &str| {
-            v.parse::<u64>()
-                .with_context(|| format!("--ulimit {u:?}: {v:?} is not a number"))
-        };
-        let (soft, hard) = (parse(soft)?, parse(hard)?);
-        if soft > hard {
-            bail!("--ulimit {u:?}: soft limit above hard limit");
-        }
-        out.push(json!({"type": format!("RLIMIT_{}", name.to_ascii_uppercase()), "soft": soft, "hard": hard}));
-    }
-    Ok(out)
+fn rlimits(ulimits: &[Ulimit]) -> Vec<Value> {
+    ulimits
+        .iter()
+        .map(|u| json!({"type": u.rlimit_type(), "soft": u.soft, "hard": u.hard}))
+        .collect()
+}
+
+/// The network namespace a container gets, its `NetworkMode` resolved by the engine.
+pub enum NetNs {
+    Host,
+    New,
+    /// An existing namespace: another container's, or one made by someone else.
+    Join(std::path::PathBuf),
 }
 
 /// The spec for `o` on `img`; `mounts` are the user's mounts with volumes resolved to binds.
 pub fn build(
     img: &Image,
-    o: &RunOptions,
+    o: &ContainerConfig,
+    netns: &NetNs,
     user_mounts: &[Mount],
     id: &str,
     rootfs: &Path,
 ) -> Result<Spec> {
     let c = &img.config.config;
-    let mut args: Vec<String> = match &o.entrypoint {
-        Some(e) if e.is_empty() => Vec::new(),
-        Some(e) => vec![e.clone()],
+    let mut args: Vec<String> = match &o.process.entrypoint {
+        Some(e) => e.clone(),
         None => c.entrypoint.clone().unwrap_or_default(),
     };
-    if o.command.is_empty() {
+    if o.process.command.is_empty() {
         // Docker: --entrypoint resets the image's CMD too.
-        if o.entrypoint.is_none() {
+        if o.process.entrypoint.is_none() {
             args.extend(c.cmd.clone().unwrap_or_default());
         }
     } else {
-        args.extend(o.command.iter().cloned());
+        args.extend(o.process.command.iter().cloned());
     }
     if args.is_empty() {
         bail!(
@@ -296,7 +277,7 @@ pub fn build(
     if !env.iter().any(|e| e.starts_with("PATH=")) {
         env.insert(0, DEFAULT_PATH.to_string());
     }
-    for e in &o.env {
+    for e in &o.process.env {
         super::options::check_env(e).context("--env")?;
         let key = e.split_once('=').map(|(k, _)| k).unwrap_or(e);
         env.retain(|x| x.split_once('=').map(|(k, _)| k) != Some(key));
@@ -307,11 +288,13 @@ pub fn build(
         }
     }
     let cwd = o
+        .process
         .workdir
         .clone()
         .or_else(|| c.working_dir.clone().filter(|w| !w.is_empty()))
         .unwrap_or_else(|| "/".into());
     let user = o
+        .process
         .user
         .clone()
         .or_else(|| c.user.clone())
@@ -321,8 +304,8 @@ pub fn build(
         Some(u) => resolve_user(rootfs, u)?,
     };
     let cap_list = capabilities(o)?;
-    let seccomp = match &o.seccomp {
-        _ if o.privileged => None,
+    let seccomp = match &o.security.seccomp {
+        _ if o.security.privileged => None,
         Seccomp::Unconfined => None,
         Seccomp::Default => Some(seccomp::to_oci(
             seccomp::DEFAULT_PROFILE,
@@ -339,8 +322,8 @@ pub fn build(
         json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
         json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if o.privileged { "rw" } else { "ro" }]}),
-        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": [if o.privileged { "rw" } else { "ro" }, "nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if o.security.privileged { "rw" } else { "ro" }]}),
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": [if o.security.privileged { "rw" } else { "ro" }, "nosuid", "noexec", "nodev"]}),
     ];
     for m in user_mounts {
         mounts.push(match m {
@@ -373,31 +356,33 @@ pub fn build(
         json!({"type": "mount"}),
         json!({"type": "cgroup"}),
     ];
-    if !o.host_network {
-        namespaces.push(json!({"type": "network"}));
+    match netns {
+        NetNs::Host => {}
+        NetNs::New => namespaces.push(json!({"type": "network"})),
+        NetNs::Join(path) => namespaces.push(json!({"type": "network", "path": path})),
     }
-    let mut resources = json!({"devices": [{"allow": o.privileged, "access": "rwm"}]});
-    if let Some(m) = o.memory {
+    let mut resources = json!({"devices": [{"allow": o.security.privileged, "access": "rwm"}]});
+    if let Some(m) = o.resources.memory {
         resources["memory"] = json!({"limit": m});
     }
     let mut cpu = serde_json::Map::new();
-    if let Some(c) = o.cpus {
+    if let Some(c) = o.resources.cpus {
         if c <= 0.0 {
             bail!("--cpus {c}: must be above 0");
         }
         cpu.insert("quota".into(), json!((c * 100_000.0) as i64));
         cpu.insert("period".into(), json!(100_000));
     }
-    if let Some(s) = o.cpu_shares {
+    if let Some(s) = o.resources.cpu_shares {
         cpu.insert("shares".into(), json!(s));
     }
     if !cpu.is_empty() {
         resources["cpu"] = Value::Object(cpu);
     }
-    if let Some(p) = o.pids_limit {
+    if let Some(p) = o.resources.pids_limit {
         resources["pids"] = json!({"limit": p});
     }
-    let masked = if o.privileged {
+    let masked = if o.security.privileged {
         json!([])
     } else {
         json!([
@@ -414,7 +399,7 @@ pub fn build(
             "/sys/devices/virtual/powercap"
         ])
     };
-    let readonly = if o.privileged {
+    let readonly = if o.security.privileged {
         json!([])
     } else {
         json!([
@@ -428,7 +413,7 @@ pub fn build(
     let spec = json!({
         "ociVersion": "1.0.2",
         "process": {
-            "terminal": o.tty,
+            "terminal": o.process.tty,
             "user": {"uid": uid, "gid": gid, "additionalGids": extra_gids},
             "args": args,
             "env": env,
@@ -439,10 +424,10 @@ pub fn build(
             } else {
                 json!({"bounding": caps})
             },
-            "rlimits": rlimits(&o.ulimits)?,
-            "noNewPrivileges": o.no_new_privs
+            "rlimits": rlimits(&o.resources.ulimits),
+            "noNewPrivileges": o.security.no_new_privileges
         },
-        "root": {"path": "rootfs", "readonly": o.read_only},
+        "root": {"path": "rootfs", "readonly": o.security.read_only_rootfs},
         "hostname": hostname,
         "mounts": mounts,
         "linux": {
@@ -456,7 +441,7 @@ pub fn build(
     if let Some(s) = seccomp {
         spec["linux"]["seccomp"] = s;
     }
-    if o.init {
+    if o.process.init {
         spec["annotations"] = json!({ berth_runtime::reaper::ANNOTATION: "true" });
     }
     Ok(serde_json::from_value(spec)?)

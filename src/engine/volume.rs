@@ -21,9 +21,9 @@ use anyhow::{bail, Context, Result};
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
+use super::base::lock_file_named;
 use super::container::Containers;
 use super::fsutil;
-use super::lock_file_named;
 
 /// A volume name by Docker's rule (`[a-zA-Z0-9][a-zA-Z0-9_.-]+`, at most 255 bytes): a single
 /// path component that is never `.` or `..`.

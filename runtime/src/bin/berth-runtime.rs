@@ -272,6 +272,7 @@ fn create_opts<'a>(root: &'a std::path::Path, a: &'a CreateArgs) -> CreateOpts<'
         pid_file: a.pid_file.as_deref(),
         no_pivot: a.no_pivot,
         preserve_fds: a.preserve_fds,
+        stdio: None,
     }
 }
 

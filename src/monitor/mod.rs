@@ -1,4 +1,8 @@
-//! The per-container monitor: berth's replacement for a daemon.
+//! The per-container monitor: berth's replacement for a daemon. This folder is all of it:
+//! the launch and the restart loop (here), the small `berth-monitor` binary (main.rs) and
+//! its pump of a container's output into the json-file log (pump.rs), and the log's reader
+//! (logs.rs). It knows nothing of records, images or the runtime: what it needs of a
+//! container it asks the engine through [`Host`], which the engine implements.
 //!
 //! `run -d` (and `start`) fork a child that leaves the caller's session, starts the container
 //! (its init becomes the child's child), tells the caller how that went, and then executes
@@ -12,50 +16,72 @@
 
 use std::ffi::CString;
 use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Result};
-use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+use nix::fcntl::OFlag;
 
-use super::container::Containers;
-use super::logs;
-use super::{lifecycle, Launched};
+use crate::exit::{ExitError, EXIT_BERTH};
+use crate::sys;
+
+pub mod logs;
+pub mod pump;
 
 pub const ARGV0: &str = "berth-monitor";
 
+/// A started container's init and the ends of its stdio that the watcher keeps.
+pub struct Launched {
+    pub pid: i32,
+    pub out: Option<OwnedFd>,
+    pub err: Option<OwnedFd>,
+    pub stdin: Option<OwnedFd>,
+    pub pty: Option<OwnedFd>,
+}
+
+/// What the monitor asks of the engine about container `id` under berth's `root`.
+pub trait Host {
+    /// Starts the container with its stdio as pipes (or a pty) for the monitor.
+    fn start(&self, root: &Path, id: &str) -> Result<Launched>;
+    /// A restart that waited should not happen: the container was stopped meanwhile.
+    fn stopped_meanwhile(&self, root: &Path, id: &str) -> Result<bool>;
+    /// A start failed: record why (with the exit status berth gives, returned) and take
+    /// down what the attempt left.
+    fn failed_start(&self, root: &Path, id: &str, e: &anyhow::Error) -> (i32, String);
+    /// Takes down what a stopped container does not keep (no restart will come).
+    fn release(&self, root: &Path, id: &str) -> Result<()>;
+    /// The init exited with `code`: record it; the delay before a restart, if one is due.
+    fn finish(&self, root: &Path, id: &str, code: i32) -> Result<Option<std::time::Duration>>;
+    /// The log's rotation: bytes per file, files.
+    fn log_limits(&self, root: &Path, id: &str) -> (u64, u32);
+    /// The monitor itself failed; nobody reads its stderr, so the record says it.
+    fn note_error(&self, root: &Path, id: &str, e: &anyhow::Error);
+    /// The exit status and message berth gives for `e`.
+    fn exit_status(&self, e: &anyhow::Error) -> (i32, String);
+}
+
 /// Called first thing in main: a process started as `berth-monitor` is a monitor.
-pub fn maybe_run() {
+pub fn maybe_run(host: &dyn Host) {
     let args: Vec<String> = std::env::args().collect();
     if args.first().map(String::as_str) != Some(ARGV0) {
         return;
     }
     let code = match args.get(1).map(String::as_str) {
-        Some("loop") => run_loop(&args[2..]),
-        Some("start") => run_start(&args[2..]),
-        Some("finish") => run_finish(&args[2..]),
+        Some("loop") => run_loop(host, &args[2..]),
+        Some("start") => run_start(host, &args[2..]),
+        Some("finish") => run_finish(host, &args[2..]),
         _ => Err(anyhow!("usage: berth-monitor loop|start ...")),
     };
     if let (Err(e), Some(root), Some(id)) = (code, args.get(2), args.get(3)) {
-        // Nobody reads our stderr (it is /dev/null): the record says what went wrong.
-        let _ = Containers::new(Path::new(root)).update(id, |r| {
-            r.state.error = format!("monitor: {}", crate::error_chain(&e));
-        });
+        host.note_error(Path::new(root), id, &e);
     }
     std::process::exit(0);
-}
-
-fn clear_cloexec(fd: RawFd) -> Result<()> {
-    // SAFETY: fd is open for the life of this process (we own it until exec).
-    let b = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    fcntl(b, FcntlArg::F_SETFD(FdFlag::empty()))?;
-    Ok(())
 }
 
 fn exec_path(exe: &Path, args: &[String], keep: &[RawFd]) -> Result<()> {
     for fd in keep {
         if *fd >= 0 {
-            clear_cloexec(*fd)?;
+            sys::clear_cloexec(*fd)?;
         }
     }
     let path = CString::new(exe.as_os_str().as_encoded_bytes())?;
@@ -75,7 +101,8 @@ fn exec_path(exe: &Path, args: &[String], keep: &[RawFd]) -> Result<()> {
 pub fn null_stdio() {
     if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
         for fd in 0..3 {
-            let _ = super::dup_onto(&null, fd);
+            // Best effort: a descriptor that cannot be pointed at /dev/null stays as it was.
+            let _ = sys::dup_onto(&null, fd);
         }
     }
 }
@@ -89,26 +116,22 @@ fn notify(fd: Option<OwnedFd>, msg: &str) {
 
 /// Starts container `id` under a new monitor; returns once it runs (or failed to start).
 /// The caller holds the container's `.lock` as `lock`; the monitor inherits it.
-pub fn launch(cs: &Containers, id: &str, lock: nix::fcntl::Flock<File>) -> Result<()> {
+pub fn launch(host: &dyn Host, root: &Path, id: &str, lock: nix::fcntl::Flock<File>) -> Result<()> {
     let lock_fd = lock.as_raw_fd();
     // From here the lock is the monitor's: this process closes its descriptor when done
-    // without unlocking (dropping the Flock would unlock it for the monitor too).
-    std::mem::forget(lock);
-    // SAFETY: lock_fd was the Flock's open descriptor, forgotten above, so we own it.
-    let ours = unsafe { OwnedFd::from_raw_fd(lock_fd) };
+    // without unlocking.
+    let ours = sys::into_fd_keeping_lock(lock);
     let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
-    // SAFETY: the caller is single-threaded here (the image work that used threads has
-    // joined them); the child only calls async-signal-safe code until it execs or exits,
-    // or is a plain single-threaded copy of this process, which is all fork requires.
-    match unsafe { nix::unistd::fork() }? {
+    // The image work that used threads has joined them; fork checks it.
+    match sys::fork_single_threaded()? {
         nix::unistd::ForkResult::Child => {
             drop(r);
             let _ = nix::unistd::setsid();
             let _ = std::env::set_current_dir("/");
             null_stdio();
             let mut note = Some(w);
-            if let Err(e) = start_and_loop(&cs.root, id, lock_fd, &mut note) {
-                let (code, msg) = super::exit_error(&e);
+            if let Err(e) = start_and_loop(host, root, id, lock_fd, &mut note) {
+                let (code, msg) = host.exit_status(&e);
                 notify(note.take(), &format!("{code} {msg}"));
             }
             std::process::exit(0);
@@ -122,8 +145,8 @@ pub fn launch(cs: &Containers, id: &str, lock: nix::fcntl::Flock<File>) -> Resul
                 return Ok(());
             }
             let (code, text) = msg.split_once(' ').unwrap_or(("125", "monitor died"));
-            Err(anyhow::Error::new(super::ExitError {
-                code: code.parse().unwrap_or(super::EXIT_BERTH),
+            Err(anyhow::Error::new(ExitError {
+                code: code.parse().unwrap_or(EXIT_BERTH),
                 msg: if text.is_empty() {
                     "monitor died while starting the container".into()
                 } else {
@@ -135,34 +158,38 @@ pub fn launch(cs: &Containers, id: &str, lock: nix::fcntl::Flock<File>) -> Resul
 }
 
 /// `berth-monitor start ROOT ID LOCKFD`: a restart, re-executed from the loop.
-fn run_start(a: &[String]) -> Result<()> {
+fn run_start(host: &dyn Host, a: &[String]) -> Result<()> {
     let [root, id, lock] = a else {
         return Err(anyhow!("start: bad arguments"));
     };
-    start_and_loop(Path::new(root), id, lock.parse()?, &mut None)
+    start_and_loop(host, Path::new(root), id, lock.parse()?, &mut None)
 }
 
 /// Starts the container and becomes its monitor loop. Never returns on success.
-fn start_and_loop(root: &Path, id: &str, lock_fd: RawFd, note: &mut Option<OwnedFd>) -> Result<()> {
-    let cs = Containers::new(root);
-    let _ = nix::sys::prctl::set_child_subreaper(true);
-    let rec = cs.load(id)?;
-    if rec.state.manually_stopped && note.is_none() {
+fn start_and_loop(
+    host: &dyn Host,
+    root: &Path,
+    id: &str,
+    lock_fd: RawFd,
+    note: &mut Option<OwnedFd>,
+) -> Result<()> {
+    // Orphans of the container's processes are reparented to us, not to the host's init.
+    nix::sys::prctl::set_child_subreaper(true)?;
+    if note.is_none() && host.stopped_meanwhile(root, id)? {
         // Stopped while we waited to restart.
-        return lifecycle::release(&cs, id);
+        return host.release(root, id);
     }
-    let res = super::start_container(&cs, &rec, super::Attach::Monitor);
-    let l: Launched = match res {
+    let l: Launched = match host.start(root, id) {
         Ok(l) => l,
         Err(e) => {
-            let (code, msg) = super::exit_error(&e);
-            let _ = lifecycle::record_failed_start(&cs, id, code, &msg);
+            // failed_start records the error and takes down what the attempt left.
+            let (code, msg) = host.failed_start(root, id, &e);
             notify(note.take(), &format!("{code} {msg}"));
-            return lifecycle::release(&cs, id);
+            return Ok(());
         }
     };
     notify(note.take(), "ok");
-    let (max_size, max_files) = logs::limits(&rec);
+    let (max_size, max_files) = host.log_limits(root, id);
     let fd = |o: &Option<OwnedFd>| o.as_ref().map_or(-1, |f| f.as_raw_fd());
     let berth = std::fs::read_link("/proc/self/exe")?;
     let args = vec![
@@ -188,22 +215,24 @@ fn start_and_loop(root: &Path, id: &str, lock_fd: RawFd, note: &mut Option<Owned
 
 /// `berth-monitor loop ROOT ID PID LOCK OUT ERR STDIN MAXSIZE MAXFILES BERTH`, when the
 /// small binary is not installed: the same loop, in berth.
-fn run_loop(a: &[String]) -> Result<()> {
-    let code = crate::pump::loop_main(a).map_err(|e| anyhow!(e))?;
-    run_finish(&[a[0].clone(), a[1].clone(), code.to_string(), a[3].clone()])
+fn run_loop(host: &dyn Host, a: &[String]) -> Result<()> {
+    let code = pump::loop_main(a).map_err(|e| anyhow!(e))?;
+    run_finish(
+        host,
+        &[a[0].clone(), a[1].clone(), code.to_string(), a[3].clone()],
+    )
 }
 
 /// `berth-monitor finish ROOT ID CODE LOCK`: record the exit, restart or tear down.
-fn run_finish(a: &[String]) -> Result<()> {
+fn run_finish(host: &dyn Host, a: &[String]) -> Result<()> {
     let [root, id, code, lock] = a else {
         return Err(anyhow!("finish: bad arguments"));
     };
     let root = PathBuf::from(root);
-    let cs = Containers::new(&root);
-    match lifecycle::finish(&cs, id, code.parse()?, true)? {
+    match host.finish(&root, id, code.parse()?)? {
         Some(delay) => {
             std::thread::sleep(delay);
-            start_and_loop(&root, id, lock.parse()?, &mut None)
+            start_and_loop(host, &root, id, lock.parse()?, &mut None)
         }
         None => Ok(()),
     }

@@ -3,7 +3,7 @@
 //! container, then executes this; when the container's init exits, this executes berth
 //! again (same pid, still the init's parent) to record the exit and restart or clean up.
 
-#[path = "../pump.rs"]
+#[path = "pump.rs"]
 mod pump;
 
 use std::os::unix::process::CommandExt;

@@ -2,7 +2,7 @@
 //! `{"log":"text\n","stream":"stdout","time":"2026-11-25T21:30:41.123456789Z"}`, rotated by
 //! size into `container.log.1`, `.2`, ... (oldest has the highest number).
 //!
-//! The writer (pump.rs) runs in the monitor; this side reads.
+//! The writer (pump.rs) runs in the monitor; this side reads, for `berth logs`.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
@@ -11,11 +11,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-pub use crate::pump::{now, DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE};
-use crate::pump::{LineBuf, Writer};
-use berth_runtime::wait::{Output, Stream};
-
-use super::container::Record;
+pub use super::pump::now;
 
 /// One parsed entry.
 pub struct Entry {
@@ -31,58 +27,6 @@ fn parse_entry(line: &str) -> Option<Entry> {
         log: v["log"].as_str()?.to_string(),
         time: v["time"].as_str().unwrap_or_default().to_string(),
     })
-}
-
-/// The rotation limits of a container's log: its `--log-opt max-size=` and `max-file=`, or
-/// the defaults.
-pub fn limits(rec: &Record) -> (u64, u32) {
-    let opt = |k: &str| rec.host_config.log_config.config.get(k);
-    let size = opt("max-size")
-        .and_then(|s| super::options::parse_size(s).ok())
-        .unwrap_or(DEFAULT_MAX_SIZE);
-    let files = opt("max-file")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(DEFAULT_MAX_FILES);
-    (size, files)
-}
-
-/// Waits for a foreground container: signals forwarded, its output written to our stdout
-/// and stderr as it comes and into its log as Docker's json-file lines, as `run -d` does,
-/// so `logs` shows it too. Returns the exit status.
-pub fn tee_foreground(rec: &Record, l: super::Launched) -> berth_runtime::Result<i32> {
-    let (size, files) = limits(rec);
-    // No log (say, the disk is full) must not stop the container from being waited for.
-    let mut w = Writer::open(&rec.log_path, size, files).ok();
-    let mut bufs = [LineBuf::default(), LineBuf::default()];
-    let name = |s: Stream| match s {
-        Stream::Stdout => "stdout",
-        Stream::Stderr => "stderr",
-    };
-    let mut log = |s: Stream, data: &[u8], flush: bool| {
-        let Some(w) = w.as_mut() else { return };
-        let b = &mut bufs[s as usize];
-        let emit = |line: &[u8]| {
-            let _ = w.write(name(s), line, now());
-        };
-        if flush {
-            b.flush(emit);
-        } else {
-            b.push(data, emit);
-        }
-    };
-    let status = berth_runtime::wait::forward_and_wait_tee(
-        l.pid,
-        Output {
-            master: l.pty,
-            stdout: l.out,
-            stderr: l.err,
-        },
-        &mut |s, data| log(s, data, false),
-    );
-    for s in [Stream::Stdout, Stream::Stderr] {
-        log(s, &[], true);
-    }
-    status
 }
 
 /// The log files of a container, oldest first.
@@ -298,7 +242,7 @@ pub fn read(path: &Path, o: &ReadOpts, follow: bool, alive: impl Fn() -> bool) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pump::{LineBuf, Writer, MAX_LINE};
+    use crate::monitor::pump::{LineBuf, Writer, MAX_LINE};
 
     #[test]
     fn writes_docker_json_lines_and_rotates() {

@@ -1,0 +1,59 @@
+//! The engine's `unsafe` code: file-descriptor calls that nix marks unsafe because they
+//! take or give ownership of a raw descriptor. Each block says why it is sound.
+
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use anyhow::{Context, Result};
+
+/// Points stdio fd `target` (0, 1 or 2) at `fd`.
+pub fn dup_onto(fd: &impl AsFd, target: i32) -> Result<()> {
+    debug_assert!((0..3).contains(&target));
+    // SAFETY: `target` is one of our stdio descriptors, which we mean to replace; nothing in
+    // this process holds it as an OwnedFd.
+    let new = unsafe { nix::unistd::dup2_raw(fd.as_fd(), target) }.context("dup2")?;
+    // The result owns `target`: keep it open.
+    let _ = std::os::fd::IntoRawFd::into_raw_fd(new);
+    Ok(())
+}
+
+/// Clears close-on-exec on `fd`, so the program this process executes next inherits it.
+/// Checks that the descriptor is open (fcntl F_GETFD) before borrowing it.
+pub fn clear_cloexec(fd: RawFd) -> Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    // SAFETY: F_GETFD on any number is harmless; it fails with EBADF when not open.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        anyhow::bail!("descriptor {fd} is not open");
+    }
+    // SAFETY: checked open just above, and this single call uses it.
+    let b = unsafe { BorrowedFd::borrow_raw(fd) };
+    fcntl(b, FcntlArg::F_SETFD(FdFlag::empty())).with_context(|| format!("fcntl {fd}"))?;
+    Ok(())
+}
+
+/// The descriptor of a held flock, as an OwnedFd that closes it *without* unlocking: the
+/// lock stays with whoever else holds the open file description (a forked monitor).
+pub fn into_fd_keeping_lock(lock: nix::fcntl::Flock<std::fs::File>) -> OwnedFd {
+    use std::os::fd::AsRawFd;
+    let fd = lock.as_raw_fd();
+    // Dropping the Flock would unlock for every holder; forgetting it keeps the descriptor.
+    std::mem::forget(lock);
+    // SAFETY: fd was the Flock's open descriptor, forgotten above, so nothing else owns it.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// fork(2), refused unless this process has a single thread: the child of a
+/// multi-threaded process may only call async-signal-safe functions, and the monitor's
+/// child does much more (it starts the container).
+pub fn fork_single_threaded() -> Result<nix::unistd::ForkResult> {
+    let status = std::fs::read_to_string("/proc/self/status").context("read /proc/self/status")?;
+    let threads = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse::<u32>().ok());
+    if threads != Some(1) {
+        anyhow::bail!("fork: this process has {threads:?} threads, not one");
+    }
+    // SAFETY: single-threaded (checked above), so the child is a full copy of this process
+    // and may do anything the parent could.
+    unsafe { nix::unistd::fork() }.context("fork")
+}
