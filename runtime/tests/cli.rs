@@ -411,3 +411,21 @@ fn kill_of_a_stopped_container_says_container_not_running() {
         text(&out.stderr)
     );
 }
+
+/// runc's `delete --force` of a container that does not exist succeeds (containerd's shim
+/// runs it to clean up after `delete`); without --force it is an error naming the id.
+#[test]
+fn delete_force_of_a_missing_container_succeeds() {
+    let w = World::new();
+    let out = w.rt(&["delete", "--force", "no-such-container"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = w.rt(&["delete", "no-such-container"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("does not exist"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = w.rt(&["delete", "--force", "../bad"]);
+    assert_eq!(out.status.code(), Some(1), "an invalid id is still refused");
+}
