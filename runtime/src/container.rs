@@ -583,7 +583,13 @@ pub fn kill_container(root: &Path, id: &str, sig: Signal, all: bool) -> Result<(
 }
 
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
-    let dir = ContainerDir::open(root, id)?;
+    let dir = match ContainerDir::open(root, id) {
+        Ok(d) => d,
+        // runc's `delete --force` of a container that is gone succeeds: containerd's shim
+        // calls it to clean up after a delete that already happened.
+        Err(Error::NotFound(_)) if force => return Ok(()),
+        Err(e) => return Err(e),
+    };
     let mut st = match dir.load() {
         Ok(s) => s,
         // A directory without state: a create killed before its first save. Just remove it.

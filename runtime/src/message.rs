@@ -144,6 +144,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let e: Error = r.into();
+        assert_eq!(e.errno(), Some(libc::EACCES));
         assert_eq!(
             e.to_string(),
             "container init failed at step \"exec\": exec \"/bin/x\": EACCES: Permission denied"

@@ -193,7 +193,9 @@ fn events_streams_stats_and_reports_an_oom_kill() {
         &[
             "sh",
             "-c",
-            "sleep 1; dd if=/dev/zero of=/dev/null bs=128M count=1; sleep 1",
+            // Waits for the test to say that `events` is watching (an OOM kill before
+            // that is not news to it, as for runc).
+            "while [ ! -e /tmp/go ]; do sleep 0.1; done; dd if=/dev/zero of=/dev/null bs=128M count=1; sleep 1",
         ],
     );
     b.config["linux"]["resources"]["memory"] = json!({"limit": limit, "swap": limit});
@@ -210,12 +212,22 @@ fn events_streams_stats_and_reports_an_oom_kill() {
         .expect("events");
     let stdout = child.stdout.take().expect("stdout");
     // `events` ends by itself when the container's process exits; read until then.
+    let (first_tx, first_rx) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
-        std::io::BufReader::new(stdout)
+        let mut lines = Vec::new();
+        for l in std::io::BufReader::new(stdout)
             .lines()
             .map_while(Result::ok)
-            .collect::<Vec<String>>()
+        {
+            let _ = first_tx.send(());
+            lines.push(l);
+        }
+        lines
     });
+    // Its first statistics mean it has read the OOM counter it counts from.
+    let watching = first_rx.recv_timeout(std::time::Duration::from_secs(60));
+    std::fs::write(b.rootfs().join("tmp/go"), "").expect("go");
+    assert!(watching.is_ok(), "events printed nothing");
     let ended = wait_for(60, || matches!(child.try_wait(), Ok(Some(_))));
     if !ended {
         let _ = child.kill();
@@ -398,4 +410,22 @@ fn kill_of_a_stopped_container_says_container_not_running() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// runc's `delete --force` of a container that does not exist succeeds (containerd's shim
+/// runs it to clean up after `delete`); without --force it is an error naming the id.
+#[test]
+fn delete_force_of_a_missing_container_succeeds() {
+    let w = World::new();
+    let out = w.rt(&["delete", "--force", "no-such-container"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = w.rt(&["delete", "no-such-container"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("does not exist"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = w.rt(&["delete", "--force", "../bad"]);
+    assert_eq!(out.status.code(), Some(1), "an invalid id is still refused");
 }

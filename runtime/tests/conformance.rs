@@ -262,3 +262,56 @@ fn hooks_see_the_status_of_their_lifecycle_step() {
         assert_eq!(v["status"], want, "{kind}: {v}");
     }
 }
+
+/// The engine maps exit codes from the init's typed report (issue 9): 127 for ENOENT of the
+/// executable, 126 for EACCES/ENOEXEC, at create (lookup) and at start (execve).
+#[test]
+fn init_failures_carry_the_step_and_the_errno() {
+    use berth_runtime::container::{self, CreateOpts};
+    use berth_runtime::Error;
+    if !root_or_skip("init_failures_carry_the_step_and_the_errno") {
+        return;
+    }
+    // The library clones this test process: its child must re-execute the runtime binary.
+    berth_runtime::process::set_init_binary(BIN.into());
+    let w = World::new();
+    let create = |b: &Bundle, id: &str| {
+        container::create(&CreateOpts {
+            root: &w.root,
+            id,
+            bundle: &b.path,
+            console_socket: None,
+            pid_file: None,
+            no_pivot: false,
+            preserve_fds: 0,
+            stdio: None,
+        })
+    };
+    let init_error = |r: Result<(), Error>| match r {
+        Err(Error::Init { step, errno, .. }) => (step, errno),
+        other => panic!("not an init error: {other:?}"),
+    };
+    for (name, args, want) in [
+        ("enoent", vec!["no-such-binary"], libc::ENOENT),
+        ("eacces", vec!["/etc"], libc::EACCES),
+    ] {
+        let b = w.bundle(name, &args);
+        let id = w.id(name);
+        let (step, errno) = init_error(create(&b, &id).map(|_| ()));
+        assert_eq!(step, "prepare process", "{name}");
+        assert_eq!(errno, Some(want), "{name}");
+    }
+    // Found at create, not executable any more at start: execve's own EACCES.
+    let b = w.bundle("late", &["/bin/busybox", "true"]);
+    let id = w.id("late");
+    let created = create(&b, &id).expect("create");
+    w.pids.borrow_mut().push(created.pid);
+    std::fs::set_permissions(
+        b.rootfs().join("bin/busybox"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .expect("chmod");
+    let (step, errno) = init_error(container::start(&w.root, &id).map(|_| ()));
+    assert_eq!(step, "exec");
+    assert_eq!(errno, Some(libc::EACCES));
+}
