@@ -10,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 secs=${FUZZ_SECONDS:-20}
+# FUZZ_SEED=N (not 0) makes libFuzzer's mutations repeatable from the same corpora.
 # libFuzzer's -timeout: an input that takes longer counts as a crash (a hang).
 unit_timeout=${FUZZ_UNIT_TIMEOUT:-10}
 # cargo-fuzz needs -Z flags; the stable toolchain ships the ASan runtime, so this suffices.
@@ -47,7 +48,7 @@ for t in $targets; do
     log=fuzz/artifacts/$t.log
     s=$(now)
     if TMPDIR=$scratch cargo fuzz run --fuzz-dir fuzz "${flags[@]}" "$t" "${dirs[@]}" -- \
-        -max_total_time="$secs" -timeout="$unit_timeout" >"$log" 2>&1; then
+        -max_total_time="$secs" -timeout="$unit_timeout" -seed="${FUZZ_SEED:-0}" >"$log" 2>&1; then
         runs=$(grep -o '^Done [0-9]* runs' "$log" | tail -1 || true)
         echo "fuzz: $t ok in $(($(now) - s))s (${runs:-no summary})"
     else

@@ -1,20 +1,35 @@
 #!/usr/bin/env bash
-# The test command (README): lint, then every test tier as root; when the pure cgroup-v2 VM
-# runner is present (../shared/vm), the runtime's and the containers' integration tests run
-# there too.
+# The test command (README): lint, every test tier as root, a short burst of every fuzz
+# target; when the pure cgroup-v2 VM runner is present (../shared/vm), the runtime's and the
+# containers' integration tests run there too. Each stage prints its time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
-cargo fmt --all -- --check
-cargo clippy --workspace --all-targets -- -D warnings
-cargo test --workspace
+
+t_all=$(date +%s)
+stage() { # stage NAME CMD...: runs CMD, prints how long it took
+    local name=$1 s
+    shift
+    s=$(date +%s)
+    echo "== $name"
+    "$@"
+    echo "== $name: $(($(date +%s) - s)) s"
+}
+
+stage "setup (packages, toolchain)" scripts/setup.sh
+stage "fmt" cargo fmt --all -- --check
+stage "clippy" cargo clippy --workspace --all-targets -- -D warnings
+stage "tests (unit, kernel, black-box; as root)" cargo test --workspace
+# Reproducible: a fixed seed from the kept corpora, so a run that passed here passes again.
+stage "fuzz (${FUZZ_SECONDS:=15} s per target)" env FUZZ_SECONDS="$FUZZ_SECONDS" FUZZ_SEED=1 scripts/fuzz.sh
 vm=../shared/vm/vm-cgroup2.sh
 if [ -x "$vm" ] && [ "${BERTH_SKIP_VM:-0}" != 1 ]; then
   export BERTH_VM="$(realpath "$vm")" VM_QUIET=1 VM_SHARE="$PWD"
   export CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="$PWD/scripts/vm-runner.sh"
-  echo "== runtime integration tests on a pure cgroup-v2 kernel ($vm)"
-  cargo test -p berth-runtime --test lifecycle --test config --test cgroups
-  echo "== container integration tests (monitor, OOM, stats, volumes, exec) on the cgroup-v2 kernel"
-  cargo test -p berth --test containers --test volumes_exec --test run
+  stage "runtime integration tests on a pure cgroup-v2 kernel ($vm)" \
+    cargo test -p berth-runtime --test lifecycle --test config --test cgroups --test conformance \
+      --test cli --test containerd --test cri
+  stage "container integration tests (monitor, OOM, stats, volumes, exec, teardown, security) on the cgroup-v2 kernel" \
+    cargo test -p berth --test containers --test volumes_exec --test run --test teardown --test security
 fi
+echo "== all stages: $(($(date +%s) - t_all)) s"
