@@ -212,7 +212,9 @@ pub fn check_root(root: &Path) -> Result<()> {
 /// first); if it cannot be started, the deletion happens here. Whatever a killed deleter
 /// leaves, the next command's `empty_trash` takes.
 pub fn remove_trash_entry(gone: &Path) -> Result<()> {
-    let trash = gone.parent().is_some_and(|p| p.file_name().is_some_and(|n| n == "trash"));
+    let trash = gone
+        .parent()
+        .is_some_and(|p| p.file_name().is_some_and(|n| n == "trash"));
     if !trash {
         anyhow::bail!("{} is not in the trash", gone.display());
     }
