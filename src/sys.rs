@@ -1,5 +1,7 @@
-//! The engine's `unsafe` code: file-descriptor calls that nix marks unsafe because they
-//! take or give ownership of a raw descriptor. Each block says why it is sound.
+//! The crate's `unsafe` code: file-descriptor and memory calls that nix marks unsafe because
+//! they take or give ownership of a raw descriptor or touch mappings. Each block says why it
+//! is sound. The small `berth-monitor` binary includes this file too (`#[path]`), so it may
+//! use only std, nix, libc and anyhow.
 
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
@@ -56,4 +58,38 @@ pub fn fork_single_threaded() -> Result<nix::unistd::ForkResult> {
     // SAFETY: single-threaded (checked above), so the child is a full copy of this process
     // and may do anything the parent could.
     unsafe { nix::unistd::fork() }.context("fork")
+}
+
+/// Takes ownership of descriptor `fd` that the process this one replaced (by exec) handed
+/// over by number; None for -1 or a number that is not open.
+pub fn take_inherited_fd(fd: RawFd) -> Option<OwnedFd> {
+    // SAFETY: F_GETFD on any number is harmless; it fails with EBADF when not open.
+    if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return None;
+    }
+    // SAFETY: open (checked above) and handed to this process alone across exec; nothing
+    // else in this process refers to it.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// SIGPIPE ignored: a write to a closed pipe returns EPIPE instead of killing the process.
+pub fn ignore_sigpipe() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: SIG_IGN installs no handler code, so nothing can run in signal context.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigIgn) };
+}
+
+/// Drops the pages of `[start, end)`, a clean, read-only, file-backed mapping of this
+/// process: the next access faults them in again from the page cache.
+pub fn drop_clean_pages(start: usize, end: usize) {
+    let Some(ptr) = std::ptr::NonNull::new(start as *mut std::ffi::c_void) else {
+        return;
+    };
+    use nix::sys::mman::{madvise, MmapAdvise};
+    // SAFETY: the caller names a clean, read-only, file-backed mapping (read from
+    // /proc/self/maps): advice on it changes residency only, never content.
+    unsafe {
+        let _ = madvise(ptr, end - start, MmapAdvise::MADV_RANDOM);
+        let _ = madvise(ptr, end - start, MmapAdvise::MADV_DONTNEED);
+    }
 }

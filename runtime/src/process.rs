@@ -11,7 +11,7 @@ use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
-use nix::fcntl::{fcntl, FcntlArg, FdFlag, SealFlag};
+use nix::fcntl::{fcntl, FcntlArg, SealFlag};
 use nix::sys::memfd::{memfd_create, MFdFlags};
 
 use crate::channel;
@@ -44,16 +44,7 @@ fn sealed_copy(path: &Path) -> Result<OwnedFd> {
 }
 
 fn set_inheritable(fd: RawFd, on: bool) -> Result<()> {
-    // SAFETY (borrow): the fd is open for the duration of this call.
-    let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    let flags = if on {
-        FdFlag::empty()
-    } else {
-        FdFlag::FD_CLOEXEC
-    };
-    fcntl(bfd, FcntlArg::F_SETFD(flags))
-        .map(|_| ())
-        .sys(|| format!("fcntl F_SETFD fd {fd}"))
+    sys::set_cloexec(fd, !on).sys(|| format!("fcntl F_SETFD fd {fd}"))
 }
 
 /// What the caller wants the child to inherit and where to put it.

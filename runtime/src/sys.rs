@@ -387,6 +387,17 @@ pub fn child_dup_stdio(fds: &[RawFd; 3]) -> bool {
     true
 }
 
+/// Sets or clears close-on-exec on `fd` (EBADF if it is not open).
+pub fn set_cloexec(fd: RawFd, on: bool) -> Result<(), Errno> {
+    let flags = if on { libc::FD_CLOEXEC } else { 0 };
+    // SAFETY: fcntl F_SETFD on a descriptor number only changes its flags; a closed number
+    // gives EBADF.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, flags) } < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,9 @@
 
 #[path = "pump.rs"]
 mod pump;
+#[allow(dead_code)] // the engine's part of the crate's unsafe calls, unused here
+#[path = "../sys.rs"]
+mod sys;
 
 use std::os::unix::process::CommandExt;
 

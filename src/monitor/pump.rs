@@ -227,10 +227,7 @@ pub fn pump(
         mask.add(s);
     }
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)?;
-    // SAFETY: ignoring SIGPIPE has no preconditions.
-    unsafe {
-        let _ = nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigIgn);
-    }
+    crate::sys::ignore_sigpipe();
     let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
     let mut streams: Vec<(OwnedFd, &str, LineBuf)> = Vec::new();
     if let Some(o) = out {
@@ -357,31 +354,18 @@ pub fn shed_startup_pages() {
     }
     flush(&mut cur, dirty);
     for (a, b) in clean {
-        let Some(ptr) = std::ptr::NonNull::new(a as *mut std::ffi::c_void) else {
-            continue;
-        };
-        // SAFETY: [a, b) is a clean, read-only, file-backed mapping of this process: dropping
-        // its pages only makes the next access fault them in again from the page cache.
-        unsafe {
-            let _ = nix::sys::mman::madvise(ptr, b - a, nix::sys::mman::MmapAdvise::MADV_RANDOM);
-            let _ = nix::sys::mman::madvise(ptr, b - a, nix::sys::mman::MmapAdvise::MADV_DONTNEED);
-        }
+        crate::sys::drop_clean_pages(a, b);
     }
 }
 
 /// `loop ROOT ID PID LOCK OUT ERR STDIN MAXSIZE MAXFILES [BERTH]`: pumps until the init
 /// exits; returns its status.
 pub fn loop_main(a: &[String]) -> Result<i32, String> {
-    use std::os::fd::{FromRawFd, RawFd};
     if a.len() < 9 {
         return Err("loop: bad arguments".into());
     }
     let pid: i32 = a[2].parse().map_err(|_| "loop: bad pid")?;
-    let take = |s: &str| -> Option<OwnedFd> {
-        let fd: RawFd = s.parse().ok()?;
-        // SAFETY: the fd was handed to us across exec by the process we replaced.
-        (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
-    };
+    let take = |s: &str| -> Option<OwnedFd> { crate::sys::take_inherited_fd(s.parse().ok()?) };
     let (out, err) = (take(&a[4]), take(&a[5]));
     // Held open so an `-i` container's stdin does not see EOF.
     let _stdin = take(&a[6]);
