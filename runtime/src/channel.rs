@@ -4,7 +4,7 @@
 
 use std::io::{Read, Write};
 use std::marker::PhantomData;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
@@ -45,12 +45,7 @@ impl<S: Serialize, R: DeserializeOwned> Channel<S, R> {
     }
 
     /// Wraps an inherited descriptor (the init's end after exec).
-    ///
-    /// # Safety
-    /// `fd` must be an open socket this process owns and nothing else uses.
-    pub unsafe fn from_raw(fd: RawFd) -> Self {
-        // SAFETY: guaranteed by the caller.
-        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    pub fn from_owned(owned: OwnedFd) -> Self {
         Channel::from_stream(UnixStream::from(owned))
     }
 

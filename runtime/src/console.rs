@@ -3,7 +3,7 @@
 //! foreground `run` without a socket proxies between its own terminal and the master.
 
 use std::io::IoSlice;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use nix::fcntl::OFlag;
@@ -17,8 +17,9 @@ use crate::rootfs;
 /// make the slave our stdio and controlling terminal, and (for a new container) bind it
 /// over /dev/console.
 pub fn setup_in_root(root: &OwnedFd, console_fd: RawFd, bind_console: bool) -> Result<()> {
-    // SAFETY (ownership): the runtime handed this connected socket to the init alone.
-    let sock = unsafe { OwnedFd::from_raw_fd(console_fd) };
+    // The runtime handed this connected socket to the init alone.
+    let sock = crate::sys::take_inherited_fd(console_fd)
+        .ok_or_else(|| Error::Invalid(format!("console socket fd {console_fd} is not open")))?;
     let master = rootfs::open_in_root(
         root,
         Path::new("/dev/pts/ptmx"),
@@ -74,8 +75,7 @@ pub fn recv_fd(sock: &impl AsRawFd) -> Result<OwnedFd> {
     {
         if let ControlMessageOwned::ScmRights(fds) = c {
             if let Some(fd) = fds.first() {
-                // SAFETY: the kernel installed this descriptor for us in recvmsg.
-                return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
+                return Ok(crate::sys::own_received_fd(*fd));
             }
         }
     }

@@ -18,7 +18,7 @@
 
 use std::ffi::CString;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, FromRawFd, RawFd};
+use std::os::fd::{AsFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
@@ -49,8 +49,11 @@ pub fn maybe_run_init() {
         crate::debug::step("init: started");
     }
     let code = match fd.to_str().and_then(|s| s.parse::<RawFd>().ok()) {
-        // SAFETY: the runtime passed this fd for us alone (the init's end of the channel).
-        Some(fd) => unsafe { run(InitChannel::from_raw(fd)) },
+        // The runtime passed this fd for us alone (the init's end of the channel).
+        Some(fd) => match crate::sys::take_inherited_fd(fd) {
+            Some(owned) => run(InitChannel::from_owned(owned)),
+            None => 126,
+        },
         None => 126,
     };
     crate::sys::exit_now(code)
@@ -63,7 +66,7 @@ fn step<T>(name: &str, r: Result<T>) -> std::result::Result<T, Failed> {
     r.map_err(|e| Failed(name.to_string(), e))
 }
 
-unsafe fn run(mut ch: InitChannel) -> i32 {
+fn run(mut ch: InitChannel) -> i32 {
     let cfg = match ch.recv() {
         Ok(Some(ToInit::Config(c))) => *c,
         _ => return 126,
@@ -160,8 +163,14 @@ fn create(
     listener_fd: RawFd,
 ) -> std::result::Result<Never, Failed> {
     let spec = &cfg.spec;
-    // SAFETY: the parent passed the listening socket to us alone.
-    let listener = unsafe { UnixListener::from_raw_fd(listener_fd) };
+    // The parent passed the listening socket to us alone.
+    let listener =
+        UnixListener::from(crate::sys::take_inherited_fd(listener_fd).ok_or_else(|| {
+            Failed(
+                "listen".into(),
+                Error::Invalid(format!("exec.sock fd {listener_fd} is not open")),
+            )
+        })?);
     let _ = nix::fcntl::fcntl(
         listener.as_fd(),
         nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),

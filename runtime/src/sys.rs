@@ -398,6 +398,27 @@ pub fn set_cloexec(fd: RawFd, on: bool) -> Result<(), Errno> {
     Ok(())
 }
 
+/// Takes ownership of descriptor `fd`, handed to this process alone by number (across
+/// exec, or as the init's end of a channel); None if the number is not open.
+pub fn take_inherited_fd(fd: RawFd) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: F_GETFD on any number is harmless; it fails with EBADF when not open.
+    if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return None;
+    }
+    // SAFETY: open (checked above) and handed to this process alone; nothing else in the
+    // process refers to it by number.
+    Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// Takes ownership of a descriptor the kernel just installed in this process through
+/// SCM_RIGHTS (recvmsg): nothing else can know its number yet.
+pub fn own_received_fd(fd: RawFd) -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    // SAFETY: recvmsg installed it for this call alone.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

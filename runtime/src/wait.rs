@@ -132,8 +132,8 @@ fn pump(
     let mut stdin_open = master.is_some();
     let mut status = reap(pid)?;
     let mut buf = [0u8; 32 * 1024];
-    // SAFETY (borrow): fd 0 stays open for the life of the process.
-    let stdin = unsafe { BorrowedFd::borrow_raw(0) };
+    let stdin_handle = std::io::stdin();
+    let stdin = stdin_handle.as_fd();
     loop {
         if let Some(code) = status {
             if sources.is_empty() {
@@ -190,11 +190,10 @@ fn pump(
             match nix::unistd::read(*fd, &mut buf) {
                 Ok(0) | Err(_) => closed.push(i),
                 Ok(n) => {
-                    let to = match stream {
-                        Stream::Stdout => 1,
-                        Stream::Stderr => 2,
-                    };
-                    write_all(to, &buf[..n]);
+                    match stream {
+                        Stream::Stdout => write_all(std::io::stdout().as_fd(), &buf[..n]),
+                        Stream::Stderr => write_all(std::io::stderr().as_fd(), &buf[..n]),
+                    }
                     tee(*stream, &buf[..n]);
                 }
             }
@@ -208,7 +207,7 @@ fn pump(
                 Ok(0) | Err(_) => stdin_open = false,
                 Ok(n) => {
                     if let Some(m) = master {
-                        write_all(m.as_raw_fd(), &buf[..n]);
+                        write_all(m.as_fd(), &buf[..n]);
                     }
                 }
             }
@@ -218,9 +217,7 @@ fn pump(
 
 /// Writes all of `data` to `fd` (a terminal or pipe may take it in parts); gives up on error
 /// (a reader that went away must not stop the container or the log).
-fn write_all(fd: i32, mut data: &[u8]) {
-    // SAFETY (borrow): the caller's fd stays open for the duration of the call.
-    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) {
     while !data.is_empty() {
         match nix::unistd::write(fd, data) {
             Ok(0) => return,
