@@ -268,6 +268,17 @@ pub fn options(data: &[u8]) {
         let _ = opts::mount(t);
         let _ = opts::tmpfs(t);
         let _ = opts::parse_size(t);
+        let _ = t.parse::<opts::Ulimit>();
+        let _ = t.parse::<berth::engine::config::NetworkMode>();
+        let _ = t.parse::<berth::engine::container::RestartPolicy>();
+        let _ = t.parse::<berth::engine::container::Status>();
+        if let Ok(p) = t.parse::<opts::PortSpec>() {
+            // A parsed range never runs backwards.
+            assert!(p.container_ports.0 <= p.container_ports.1, "-p {t:?}");
+            if let Some((a, b)) = p.host_ports {
+                assert!(a <= b, "-p {t:?}");
+            }
+        }
         let _ = archive::apply_change(&mut RunConfig::default(), t);
         let _ = container::parse_signal(t);
     }
