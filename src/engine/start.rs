@@ -45,6 +45,14 @@ pub enum Attach {
     Monitor,
     /// The caller's terminal: stdin only with -i, a pty proxied with -t.
     Foreground,
+    /// Descriptors the caller chose (a build step's pipes, a compose service's log): the
+    /// init gets them as its stdin (None: /dev/null), stdout and stderr; this process's
+    /// own stay untouched, so several containers can start side by side.
+    Stdio {
+        stdin: Option<OwnedFd>,
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+    },
 }
 
 /// A pipe for one of the init's output streams: the write end for the init, the read end
@@ -91,6 +99,7 @@ pub fn start_container(cs: &Containers, rec: &Record, attach: Attach) -> Result<
     // The init's stdin, stdout and stderr, handed to the runtime: this process's own stay
     // as they are, so several containers can start at once from one process.
     let mut ends: Vec<OwnedFd> = Vec::new();
+    let monitored = matches!(attach, Attach::Monitor);
     let stdio: [i32; 3] = match attach {
         Attach::Monitor => {
             let stdin = if rec.config.open_stdin {
@@ -113,6 +122,19 @@ pub fn start_container(cs: &Containers, rec: &Record, attach: Attach) -> Result<
                     ends[ends.len() - 1].as_raw_fd(),
                 ]
             }
+        }
+        Attach::Stdio {
+            stdin,
+            stdout,
+            stderr,
+        } => {
+            let stdin_fd = stdin.as_ref().map_or(null.as_raw_fd(), |f| f.as_raw_fd());
+            let fds = [stdin_fd, stdout.as_raw_fd(), stderr.as_raw_fd()];
+            // Held until the init has its copies, then closed with `ends`.
+            ends.extend(stdin);
+            ends.push(stdout);
+            ends.push(stderr);
+            fds
         }
         Attach::Foreground => {
             let stdin = if rec.config.open_stdin {
@@ -151,7 +173,7 @@ pub fn start_container(cs: &Containers, rec: &Record, attach: Attach) -> Result<
     fault::point("runtime-start")?;
     rt::start(&rt_root, &rec.id)?;
     l.pid = created.pid;
-    if let Attach::Monitor = attach {
+    if monitored {
         l.out = l.out.or(created.pty_master);
     } else {
         l.pty = created.pty_master;
