@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(
     name = "berth",
     version,
+    arg_required_else_help = true,
     about = "A daemonless, Docker-compatible container engine",
     long_about = "berth runs containers the way docker does, without a daemon: images, containers, volumes, networks, compose."
 )]
@@ -303,7 +304,12 @@ pub struct LogsArgs {
     #[arg(long, short)]
     pub follow: bool,
     /// Number of lines from the end (or "all")
-    #[arg(long, short = 'n', default_value = "all")]
+    #[arg(
+        long,
+        short = 'n',
+        default_value = "all",
+        allow_negative_numbers = true
+    )]
     pub tail: String,
     /// Prefix each line with its timestamp
     #[arg(long, short)]
@@ -383,7 +389,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub stop_signal: Option<String>,
     /// Seconds stop waits before SIGKILL
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub stop_timeout: Option<i64>,
     /// Log options: max-size=10m, max-file=3
     #[arg(long)]
@@ -428,7 +434,7 @@ pub struct RunArgs {
     #[arg(long, short = 'c')]
     pub cpu_shares: Option<u64>,
     /// Maximum number of processes (-1: unlimited)
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
     /// ulimit: name=soft[:hard], e.g. nofile=1024:2048
     #[arg(long)]

@@ -7,24 +7,63 @@ use clap::Parser;
 use berth::cli::{Cli, Cmd, ContainerCmd, ContainerVerb, ImageCmd};
 use berth::commands::{container, image, inspect, run, volume};
 use berth::engine;
+use berth::exit::{verb_status, EXIT_BERTH};
 
 fn main() -> ExitCode {
     // A container init re-executed from this binary goes no further.
     berth_runtime::init::maybe_run_init();
     // So is a container's monitor.
     berth::monitor::maybe_run(&engine::host::EngineHost);
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     if cli.debug {
         berth_runtime::debug::enable();
     }
+    let starts = starts_container(&cli.cmd);
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
             let (code, msg) = engine::exit_error(&e);
             eprintln!("berth: {}", berth::for_terminal(&msg));
-            ExitCode::from(code.clamp(1, 255) as u8)
+            ExitCode::from(verb_status(code, starts).clamp(1, 255) as u8)
         }
     }
+}
+
+/// Docker's statuses for what the parser refuses: help and version (also a bare `berth` or
+/// `berth image`) succeed, an unknown command is 1, any other usage error (unknown flag, bad
+/// value, missing argument) is 125. clap's message is printed as it is.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let code = match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
+        ErrorKind::InvalidSubcommand => 1,
+        _ => EXIT_BERTH as u8,
+    };
+    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        // A bare `berth`, as a bare `docker`: the help on stdout.
+        print!("{}", e.render());
+    } else {
+        // Nothing more can be said if stderr (or stdout, for help) is closed.
+        let _ = e.print();
+    }
+    ExitCode::from(code)
+}
+
+/// The verbs whose own failures exit 125 as Docker's do (exit::verb_status).
+fn starts_container(cmd: &Cmd) -> bool {
+    matches!(
+        cmd,
+        Cmd::Run(_)
+            | Cmd::Containers(ContainerVerb::Start(_))
+            | Cmd::Container {
+                cmd: ContainerCmd::Verb(ContainerVerb::Start(_))
+            }
+    )
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
