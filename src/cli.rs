@@ -127,6 +127,28 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: ContainerCmd,
     },
+    /// Show berth's version, the runtime's, the kernel's, the cgroup version and driver, the storage driver
+    Version(FormatArg),
+    /// Show system-wide information: containers, images, drivers, kernel, CPUs, memory
+    Info(FormatArg),
+    /// Manage berth: information about the root and the host
+    System {
+        #[command(subcommand)]
+        cmd: SystemCmd,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SystemCmd {
+    /// Show system-wide information (as `berth info`)
+    Info(FormatArg),
+}
+
+#[derive(clap::Args)]
+pub struct FormatArg {
+    /// json (one line), or a Go template such as '{{.Server.Version}}' or '{{json .}}'
+    #[arg(long, short)]
+    pub format: Option<String>,
 }
 
 /// The container verbs, at the top level (`berth ps`) and under `berth container`.

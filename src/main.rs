@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use berth::cli::{Cli, Cmd, ContainerCmd, ContainerVerb, ImageCmd};
-use berth::commands::{container, image, inspect, run, volume};
+use berth::cli::{Cli, Cmd, ContainerCmd, ContainerVerb, ImageCmd, SystemCmd};
+use berth::commands::{container, image, inspect, run, system, volume};
 use berth::engine;
 use berth::exit::{verb_status, EXIT_BERTH};
 
@@ -67,6 +67,11 @@ fn starts_container(cmd: &Cmd) -> bool {
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    // `version` reads no root: it works for anyone, before any root exists.
+    if let Cmd::Version(a) = &cli.cmd {
+        system::version(a.format.as_deref())?;
+        return Ok(0);
+    }
     // The monitor and the runtime work from "/": the root must not depend on the cwd.
     let root = std::path::absolute(&cli.root)?;
     let root = root.as_path();
@@ -117,6 +122,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             ContainerCmd::Verb(v) => container::dispatch(root, v)?,
             ContainerCmd::Prune { .. } => container::prune(root)?,
         },
+        Cmd::Version(_) => {}
+        Cmd::Info(a)
+        | Cmd::System {
+            cmd: SystemCmd::Info(a),
+        } => system::info(root, a.format.as_deref())?,
     }
     Ok(0)
 }

@@ -97,3 +97,88 @@ fn negative_values_take_a_leading_minus() {
     assert_eq!(w.inspect("neg", "{{.HostConfig.PidsLimit}}"), "-1");
     assert_eq!(w.ok(&["logs", "--tail", "-1", "neg"]), "hi\n");
 }
+
+/// `version`: Docker's shape (`Client`, `Server` with its components), the kernel, cgroup
+/// version and driver, storage driver; as text, as JSON and through a template.
+#[test]
+fn version_as_text_json_and_template() {
+    let w = World::new();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let cgroup = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        "2"
+    } else {
+        "1"
+    };
+    let t = w.ok(&["version"]);
+    for want in [
+        "Client:\n Version:           ",
+        "Server: berth",
+        " Engine:\n  Version:          ",
+        &format!("  Kernel Version:   {}", kernel.trim()),
+        &format!("  Cgroup Version:   {cgroup}"),
+        "  Cgroup Driver:    cgroupfs",
+        "  Storage Driver:   overlay",
+        " berth-runtime:",
+    ] {
+        assert!(t.contains(want), "{want:?} not in:\n{t}");
+    }
+    let j: serde_json::Value = serde_json::from_str(&w.ok(&["version", "--format", "json"]))
+        .expect("version --format json");
+    assert_eq!(j["Client"]["Version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(j["Server"]["Version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(j["Server"]["KernelVersion"], kernel.trim());
+    assert_eq!(j["Server"]["Os"], "linux");
+    let engine = &j["Server"]["Components"][0];
+    assert_eq!(engine["Name"], "Engine");
+    assert_eq!(engine["Details"]["CgroupVersion"], cgroup);
+    assert_eq!(engine["Details"]["StorageDriver"], "overlay");
+    assert_eq!(
+        w.ok(&["version", "-f", "{{.Server.Version}}/{{.Client.Os}}"]),
+        format!("{}/linux\n", env!("CARGO_PKG_VERSION"))
+    );
+    // `version` needs no root: it reads none and makes none.
+    assert!(!w.root().exists());
+}
+
+/// `info` and `system info`: containers by state, images, drivers, the host; `--format json`
+/// with Docker's field names.
+#[test]
+fn info_counts_containers_and_images() {
+    if !root_or_skip("info_counts_containers_and_images") {
+        return;
+    }
+    let w = World::with_busybox();
+    let up = w.run_d(&["bb:1", "sleep", "100"]);
+    w.ok(&["run", "bb:1", "true"]);
+    let j: serde_json::Value =
+        serde_json::from_str(&w.ok(&["info", "--format", "json"])).expect("info json");
+    assert_eq!(j["Containers"], 2);
+    assert_eq!(j["ContainersRunning"], 1);
+    assert_eq!(j["ContainersPaused"], 0);
+    assert_eq!(j["ContainersStopped"], 1);
+    assert_eq!(j["Images"], 1);
+    assert_eq!(j["Driver"], "overlay");
+    assert_eq!(j["LoggingDriver"], "json-file");
+    assert_eq!(j["OSType"], "linux");
+    assert_eq!(j["DockerRootDir"], w.root().display().to_string());
+    assert!(j["NCPU"].as_u64().unwrap() >= 1);
+    assert!(j["MemTotal"].as_u64().unwrap() > 0);
+    assert_eq!(
+        j["KernelVersion"],
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap()
+            .trim()
+    );
+    let t = w.ok(&["system", "info"]);
+    for want in [
+        "Server:\n Containers: 2\n  Running: 1\n  Paused: 0\n  Stopped: 1\n Images: 1\n",
+        " Storage Driver: overlay\n",
+        " Cgroup Driver: cgroupfs\n",
+        " Kernel Version: ",
+        " CPUs: ",
+    ] {
+        assert!(t.contains(want), "{want:?} not in:\n{t}");
+    }
+    assert_eq!(w.ok(&["info", "-f", "{{.ContainersRunning}}"]), "1\n");
+    w.ok(&["rm", "-f", &up]);
+}

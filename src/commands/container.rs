@@ -449,7 +449,7 @@ pub fn top(root: &Path, name: &str) -> Result<()> {
     Ok(())
 }
 
-fn human_bytes(b: u64) -> String {
+pub fn human_bytes(b: u64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = b as f64;
     let mut i = 0;

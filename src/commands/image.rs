@@ -171,7 +171,7 @@ fn atty_stdout() -> bool {
     nix::unistd::isatty(std::io::stdout()).unwrap_or(false)
 }
 
-fn human(bytes: u64) -> String {
+pub fn human(bytes: u64) -> String {
     let units = ["B", "kB", "MB", "GB", "TB"];
     let mut v = bytes as f64;
     let mut i = 0;

@@ -19,6 +19,17 @@ pub fn print_inspect(out: &[Value], format: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+/// `--format` of `version`, `info`, `system df`: `json` prints the object on one line, any
+/// other value is a template; without one, `table` prints it for people.
+pub fn print_object(v: &Value, format: Option<&str>, table: impl FnOnce(&Value)) -> Result<()> {
+    match format {
+        None | Some("") | Some("table") => table(v),
+        Some("json") => println!("{}", serde_json::to_string(v)?),
+        Some(t) => println!("{}", crate::text::escape_controls(&render(t, v)?)),
+    }
+    Ok(())
+}
+
 /// The part of Go's text/template that `docker inspect -f` users write: `{{.A.B}}` and
 /// `{{json .A}}`.
 pub fn render(t: &str, v: &Value) -> Result<String> {

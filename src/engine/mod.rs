@@ -29,6 +29,7 @@ pub mod options;
 pub mod seccomp;
 pub mod spec;
 pub mod start;
+pub mod system;
 pub mod teardown;
 pub mod volume;
 
