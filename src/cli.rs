@@ -36,6 +36,56 @@ pub enum Format {
 
 #[derive(Subcommand)]
 pub enum Cmd {
+    #[command(flatten)]
+    ImageVerbs(ImageVerb),
+    /// List images
+    Images(ImagesArgs),
+    /// Remove images (names; the image goes with its last name)
+    Rmi(RmiArgs),
+    /// Manage images
+    Image {
+        #[command(subcommand)]
+        cmd: ImageCmd,
+    },
+    #[command(flatten)]
+    Containers(ContainerVerb),
+    /// Manage containers
+    Container {
+        #[command(subcommand)]
+        cmd: ContainerCmd,
+    },
+    /// Manage volumes
+    Volume {
+        #[command(subcommand)]
+        cmd: VolumeCmd,
+    },
+    /// Show berth's version, the runtime's, the kernel's, the cgroup version and driver, the storage driver
+    Version(FormatArg),
+    /// Show system-wide information: containers, images, drivers, kernel, CPUs, memory
+    Info(FormatArg),
+    /// Manage berth: information about the root and the host
+    System {
+        #[command(subcommand)]
+        cmd: SystemCmd,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SystemCmd {
+    /// Show system-wide information (as `berth info`)
+    Info(FormatArg),
+}
+
+#[derive(clap::Args)]
+pub struct FormatArg {
+    /// json (one line), or a Go template such as '{{.Server.Version}}' or '{{json .}}'
+    #[arg(long, short)]
+    pub format: Option<String>,
+}
+
+/// The image verbs with the same name at the top level (`berth pull`) and under `berth image`.
+#[derive(Subcommand)]
+pub enum ImageVerb {
     /// Import a root filesystem tarball as an image (like `docker import`)
     Import {
         /// Tarball (plain, gzip or zstd), or - for stdin
@@ -80,80 +130,43 @@ pub enum Cmd {
         #[arg(long, short)]
         quiet: bool,
     },
-    /// List images
-    Images {
-        /// Only show image ids
-        #[arg(long, short)]
-        quiet: bool,
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
-        /// Show full ids
-        #[arg(long)]
-        no_trunc: bool,
-    },
     /// Give an image another name
     Tag { source: String, target: String },
-    /// Remove images (names; the image goes with its last name)
-    Rmi {
-        /// Remove even if used, and all names of an image given by id
-        #[arg(long, short)]
-        force: bool,
-        #[arg(required = true)]
-        images: Vec<String>,
-    },
     /// Show the history of an image
     History {
         image: String,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
-    /// Manage images
-    Image {
-        #[command(subcommand)]
-        cmd: ImageCmd,
-    },
-    /// Run a command in a new container
-    #[command(disable_help_flag = true)]
-    Run(Box<RunArgs>),
-    #[command(flatten)]
-    Containers(ContainerVerb),
-    /// Manage volumes
-    Volume {
-        #[command(subcommand)]
-        cmd: VolumeCmd,
-    },
-    /// Manage containers
-    Container {
-        #[command(subcommand)]
-        cmd: ContainerCmd,
-    },
-    /// Show berth's version, the runtime's, the kernel's, the cgroup version and driver, the storage driver
-    Version(FormatArg),
-    /// Show system-wide information: containers, images, drivers, kernel, CPUs, memory
-    Info(FormatArg),
-    /// Manage berth: information about the root and the host
-    System {
-        #[command(subcommand)]
-        cmd: SystemCmd,
-    },
-}
-
-#[derive(Subcommand)]
-pub enum SystemCmd {
-    /// Show system-wide information (as `berth info`)
-    Info(FormatArg),
 }
 
 #[derive(clap::Args)]
-pub struct FormatArg {
-    /// json (one line), or a Go template such as '{{.Server.Version}}' or '{{json .}}'
+pub struct ImagesArgs {
+    /// Only show image ids
     #[arg(long, short)]
-    pub format: Option<String>,
+    pub quiet: bool,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Show full ids
+    #[arg(long)]
+    pub no_trunc: bool,
+}
+
+#[derive(clap::Args)]
+pub struct RmiArgs {
+    /// Remove even if used, and all names of an image given by id
+    #[arg(long, short)]
+    pub force: bool,
+    #[arg(required = true)]
+    pub images: Vec<String>,
 }
 
 /// The container verbs, at the top level (`berth ps`) and under `berth container`.
 #[derive(Subcommand)]
 pub enum ContainerVerb {
+    /// Run a command in a new container
+    #[command(disable_help_flag = true)]
+    Run(Box<RunArgs>),
     /// List containers
     #[command(alias = "ls", alias = "list")]
     Ps(PsArgs),
@@ -169,7 +182,7 @@ pub enum ContainerVerb {
     Kill(KillArgs),
     /// Remove containers
     Rm(RmArgs),
-    /// Show containers (or images) as JSON, as docker inspect does
+    /// Show containers, images or volumes as JSON, as docker inspect does
     Inspect(InspectArgs),
     /// Wait for containers to stop; print their exit codes
     Wait(NamesArg),
@@ -377,8 +390,18 @@ pub struct InspectArgs {
     /// Go-template subset: {{.State.Status}}, {{json .Config}}
     #[arg(long, short)]
     pub format: Option<String>,
+    /// Only objects of this type (default: a container, else an image, else a volume)
+    #[arg(long = "type", value_enum)]
+    pub kind: Option<ObjectType>,
     #[arg(required = true)]
     pub names: Vec<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
+pub enum ObjectType {
+    Container,
+    Image,
+    Volume,
 }
 
 #[derive(clap::Args)]
@@ -486,6 +509,8 @@ pub struct RunArgs {
 
 #[derive(Subcommand)]
 pub enum ImageCmd {
+    #[command(flatten)]
+    Verb(ImageVerb),
     /// Show an image's manifest and config as JSON
     Inspect {
         /// Go-template subset: {{.Id}}, {{json .Config}}
@@ -501,19 +526,11 @@ pub enum ImageCmd {
         force: bool,
     },
     /// List images
-    Ls {
-        #[arg(long, short)]
-        quiet: bool,
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
-    },
+    #[command(alias = "list")]
+    Ls(ImagesArgs),
     /// Remove images
-    Rm {
-        #[arg(long, short)]
-        force: bool,
-        #[arg(required = true)]
-        images: Vec<String>,
-    },
+    #[command(alias = "remove")]
+    Rm(RmiArgs),
 }
 
 #[cfg(test)]

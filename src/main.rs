@@ -1,10 +1,13 @@
 //! `berth`: parse, dispatch, print the error chain once, exit with a meaningful code.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use berth::cli::{Cli, Cmd, ContainerCmd, ContainerVerb, ImageCmd, SystemCmd};
+use berth::cli::{
+    Cli, Cmd, ContainerCmd, ContainerVerb, ImageCmd, ImageVerb, ObjectType, SystemCmd,
+};
 use berth::commands::{container, image, inspect, run, system, volume};
 use berth::engine;
 use berth::exit::{verb_status, EXIT_BERTH};
@@ -56,14 +59,14 @@ fn usage_error(e: &clap::Error) -> ExitCode {
 
 /// The verbs whose own failures exit 125 as Docker's do (exit::verb_status).
 fn starts_container(cmd: &Cmd) -> bool {
-    matches!(
-        cmd,
-        Cmd::Run(_)
-            | Cmd::Containers(ContainerVerb::Start(_))
-            | Cmd::Container {
-                cmd: ContainerCmd::Verb(ContainerVerb::Start(_))
-            }
-    )
+    let v = match cmd {
+        Cmd::Containers(v) => v,
+        Cmd::Container {
+            cmd: ContainerCmd::Verb(v),
+        } => v,
+        _ => return false,
+    };
+    matches!(v, ContainerVerb::Run(_) | ContainerVerb::Start(_))
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
@@ -78,50 +81,29 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     engine::fsutil::check_root(root)?;
     engine::fsutil::prepare_root(root)?;
     match cli.cmd {
-        Cmd::Import {
-            file,
-            reference,
-            change,
-        } => image::import(root, &file, reference.as_deref(), &change)?,
-        Cmd::Load { input, quiet } => image::load(root, input.as_deref(), quiet)?,
-        Cmd::Save {
-            output,
-            format,
-            images,
-        } => image::save(root, output.as_deref(), &format, &images)?,
-        Cmd::Pull {
-            image: img,
-            platform,
-            insecure_registry,
-            quiet,
-        } => image::pull(root, &img, platform, insecure_registry, quiet)?,
-        Cmd::Images {
-            quiet,
-            format,
-            no_trunc,
-        } => image::images(root, quiet, format, no_trunc)?,
-        Cmd::Tag { source, target } => image::tag(root, &source, &target)?,
-        Cmd::Rmi { force, images } => image::rmi(root, force, &images)?,
-        Cmd::History { image: img, format } => image::history(root, &img, format)?,
+        Cmd::ImageVerbs(v) => image_verb(root, v)?,
+        Cmd::Images(a) => image::images(root, a.quiet, a.format, a.no_trunc)?,
+        Cmd::Rmi(a) => image::rmi(root, a.force, &a.images)?,
         Cmd::Image { cmd } => match cmd {
+            ImageCmd::Verb(v) => image_verb(root, v)?,
             ImageCmd::Inspect { images, format } => {
                 image::inspect(root, &images, format.as_deref())?
             }
             ImageCmd::Prune { .. } => image::prune(root)?,
-            ImageCmd::Ls { quiet, format } => image::images(root, quiet, format, false)?,
-            ImageCmd::Rm { force, images } => image::rmi(root, force, &images)?,
+            ImageCmd::Ls(a) => image::images(root, a.quiet, a.format, a.no_trunc)?,
+            ImageCmd::Rm(a) => image::rmi(root, a.force, &a.images)?,
         },
-        Cmd::Run(args) => return run::run(root, *args),
-        Cmd::Containers(ContainerVerb::Exec(a)) => return container::exec(root, a),
-        Cmd::Containers(ContainerVerb::Inspect(a)) => inspect::inspect(root, &a)?,
-        Cmd::Containers(v) => container::dispatch(root, v)?,
-        Cmd::Volume { cmd } => volume::dispatch(root, cmd)?,
+        Cmd::Containers(v) => return container_verb(root, v),
         Cmd::Container { cmd } => match cmd {
-            ContainerCmd::Verb(ContainerVerb::Exec(a)) => return container::exec(root, a),
-            ContainerCmd::Verb(ContainerVerb::Inspect(a)) => inspect::inspect(root, &a)?,
-            ContainerCmd::Verb(v) => container::dispatch(root, v)?,
+            // `container inspect` is `inspect --type container`.
+            ContainerCmd::Verb(ContainerVerb::Inspect(mut a)) => {
+                a.kind = Some(ObjectType::Container);
+                inspect::inspect(root, &a)?
+            }
+            ContainerCmd::Verb(v) => return container_verb(root, v),
             ContainerCmd::Prune { .. } => container::prune(root)?,
         },
+        Cmd::Volume { cmd } => volume::dispatch(root, cmd)?,
         Cmd::Version(_) => {}
         Cmd::Info(a)
         | Cmd::System {
@@ -129,4 +111,40 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         } => system::info(root, a.format.as_deref())?,
     }
     Ok(0)
+}
+
+/// The image verbs that have the same name at the top level and under `image`.
+fn image_verb(root: &Path, v: ImageVerb) -> anyhow::Result<()> {
+    match v {
+        ImageVerb::Import {
+            file,
+            reference,
+            change,
+        } => image::import(root, &file, reference.as_deref(), &change),
+        ImageVerb::Load { input, quiet } => image::load(root, input.as_deref(), quiet),
+        ImageVerb::Save {
+            output,
+            format,
+            images,
+        } => image::save(root, output.as_deref(), &format, &images),
+        ImageVerb::Pull {
+            image: img,
+            platform,
+            insecure_registry,
+            quiet,
+        } => image::pull(root, &img, platform, insecure_registry, quiet),
+        ImageVerb::Tag { source, target } => image::tag(root, &source, &target),
+        ImageVerb::History { image: img, format } => image::history(root, &img, format),
+    }
+}
+
+/// The container verbs, at the top level and under `container`; those with an exit status
+/// of their own (run, exec) return it.
+fn container_verb(root: &Path, v: ContainerVerb) -> anyhow::Result<i32> {
+    match v {
+        ContainerVerb::Run(a) => run::run(root, *a),
+        ContainerVerb::Exec(a) => container::exec(root, a),
+        ContainerVerb::Inspect(a) => inspect::inspect(root, &a).map(|()| 0),
+        v => container::dispatch(root, v).map(|()| 0),
+    }
 }

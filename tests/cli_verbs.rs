@@ -45,7 +45,7 @@ fn usage_errors_exit_125_and_unknown_commands_1() {
 #[test]
 fn verb_errors_exit_1_but_run_keeps_125() {
     let w = World::new();
-    for verb in ["stop", "logs", "rm", "kill", "inspect", "wait", "pause"] {
+    for verb in ["stop", "logs", "rm", "kill", "wait", "pause"] {
         let out = w.berth(&[verb, "nosuch"]);
         assert_eq!(out.status.code(), Some(1), "{verb}: {}", text(&out.stderr));
         assert!(
@@ -54,6 +54,13 @@ fn verb_errors_exit_1_but_run_keeps_125() {
             text(&out.stderr)
         );
     }
+    let out = w.berth(&["inspect", "nosuch"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no such object: nosuch"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = w.berth(&["start", "nosuch"]);
     assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
     let out = w.berth(&["run", "--rm", "nosuch:1"]);
@@ -181,4 +188,76 @@ fn info_counts_containers_and_images() {
     }
     assert_eq!(w.ok(&["info", "-f", "{{.ContainersRunning}}"]), "1\n");
     w.ok(&["rm", "-f", &up]);
+}
+
+/// `container …` and `image …` reach the same verbs as the top-level names, as Docker's groups.
+#[test]
+fn command_groups_reach_the_same_verbs() {
+    if !root_or_skip("command_groups_reach_the_same_verbs") {
+        return;
+    }
+    let w = World::with_busybox();
+    assert_eq!(
+        w.ok(&["container", "run", "--name", "grp", "bb:1", "echo", "hi"]),
+        "hi\n"
+    );
+    assert!(w.ok(&["container", "ls", "-a"]).contains(" grp\n"));
+    assert!(w.ok(&["container", "ps", "-a"]).contains(" grp\n"));
+    assert_eq!(w.ok(&["container", "logs", "grp"]), "hi\n");
+    assert_eq!(
+        w.ok(&["container", "inspect", "-f", "{{.State.Status}}", "grp"]),
+        "exited\n"
+    );
+    w.ok(&["container", "start", "grp"]);
+    w.ok(&["container", "wait", "grp"]);
+    w.ok(&["container", "rm", "grp"]);
+    assert!(w.ok(&["ps", "-aq"]).is_empty());
+
+    w.ok(&["image", "tag", "bb:1", "bb:2"]);
+    let ls = w.ok(&["image", "ls"]);
+    assert!(ls.contains("bb ") && ls.lines().count() == 3, "{ls}");
+    assert_eq!(w.ok(&["image", "list", "-q"]).lines().count(), 1);
+    assert!(w.ok(&["image", "history", "bb:1"]).starts_with("CREATED"));
+    let arch = w.dir.path().join("bb2.tar");
+    w.ok(&["image", "save", "-o", arch.to_str().unwrap(), "bb:2"]);
+    let rm = w.ok(&["image", "rm", "bb:2"]);
+    assert!(rm.starts_with("Untagged: ") && rm.contains("bb:2"), "{rm}");
+    assert!(w
+        .ok(&["image", "load", "-i", arch.to_str().unwrap()])
+        .contains("bb:2"));
+    let t = w.busybox_tar();
+    let id = w.ok(&["image", "import", t.to_str().unwrap(), "bb:3"]);
+    assert!(id.starts_with("sha256:"), "{id}");
+    assert_eq!(w.berth(&["image", "pull", "--help"]).status.code(), Some(0));
+    assert!(w.ok(&["image", "inspect", "bb:3"]).contains("\"Id\""));
+}
+
+/// `inspect --type` picks the kind of object; without it a container, an image, then a
+/// volume are looked for, as Docker's inspect does.
+#[test]
+fn inspect_type_container_image_volume() {
+    if !root_or_skip("inspect_type_container_image_volume") {
+        return;
+    }
+    let w = World::with_busybox();
+    w.ok(&["run", "--name", "ctr", "bb:1", "true"]);
+    w.ok(&["volume", "create", "vol"]);
+    let img = w.ok(&["inspect", "--type", "image", "-f", "{{.Id}}", "bb:1"]);
+    assert!(img.starts_with("sha256:"), "{img}");
+    assert_eq!(
+        w.ok(&["inspect", "--type", "container", "-f", "{{.Name}}", "ctr"]),
+        "/ctr\n"
+    );
+    assert_eq!(
+        w.ok(&["inspect", "--type", "volume", "-f", "{{.Name}}", "vol"]),
+        "vol\n"
+    );
+    assert_eq!(w.ok(&["inspect", "-f", "{{.Name}}", "vol"]), "vol\n");
+    assert_eq!(w.ok(&["inspect", "-f", "{{.Id}}", "bb:1"]), img);
+    let out = w.berth(&["inspect", "--type", "container", "bb:1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = w.berth(&["inspect", "--type", "network", "ctr"]);
+    assert_eq!(out.status.code(), Some(125));
+    let out = w.berth(&["container", "inspect", "vol"]);
+    assert_eq!(out.status.code(), Some(1));
 }

@@ -20,8 +20,10 @@ pub fn dispatch(root: &Path, v: ContainerVerb) -> Result<()> {
         ContainerVerb::Restart(a) => restart(root, &a),
         ContainerVerb::Kill(a) => kill(root, &a),
         ContainerVerb::Rm(a) => rm(root, &a),
-        // main dispatches it: `inspect` looks at images too (commands/inspect.rs).
+        // main dispatches these: `inspect` looks at images too (commands/inspect.rs), `run`
+        // has its own exit status (commands/run.rs).
         ContainerVerb::Inspect(_) => bail!("inspect is dispatched by main, not here"),
+        ContainerVerb::Run(_) => bail!("run is dispatched by main, not here"),
         ContainerVerb::Wait(a) => wait(root, &a.containers),
         ContainerVerb::Exec(a) => exec(root, a).map(|_| ()),
         ContainerVerb::Pause(a) => pause(root, &a.containers, true),
