@@ -74,6 +74,27 @@ pub enum Cmd {
 pub enum SystemCmd {
     /// Show system-wide information (as `berth info`)
     Info(FormatArg),
+    /// Show disk usage: images, containers (their writable layers), local volumes
+    Df {
+        /// Show each image, container and volume
+        #[arg(long, short)]
+        verbose: bool,
+        /// json (one line per type), or a Go template such as '{{.Type}} {{.Size}}'
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Remove stopped containers and unused image data (-a: unused images, --volumes: unused anonymous volumes); asks first unless -f
+    Prune {
+        /// Remove every image no container uses, not only unreferenced data
+        #[arg(long, short)]
+        all: bool,
+        /// Prune anonymous volumes no container uses too
+        #[arg(long)]
+        volumes: bool,
+        /// Do not ask for confirmation
+        #[arg(long, short)]
+        force: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -167,6 +188,9 @@ pub enum ContainerVerb {
     /// Run a command in a new container
     #[command(disable_help_flag = true)]
     Run(Box<RunArgs>),
+    /// Create a container without starting it (`start` runs it); print its id
+    #[command(disable_help_flag = true)]
+    Create(Box<CreateArgs>),
     /// List containers
     #[command(alias = "ls", alias = "list")]
     Ps(PsArgs),
@@ -286,10 +310,12 @@ pub enum VolumeCmd {
         #[arg(required = true)]
         names: Vec<String>,
     },
-    /// Remove unused anonymous volumes (-a: all unused volumes)
+    /// Remove unused anonymous volumes (-a: all unused volumes); asks first unless -f
     Prune {
+        /// All unused volumes, named ones too
         #[arg(long, short)]
         all: bool,
+        /// Do not ask for confirmation
         #[arg(long, short)]
         force: bool,
     },
@@ -299,9 +325,9 @@ pub enum VolumeCmd {
 pub enum ContainerCmd {
     #[command(flatten)]
     Verb(ContainerVerb),
-    /// Remove all stopped containers
+    /// Remove all stopped containers; asks first unless -f
     Prune {
-        /// Do not ask (berth never asks; accepted for Docker compatibility)
+        /// Do not ask for confirmation
         #[arg(long, short)]
         force: bool,
     },
@@ -406,12 +432,19 @@ pub enum ObjectType {
 
 #[derive(clap::Args)]
 pub struct RunArgs {
-    /// Print help (-h is --hostname, as in docker run)
-    #[arg(long, action = clap::ArgAction::Help)]
-    pub help: Option<bool>,
     /// Run in the background under a monitor; print the container id
     #[arg(long, short)]
     pub detach: bool,
+    #[command(flatten)]
+    pub create: CreateArgs,
+}
+
+/// What `create` and `run` share: everything a container is made of.
+#[derive(clap::Args)]
+pub struct CreateArgs {
+    /// Print help (-h is --hostname, as in docker run)
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
     /// Remove the container when it exits
     #[arg(long)]
     pub rm: bool,
@@ -519,9 +552,12 @@ pub enum ImageCmd {
         #[arg(required = true)]
         images: Vec<String>,
     },
-    /// Remove what no image refers to (blobs, layers, leftovers of interrupted loads)
+    /// Remove what no image refers to (blobs, layers, leftovers of interrupted loads); asks first unless -f
     Prune {
-        /// Do not ask (berth never asks; accepted for Docker compatibility)
+        /// Also remove every image no container uses
+        #[arg(long, short)]
+        all: bool,
+        /// Do not ask for confirmation
         #[arg(long, short)]
         force: bool,
     },

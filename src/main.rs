@@ -66,7 +66,10 @@ fn starts_container(cmd: &Cmd) -> bool {
         } => v,
         _ => return false,
     };
-    matches!(v, ContainerVerb::Run(_) | ContainerVerb::Start(_))
+    matches!(
+        v,
+        ContainerVerb::Run(_) | ContainerVerb::Create(_) | ContainerVerb::Start(_)
+    )
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
@@ -89,7 +92,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             ImageCmd::Inspect { images, format } => {
                 image::inspect(root, &images, format.as_deref())?
             }
-            ImageCmd::Prune { .. } => image::prune(root)?,
+            ImageCmd::Prune { all, force } => image::prune(root, all, force)?,
             ImageCmd::Ls(a) => image::images(root, a.quiet, a.format, a.no_trunc)?,
             ImageCmd::Rm(a) => image::rmi(root, a.force, &a.images)?,
         },
@@ -101,7 +104,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 inspect::inspect(root, &a)?
             }
             ContainerCmd::Verb(v) => return container_verb(root, v),
-            ContainerCmd::Prune { .. } => container::prune(root)?,
+            ContainerCmd::Prune { force } => container::prune(root, force)?,
         },
         Cmd::Volume { cmd } => volume::dispatch(root, cmd)?,
         Cmd::Version(_) => {}
@@ -109,6 +112,17 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         | Cmd::System {
             cmd: SystemCmd::Info(a),
         } => system::info(root, a.format.as_deref())?,
+        Cmd::System {
+            cmd: SystemCmd::Df { verbose, format },
+        } => system::df(root, verbose, format.as_deref())?,
+        Cmd::System {
+            cmd:
+                SystemCmd::Prune {
+                    all,
+                    volumes,
+                    force,
+                },
+        } => system::prune(root, all, volumes, force)?,
     }
     Ok(0)
 }
@@ -143,6 +157,7 @@ fn image_verb(root: &Path, v: ImageVerb) -> anyhow::Result<()> {
 fn container_verb(root: &Path, v: ContainerVerb) -> anyhow::Result<i32> {
     match v {
         ContainerVerb::Run(a) => run::run(root, *a),
+        ContainerVerb::Create(a) => run::create(root, *a).map(|()| 0),
         ContainerVerb::Exec(a) => container::exec(root, a),
         ContainerVerb::Inspect(a) => inspect::inspect(root, &a).map(|()| 0),
         v => container::dispatch(root, v).map(|()| 0),

@@ -261,3 +261,186 @@ fn inspect_type_container_image_volume() {
     let out = w.berth(&["container", "inspect", "vol"]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// berth with `input` on its stdin.
+fn with_stdin(w: &World, args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut c = std::process::Command::new(BIN)
+        .arg("--root")
+        .arg(w.root())
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn berth");
+    let mut stdin = c.stdin.take().expect("stdin");
+    stdin.write_all(input.as_bytes()).expect("write stdin");
+    drop(stdin);
+    c.wait_with_output().expect("berth")
+}
+
+/// `create` makes a container and leaves it `created`; `start` runs it under a monitor.
+#[test]
+fn create_then_start() {
+    if !root_or_skip("create_then_start") {
+        return;
+    }
+    let w = World::with_busybox();
+    let id = w.ok(&[
+        "create",
+        "--name",
+        "made",
+        "-e",
+        "X=1",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo x=$X",
+    ]);
+    let id = id.trim();
+    assert_eq!(id.len(), 64, "{id}");
+    assert_eq!(w.inspect("made", "{{.State.Status}}"), "created");
+    assert!(w.ok(&["ps", "-a"]).contains("Created"));
+    assert!(w.ok(&["ps", "-q"]).is_empty());
+    assert_eq!(w.ok(&["start", "made"]), "made\n");
+    assert_eq!(w.ok(&["wait", "made"]), "0\n");
+    assert_eq!(w.ok(&["logs", "made"]), "x=1\n");
+    assert_eq!(w.inspect("made", "{{.State.Status}}"), "exited");
+    // `container create` too; run's own flags are not create's.
+    let id2 = w.ok(&["container", "create", "bb:1", "sleep", "100"]);
+    w.ok(&["start", id2.trim()]);
+    assert_eq!(w.inspect(id2.trim(), "{{.State.Status}}"), "running");
+    assert_eq!(w.berth(&["create", "-d", "bb:1"]).status.code(), Some(125));
+    let out = w.berth(&["create", "nosuch:1"]);
+    assert_eq!(out.status.code(), Some(125));
+    w.ok(&["rm", "-f", id, id2.trim()]);
+}
+
+/// The prunes ask Docker's question on stdin without -f; anything but y/yes keeps all.
+#[test]
+fn prunes_ask_before_removing() {
+    if !root_or_skip("prunes_ask_before_removing") {
+        return;
+    }
+    let w = World::with_busybox();
+    w.ok(&["run", "bb:1", "true"]);
+    w.ok(&["volume", "create", "named"]);
+    // No answer (stdin closed) and "n": nothing goes.
+    for answer in ["", "n\n", "nope\n"] {
+        let out = with_stdin(&w, &["container", "prune"], answer);
+        assert!(out.status.success());
+        assert!(
+            text(&out.stdout).starts_with(
+                "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] "
+            ),
+            "{}",
+            text(&out.stdout)
+        );
+        assert_eq!(w.ok(&["ps", "-aq"]).lines().count(), 1);
+    }
+    let out = with_stdin(&w, &["container", "prune"], "y\n");
+    assert!(
+        text(&out.stdout).contains("Deleted 1 containers"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(w.ok(&["ps", "-aq"]).is_empty());
+
+    let out = with_stdin(&w, &["volume", "prune", "-a"], "n\n");
+    assert!(text(&out.stdout).contains("all local volumes not used"));
+    assert!(w.ok(&["volume", "ls", "-q"]).contains("named"));
+    with_stdin(&w, &["volume", "prune", "-a"], "yes\n");
+    assert!(w.ok(&["volume", "ls", "-q"]).is_empty());
+
+    let out = with_stdin(&w, &["image", "prune", "-a"], "N\n");
+    assert!(text(&out.stdout).contains("all images without at least one container"));
+    assert_eq!(w.ok(&["images", "-q"]).lines().count(), 1);
+
+    // system prune: one question; -a takes the unused image, --volumes the anonymous volume.
+    w.ok(&["run", "-v", "/anon", "bb:1", "true"]);
+    let out = with_stdin(&w, &["system", "prune", "-a", "--volumes"], "\n");
+    let q = text(&out.stdout);
+    assert!(
+        q.starts_with("WARNING! This will remove:\n  - all stopped containers\n  - all anonymous volumes not used by at least one container\n  - all images without at least one container associated to them\nAre you sure you want to continue? [y/N] "),
+        "{q}"
+    );
+    assert_eq!(w.ok(&["ps", "-aq"]).lines().count(), 1);
+    w.ok(&["system", "prune", "-a", "--volumes", "-f"]);
+    assert!(w.ok(&["ps", "-aq"]).is_empty());
+    assert!(w.ok(&["volume", "ls", "-q"]).is_empty());
+    assert!(w.ok(&["images", "-q"]).is_empty());
+    // Without -a an image stays.
+    w.import_busybox("bb:2");
+    w.ok(&["system", "prune", "-f"]);
+    assert_eq!(w.ok(&["images", "-q"]).lines().count(), 1);
+}
+
+/// `system df`: Docker's rows (TYPE TOTAL ACTIVE SIZE RECLAIMABLE), `-v` per object,
+/// `--format json` a line per type.
+#[test]
+fn system_df_rows_verbose_and_json() {
+    if !root_or_skip("system_df_rows_verbose_and_json") {
+        return;
+    }
+    let w = World::with_busybox();
+    let up = w.run_d(&["-v", "dvol:/data", "bb:1", "sleep", "100"]);
+    w.ok(&["exec", &up, "sh", "-c", "echo 123456789 > /data/f"]);
+    w.ok(&[
+        "run",
+        "--name",
+        "wrote",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo hello > /tmp/f",
+    ]);
+    let t = w.ok(&["system", "df"]);
+    let lines: Vec<&str> = t.lines().collect();
+    assert_eq!(lines.len(), 5, "{t}");
+    assert!(
+        lines[0].starts_with("TYPE            TOTAL     ACTIVE    SIZE      RECLAIMABLE"),
+        "{t}"
+    );
+    assert!(lines[1].starts_with("Images          1         1"), "{t}");
+    assert!(lines[2].starts_with("Containers      2         1"), "{t}");
+    assert!(
+        lines[3].starts_with("Local Volumes   1         1         10B"),
+        "{t}"
+    );
+    assert!(
+        lines[4].starts_with("Build Cache     0         0         0B"),
+        "{t}"
+    );
+    let rows: Vec<serde_json::Value> = w
+        .ok(&["system", "df", "--format", "json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[1]["Type"], "Containers");
+    assert_eq!(rows[1]["TotalCount"], "2");
+    assert_eq!(rows[1]["Active"], "1");
+    // The stopped container's writable layer (6 bytes of /tmp/f) is reclaimable.
+    assert!(
+        rows[1]["Reclaimable"].as_str().unwrap().starts_with("6B"),
+        "{:?}",
+        rows[1]
+    );
+    assert_eq!(
+        w.ok(&["system", "df", "--format", "{{.Type}}={{.TotalCount}}"]),
+        "Images=1\nContainers=2\nLocal Volumes=1\nBuild Cache=0\n"
+    );
+    let v = w.ok(&["system", "df", "-v"]);
+    for want in [
+        "Images space usage:",
+        "Containers space usage:",
+        "Local Volumes space usage:",
+        "dvol",
+        "wrote",
+        "Build cache usage: 0B",
+    ] {
+        assert!(v.contains(want), "{want:?} not in:\n{v}");
+    }
+    w.ok(&["rm", "-f", &up]);
+}

@@ -216,7 +216,7 @@ fn exit_codes_wait_and_start_failures() {
         "{:?}",
         w.leftovers(&running)
     );
-    w.ok(&["container", "prune"]);
+    w.ok(&["container", "prune", "-f"]);
     assert!(w.ok(&["ps", "-aq"]).is_empty());
 }
 

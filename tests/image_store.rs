@@ -429,7 +429,7 @@ fn prune_reports_what_it_reclaims() {
         added > 300_000,
         "the failed load left nothing to prune: {after:?}"
     );
-    let out = w.ok(&["image", "prune"]);
+    let out = w.ok(&["image", "prune", "-f"]);
     let reclaimed = out
         .lines()
         .last()

@@ -279,7 +279,7 @@ fn malicious_layers_are_refused_and_change_nothing() {
         );
     }
     // What the failed loads left is only unreferenced content, which prune removes.
-    w.ok(&["image", "prune"]);
+    w.ok(&["image", "prune", "-f"]);
     assert_eq!(
         std::fs::read_dir(w.root().join("image/layers"))
             .map(|d| d.count())
@@ -337,7 +337,7 @@ fn a_killed_load_leaves_a_consistent_store() {
     if loaded {
         w.ok(&["image", "inspect", "big:1"]);
     }
-    w.ok(&["image", "prune"]);
+    w.ok(&["image", "prune", "-f"]);
     assert_eq!(
         std::fs::read_dir(w.root().join("image/tmp"))
             .expect("tmp")
@@ -552,14 +552,14 @@ fn rmi_refuses_an_image_a_container_uses() {
     );
     // Forced: the name goes, but the running container keeps its layers.
     w.ok(&["rmi", "-f", "bb:1"]);
-    w.ok(&["image", "prune"]);
+    w.ok(&["image", "prune", "-f"]);
     let out = child.wait_with_output().expect("wait");
     assert!(out.status.success());
     assert!(
         text(&out.stdout).contains("root:x:0:0"),
         "container lost its layers"
     );
-    w.ok(&["image", "prune"]);
+    w.ok(&["image", "prune", "-f"]);
     assert_eq!(
         std::fs::read_dir(w.root().join("image/layers"))
             .map(|d| d.count())

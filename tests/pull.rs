@@ -197,7 +197,7 @@ fn interrupted_pull_leaves_nothing_half_made_and_the_next_completes() {
     let out = w.berth(&["pull", &r]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(w.ok(&["run", &r]).trim(), "complete");
-    w.ok(&["image", "prune"]);
+    w.ok(&["image", "prune", "-f"]);
     assert_eq!(
         std::fs::read_dir(w.dir.path().join("root/image/tmp"))
             .expect("tmp")

@@ -162,7 +162,7 @@ fn copy_up_and_anonymous_volumes() {
         "{dangling}"
     );
     // prune takes anonymous volumes only (as docker 23+); -a takes named ones too.
-    w.ok(&["volume", "prune"]);
+    w.ok(&["volume", "prune", "-f"]);
     let left = w.ok(&["volume", "ls", "-q"]);
     assert!(!left.contains(&anon) && left.contains("conf"), "{left}");
 }

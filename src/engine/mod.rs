@@ -423,6 +423,15 @@ fn warn_if_failed(res: Result<()>) {
     }
 }
 
+/// `berth create`: the container made, its lock let go, left `created` until `start` hands
+/// it to a monitor (`host::start_detached`). Returns its id.
+pub fn create_stopped(root: &Path, o: &ContainerConfig) -> Result<String> {
+    lifecycle::heal(root)?;
+    let (rec, lock) = create(root, o)?;
+    drop(lock);
+    Ok(rec.id)
+}
+
 /// `berth run`: creates the container, then starts it under a monitor (`detach`: prints
 /// the id) or in the foreground (returns its exit status).
 pub fn run(root: &Path, o: &ContainerConfig, detach: bool) -> Result<i32> {

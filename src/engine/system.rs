@@ -152,3 +152,79 @@ pub fn info(root: &Path) -> Result<Value> {
         "Debug": berth_runtime::debug::on(),
     }))
 }
+
+/// Bytes of the files under `dir` (not following symlinks; a directory that cannot be read
+/// counts as what could be read of it).
+pub fn du(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let Ok(m) = e.metadata() else { continue };
+            if m.is_dir() {
+                todo.push(e.path());
+            } else {
+                total += m.len();
+            }
+        }
+    }
+    total
+}
+
+/// What `system df` reports, as Docker's API object: each image (size, containers using it),
+/// each container (its writable layer's size, state), each volume (size, containers using it).
+pub fn df(root: &Path) -> Result<Value> {
+    lifecycle::heal(root)?;
+    let cs = Containers::new(root);
+    let recs = cs.all();
+    let mut containers = Vec::new();
+    for rec in &recs {
+        let status = lifecycle::current_status(&cs, rec);
+        if status == Status::Creating {
+            continue;
+        }
+        containers.push(json!({
+            "Id": rec.id,
+            "Names": [rec.name],
+            "Image": rec.config.image,
+            "ImageID": rec.image,
+            "Command": std::iter::once(rec.path.clone()).chain(rec.args.iter().cloned()).collect::<Vec<_>>().join(" "),
+            "Created": rec.created,
+            "State": status.as_str(),
+            "SizeRw": du(&cs.dir_of(&rec.id).join("upper")),
+            "LocalVolumes": rec.mounts.iter().filter(|m| m.kind == "volume").count(),
+        }));
+    }
+    let store = berth_image::Store::open(root)?;
+    let mut images = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for img in store.images()? {
+        let id = img.id().to_string();
+        if !seen.insert(id.clone()) {
+            continue;
+        }
+        images.push(json!({
+            "Id": id,
+            "RepoTags": img.names.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+            "Created": img.config.created,
+            "Size": img.size(),
+            "Containers": recs.iter().filter(|r| r.image == id).count(),
+        }));
+    }
+    let vols = super::volume::Volumes::new(root);
+    let mut volumes = Vec::new();
+    for v in vols.all() {
+        let links = super::volume::VolumeName::new(&v.name)
+            .map(|n| vols.users(&cs, &n).len())
+            .unwrap_or(0);
+        volumes.push(json!({
+            "Name": v.name,
+            "Anonymous": v.anonymous,
+            "UsageData": {"Size": du(&v.mountpoint), "RefCount": links},
+        }));
+    }
+    Ok(json!({"Images": images, "Containers": containers, "Volumes": volumes}))
+}
