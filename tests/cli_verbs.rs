@@ -444,3 +444,34 @@ fn system_df_rows_verbose_and_json() {
     }
     w.ok(&["rm", "-f", &up]);
 }
+
+/// Docker's defaults inside: HOSTNAME, HOME from the user's passwd entry ("/" without one),
+/// TERM=xterm with -t only; each overridable with -e.
+#[test]
+fn default_environment_as_docker() {
+    if !root_or_skip("default_environment_as_docker") {
+        return;
+    }
+    let w = World::with_busybox();
+    let env = |args: &[&str]| {
+        let mut a = vec!["run", "--rm"];
+        a.extend_from_slice(args);
+        a.extend(["bb:1", "sh", "-c", "echo $HOSTNAME/$HOME/${TERM:-none}"]);
+        w.ok(&a).trim().to_string()
+    };
+    assert_eq!(env(&["-h", "box"]), "box//root/none");
+    assert_eq!(env(&["-h", "box", "-u", "1234"]), "box///none");
+    assert_eq!(
+        env(&["-h", "box", "-e", "HOME=/h", "-e", "HOSTNAME=other"]),
+        "other//h/none"
+    );
+    let id = w.ok(&["create", "-t", "bb:1", "sh", "-c", "echo $TERM"]);
+    let id = id.trim();
+    w.ok(&["start", id]);
+    w.ok(&["wait", id]);
+    assert!(w.ok(&["logs", id]).contains("xterm"));
+    assert!(w
+        .inspect(id, "{{json .Config.Env}}")
+        .contains(&format!("\"HOSTNAME={}\"", &id[..12])));
+    w.ok(&["rm", id]);
+}
