@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(
     name = "berth",
     version,
+    arg_required_else_help = true,
     about = "A daemonless, Docker-compatible container engine",
     long_about = "berth runs containers the way docker does, without a daemon: images, containers, volumes, networks, compose."
 )]
@@ -35,6 +36,77 @@ pub enum Format {
 
 #[derive(Subcommand)]
 pub enum Cmd {
+    #[command(flatten)]
+    ImageVerbs(ImageVerb),
+    /// List images
+    Images(ImagesArgs),
+    /// Remove images (names; the image goes with its last name)
+    Rmi(RmiArgs),
+    /// Manage images
+    Image {
+        #[command(subcommand)]
+        cmd: ImageCmd,
+    },
+    #[command(flatten)]
+    Containers(ContainerVerb),
+    /// Manage containers
+    Container {
+        #[command(subcommand)]
+        cmd: ContainerCmd,
+    },
+    /// Manage volumes
+    Volume {
+        #[command(subcommand)]
+        cmd: VolumeCmd,
+    },
+    /// Show berth's version, the runtime's, the kernel's, the cgroup version and driver, the storage driver
+    Version(FormatArg),
+    /// Show system-wide information: containers, images, drivers, kernel, CPUs, memory
+    Info(FormatArg),
+    /// Manage berth: information about the root and the host
+    System {
+        #[command(subcommand)]
+        cmd: SystemCmd,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SystemCmd {
+    /// Show system-wide information (as `berth info`)
+    Info(FormatArg),
+    /// Show disk usage: images, containers (their writable layers), local volumes
+    Df {
+        /// Show each image, container and volume
+        #[arg(long, short)]
+        verbose: bool,
+        /// json (one line per type), or a Go template such as '{{.Type}} {{.Size}}'
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Remove stopped containers and unused image data (-a: unused images, --volumes: unused anonymous volumes); asks first unless -f
+    Prune {
+        /// Remove every image no container uses, not only unreferenced data
+        #[arg(long, short)]
+        all: bool,
+        /// Prune anonymous volumes no container uses too
+        #[arg(long)]
+        volumes: bool,
+        /// Do not ask for confirmation
+        #[arg(long, short)]
+        force: bool,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct FormatArg {
+    /// json (one line), or a Go template such as '{{.Server.Version}}' or '{{json .}}'
+    #[arg(long, short)]
+    pub format: Option<String>,
+}
+
+/// The image verbs with the same name at the top level (`berth pull`) and under `berth image`.
+#[derive(Subcommand)]
+pub enum ImageVerb {
     /// Import a root filesystem tarball as an image (like `docker import`)
     Import {
         /// Tarball (plain, gzip or zstd), or - for stdin
@@ -79,58 +151,46 @@ pub enum Cmd {
         #[arg(long, short)]
         quiet: bool,
     },
-    /// List images
-    Images {
-        /// Only show image ids
-        #[arg(long, short)]
-        quiet: bool,
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
-        /// Show full ids
-        #[arg(long)]
-        no_trunc: bool,
-    },
     /// Give an image another name
     Tag { source: String, target: String },
-    /// Remove images (names; the image goes with its last name)
-    Rmi {
-        /// Remove even if used, and all names of an image given by id
-        #[arg(long, short)]
-        force: bool,
-        #[arg(required = true)]
-        images: Vec<String>,
-    },
     /// Show the history of an image
     History {
         image: String,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
-    /// Manage images
-    Image {
-        #[command(subcommand)]
-        cmd: ImageCmd,
-    },
-    /// Run a command in a new container
-    #[command(disable_help_flag = true)]
-    Run(Box<RunArgs>),
-    #[command(flatten)]
-    Containers(ContainerVerb),
-    /// Manage volumes
-    Volume {
-        #[command(subcommand)]
-        cmd: VolumeCmd,
-    },
-    /// Manage containers
-    Container {
-        #[command(subcommand)]
-        cmd: ContainerCmd,
-    },
+}
+
+#[derive(clap::Args)]
+pub struct ImagesArgs {
+    /// Only show image ids
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Show full ids
+    #[arg(long)]
+    pub no_trunc: bool,
+}
+
+#[derive(clap::Args)]
+pub struct RmiArgs {
+    /// Remove even if used, and all names of an image given by id
+    #[arg(long, short)]
+    pub force: bool,
+    #[arg(required = true)]
+    pub images: Vec<String>,
 }
 
 /// The container verbs, at the top level (`berth ps`) and under `berth container`.
 #[derive(Subcommand)]
 pub enum ContainerVerb {
+    /// Run a command in a new container
+    #[command(disable_help_flag = true)]
+    Run(Box<RunArgs>),
+    /// Create a container without starting it (`start` runs it); print its id
+    #[command(disable_help_flag = true)]
+    Create(Box<CreateArgs>),
     /// List containers
     #[command(alias = "ls", alias = "list")]
     Ps(PsArgs),
@@ -146,7 +206,7 @@ pub enum ContainerVerb {
     Kill(KillArgs),
     /// Remove containers
     Rm(RmArgs),
-    /// Show containers (or images) as JSON, as docker inspect does
+    /// Show containers, images or volumes as JSON, as docker inspect does
     Inspect(InspectArgs),
     /// Wait for containers to stop; print their exit codes
     Wait(NamesArg),
@@ -250,10 +310,12 @@ pub enum VolumeCmd {
         #[arg(required = true)]
         names: Vec<String>,
     },
-    /// Remove unused anonymous volumes (-a: all unused volumes)
+    /// Remove unused anonymous volumes (-a: all unused volumes); asks first unless -f
     Prune {
+        /// All unused volumes, named ones too
         #[arg(long, short)]
         all: bool,
+        /// Do not ask for confirmation
         #[arg(long, short)]
         force: bool,
     },
@@ -263,9 +325,9 @@ pub enum VolumeCmd {
 pub enum ContainerCmd {
     #[command(flatten)]
     Verb(ContainerVerb),
-    /// Remove all stopped containers
+    /// Remove all stopped containers; asks first unless -f
     Prune {
-        /// Do not ask (berth never asks; accepted for Docker compatibility)
+        /// Do not ask for confirmation
         #[arg(long, short)]
         force: bool,
     },
@@ -303,7 +365,12 @@ pub struct LogsArgs {
     #[arg(long, short)]
     pub follow: bool,
     /// Number of lines from the end (or "all")
-    #[arg(long, short = 'n', default_value = "all")]
+    #[arg(
+        long,
+        short = 'n',
+        default_value = "all",
+        allow_negative_numbers = true
+    )]
     pub tail: String,
     /// Prefix each line with its timestamp
     #[arg(long, short)]
@@ -349,18 +416,35 @@ pub struct InspectArgs {
     /// Go-template subset: {{.State.Status}}, {{json .Config}}
     #[arg(long, short)]
     pub format: Option<String>,
+    /// Only objects of this type (default: a container, else an image, else a volume)
+    #[arg(long = "type", value_enum)]
+    pub kind: Option<ObjectType>,
     #[arg(required = true)]
     pub names: Vec<String>,
 }
 
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
+pub enum ObjectType {
+    Container,
+    Image,
+    Volume,
+}
+
 #[derive(clap::Args)]
 pub struct RunArgs {
-    /// Print help (-h is --hostname, as in docker run)
-    #[arg(long, action = clap::ArgAction::Help)]
-    pub help: Option<bool>,
     /// Run in the background under a monitor; print the container id
     #[arg(long, short)]
     pub detach: bool,
+    #[command(flatten)]
+    pub create: CreateArgs,
+}
+
+/// What `create` and `run` share: everything a container is made of.
+#[derive(clap::Args)]
+pub struct CreateArgs {
+    /// Print help (-h is --hostname, as in docker run)
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
     /// Remove the container when it exits
     #[arg(long)]
     pub rm: bool,
@@ -383,7 +467,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub stop_signal: Option<String>,
     /// Seconds stop waits before SIGKILL
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub stop_timeout: Option<i64>,
     /// Log options: max-size=10m, max-file=3
     #[arg(long)]
@@ -428,7 +512,7 @@ pub struct RunArgs {
     #[arg(long, short = 'c')]
     pub cpu_shares: Option<u64>,
     /// Maximum number of processes (-1: unlimited)
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
     /// ulimit: name=soft[:hard], e.g. nofile=1024:2048
     #[arg(long)]
@@ -458,6 +542,8 @@ pub struct RunArgs {
 
 #[derive(Subcommand)]
 pub enum ImageCmd {
+    #[command(flatten)]
+    Verb(ImageVerb),
     /// Show an image's manifest and config as JSON
     Inspect {
         /// Go-template subset: {{.Id}}, {{json .Config}}
@@ -466,26 +552,21 @@ pub enum ImageCmd {
         #[arg(required = true)]
         images: Vec<String>,
     },
-    /// Remove what no image refers to (blobs, layers, leftovers of interrupted loads)
+    /// Remove what no image refers to (blobs, layers, leftovers of interrupted loads); asks first unless -f
     Prune {
-        /// Do not ask (berth never asks; accepted for Docker compatibility)
+        /// Also remove every image no container uses
+        #[arg(long, short)]
+        all: bool,
+        /// Do not ask for confirmation
         #[arg(long, short)]
         force: bool,
     },
     /// List images
-    Ls {
-        #[arg(long, short)]
-        quiet: bool,
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
-    },
+    #[command(alias = "list")]
+    Ls(ImagesArgs),
     /// Remove images
-    Rm {
-        #[arg(long, short)]
-        force: bool,
-        #[arg(required = true)]
-        images: Vec<String>,
-    },
+    #[command(alias = "remove")]
+    Rm(RmiArgs),
 }
 
 #[cfg(test)]

@@ -5,6 +5,18 @@
 /// Exit status for berth's own failures, as Docker uses it.
 pub const EXIT_BERTH: i32 = 125;
 
+/// Docker's CLI ends with 125 for its own failures only in the verbs that start a container
+/// (`run`, `create`, `start`), where a script must tell them from the container's status;
+/// every other verb fails with 1 (`stop nosuch`, `logs nosuch`, `rm` of a running one).
+/// Statuses from a failed exec (126, 127) are kept.
+pub fn verb_status(code: i32, starts_container: bool) -> i32 {
+    if code == EXIT_BERTH && !starts_container {
+        1
+    } else {
+        code
+    }
+}
+
 /// An error that carries the exit status berth should end with (126, 127, ...).
 #[derive(Debug)]
 pub struct ExitError {
@@ -39,4 +51,15 @@ pub fn exit_error(e: &anyhow::Error) -> (i32, String) {
         }
     }
     (EXIT_BERTH, crate::text::error_chain(e))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_container_starting_verbs_keep_125() {
+        assert_eq!(super::verb_status(125, true), 125);
+        assert_eq!(super::verb_status(125, false), 1);
+        assert_eq!(super::verb_status(127, false), 127);
+        assert_eq!(super::verb_status(126, true), 126);
+    }
 }

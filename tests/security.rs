@@ -452,7 +452,7 @@ fn bad_limits_and_env_are_refused_naming_the_flag() {
         .args(["ps"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("--root"),
         "{}",

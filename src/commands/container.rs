@@ -20,8 +20,12 @@ pub fn dispatch(root: &Path, v: ContainerVerb) -> Result<()> {
         ContainerVerb::Restart(a) => restart(root, &a),
         ContainerVerb::Kill(a) => kill(root, &a),
         ContainerVerb::Rm(a) => rm(root, &a),
-        // main dispatches it: `inspect` looks at images too (commands/inspect.rs).
+        // main dispatches these: `inspect` looks at images too (commands/inspect.rs), `run`
+        // has its own exit status (commands/run.rs).
         ContainerVerb::Inspect(_) => bail!("inspect is dispatched by main, not here"),
+        ContainerVerb::Run(_) | ContainerVerb::Create(_) => {
+            bail!("run and create are dispatched by main, not here")
+        }
         ContainerVerb::Wait(a) => wait(root, &a.containers),
         ContainerVerb::Exec(a) => exec(root, a).map(|_| ()),
         ContainerVerb::Pause(a) => pause(root, &a.containers, true),
@@ -309,7 +313,13 @@ pub fn rm(root: &Path, a: &RmArgs) -> Result<()> {
     })
 }
 
-pub fn prune(root: &Path) -> Result<()> {
+/// `container prune`: every stopped container; asks first unless `force`.
+pub fn prune(root: &Path, force: bool) -> Result<()> {
+    if !force
+        && !crate::commands::output::confirm("WARNING! This will remove all stopped containers.")?
+    {
+        return Ok(());
+    }
     let cs = open(root)?;
     let mut n = 0;
     for rec in cs.all() {
@@ -449,7 +459,7 @@ pub fn top(root: &Path, name: &str) -> Result<()> {
     Ok(())
 }
 
-fn human_bytes(b: u64) -> String {
+pub fn human_bytes(b: u64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = b as f64;
     let mut i = 0;

@@ -171,7 +171,7 @@ fn atty_stdout() -> bool {
     nix::unistd::isatty(std::io::stdout()).unwrap_or(false)
 }
 
-fn human(bytes: u64) -> String {
+pub fn human(bytes: u64) -> String {
     let units = ["B", "kB", "MB", "GB", "TB"];
     let mut v = bytes as f64;
     let mut i = 0;
@@ -415,7 +415,31 @@ pub fn inspect_value(store: &Store, what: &str) -> Result<serde_json::Value> {
     }
 }
 
-pub fn prune(root: &Path) -> Result<()> {
+/// `image prune`: every image no container uses (with `all`), then what no image refers to
+/// (blobs, layers, leftovers of interrupted loads). Asks first unless `force`.
+pub fn prune(root: &Path, all: bool, force: bool) -> Result<()> {
+    let warning = if all {
+        "WARNING! This will remove all images without at least one container associated to them."
+    } else {
+        "WARNING! This will remove all data no image refers to (blobs, layers, leftovers of interrupted loads)."
+    };
+    if !force && !crate::commands::output::confirm(warning)? {
+        return Ok(());
+    }
+    if all {
+        let store = Store::open(root)?;
+        let mut seen = std::collections::BTreeSet::new();
+        for img in store.images()? {
+            let id = img.id().to_string();
+            if seen.insert(id.clone()) && crate::engine::containers_using(root, &id).is_empty() {
+                for n in &img.names {
+                    println!("Untagged: {n}");
+                }
+                store.remove_manifest(&img.manifest_digest)?;
+                println!("Deleted: {id}");
+            }
+        }
+    }
     let (blobs, layers, bytes) = Store::gc(root, &crate::engine::layers_in_use(root))?;
     println!(
         "Deleted {blobs} blobs and {layers} layers\nTotal reclaimed space: {}",

@@ -1,31 +1,54 @@
-//! `berth inspect NAME...`: a container by name or id, else an image by reference or id,
-//! each printed as `docker inspect` does.
+//! `berth inspect [--type container|image|volume] NAME...`: a container by name or id, else
+//! an image by reference or id, else a volume; each printed as `docker inspect` does.
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
+use serde_json::Value;
 
-use crate::cli::InspectArgs;
+use crate::cli::{InspectArgs, ObjectType};
 use crate::commands::output::print_inspect;
 use crate::commands::{container, image};
 use crate::engine::container::Containers;
 use crate::engine::lifecycle;
+use crate::engine::volume::{VolumeName, Volumes};
 
 pub fn inspect(root: &Path, a: &InspectArgs) -> Result<()> {
     lifecycle::heal(root)?;
     let cs = Containers::new(root);
     let mut out = Vec::new();
     for n in &a.names {
-        match cs.find(n) {
-            Ok(rec) => out.push(container::inspect_value(&cs, &rec)?),
-            Err(e) => match berth_image::Store::open(root)
-                .map_err(anyhow::Error::from)
-                .and_then(|s| image::inspect_value(&s, n))
-            {
-                Ok(v) => out.push(v),
-                Err(_) => return Err(e),
+        out.push(match a.kind {
+            Some(kind) => one(root, &cs, kind, n)?,
+            // Docker's order: a container, an image, a volume; the container's error is
+            // the one said when none is found.
+            None => match one(root, &cs, ObjectType::Container, n) {
+                Ok(v) => v,
+                Err(e) => match one(root, &cs, ObjectType::Image, n)
+                    .or_else(|_| one(root, &cs, ObjectType::Volume, n))
+                {
+                    Ok(v) => v,
+                    Err(_) => bail!(
+                        "no such object: {}",
+                        if e.to_string().contains("no such container") {
+                            n.to_string()
+                        } else {
+                            format!("{n}: {e:#}")
+                        }
+                    ),
+                },
             },
-        }
+        });
     }
     print_inspect(&out, a.format.as_deref())
+}
+
+fn one(root: &Path, cs: &Containers, kind: ObjectType, n: &str) -> Result<Value> {
+    match kind {
+        ObjectType::Container => container::inspect_value(cs, &cs.find(n)?),
+        ObjectType::Image => image::inspect_value(&berth_image::Store::open(root)?, n),
+        ObjectType::Volume => Ok(serde_json::to_value(
+            Volumes::new(root).get(&VolumeName::new(n)?)?,
+        )?),
+    }
 }

@@ -5,4 +5,5 @@ pub mod image;
 pub mod inspect;
 pub mod output;
 pub mod run;
+pub mod system;
 pub mod volume;

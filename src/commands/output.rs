@@ -19,6 +19,32 @@ pub fn print_inspect(out: &[Value], format: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+/// Docker's prune question: the warning, then "Are you sure you want to continue? [y/N] " on
+/// stdout, and a line from stdin; only y or yes (any case) goes on. A closed stdin is a no.
+pub fn confirm(warning: &str) -> Result<bool> {
+    use std::io::Write;
+    print!("{warning}\nAre you sure you want to continue? [y/N] ");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let yes = matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes");
+    if !yes {
+        println!();
+    }
+    Ok(yes)
+}
+
+/// `--format` of `version`, `info`, `system df`: `json` prints the object on one line, any
+/// other value is a template; without one, `table` prints it for people.
+pub fn print_object(v: &Value, format: Option<&str>, table: impl FnOnce(&Value)) -> Result<()> {
+    match format {
+        None | Some("") | Some("table") => table(v),
+        Some("json") => println!("{}", serde_json::to_string(v)?),
+        Some(t) => println!("{}", crate::text::escape_controls(&render(t, v)?)),
+    }
+    Ok(())
+}
+
 /// The part of Go's text/template that `docker inspect -f` users write: `{{.A.B}}` and
 /// `{{json .A}}`.
 pub fn render(t: &str, v: &Value) -> Result<String> {

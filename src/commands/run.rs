@@ -1,4 +1,4 @@
-//! `berth run`: flags in Docker's syntax become a ContainerConfig, then one engine call;
+//! `berth run` and `berth create`: flags in Docker's syntax become a ContainerConfig, then one engine call;
 //! errors name the flag at fault.
 
 use std::collections::BTreeMap;
@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use crate::cli::RunArgs;
+use crate::cli::{CreateArgs, RunArgs};
 use crate::engine;
 use crate::engine::config::{
     ContainerConfig, LogOptions, NetworkMode, ProcessConfig, Resources, Security,
@@ -15,6 +15,17 @@ use crate::engine::container::RestartPolicy;
 use crate::engine::options::{self, env_file, mount, tmpfs, volume, Ulimit};
 
 pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
+    engine::run(root, &config(a.create)?, a.detach)
+}
+
+/// `create`: the container made and left in `created` for `start`; its id printed.
+pub fn create(root: &Path, a: CreateArgs) -> Result<()> {
+    println!("{}", engine::create_stopped(root, &config(a)?)?);
+    Ok(())
+}
+
+/// The flags of `run`/`create` as the engine's ContainerConfig.
+fn config(a: CreateArgs) -> Result<ContainerConfig> {
     let mut env = Vec::new();
     for f in &a.env_file {
         env.extend(env_file(f)?);
@@ -69,7 +80,7 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
         .iter()
         .map(|u| u.parse::<Ulimit>())
         .collect::<Result<Vec<_>>>()?;
-    let config = ContainerConfig {
+    Ok(ContainerConfig {
         image: a.image,
         name: a.name,
         process: ProcessConfig {
@@ -102,6 +113,5 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
         auto_remove: a.rm,
         labels,
         log,
-    };
-    engine::run(root, &config, a.detach)
+    })
 }

@@ -102,20 +102,34 @@ pub fn dispatch(root: &Path, cmd: VolumeCmd) -> Result<()> {
                 bail!("{failed} of {} volumes could not be removed", names.len());
             }
         }
-        VolumeCmd::Prune { all, .. } => {
-            let mut n = 0;
-            for v in vs.all() {
-                let name = VolumeName::new(&v.name)?;
-                if (all || v.anonymous)
-                    && vs.users(&cs, &name).is_empty()
-                    && vs.remove(&cs, &name).is_ok()
-                {
-                    println!("{}", v.name);
-                    n += 1;
-                }
-            }
-            println!("Deleted {n} volumes");
+        VolumeCmd::Prune { all, force } => prune(root, all, force)?,
+    }
+    Ok(())
+}
+
+/// `volume prune`: anonymous volumes no container uses (with `all`, named ones too); asks
+/// first unless `force`.
+pub fn prune(root: &Path, all: bool, force: bool) -> Result<()> {
+    let warning = if all {
+        "WARNING! This will remove all local volumes not used by at least one container."
+    } else {
+        "WARNING! This will remove anonymous local volumes not used by at least one container."
+    };
+    if !force && !crate::commands::output::confirm(warning)? {
+        return Ok(());
+    }
+    lifecycle::heal(root)?;
+    let vs = Volumes::new(root);
+    let cs = Containers::new(root);
+    let mut n = 0;
+    for v in vs.all() {
+        let name = VolumeName::new(&v.name)?;
+        if (all || v.anonymous) && vs.users(&cs, &name).is_empty() && vs.remove(&cs, &name).is_ok()
+        {
+            println!("{}", v.name);
+            n += 1;
         }
     }
+    println!("Deleted {n} volumes");
     Ok(())
 }

@@ -29,6 +29,7 @@ pub mod options;
 pub mod seccomp;
 pub mod spec;
 pub mod start;
+pub mod system;
 pub mod teardown;
 pub mod volume;
 
@@ -420,6 +421,15 @@ fn warn_if_failed(res: Result<()>) {
     if let Err(e) = res {
         eprintln!("berth: warning: {}", crate::error_chain(&e));
     }
+}
+
+/// `berth create`: the container made, its lock let go, left `created` until `start` hands
+/// it to a monitor (`host::start_detached`). Returns its id.
+pub fn create_stopped(root: &Path, o: &ContainerConfig) -> Result<String> {
+    lifecycle::heal(root)?;
+    let (rec, lock) = create(root, o)?;
+    drop(lock);
+    Ok(rec.id)
 }
 
 /// `berth run`: creates the container, then starts it under a monitor (`detach`: prints

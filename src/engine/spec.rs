@@ -230,6 +230,16 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>)> {
     Ok((uid, gid, extra))
 }
 
+/// The home directory of `uid` in the image's /etc/passwd, "/" without an entry.
+fn home_of(rootfs: &Path, uid: u32) -> String {
+    read_in_root(rootfs, "/etc/passwd")
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 6 && f[2].parse() == Ok(uid) && !f[5].is_empty())
+        .map_or_else(|| "/".to_string(), |f| f[5].to_string())
+}
+
 fn rlimits(ulimits: &[Ulimit]) -> Vec<Value> {
     ulimits
         .iter()
@@ -273,7 +283,17 @@ pub fn build(
             o.image
         );
     }
+    let hostname = o.hostname.clone().unwrap_or_else(|| id[..12].to_string());
     let mut env: Vec<String> = c.env.clone().unwrap_or_default();
+    // Docker's defaults, each overridden by the image's or the user's: HOSTNAME, and
+    // TERM=xterm when there is a terminal (daemon/container.go CreateDaemonEnvironment).
+    let has = |env: &[String], k: &str| env.iter().any(|e| e.split('=').next() == Some(k));
+    if o.process.tty && !has(&env, "TERM") {
+        env.insert(0, "TERM=xterm".into());
+    }
+    if !has(&env, "HOSTNAME") {
+        env.insert(0, format!("HOSTNAME={hostname}"));
+    }
     if !env.iter().any(|e| e.starts_with("PATH=")) {
         env.insert(0, DEFAULT_PATH.to_string());
     }
@@ -303,6 +323,10 @@ pub fn build(
         None => (0, 0, Vec::new()),
         Some(u) => resolve_user(rootfs, u)?,
     };
+    // runc's rule, which Docker users see: HOME from the user's passwd entry, "/" if none.
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", home_of(rootfs, uid)));
+    }
     let cap_list = capabilities(o)?;
     let seccomp = match &o.security.seccomp {
         _ if o.security.privileged => None,
@@ -315,7 +339,6 @@ pub fn build(
         Seccomp::Custom(name, text) => Some(seccomp::to_oci(text, name, &cap_list)?),
     };
     let caps = json!(cap_list);
-    let hostname = o.hostname.clone().unwrap_or_else(|| id[..12].to_string());
     let mut mounts = vec![
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
