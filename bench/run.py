@@ -150,7 +150,7 @@ def main():
                 dockerd.wait(30)
             except subprocess.TimeoutExpired:
                 dockerd.kill()
-        subprocess.run([a.bin, "--root", os.path.join(work, "berth"), "container", "prune"],
+        subprocess.run([a.bin, "--root", os.path.join(work, "berth"), "container", "prune", "-f"],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         subprocess.run(["umount", "-R", os.path.join(work, "podman", "overlay")], stderr=subprocess.DEVNULL)
         shutil.rmtree(work, ignore_errors=True)

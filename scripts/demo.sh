@@ -13,7 +13,7 @@ cleanup() {
     for c in $(target/release/berth --root "$work/root" ps -aq 2>/dev/null); do
         target/release/berth --root "$work/root" rm -f -v "$c" >/dev/null 2>&1 || true
     done
-    target/release/berth --root "$work/root" image prune >/dev/null 2>&1 || true
+    target/release/berth --root "$work/root" image prune -f >/dev/null 2>&1 || true
     rm -rf "$work"
 }
 trap cleanup EXIT
