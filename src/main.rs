@@ -25,6 +25,12 @@ fn main() -> ExitCode {
         berth_runtime::debug::enable();
     }
     let starts = starts_container(&cli.cmd);
+    if !streams_a_container(&cli.cmd) {
+        // `berth ps -q | head -1`: a closed stdout ends the listing quietly, as Docker's
+        // CLI does, instead of a panic in println!. Verbs that pump a container's output
+        // keep SIGPIPE ignored: they must outlive a reader that went away.
+        berth::sys::default_sigpipe();
+    }
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
@@ -69,6 +75,21 @@ fn starts_container(cmd: &Cmd) -> bool {
     matches!(
         v,
         ContainerVerb::Run(_) | ContainerVerb::Create(_) | ContainerVerb::Start(_)
+    )
+}
+
+/// Verbs that stream a running container's output (and reap it): run, exec, start, logs -f.
+fn streams_a_container(cmd: &Cmd) -> bool {
+    let v = match cmd {
+        Cmd::Containers(v) => v,
+        Cmd::Container {
+            cmd: ContainerCmd::Verb(v),
+        } => v,
+        _ => return false,
+    };
+    matches!(
+        v,
+        ContainerVerb::Run(_) | ContainerVerb::Exec(_) | ContainerVerb::Start(_)
     )
 }
 

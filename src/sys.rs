@@ -72,6 +72,13 @@ pub fn take_inherited_fd(fd: RawFd) -> Option<OwnedFd> {
     Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// SIGPIPE to its default: a write to a closed pipe ends the process quietly.
+pub fn default_sigpipe() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: SIG_DFL installs no handler code, so nothing can run in signal context.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
 /// SIGPIPE ignored: a write to a closed pipe returns EPIPE instead of killing the process.
 pub fn ignore_sigpipe() {
     use nix::sys::signal::{signal, SigHandler, Signal};

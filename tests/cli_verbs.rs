@@ -475,3 +475,26 @@ fn default_environment_as_docker() {
         .contains(&format!("\"HOSTNAME={}\"", &id[..12])));
     w.ok(&["rm", id]);
 }
+
+#[test]
+fn a_closed_stdout_ends_a_listing_quietly() {
+    if !root_or_skip("a_closed_stdout_ends_a_listing_quietly") {
+        return;
+    }
+    let w = World::with_busybox();
+    // Far more than a pipe holds, to a reader that goes away after one byte.
+    let names = vec!["bb:1"; 300].join(" ");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{BIN}' --root '{}' image inspect {names} | head -c 1 >/dev/null",
+            w.root().display()
+        ))
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "{err}"
+    );
+}
