@@ -105,7 +105,7 @@ fn detached_run_logs_follow_and_stop() {
         text(&dup.stderr)
     );
     w.ok(&["rm", "ticker"]);
-    assert!(w.leftovers(&id).is_empty(), "{:?}", w.leftovers(&id));
+    w.assert_gone(&id);
 }
 
 #[test]
@@ -145,7 +145,8 @@ fn stop_kills_a_pid1_that_ignores_sigterm_after_the_timeout() {
     assert!(took < Duration::from_secs(10), "{took:?}");
     assert_eq!(w.inspect(&id2, "{{.State.ExitCode}}"), "137");
     w.ok(&["rm", &id, &id2]);
-    assert!(w.leftovers(&id).is_empty() && w.leftovers(&id2).is_empty());
+    w.assert_gone(&id);
+    w.assert_gone(&id2);
 }
 
 #[test]
@@ -211,11 +212,7 @@ fn exit_codes_wait_and_start_failures() {
     assert_eq!(rm.status.code(), Some(1));
     assert!(text(&rm.stderr).contains("rm -f"), "{}", text(&rm.stderr));
     w.ok(&["rm", "-f", &running]);
-    assert!(
-        w.leftovers(&running).is_empty(),
-        "{:?}",
-        w.leftovers(&running)
-    );
+    w.assert_gone(&running);
     w.ok(&["container", "prune", "-f"]);
     assert!(w.ok(&["ps", "-aq"]).is_empty());
 }
@@ -260,7 +257,8 @@ fn restart_on_failure_restarts_twice() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(w.inspect(&a, "{{.State.Status}}"), "exited");
     w.ok(&["rm", &id, &a]);
-    assert!(w.leftovers(&id).is_empty() && w.leftovers(&a).is_empty());
+    w.assert_gone(&id);
+    w.assert_gone(&a);
 }
 
 #[test]
@@ -318,7 +316,7 @@ fn ten_concurrent_detached_runs() {
     a.extend(ids.iter().map(String::as_str));
     w.ok(&a);
     for id in &ids {
-        assert!(w.leftovers(id).is_empty(), "{:?}", w.leftovers(id));
+        w.assert_gone(id);
     }
 }
 
@@ -348,7 +346,7 @@ fn ps_tells_the_truth_after_the_monitor_was_killed() {
     });
     assert_eq!(w.inspect(&id, "{{.State.Status}}"), "exited");
     w.ok(&["rm", &id]);
-    assert!(w.leftovers(&id).is_empty(), "{:?}", w.leftovers(&id));
+    w.assert_gone(&id);
 }
 
 #[test]
@@ -378,7 +376,7 @@ fn a_killed_cli_leaves_nothing_the_next_command_does_not_clean() {
             .contains(&id[..12])
     });
     w.ok(&["rm", &id]);
-    assert!(w.leftovers(&id).is_empty(), "{:?}", w.leftovers(&id));
+    w.assert_gone(&id);
     assert!(std::fs::read_dir(&dir)
         .unwrap()
         .flatten()
@@ -586,5 +584,5 @@ fn rm_removes_the_cgroup_even_when_the_runtime_state_is_gone() {
     // Something outside berth deletes the runtime's state (as a careless cleanup would).
     std::fs::remove_dir_all(w.root().join("runtime").join(&id)).unwrap();
     w.ok(&["rm", "-f", &id]);
-    assert!(w.leftovers(&id).is_empty(), "{:?}", w.leftovers(&id));
+    w.assert_gone(&id);
 }

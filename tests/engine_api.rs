@@ -82,10 +82,6 @@ fn two_containers_start_from_one_process_with_their_own_stdio() {
         drop(lock);
         assert_eq!(w.inspect(&rec.id, "{{.State.ExitCode}}"), "3");
         w.ok(&["rm", &rec.id]);
-        assert!(
-            w.leftovers(&rec.id).is_empty(),
-            "{:?}",
-            w.leftovers(&rec.id)
-        );
+        w.assert_gone(&rec.id);
     }
 }

@@ -378,7 +378,7 @@ fn two_rm_f_of_one_container_both_end_well() {
                 "--rm {rm}: {err}"
             );
         }
-        assert!(w.leftovers(&id).is_empty(), "{:?}", w.leftovers(&id));
+        w.assert_gone(&id);
         // The directory's blocks go in the background, a moment later.
         let trash = w.root().join("trash");
         w.eventually(20, "the trash emptied", || {

@@ -117,5 +117,5 @@ fn a_failed_teardown_says_so_and_keeps_the_container_for_another_rm() {
         "the container went although its root stayed mounted"
     );
     w.ok(&["rm", "-f", &id]);
-    assert!(w.leftovers(&id).is_empty(), "{:?}", w.leftovers(&id));
+    w.assert_gone(&id);
 }

@@ -238,7 +238,7 @@ fn exec_into_a_running_container() {
     // A paused container is still removed by rm -f.
     w.ok(&["pause", "crate"]);
     w.ok(&["rm", "-f", "crate"]);
-    assert!(w.leftovers(&id).is_empty(), "{:?}", w.leftovers(&id));
+    w.assert_gone(&id);
 }
 
 #[test]
@@ -313,7 +313,7 @@ fn cp_both_ways_without_following_container_symlinks() {
         text(&out.stderr)
     );
     w.ok(&["rm", &id]);
-    assert!(w.leftovers(&id).is_empty(), "{:?}", w.leftovers(&id));
+    w.assert_gone(&id);
     // A stopped container's volumes and bind mounts are part of what cp sees, read-only
     // ones stay read-only, and nothing stays mounted on the host afterwards.
     let ro = w.dir.path().join("ro-src");
@@ -348,5 +348,5 @@ fn cp_both_ways_without_following_container_symlinks() {
     let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mi.contains(&c), "a cp mount stayed on the host");
     w.ok(&["rm", "-v", &c]);
-    assert!(w.leftovers(&c).is_empty(), "{:?}", w.leftovers(&c));
+    w.assert_gone(&c);
 }

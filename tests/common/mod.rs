@@ -341,6 +341,29 @@ impl World {
         }
     }
 
+    /// Asserts that nothing of container `id` is left on the host, allowing the kernel a
+    /// moment for what it frees after the last process exits (a zombie reaped, a cgroup
+    /// released): polls up to 5 s (four times that in the VM), then reports what stayed.
+    pub fn assert_gone(&self, id: &str) {
+        let secs = if std::env::var_os("VM_CGROUP2").is_some() {
+            20
+        } else {
+            5
+        };
+        let t = std::time::Instant::now();
+        loop {
+            let left = self.leftovers(id);
+            if left.is_empty() {
+                return;
+            }
+            assert!(
+                t.elapsed() < std::time::Duration::from_secs(secs),
+                "left behind by container {id}: {left:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     /// Everything the host still holds for container `id`: mounts under this world, cgroup
     /// directories, processes (init or monitor), state directories. Empty when all is gone.
     pub fn leftovers(&self, id: &str) -> Vec<String> {
