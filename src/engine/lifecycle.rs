@@ -194,7 +194,13 @@ fn wait_for_watcher(cs: &Containers, id: &str, limit: Duration, mut tick: impl F
             return false;
         }
         tick();
-        std::thread::sleep(Duration::from_millis(5));
+        // A killed monitor is gone within a millisecond or two; a stopping one takes longer.
+        let ms = if t.elapsed() < Duration::from_millis(20) {
+            1
+        } else {
+            5
+        };
+        std::thread::sleep(Duration::from_millis(ms));
     }
 }
 
@@ -224,6 +230,10 @@ pub fn remove(cs: &Containers, id: &str, force: bool, volumes: bool) -> Result<(
         cs.update(id, |r| r.state.manually_stopped = true)?;
         // Frozen processes do not die until thawed.
         let _ = rt::pause(&runtime_root(&cs.root), id, false);
+        // The container goes whole, so its monitor's own finish (execute berth, record the
+        // exit, tear down) would only be undone: the monitor goes first, and this teardown
+        // does it all. A foreground `berth run` watching it is left to finish its run.
+        kill_monitor(rec.state.monitor_pid, id);
     }
     // Wait for the watcher to finish; with force, keep killing: a monitor that was still
     // starting the container when we first looked may start it after our first kill.
@@ -238,7 +248,26 @@ pub fn remove(cs: &Containers, id: &str, force: bool, volumes: bool) -> Result<(
         bail!("container {} did not stop", rec.bare_name());
     }
     let _set = cs.lock_set()?;
-    remove_dir(cs, id, volumes)
+    // An --rm container's anonymous volumes go with it, as its monitor would have done.
+    remove_dir(cs, id, volumes || rec.host_config.auto_remove)
+}
+
+/// SIGKILL to the container's monitor process, if `pid` is still the monitor of `id` (its
+/// command line says so: a reused pid is left alone).
+fn kill_monitor(pid: i32, id: &str) {
+    if pid <= 0 {
+        return;
+    }
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let mut args = cmdline.split(|b| *b == 0);
+    let is_monitor = args.next() == Some(super::super::monitor::ARGV0.as_bytes())
+        && args.any(|a| a == id.as_bytes());
+    if is_monitor {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
 }
 
 /// The status a container is in now: the record, corrected by the kernel when nothing
