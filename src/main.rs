@@ -63,33 +63,30 @@ fn usage_error(e: &clap::Error) -> ExitCode {
     ExitCode::from(code)
 }
 
-/// The verbs whose own failures exit 125 as Docker's do (exit::verb_status).
-fn starts_container(cmd: &Cmd) -> bool {
-    let v = match cmd {
-        Cmd::Containers(v) => v,
+/// The container verb `cmd` names, top-level or under `container`.
+fn verb_of(cmd: &Cmd) -> Option<&ContainerVerb> {
+    match cmd {
+        Cmd::Containers(v) => Some(v),
         Cmd::Container {
             cmd: ContainerCmd::Verb(v),
-        } => v,
-        _ => return false,
-    };
+        } => Some(v),
+        _ => None,
+    }
+}
+
+/// The verbs whose own failures exit 125 as Docker's do (exit::verb_status).
+fn starts_container(cmd: &Cmd) -> bool {
     matches!(
-        v,
-        ContainerVerb::Run(_) | ContainerVerb::Create(_) | ContainerVerb::Start(_)
+        verb_of(cmd),
+        Some(ContainerVerb::Run(_) | ContainerVerb::Create(_) | ContainerVerb::Start(_))
     )
 }
 
-/// Verbs that stream a running container's output (and reap it): run, exec, start, logs -f.
+/// Verbs that stream a running container's output and reap it: run, exec, start.
 fn streams_a_container(cmd: &Cmd) -> bool {
-    let v = match cmd {
-        Cmd::Containers(v) => v,
-        Cmd::Container {
-            cmd: ContainerCmd::Verb(v),
-        } => v,
-        _ => return false,
-    };
     matches!(
-        v,
-        ContainerVerb::Run(_) | ContainerVerb::Exec(_) | ContainerVerb::Start(_)
+        verb_of(cmd),
+        Some(ContainerVerb::Run(_) | ContainerVerb::Exec(_) | ContainerVerb::Start(_))
     )
 }
 

@@ -280,6 +280,11 @@ pub fn options(data: &[u8]) {
             }
         }
         let _ = archive::apply_change(&mut RunConfig::default(), t);
+        // A `-f`/`--format` template over an inspect-shaped value.
+        let _ = berth::commands::output::render(
+            t,
+            &serde_json::json!({"State": {"Status": "running", "ExitCode": 0}, "Name": "/x"}),
+        );
         let _ = container::parse_signal(t);
     }
 }

@@ -82,7 +82,8 @@ pub fn start_container(cs: &Containers, rec: &Record, attach: Attach) -> Result<
     let rt_root = runtime_root(&cs.root);
     // Setup is idempotent: a leftover of an earlier run (killed watcher) would make create
     // fail, so its processes go first.
-    teardown::teardown(cs, &rec.id, teardown::Level::Processes).into_result(&rec.id)?;
+    // (Only the runtime container: the record is at hand, so no teardown reads it again.)
+    teardown::delete_runtime(cs, &rec.id)?;
     let mut l = Launched {
         pid: 0,
         out: None,

@@ -84,12 +84,9 @@ pub fn teardown(cs: &Containers, id: &str, level: Level) -> Errors {
     for o in objects.iter().rev() {
         match o {
             HostObject::Runtime => {
-                match rt::delete(&runtime_root(&cs.root), id, true) {
-                    Ok(()) | Err(berth_runtime::Error::NotFound(_)) => {}
-                    Err(e) => errs.push("delete the runtime container", e),
+                if let Err(e) = delete_runtime(cs, id) {
+                    errs.push("delete the runtime container", e);
                 }
-                // Its record of the cgroup can be gone while the cgroup stays.
-                remove_cgroup_by_name(id);
                 debug::step("teardown: runtime container deleted");
             }
             HostObject::Overlay if level != Level::Processes => {
@@ -138,6 +135,17 @@ pub fn teardown(cs: &Containers, id: &str, level: Level) -> Errors {
         }
     }
     errs
+}
+
+/// Takes down the runtime's container of `id`: its processes, cgroup and state; gone is
+/// done. Its record of the cgroup can be gone while the cgroup stays, so that goes by name.
+pub fn delete_runtime(cs: &Containers, id: &str) -> Result<(), berth_runtime::Error> {
+    let res = match rt::delete(&runtime_root(&cs.root), id, true) {
+        Ok(()) | Err(berth_runtime::Error::NotFound(_)) => Ok(()),
+        Err(e) => Err(e),
+    };
+    remove_cgroup_by_name(id);
+    res
 }
 
 /// The runtime's record of a cgroup can be gone (its state directory deleted from outside)
