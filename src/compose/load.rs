@@ -1,0 +1,733 @@
+//! From `-f` files (or the ones docker compose would find) to a checked `Project`: read each
+//! file (`-` is stdin), parse the YAML (serde-saphyr: anchors and `<<:` merge keys), interpolate
+//! from the environment over `.env` / `--env-file`, normalize to the long syntax, resolve
+//! `extends`, merge the files in order, type-check (unknown keys with a "did you mean"),
+//! name the project and check the references (depends_on, networks, volumes, cycles). Every
+//! error names the file and the key path.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::{Map, Value};
+
+use super::interpolate::interpolate_tree;
+use super::merge::merge;
+use super::model::{Model, Service};
+use super::normalize;
+
+/// The files docker compose looks for, in its order of preference.
+pub const DEFAULT_FILES: &[&str] = &[
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yaml",
+    "docker-compose.yml",
+];
+pub const OVERRIDE_FILES: &[&str] = &[
+    "compose.override.yaml",
+    "compose.override.yml",
+    "docker-compose.override.yaml",
+    "docker-compose.override.yml",
+];
+
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `-f`; empty: COMPOSE_FILE, else found in the working directory or a parent.
+    pub files: Vec<PathBuf>,
+    pub project_name: Option<String>,
+    pub project_directory: Option<PathBuf>,
+    pub env_files: Vec<PathBuf>,
+    pub profiles: Vec<String>,
+    /// The process environment (tests pass their own).
+    pub environ: BTreeMap<String, String>,
+    pub cwd: PathBuf,
+    /// stdin's text for `-f -` (read by the caller, so tests and fuzzing pass it).
+    pub stdin: Option<String>,
+}
+
+impl LoadOptions {
+    /// Options with this process's environment and working directory.
+    pub fn from_process() -> Result<LoadOptions> {
+        Ok(LoadOptions {
+            environ: std::env::vars().collect(),
+            cwd: std::env::current_dir().context("the current directory")?,
+            ..LoadOptions::default()
+        })
+    }
+}
+
+/// A loaded project.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub name: String,
+    /// The project directory: relative paths resolve against it.
+    pub working_dir: PathBuf,
+    pub config_files: Vec<PathBuf>,
+    /// Services of active profiles only; `inactive` holds the others.
+    pub model: Model,
+    pub inactive: BTreeMap<String, Service>,
+    /// Interpolation's variables: the environment over the env files.
+    pub env: BTreeMap<String, String>,
+}
+
+/// Docker's project-name rule: lowercase letters, digits, `-` and `_`, starting with a
+/// letter or digit.
+pub fn normalize_project_name(s: &str) -> String {
+    let t: String = s
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '_')
+        .collect();
+    t.trim_start_matches(['-', '_']).to_string()
+}
+
+/// The `.env` syntax: `KEY=VALUE`, `export KEY=VALUE`, quotes ('...' literal, "..." with
+/// \n escapes), `#` comments; `name` is the file, for messages.
+pub fn parse_dotenv(text: &str, name: &str) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let l = l.strip_prefix("export ").unwrap_or(l).trim_start();
+        let Some((k, v)) = l.split_once('=') else {
+            // A bare KEY takes nothing here (it is for containers' env files).
+            continue;
+        };
+        let k = k.trim();
+        if k.is_empty() || k.contains(char::is_whitespace) {
+            bail!("{name}:{}: {line:?} is not KEY=VALUE", i + 1);
+        }
+        let v = v.trim();
+        let v = if let Some(q) = v.strip_prefix('\'') {
+            q.split_once('\'').map(|x| x.0).unwrap_or(q).to_string()
+        } else if let Some(q) = v.strip_prefix('"') {
+            let body = q.rsplit_once('"').map(|x| x.0).unwrap_or(q);
+            body.replace("\\n", "\n").replace("\\\"", "\"")
+        } else {
+            // An unquoted value ends at ` #`.
+            v.split(" #").next().unwrap_or(v).trim().to_string()
+        };
+        out.insert(k.to_string(), v);
+    }
+    Ok(out)
+}
+
+/// The files to read: `-f`, COMPOSE_FILE, or the default file found in `cwd` or a parent
+/// (with its override file beside it).
+fn find_files(o: &LoadOptions) -> Result<Vec<PathBuf>> {
+    if !o.files.is_empty() {
+        return Ok(o
+            .files
+            .iter()
+            .map(|f| {
+                if f.as_os_str() == "-" {
+                    f.clone()
+                } else {
+                    o.cwd.join(f)
+                }
+            })
+            .collect());
+    }
+    if let Some(cf) = o.environ.get("COMPOSE_FILE").filter(|s| !s.is_empty()) {
+        let sep = o
+            .environ
+            .get("COMPOSE_PATH_SEPARATOR")
+            .map_or(":", String::as_str);
+        return Ok(cf.split(sep).map(|f| o.cwd.join(f)).collect());
+    }
+    let mut dir = Some(o.cwd.as_path());
+    while let Some(d) = dir {
+        if let Some(f) = DEFAULT_FILES
+            .iter()
+            .map(|f| d.join(f))
+            .find(|p| p.is_file())
+        {
+            let mut v = vec![f];
+            if let Some(ov) = OVERRIDE_FILES
+                .iter()
+                .map(|f| d.join(f))
+                .find(|p| p.is_file())
+            {
+                v.push(ov);
+            }
+            return Ok(v);
+        }
+        dir = d.parent();
+    }
+    bail!(
+        "no configuration file provided: not found (looked for {} in {} and its parents)",
+        DEFAULT_FILES.join(", "),
+        o.cwd.display()
+    )
+}
+
+fn read_file(f: &Path, o: &LoadOptions) -> Result<String> {
+    if f.as_os_str() == "-" {
+        return match &o.stdin {
+            Some(s) => Ok(s.clone()),
+            None => {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                    .context("read the compose file from stdin")?;
+                Ok(s)
+            }
+        };
+    }
+    std::fs::read_to_string(f).with_context(|| format!("read {}", f.display()))
+}
+
+fn shown(f: &Path) -> String {
+    if f.as_os_str() == "-" {
+        "(stdin)".into()
+    } else {
+        f.display().to_string()
+    }
+}
+
+/// Parses, interpolates and normalizes one file's text; `base` resolves relative paths.
+pub fn parse_file(
+    text: &str,
+    file: &str,
+    env: &BTreeMap<String, String>,
+    base: &Path,
+) -> Result<Map<String, Value>> {
+    let v: Value = serde_saphyr::from_str(text).map_err(|e| anyhow!("{file}: {e}"))?;
+    let mut doc = match v {
+        Value::Object(m) => m,
+        Value::Null => Map::new(),
+        x => bail!(
+            "{file}: a compose file is a mapping, found {}",
+            normalize::kind(&x)
+        ),
+    };
+    for (k, v) in doc.iter_mut() {
+        if !k.starts_with("x-") {
+            interpolate_tree(v, env, k).map_err(|e| anyhow!("{file}: {e}"))?;
+        }
+    }
+    normalize::file(&mut doc, base).map_err(|e| anyhow!("{file}: {e}"))?;
+    Ok(doc)
+}
+
+/// Resolves `extends` of every service of `doc` (read from `file`).
+fn resolve_extends(
+    doc: &mut Map<String, Value>,
+    file: &Path,
+    env: &BTreeMap<String, String>,
+    depth: usize,
+) -> Result<()> {
+    let Some(Value::Object(services)) = doc.get("services").cloned() else {
+        return Ok(());
+    };
+    let mut resolved = Map::new();
+    for name in services.keys() {
+        let mut stack = Vec::new();
+        let s = extended(&services, name, file, env, &mut stack, depth)?;
+        resolved.insert(name.clone(), s);
+    }
+    doc.insert("services".into(), Value::Object(resolved));
+    Ok(())
+}
+
+fn extended(
+    services: &Map<String, Value>,
+    name: &str,
+    file: &Path,
+    env: &BTreeMap<String, String>,
+    stack: &mut Vec<String>,
+    depth: usize,
+) -> Result<Value> {
+    let f = shown(file);
+    let path = format!("services.{name}");
+    let mut svc = services
+        .get(name)
+        .cloned()
+        .with_context(|| format!("{f}: {path}: no such service to extend"))?;
+    let Some(ext) = svc.as_object_mut().and_then(|m| m.remove("extends")) else {
+        return Ok(svc);
+    };
+    if stack.iter().any(|s| s == name) || depth > 16 {
+        bail!(
+            "{f}: {path}.extends: circular extends ({} -> {name})",
+            stack.join(" -> ")
+        );
+    }
+    stack.push(name.to_string());
+    let (base_name, other) = match &ext {
+        Value::String(s) => (s.clone(), None),
+        Value::Object(m) => (
+            m.get("service")
+                .and_then(Value::as_str)
+                .with_context(|| format!("{f}: {path}.extends: want service: NAME"))?
+                .to_string(),
+            m.get("file").and_then(Value::as_str).map(String::from),
+        ),
+        x => bail!(
+            "{f}: {path}.extends: want a service name or a mapping, found {}",
+            normalize::kind(x)
+        ),
+    };
+    let mut base = match other {
+        None => extended(services, &base_name, file, env, stack, depth)?,
+        Some(of) => {
+            let dir = file.parent().unwrap_or(Path::new("/"));
+            let ofile = dir.join(&of);
+            let text = std::fs::read_to_string(&ofile)
+                .with_context(|| format!("{f}: {path}.extends.file: read {}", ofile.display()))?;
+            let odir = ofile.parent().unwrap_or(Path::new("/")).to_path_buf();
+            let mut odoc = parse_file(&text, &ofile.display().to_string(), env, &odir)?;
+            let osvcs = match odoc.remove("services") {
+                Some(Value::Object(m)) => m,
+                _ => Map::new(),
+            };
+            if !osvcs.contains_key(&base_name) {
+                bail!(
+                    "{f}: {path}.extends: no service {base_name:?} in {}",
+                    ofile.display()
+                );
+            }
+            let mut ostack = Vec::new();
+            extended(&osvcs, &base_name, &ofile, env, &mut ostack, depth + 1)?
+        }
+    };
+    if !services.contains_key(&base_name) && ext.is_string() {
+        bail!("{f}: {path}.extends: no service {base_name:?}");
+    }
+    stack.pop();
+    merge(&mut base, svc, &path);
+    Ok(base)
+}
+
+/// serde's "unknown field `x`, expected one of `a`, `b`" with a "did you mean".
+fn did_you_mean(msg: &str) -> String {
+    let Some(rest) = msg.strip_prefix("unknown field `") else {
+        return msg.to_string();
+    };
+    let Some((field, rest)) = rest.split_once('`') else {
+        return msg.to_string();
+    };
+    let expected: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+    let best = expected
+        .iter()
+        .map(|e| (strsim::damerau_levenshtein(field, e), *e))
+        .filter(|(d, e)| *d <= 2.max(e.len() / 3))
+        .min();
+    match best {
+        Some((_, e)) => format!("unknown key {field:?}: did you mean {e:?}?"),
+        None => format!("unknown key {field:?} (known: {})", expected.join(", ")),
+    }
+}
+
+/// Type-checks a normalized document; the error names `file` and the key path.
+pub fn typed(doc: Map<String, Value>, file: &str) -> Result<Model> {
+    serde_path_to_error::deserialize(Value::Object(doc)).map_err(|e| {
+        let path = e.path().to_string();
+        let msg = did_you_mean(&e.inner().to_string());
+        anyhow!("{file}: {path}: {msg}")
+    })
+}
+
+/// Loads the project the options name.
+pub fn load(o: &LoadOptions) -> Result<Project> {
+    let files = find_files(o)?;
+    let first = files.first().context("no compose file")?;
+    let working_dir = match &o.project_directory {
+        Some(d) => o.cwd.join(d),
+        None if first.as_os_str() == "-" => o.cwd.clone(),
+        None => first.parent().unwrap_or(Path::new("/")).to_path_buf(),
+    };
+    let mut env = BTreeMap::new();
+    if o.env_files.is_empty() {
+        let dot = working_dir.join(".env");
+        if dot.is_file() {
+            let t =
+                std::fs::read_to_string(&dot).with_context(|| format!("read {}", dot.display()))?;
+            env.extend(parse_dotenv(&t, &dot.display().to_string())?);
+        }
+    }
+    for ef in &o.env_files {
+        let p = o.cwd.join(ef);
+        let t =
+            std::fs::read_to_string(&p).with_context(|| format!("--env-file {}", p.display()))?;
+        env.extend(parse_dotenv(&t, &p.display().to_string())?);
+    }
+    env.extend(o.environ.clone());
+    let mut merged = Value::Object(Map::new());
+    for f in &files {
+        let text = read_file(f, o)?;
+        let name = shown(f);
+        let mut doc = parse_file(&text, &name, &env, &working_dir)?;
+        resolve_extends(&mut doc, f, &env, 0)?;
+        // Each file alone first: an unknown key is reported with the file it is in.
+        typed(doc.clone(), &name)?;
+        merge(&mut merged, Value::Object(doc), "");
+    }
+    let names: Vec<String> = files.iter().map(|f| shown(f)).collect();
+    let shown_files = names.join(", ");
+    let Value::Object(m) = merged else {
+        bail!("{shown_files}: not a mapping");
+    };
+    let mut model = typed(m, &shown_files)?;
+    let name = o
+        .project_name
+        .clone()
+        .or_else(|| {
+            env.get("COMPOSE_PROJECT_NAME")
+                .filter(|s| !s.is_empty())
+                .cloned()
+        })
+        .or_else(|| model.name.clone())
+        .unwrap_or_else(|| {
+            working_dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        });
+    let name = normalize_project_name(&name);
+    if name.is_empty() {
+        bail!("project name is empty after normalization: pass -p NAME (lowercase letters, digits, - and _)");
+    }
+    model.name = Some(name.clone());
+    check(&model, &shown_files)?;
+    let mut profiles: BTreeSet<String> = o.profiles.iter().cloned().collect();
+    if let Some(p) = env.get("COMPOSE_PROFILES") {
+        profiles.extend(p.split(',').filter(|s| !s.is_empty()).map(String::from));
+    }
+    let mut inactive = BTreeMap::new();
+    let all = std::mem::take(&mut model.services);
+    for (n, s) in all {
+        let active = s.profiles.is_empty()
+            || profiles.contains("*")
+            || s.profiles.iter().any(|p| profiles.contains(p));
+        if active {
+            model.services.insert(n, s);
+        } else {
+            inactive.insert(n, s);
+        }
+    }
+    Ok(Project {
+        name,
+        working_dir,
+        config_files: files.into_iter().filter(|f| f.as_os_str() != "-").collect(),
+        model,
+        inactive,
+        env,
+    })
+}
+
+/// References and values the types cannot check: every service has an image or a build,
+/// depends_on names services without a cycle, networks and named volumes are declared,
+/// durations and sizes parse.
+pub fn check(m: &Model, file: &str) -> Result<()> {
+    for (n, s) in &m.services {
+        let p = format!("services.{n}");
+        if s.image.is_none() && s.build.is_none() {
+            bail!("{file}: {p}: has neither an image nor a build context");
+        }
+        for d in s.depends_on.keys() {
+            if !m.services.contains_key(d) {
+                bail!("{file}: {p}.depends_on: no such service {d:?}");
+            }
+        }
+        for (d, dep) in &s.depends_on {
+            if !matches!(
+                dep.condition.as_str(),
+                "service_started" | "service_healthy" | "service_completed_successfully"
+            ) {
+                bail!(
+                    "{file}: {p}.depends_on.{d}.condition: {:?} is not service_started, service_healthy or service_completed_successfully",
+                    dep.condition
+                );
+            }
+        }
+        for net in s.networks.keys() {
+            if net != "default" && !m.networks.contains_key(net) {
+                bail!("{file}: {p}.networks: network {net:?} is not declared under the top-level networks");
+            }
+        }
+        if let Some(mode) = &s.network_mode {
+            if !s.networks.is_empty() {
+                bail!("{file}: {p}: network_mode and networks cannot both be set");
+            }
+            if let Some(other) = mode.strip_prefix("service:") {
+                if !m.services.contains_key(other) {
+                    bail!("{file}: {p}.network_mode: no such service {other:?}");
+                }
+            }
+        }
+        for (i, v) in s.volumes.iter().enumerate() {
+            let vp = format!("{p}.volumes[{i}]");
+            match v.kind.as_str() {
+                "volume" => {
+                    if let Some(src) = &v.source {
+                        if !m.volumes.contains_key(src) {
+                            bail!("{file}: {vp}: volume {src:?} is not declared under the top-level volumes");
+                        }
+                    }
+                }
+                "bind" if v.source.is_none() => bail!("{file}: {vp}: a bind mount needs a source"),
+                "bind" | "tmpfs" => {}
+                k => bail!("{file}: {vp}.type: {k:?} is not volume, bind or tmpfs"),
+            }
+        }
+        if let Some(h) = &s.healthcheck {
+            for (k, d) in [
+                ("interval", &h.interval),
+                ("timeout", &h.timeout),
+                ("start_period", &h.start_period),
+                ("start_interval", &h.start_interval),
+            ] {
+                if let Some(d) = d {
+                    parse_duration(d).map_err(|e| anyhow!("{file}: {p}.healthcheck.{k}: {e}"))?;
+                }
+            }
+            if let Some(t) = h.test.first() {
+                if !matches!(t.as_str(), "CMD" | "CMD-SHELL" | "NONE") {
+                    bail!("{file}: {p}.healthcheck.test: starts with {t:?}; want CMD, CMD-SHELL or NONE");
+                }
+            }
+        }
+        if let Some(d) = &s.stop_grace_period {
+            parse_duration(d).map_err(|e| anyhow!("{file}: {p}.stop_grace_period: {e}"))?;
+        }
+        if let Some(r) = &s.restart {
+            r.parse::<crate::engine::container::RestartPolicy>()
+                .map_err(|e| anyhow!("{file}: {p}.restart: {e}"))?;
+        }
+        if let Some(sz) = &s.mem_limit {
+            crate::engine::options::parse_size(sz)
+                .map_err(|e| anyhow!("{file}: {p}.mem_limit: {e}"))?;
+        }
+    }
+    // A cycle: depth-first, with the path so far.
+    fn visit<'a>(
+        m: &'a Model,
+        n: &'a str,
+        path: &mut Vec<&'a str>,
+        done: &mut BTreeSet<&'a str>,
+        file: &str,
+    ) -> Result<()> {
+        if done.contains(n) {
+            return Ok(());
+        }
+        if let Some(i) = path.iter().position(|x| *x == n) {
+            let mut cyc: Vec<&str> = path[i..].to_vec();
+            cyc.push(n);
+            bail!(
+                "{file}: services.{}.depends_on: dependency cycle: {}",
+                path[path.len() - 1],
+                cyc.join(" -> ")
+            );
+        }
+        path.push(n);
+        if let Some(s) = m.services.get(n) {
+            for d in s.depends_on.keys() {
+                visit(m, d, path, done, file)?;
+            }
+        }
+        path.pop();
+        done.insert(n);
+        Ok(())
+    }
+    let mut done = BTreeSet::new();
+    for n in m.services.keys() {
+        visit(m, n, &mut Vec::new(), &mut done, file)?;
+    }
+    Ok(())
+}
+
+/// Compose durations: Go's (`1m30s`, `500ms`, `2h`), also `1.5s`; `us`/`ns` too.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration> {
+    let t = s.trim();
+    if let Some(us) = t.strip_suffix("us") {
+        return Ok(std::time::Duration::from_micros(
+            us.parse().with_context(|| format!("duration {s:?}"))?,
+        ));
+    }
+    if let Some(ns) = t.strip_suffix("ns") {
+        return Ok(std::time::Duration::from_nanos(
+            ns.parse().with_context(|| format!("duration {s:?}"))?,
+        ));
+    }
+    crate::monitor::logs::parse_duration(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(dir: &Path, files: &[&str]) -> LoadOptions {
+        LoadOptions {
+            files: files.iter().map(PathBuf::from).collect(),
+            cwd: dir.to_path_buf(),
+            environ: [("TAG".to_string(), "1.2".to_string())]
+                .into_iter()
+                .collect(),
+            ..LoadOptions::default()
+        }
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+
+    #[test]
+    fn seed_files_merge() {
+        let d = tempfile::tempdir().unwrap();
+        for (svc, port) in [("user", 5000), ("order", 5001), ("product", 5002)] {
+            std::fs::create_dir(d.path().join(svc)).unwrap();
+            write(
+                &d.path().join(svc),
+                "docker-compose.yml",
+                &format!("version: '3'\n\nservices:\n  {svc}:\n    build: ./{svc}\n    ports:\n      - \"{port}:{port}\"\n"),
+            );
+        }
+        let p = load(&opts(
+            d.path(),
+            &[
+                "user/docker-compose.yml",
+                "order/docker-compose.yml",
+                "product/docker-compose.yml",
+            ],
+        ))
+        .unwrap();
+        assert_eq!(p.model.services.len(), 3);
+        // Relative paths of every file resolve against the first file's directory.
+        let b = p.model.services["order"].build.as_ref().unwrap();
+        assert_eq!(b.context, d.path().join("user/order").display().to_string());
+        assert_eq!(
+            p.model.services["product"].ports[0].published.as_deref(),
+            Some("5002")
+        );
+        assert_eq!(p.name, "user");
+    }
+
+    #[test]
+    fn anchors_merge_keys_extensions_and_interpolation() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), ".env", "PORT=8080\nTAG=from-dotenv\n");
+        write(
+            d.path(),
+            "compose.yaml",
+            "name: My_App\nx-common: &common\n  image: bb:${TAG}\n  restart: always\nservices:\n  a:\n    <<: *common\n    ports: [\"${PORT}:80\"]\n  b:\n    <<: *common\n    restart: \"no\"\n    x-note: hi\n",
+        );
+        write(
+            d.path(),
+            "compose.override.yaml",
+            "services:\n  a:\n    environment:\n      K: v\n",
+        );
+        let p = load(&opts(d.path(), &[])).unwrap();
+        assert_eq!(p.name, "my_app");
+        let a = &p.model.services["a"];
+        // The environment wins over .env.
+        assert_eq!(a.image.as_deref(), Some("bb:1.2"));
+        assert_eq!(a.restart.as_deref(), Some("always"));
+        assert_eq!(a.ports[0].published.as_deref(), Some("8080"));
+        assert_eq!(a.environment["K"].as_deref(), Some("v"));
+        assert_eq!(p.model.services["b"].restart.as_deref(), Some("no"));
+        assert_eq!(p.config_files.len(), 2);
+    }
+
+    #[test]
+    fn extends_same_and_other_file() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("common")).unwrap();
+        write(&d.path().join("common"), "base.yml", "services:\n  web:\n    image: bb:1\n    environment: [A=1]\n    volumes: [./data:/data]\n");
+        write(
+            d.path(),
+            "compose.yaml",
+            "services:\n  base:\n    image: bb:1\n    command: [sleep, '1']\n  a:\n    extends: base\n    command: [sleep, '2']\n  b:\n    extends:\n      file: common/base.yml\n      service: web\n    environment: {B: '2'}\n",
+        );
+        let p = load(&opts(d.path(), &[])).unwrap();
+        let a = &p.model.services["a"];
+        assert_eq!(a.image.as_deref(), Some("bb:1"));
+        assert_eq!(
+            a.command,
+            Some(super::super::model::Shell::List(vec![
+                "sleep".into(),
+                "2".into()
+            ]))
+        );
+        let b = &p.model.services["b"];
+        assert_eq!(b.environment.len(), 2);
+        assert_eq!(
+            b.volumes[0].source.as_deref(),
+            Some(d.path().join("common/data").to_str().unwrap())
+        );
+    }
+
+    fn err_of(text: &str) -> String {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "compose.yaml", text);
+        format!("{:#}", load(&opts(d.path(), &[])).unwrap_err())
+    }
+
+    #[test]
+    fn errors_name_file_and_key_path() {
+        let e = err_of("services:\n  web:\n    imagee: bb\n");
+        assert!(e.contains("compose.yaml: services.web.imagee: unknown key \"imagee\": did you mean \"image\"?"), "{e}");
+        let e = err_of("services:\n  web:\n    image: bb\n    depends_on: [db]\n");
+        assert!(
+            e.contains("compose.yaml: services.web.depends_on: no such service \"db\""),
+            "{e}"
+        );
+        let e = err_of("services:\n  a:\n    image: bb\n    depends_on: [b]\n  b:\n    image: bb\n    depends_on: [a]\n");
+        assert!(e.contains("dependency cycle: a -> b -> a"), "{e}");
+        let e = err_of("services:\n  web:\n    image: bb\n    ports: [\"80:eighty\"]\n");
+        assert!(
+            e.contains("compose.yaml: services.web.ports[0]: malformed port"),
+            "{e}"
+        );
+        let e = err_of("services:\n  web:\n    image: ${NOPE:?set NOPE}\n");
+        assert!(e.contains("compose.yaml: services.web.image: required variable NOPE is missing a value: set NOPE"), "{e}");
+        let e = err_of("services:\n  web:\n    image: bb\n    networks: [front]\n");
+        assert!(
+            e.contains("services.web.networks: network \"front\" is not declared"),
+            "{e}"
+        );
+        let e = err_of("servces: {}\n");
+        assert!(e.contains("did you mean \"services\""), "{e}");
+        let e = err_of(
+            "services:\n  web:\n    image: bb\n    healthcheck:\n      interval: 5 seconds\n",
+        );
+        assert!(e.contains("services.web.healthcheck.interval"), "{e}");
+    }
+
+    #[test]
+    fn profiles_and_names() {
+        let d = tempfile::tempdir().unwrap();
+        write(
+            d.path(),
+            "compose.yaml",
+            "services:\n  a: {image: bb}\n  dbg: {image: bb, profiles: [debug]}\n",
+        );
+        let mut o = opts(d.path(), &[]);
+        o.project_name = Some("Te.St-1".into());
+        let p = load(&o).unwrap();
+        assert_eq!(p.name, "test-1");
+        assert!(p.inactive.contains_key("dbg"));
+        o.profiles = vec!["debug".into()];
+        assert!(load(&o).unwrap().model.services.contains_key("dbg"));
+        let env = parse_dotenv(
+            "# c\nexport A=1\nB='x y'\nC=\"q\\nr\"\nD=v # comment\n",
+            ".env",
+        )
+        .unwrap();
+        assert_eq!(env["A"], "1");
+        assert_eq!(env["B"], "x y");
+        assert_eq!(env["C"], "q\nr");
+        assert_eq!(env["D"], "v");
+    }
+
+    #[test]
+    fn stdin_file() {
+        let d = tempfile::tempdir().unwrap();
+        let mut o = opts(d.path(), &["-"]);
+        o.stdin = Some("services:\n  s:\n    image: bb\n".into());
+        let p = load(&o).unwrap();
+        assert_eq!(p.working_dir, d.path());
+        assert!(p.config_files.is_empty());
+    }
+}

@@ -1,0 +1,14 @@
+//! `berth compose`: a compose project (files, model, interpolation, merge) and what `up`,
+//! `down` and the other verbs do with it through the engine.
+//!
+//! load.rs reads and checks the files (normalize.rs, interpolate.rs, merge.rs into
+//! model.rs's types); plan.rs turns a service into the engine's ContainerConfig and says
+//! what `up` must do; apply.rs does it (containers, networks, volumes, in dependency order).
+
+pub mod interpolate;
+pub mod load;
+pub mod merge;
+pub mod model;
+pub mod normalize;
+
+pub use load::{load, LoadOptions, Project};
