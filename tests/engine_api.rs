@@ -32,6 +32,11 @@ fn config(name: &str, script: &str) -> ContainerConfig {
         auto_remove: false,
         labels: BTreeMap::new(),
         log: LogOptions::default(),
+        ports: Vec::new(),
+        publish_all: false,
+        dns: Default::default(),
+        extra_hosts: Vec::new(),
+        exposed: Vec::new(),
     }
 }
 

@@ -113,5 +113,10 @@ fn config(a: CreateArgs) -> Result<ContainerConfig> {
         auto_remove: a.rm,
         labels,
         log,
+        ports: Vec::new(),
+        publish_all: false,
+        dns: Default::default(),
+        extra_hosts: Vec::new(),
+        exposed: Vec::new(),
     })
 }

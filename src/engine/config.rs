@@ -4,13 +4,14 @@
 //! the value at fault.
 
 use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::str::FromStr;
 
 use anyhow::{bail, Context, Result};
 
 use super::container::RestartPolicy;
-use super::options::{parse_size, Ulimit};
+use super::options::{parse_size, PortSpec, Proto, Ulimit};
 use super::seccomp::Seccomp;
 
 /// A mount: a host path, a volume or a tmpfs at a path in the container.
@@ -52,6 +53,45 @@ pub struct ContainerConfig {
     pub auto_remove: bool,
     pub labels: BTreeMap<String, String>,
     pub log: LogOptions,
+    /// Published ports (`-p`); only with bridge networks.
+    pub ports: Vec<PortSpec>,
+    /// `-P`: every exposed port (the image's and `exposed`) on a free host port.
+    pub publish_all: bool,
+    /// `--dns`, `--dns-search`, `--dns-option`: what /etc/resolv.conf says.
+    pub dns: DnsConfig,
+    /// `--add-host NAME:IP`: extra lines of /etc/hosts.
+    pub extra_hosts: Vec<(String, IpAddr)>,
+    /// `--expose` (and compose's `expose`): ports exposed beside the image's.
+    pub exposed: Vec<(u16, Proto)>,
+}
+
+/// One network a container joins (`--network NAME --network-alias A --ip IP`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// A network's name or id (`bridge` is the default network).
+    pub network: String,
+    /// Names other containers of the network resolve to this one, beside its name.
+    pub aliases: Vec<String>,
+    /// A fixed address in the network's subnet; None: the next free one.
+    pub ip: Option<Ipv4Addr>,
+}
+
+impl Attachment {
+    pub fn to(network: &str) -> Attachment {
+        Attachment {
+            network: network.to_string(),
+            aliases: Vec::new(),
+            ip: None,
+        }
+    }
+}
+
+/// What the container's /etc/resolv.conf says beside the nameserver berth picks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnsConfig {
+    pub servers: Vec<IpAddr>,
+    pub search: Vec<String>,
+    pub options: Vec<String>,
 }
 
 /// The container's main process; None and empty fields take the image's values.
@@ -184,8 +224,8 @@ pub enum NetworkMode {
     None,
     /// The host's network namespace.
     Host,
-    /// Attached to these bridge networks (the networks work plugs in here).
-    Bridge(Vec<String>),
+    /// Attached to these bridge networks, the first one giving the default route.
+    Bridge(Vec<Attachment>),
     /// The network namespace of another container (name or id).
     Container(String),
     /// A network namespace someone else made, by path (e.g. /var/run/netns/x).
@@ -198,7 +238,10 @@ impl NetworkMode {
         match self {
             NetworkMode::None => "none".into(),
             NetworkMode::Host => "host".into(),
-            NetworkMode::Bridge(n) => n.first().cloned().unwrap_or_else(|| "bridge".into()),
+            NetworkMode::Bridge(n) => n
+                .first()
+                .map(|a| a.network.clone())
+                .unwrap_or_else(|| "bridge".into()),
             NetworkMode::Container(c) => format!("container:{c}"),
             NetworkMode::Path(p) => format!("ns:{}", p.display()),
         }
@@ -226,7 +269,7 @@ impl FromStr for NetworkMode {
                     }
                     NetworkMode::Path(PathBuf::from(p))
                 } else {
-                    NetworkMode::Bridge(vec![s.to_string()])
+                    NetworkMode::Bridge(vec![Attachment::to(s)])
                 }
             }
         })
@@ -251,7 +294,7 @@ mod tests {
         );
         assert_eq!(
             "bridge".parse::<NetworkMode>().unwrap(),
-            NetworkMode::Bridge(vec!["bridge".into()])
+            NetworkMode::Bridge(vec![Attachment::to("bridge")])
         );
         for bad in ["", "container:", "ns:rel/path"] {
             let e = bad.parse::<NetworkMode>().unwrap_err().to_string();

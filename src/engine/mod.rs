@@ -25,6 +25,7 @@ pub mod fscopy;
 pub mod fsutil;
 pub mod host;
 pub mod lifecycle;
+pub mod network;
 pub mod options;
 pub mod seccomp;
 pub mod spec;
@@ -191,7 +192,10 @@ fn network_namespace(root: &Path, mode: &config::NetworkMode) -> Result<spec::Ne
         }
         NetworkMode::Bridge(nets) => anyhow::bail!(
             "--network {}: bridge networks are not built yet; use none, host, container:NAME or ns:PATH",
-            nets.join(",")
+            nets.iter()
+                .map(|a| a.network.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
         ),
     })
 }
