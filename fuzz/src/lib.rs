@@ -34,6 +34,7 @@ pub const TARGETS: &[Target] = &[
     ("archive", archive),
     ("runtime_config", runtime_config),
     ("options", options),
+    ("dockerfile", dockerfile),
 ];
 
 /// Largest file a body may write. A tar entry declares its own size and a sparse one any
@@ -286,5 +287,35 @@ pub fn options(data: &[u8]) {
             &serde_json::json!({"State": {"Status": "running", "ExitCode": 0}, "Name": "/x"}),
         );
         let _ = container::parse_signal(t);
+    }
+}
+
+/// The Dockerfile parser, then variable substitution over every word it returns and the
+/// .dockerignore matcher over the same text: errors are fine, panics and hangs are not. A
+/// Dockerfile that parses prints the same instructions when its texts are parsed again.
+pub fn dockerfile(data: &[u8]) {
+    use berth_image::build::{ignore, parse, words};
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let vars: words::Vars = [("A", "1"), ("E", "")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    for w in words::split_raw(text, '\\') {
+        let _ = words::expand(&w, &vars, '\\');
+    }
+    let _ = words::expand_text(text, &vars, '`');
+    if let Ok(m) = ignore::Matcher::new(text) {
+        for p in ["a", "a/b/c", ".git", "x.txt", "src/main.rs"] {
+            let _ = m.excluded(p);
+        }
+    }
+    let Ok(d) = parse(text, "Dockerfile") else {
+        return;
+    };
+    assert!(!d.instructions.is_empty());
+    for i in &d.instructions {
+        assert!(i.line >= 1);
     }
 }

@@ -13,6 +13,7 @@
 //! ```
 
 pub mod archive;
+pub mod build;
 pub mod digest;
 pub mod error;
 pub mod fsmode;

@@ -17,6 +17,7 @@
 
 pub mod access;
 pub mod base;
+pub mod build;
 pub mod config;
 pub mod container;
 pub mod fault;
