@@ -36,6 +36,8 @@ pub enum Format {
 
 #[derive(Subcommand)]
 pub enum Cmd {
+    /// Define and run multi-container applications (docker compose)
+    Compose(ComposeArgs),
     #[command(flatten)]
     ImageVerbs(ImageVerb),
     /// List images
@@ -577,4 +579,348 @@ mod tests {
     fn cli_is_consistent() {
         super::Cli::command().debug_assert();
     }
+}
+
+/// `berth compose`: the project options, then a verb.
+#[derive(clap::Args, Debug, Clone)]
+#[command(arg_required_else_help = true)]
+pub struct ComposeArgs {
+    /// Compose file (repeatable; - for stdin); default: compose.yaml or docker-compose.yml here or above
+    #[arg(long = "file", short = 'f')]
+    pub files: Vec<PathBuf>,
+    /// Project name (default: name:, COMPOSE_PROJECT_NAME, or the project directory's name)
+    #[arg(long = "project-name", short = 'p')]
+    pub project_name: Option<String>,
+    /// Project directory: relative paths resolve against it (default: the first file's directory)
+    #[arg(long)]
+    pub project_directory: Option<PathBuf>,
+    /// Variables for interpolation (default: .env in the project directory)
+    #[arg(long)]
+    pub env_file: Vec<PathBuf>,
+    /// Enable a profile's services (repeatable)
+    #[arg(long)]
+    pub profile: Vec<String>,
+    /// Accepted for docker compose compatibility (no ANSI colours with never)
+    #[arg(long)]
+    pub ansi: Option<String>,
+    #[command(subcommand)]
+    pub cmd: ComposeCmd,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum ComposeCmd {
+    /// Create and start the services' containers (foreground: their logs until Ctrl-C)
+    Up(ComposeUp),
+    /// Stop and remove the project's containers and networks (-v: volumes too)
+    Down(ComposeDown),
+    /// List the project's containers
+    Ps(ComposePs),
+    /// Show the services' output
+    Logs(ComposeLogs),
+    /// Print the merged, interpolated model
+    #[command(alias = "convert")]
+    Config(ComposeConfig),
+    /// List running compose projects
+    Ls(ComposeLs),
+    /// Build the services' images
+    Build(ComposeServices),
+    /// Pull the services' images
+    Pull(ComposeServices),
+    /// Push the services' images
+    Push(ComposeServices),
+    /// Create the services' containers without starting them
+    Create(ComposeCreate),
+    /// Start the services' existing containers
+    Start(ComposeServices),
+    /// Stop the services' containers
+    Stop(ComposeStop),
+    /// Restart the services' containers
+    Restart(ComposeStop),
+    /// Remove the services' stopped containers
+    Rm(ComposeRm),
+    /// Send a signal to the services' containers
+    Kill(ComposeKill),
+    /// Pause the services' containers
+    Pause(ComposeServices),
+    /// Unpause the services' containers
+    Unpause(ComposeServices),
+    /// Run a command in a running service container
+    Exec(ComposeExec),
+    /// Run a one-off command in a new container of a service
+    Run(ComposeRun),
+    /// Show the processes of the services' containers
+    Top(ComposeServices),
+    /// Print the host address a service's port is published on
+    Port(ComposePort),
+    /// List the images the services' containers use
+    Images(ComposeServices),
+    /// Show the compose version berth speaks
+    Version,
+}
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ComposeServices {
+    pub services: Vec<String>,
+}
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ComposeCreate {
+    /// Build images before creating containers
+    #[arg(long)]
+    pub build: bool,
+    /// Do not build an image that is missing
+    #[arg(long)]
+    pub no_build: bool,
+    /// Recreate containers even if their configuration is unchanged
+    #[arg(long)]
+    pub force_recreate: bool,
+    /// Do not recreate existing containers
+    #[arg(long)]
+    pub no_recreate: bool,
+    /// Scale SERVICE to NUM containers (overrides scale/deploy.replicas)
+    #[arg(long, value_name = "SERVICE=NUM")]
+    pub scale: Vec<String>,
+    /// Remove containers of services no longer in the file
+    #[arg(long)]
+    pub remove_orphans: bool,
+    pub services: Vec<String>,
+}
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ComposeUp {
+    /// Detached: start the containers and return
+    #[arg(long, short)]
+    pub detach: bool,
+    #[command(flatten)]
+    pub create: ComposeCreate,
+    /// Do not start linked services
+    #[arg(long)]
+    pub no_deps: bool,
+    /// Wait for the services to be running and healthy (implies -d)
+    #[arg(long)]
+    pub wait: bool,
+    /// Give up waiting after this many seconds
+    #[arg(long)]
+    pub wait_timeout: Option<u64>,
+    /// Stop every container when one exits (foreground)
+    #[arg(long)]
+    pub abort_on_container_exit: bool,
+    /// Exit with this service's exit code (implies --abort-on-container-exit)
+    #[arg(long, value_name = "SERVICE")]
+    pub exit_code_from: Option<String>,
+    /// Seconds to wait for a container to stop (recreate, Ctrl-C)
+    #[arg(long, short = 't')]
+    pub timeout: Option<u64>,
+    /// Logs without colours
+    #[arg(long)]
+    pub no_color: bool,
+    /// Logs without the name prefix
+    #[arg(long)]
+    pub no_log_prefix: bool,
+    /// Accepted for docker compose compatibility
+    #[arg(long)]
+    pub quiet_pull: bool,
+}
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ComposeDown {
+    /// Remove named volumes of the file and anonymous volumes of the containers
+    #[arg(long, short)]
+    pub volumes: bool,
+    /// Remove images: local (those built without an image: name) or all
+    #[arg(long, value_name = "local|all")]
+    pub rmi: Option<String>,
+    /// Remove containers of services no longer in the file
+    #[arg(long)]
+    pub remove_orphans: bool,
+    /// Seconds to wait for a container to stop
+    #[arg(long, short = 't')]
+    pub timeout: Option<u64>,
+}
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ComposePs {
+    /// Show stopped containers too
+    #[arg(long, short)]
+    pub all: bool,
+    /// Only ids
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Only service names
+    #[arg(long)]
+    pub services: bool,
+    /// table or json
+    #[arg(long, default_value = "table")]
+    pub format: String,
+    /// Filter by status (running, exited, ...)
+    #[arg(long)]
+    pub status: Vec<String>,
+    #[arg(value_name = "SERVICE")]
+    pub names: Vec<String>,
+}
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ComposeLogs {
+    /// Follow the output
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Lines from the end of each container's log (or "all")
+    #[arg(long, short = 'n', default_value = "all")]
+    pub tail: String,
+    /// Show timestamps
+    #[arg(long, short)]
+    pub timestamps: bool,
+    /// No colours
+    #[arg(long)]
+    pub no_color: bool,
+    /// No name prefix
+    #[arg(long)]
+    pub no_log_prefix: bool,
+    pub services: Vec<String>,
+}
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ComposeConfig {
+    /// Print the service names, one a line
+    #[arg(long)]
+    pub services: bool,
+    /// Print the volume names, one a line
+    #[arg(long)]
+    pub volumes: bool,
+    /// Print the network names, one a line
+    #[arg(long)]
+    pub networks: bool,
+    /// Print the images, one a line
+    #[arg(long)]
+    pub images: bool,
+    /// Print the profiles, one a line
+    #[arg(long)]
+    pub profiles: bool,
+    /// Only check the files
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// yaml or json
+    #[arg(long, default_value = "yaml")]
+    pub format: String,
+    /// Write to a file instead of stdout
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    pub services_args: Vec<String>,
+}
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ComposeLs {
+    /// Show stopped projects too
+    #[arg(long, short)]
+    pub all: bool,
+    /// Only names
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// table or json
+    #[arg(long, default_value = "table")]
+    pub format: String,
+}
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ComposeStop {
+    /// Seconds to wait before killing
+    #[arg(long, short = 't')]
+    pub timeout: Option<u64>,
+    pub services: Vec<String>,
+}
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ComposeRm {
+    /// Do not ask
+    #[arg(long, short)]
+    pub force: bool,
+    /// Stop the containers first
+    #[arg(long, short)]
+    pub stop: bool,
+    /// Remove their anonymous volumes
+    #[arg(long, short)]
+    pub volumes: bool,
+    pub services: Vec<String>,
+}
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ComposeKill {
+    /// Signal to send
+    #[arg(long, short, default_value = "SIGKILL")]
+    pub signal: String,
+    pub services: Vec<String>,
+}
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ComposeExec {
+    /// Run in the background
+    #[arg(long, short)]
+    pub detach: bool,
+    /// No pseudo-terminal (berth never allocates one for compose exec; accepted)
+    #[arg(short = 'T', long = "no-TTY")]
+    pub no_tty: bool,
+    /// Environment variables
+    #[arg(long, short)]
+    pub env: Vec<String>,
+    /// Working directory
+    #[arg(long, short)]
+    pub workdir: Option<String>,
+    /// User
+    #[arg(long, short)]
+    pub user: Option<String>,
+    /// Which container of the service (1-based)
+    #[arg(long, default_value_t = 1)]
+    pub index: u32,
+    pub service: String,
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ComposeRun {
+    /// Remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// Run in the background
+    #[arg(long, short)]
+    pub detach: bool,
+    /// Environment variables
+    #[arg(long, short)]
+    pub env: Vec<String>,
+    /// Override the entrypoint
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Container name
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Do not start the services it depends on
+    #[arg(long)]
+    pub no_deps: bool,
+    /// No pseudo-terminal (accepted)
+    #[arg(short = 'T', long = "no-TTY")]
+    pub no_tty: bool,
+    /// User
+    #[arg(long, short)]
+    pub user: Option<String>,
+    /// Working directory
+    #[arg(long, short)]
+    pub workdir: Option<String>,
+    /// Publish the service's ports
+    #[arg(long)]
+    pub service_ports: bool,
+    pub service: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ComposePort {
+    /// tcp or udp
+    #[arg(long, default_value = "tcp")]
+    pub protocol: String,
+    /// Which container of the service (1-based)
+    #[arg(long, default_value_t = 1)]
+    pub index: u32,
+    pub service: String,
+    pub private_port: u16,
 }

@@ -8,7 +8,7 @@ use clap::Parser;
 use berth::cli::{
     Cli, Cmd, ContainerCmd, ContainerVerb, ImageCmd, ImageVerb, ObjectType, SystemCmd,
 };
-use berth::commands::{container, image, inspect, run, system, volume};
+use berth::commands::{compose, container, image, inspect, run, system, volume};
 use berth::engine;
 use berth::exit::{verb_status, EXIT_BERTH};
 
@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     berth_runtime::init::maybe_run_init();
     // So is a container's monitor.
     berth::monitor::maybe_run(&engine::host::EngineHost);
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(drop_in_args(std::env::args_os())) {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
     };
@@ -39,6 +39,21 @@ fn main() -> ExitCode {
             ExitCode::from(verb_status(code, starts).clamp(1, 255) as u8)
         }
     }
+}
+
+/// Drop-in names: invoked as `docker-compose` (a link to berth) berth is `berth compose`;
+/// as `docker` it is berth.
+fn drop_in_args(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut v: Vec<std::ffi::OsString> = args.collect();
+    let name = v
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if name == "docker-compose" {
+        v.insert(1, "compose".into());
+    }
+    v
 }
 
 /// Docker's statuses for what the parser refuses: help and version (also a bare `berth` or
@@ -84,6 +99,13 @@ fn starts_container(cmd: &Cmd) -> bool {
 
 /// Verbs that stream a running container's output and reap it: run, exec, start.
 fn streams_a_container(cmd: &Cmd) -> bool {
+    use berth::cli::ComposeCmd;
+    if let Cmd::Compose(c) = cmd {
+        return matches!(
+            c.cmd,
+            ComposeCmd::Up(_) | ComposeCmd::Logs(_) | ComposeCmd::Run(_) | ComposeCmd::Exec(_)
+        );
+    }
     matches!(
         verb_of(cmd),
         Some(ContainerVerb::Run(_) | ContainerVerb::Exec(_) | ContainerVerb::Start(_))
@@ -102,6 +124,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     engine::fsutil::check_root(root)?;
     engine::fsutil::prepare_root(root)?;
     match cli.cmd {
+        Cmd::Compose(a) => return compose::dispatch(root, a),
         Cmd::ImageVerbs(v) => image_verb(root, v)?,
         Cmd::Images(a) => image::images(root, a.quiet, a.format, a.no_trunc)?,
         Cmd::Rmi(a) => image::rmi(root, a.force, &a.images)?,

@@ -100,3 +100,30 @@ pub fn drop_clean_pages(start: usize, end: usize) {
         let _ = madvise(ptr, end - start, MmapAdvise::MADV_DONTNEED);
     }
 }
+
+/// How many SIGINTs and SIGTERMs arrived since [`count_interrupts`] (foreground
+/// `compose up`: the first stops the services gracefully, the second kills them).
+static INTERRUPTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// SIGINT and SIGTERM counted instead of ending the process.
+pub fn count_interrupts() {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let act = SigAction::new(
+        SigHandler::Handler(on_interrupt),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for s in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler only increments an atomic, which is async-signal-safe.
+        let _ = unsafe { sigaction(s, &act) };
+    }
+}
+
+/// SIGINTs/SIGTERMs counted so far.
+pub fn interrupts() -> usize {
+    INTERRUPTS.load(std::sync::atomic::Ordering::SeqCst)
+}

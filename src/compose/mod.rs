@@ -5,10 +5,14 @@
 //! model.rs's types); plan.rs turns a service into the engine's ContainerConfig and says
 //! what `up` must do; apply.rs does it (containers, networks, volumes, in dependency order).
 
+pub mod apply;
+pub mod attach;
 pub mod interpolate;
 pub mod load;
 pub mod merge;
 pub mod model;
 pub mod normalize;
+pub mod plan;
+pub mod show;
 
 pub use load::{load, LoadOptions, Project};

@@ -120,6 +120,9 @@ pub struct CState {
     /// berth: stopped by `stop`/`kill`/`rm`, so the restart policy does not apply.
     #[serde(default)]
     pub manually_stopped: bool,
+    /// The healthcheck's state, for a container that has one (run by its monitor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::health::Health>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default)]
@@ -139,6 +142,8 @@ pub struct CConfig {
     pub stop_signal: String,
     pub stop_timeout: Option<i64>,
     pub exposed_ports: BTreeMap<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<super::health::HealthConfig>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
@@ -245,6 +250,15 @@ impl Record {
     pub fn short_id(&self) -> &str {
         &self.id[..12]
     }
+    /// `State.Health.Status`: "" without a healthcheck, else starting, healthy, unhealthy.
+    pub fn state_health(&self) -> String {
+        self.state
+            .health
+            .as_ref()
+            .map(|h| h.status.clone())
+            .unwrap_or_default()
+    }
+
     pub fn bare_name(&self) -> &str {
         self.name.trim_start_matches('/')
     }

@@ -68,6 +68,14 @@ impl Host for EngineHost {
     fn exit_status(&self, e: &anyhow::Error) -> (i32, String) {
         exit_error(e)
     }
+
+    fn health_start(&self, root: &Path, id: &str) -> Result<Option<String>> {
+        super::health::on_start(root, id)
+    }
+
+    fn health_probe(&self, root: &Path, id: &str) -> Result<()> {
+        super::health::probe(root, id)
+    }
 }
 
 /// Hands a made container, whose `.lock` the caller holds, to a new monitor that starts it;

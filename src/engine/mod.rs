@@ -24,6 +24,7 @@ pub mod fault;
 pub mod foreground;
 pub mod fscopy;
 pub mod fsutil;
+pub mod health;
 pub mod host;
 pub mod lifecycle;
 pub mod network;
@@ -220,6 +221,8 @@ fn record_of(
     let mut labels = c.labels.clone().unwrap_or_default();
     labels.extend(o.labels.clone());
     rec.config = CConfig {
+        // Set by compose after create (Docker's HEALTHCHECK of images is not read yet).
+        healthcheck: None,
         hostname: spec.hostname().clone().unwrap_or_default(),
         user: o
             .process

@@ -128,6 +128,17 @@ fn wanted(e: &Entry, o: &ReadOpts) -> bool {
 
 /// Prints the log; with `follow`, keeps printing while `alive()` says the container runs.
 pub fn read(path: &Path, o: &ReadOpts, follow: bool, alive: impl Fn() -> bool) -> Result<()> {
+    read_with(path, o, follow, alive, &mut |e| print_entry(e, o))
+}
+
+/// As [`read`], each entry handed to `sink` instead of printed (compose prefixes them).
+pub fn read_with(
+    path: &Path,
+    o: &ReadOpts,
+    follow: bool,
+    alive: impl Fn() -> bool,
+    sink: &mut dyn FnMut(&Entry),
+) -> Result<()> {
     let mut entries: Vec<Entry> = Vec::new();
     for f in files(path) {
         let Ok(file) = File::open(&f) else { continue };
@@ -142,7 +153,7 @@ pub fn read(path: &Path, o: &ReadOpts, follow: bool, alive: impl Fn() -> bool) -
     }
     let skip = o.tail.map_or(0, |n| entries.len().saturating_sub(n));
     for e in &entries[skip..] {
-        print_entry(e, o);
+        sink(e);
     }
     if !follow {
         return Ok(());
@@ -170,7 +181,7 @@ pub fn read(path: &Path, o: &ReadOpts, follow: bool, alive: impl Fn() -> bool) -
             let line: String = pending.drain(..=i).collect();
             if let Some(e) = parse_entry(line.trim_end()) {
                 if wanted(&e, o) {
-                    print_entry(&e, o);
+                    sink(&e);
                 }
             }
         }

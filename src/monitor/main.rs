@@ -13,8 +13,8 @@ use std::os::unix::process::CommandExt;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    // berth-monitor loop ROOT ID PID LOCK OUT ERR STDIN MAXSIZE MAXFILES BERTH
-    if args.len() != 12 || args[1] != "loop" {
+    // berth-monitor loop ROOT ID PID LOCK OUT ERR STDIN MAXSIZE MAXFILES BERTH [HEALTH]
+    if !(12..=13).contains(&args.len()) || args[1] != "loop" {
         eprintln!("berth-monitor is started by berth, not by hand");
         std::process::exit(2);
     }

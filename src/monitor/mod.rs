@@ -58,6 +58,12 @@ pub trait Host {
     fn note_error(&self, root: &Path, id: &str, e: &anyhow::Error);
     /// The exit status and message berth gives for `e`.
     fn exit_status(&self, e: &anyhow::Error) -> (i32, String);
+    /// The container (re)started: its health is `starting` again. Returns the probe
+    /// schedule for the loop (`INTERVAL_MS,START_PERIOD_MS,START_INTERVAL_MS`), None
+    /// without a healthcheck.
+    fn health_start(&self, root: &Path, id: &str) -> Result<Option<String>>;
+    /// Runs one healthcheck probe and records its result.
+    fn health_probe(&self, root: &Path, id: &str) -> Result<()>;
 }
 
 /// Called first thing in main: a process started as `berth-monitor` is a monitor.
@@ -70,6 +76,10 @@ pub fn maybe_run(host: &dyn Host) {
         Some("loop") => run_loop(host, &args[2..]),
         Some("start") => run_start(host, &args[2..]),
         Some("finish") => run_finish(host, &args[2..]),
+        Some("health") => match &args[2..] {
+            [root, id] => host.health_probe(Path::new(root), id),
+            _ => Err(anyhow!("health: bad arguments")),
+        },
         _ => Err(anyhow!("usage: berth-monitor loop|start ...")),
     };
     if let (Err(e), Some(root), Some(id)) = (code, args.get(2), args.get(3)) {
@@ -190,9 +200,13 @@ fn start_and_loop(
     };
     notify(note.take(), "ok");
     let (max_size, max_files) = host.log_limits(root, id);
+    let health = host.health_start(root, id).unwrap_or_else(|e| {
+        host.note_error(root, id, &e);
+        None
+    });
     let fd = |o: &Option<OwnedFd>| o.as_ref().map_or(-1, |f| f.as_raw_fd());
     let berth = std::fs::read_link("/proc/self/exe")?;
-    let args = vec![
+    let mut args = vec![
         ARGV0.to_string(),
         "loop".into(),
         root.display().to_string(),
@@ -206,6 +220,9 @@ fn start_and_loop(
         max_files.to_string(),
         berth.display().to_string(),
     ];
+    if let Some(h) = health {
+        args.push(h);
+    }
     let keep = [lock_fd, fd(&l.out), fd(&l.err), fd(&l.stdin)];
     // The small loop binary beside berth, if installed; berth itself otherwise.
     let small = berth.with_file_name(ARGV0);
@@ -213,7 +230,7 @@ fn start_and_loop(
     exec_path(&exe, &args, &keep)
 }
 
-/// `berth-monitor loop ROOT ID PID LOCK OUT ERR STDIN MAXSIZE MAXFILES BERTH`, when the
+/// `berth-monitor loop ROOT ID PID LOCK OUT ERR STDIN MAXSIZE MAXFILES BERTH [HEALTH]`, when the
 /// small binary is not installed: the same loop, in berth.
 fn run_loop(host: &dyn Host, a: &[String]) -> Result<()> {
     let code = pump::loop_main(a).map_err(|e| anyhow!(e))?;

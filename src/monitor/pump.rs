@@ -11,7 +11,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
@@ -209,13 +209,98 @@ fn wait_status(ws: WaitStatus) -> Option<i32> {
     }
 }
 
+/// The healthcheck's probes, one at a time: each executes `berth-monitor health ROOT ID`
+/// (berth, which runs the test in the container and records the result); the next is due an
+/// interval after the last ended (the start interval during the start period).
+pub struct Probes {
+    interval: Duration,
+    start_period: Duration,
+    start_interval: Duration,
+    berth: String,
+    root: String,
+    id: String,
+    started: Instant,
+    next: Instant,
+    running: Option<i32>,
+}
+
+impl Probes {
+    /// From the loop's HEALTH argument, `INTERVAL_MS,START_PERIOD_MS,START_INTERVAL_MS`.
+    pub fn parse(spec: &str, berth: &str, root: &str, id: &str) -> Option<Probes> {
+        let v: Vec<u64> = spec
+            .split(',')
+            .map(|x| x.parse().ok())
+            .collect::<Option<_>>()?;
+        let [i, sp, si] = v.as_slice() else {
+            return None;
+        };
+        let now = Instant::now();
+        let mut p = Probes {
+            interval: Duration::from_millis((*i).max(1)),
+            start_period: Duration::from_millis(*sp),
+            start_interval: Duration::from_millis((*si).max(1)),
+            berth: berth.to_string(),
+            root: root.to_string(),
+            id: id.to_string(),
+            started: now,
+            next: now,
+            running: None,
+        };
+        p.next = now + p.gap();
+        Some(p)
+    }
+
+    fn gap(&self) -> Duration {
+        if self.started.elapsed() < self.start_period {
+            self.start_interval
+        } else {
+            self.interval
+        }
+    }
+
+    /// How long poll may sleep before the next probe is due (None: until something else).
+    fn wait(&self) -> Option<Duration> {
+        match self.running {
+            Some(_) => None,
+            None => Some(self.next.saturating_duration_since(Instant::now())),
+        }
+    }
+
+    fn due(&mut self) {
+        if self.running.is_some() || Instant::now() < self.next {
+            return;
+        }
+        use std::os::unix::process::CommandExt;
+        let child = std::process::Command::new(&self.berth)
+            .arg0("berth-monitor")
+            .args(["health", &self.root, &self.id])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        match child {
+            // Reaped by the loop's waitpid(-1), never through the Child.
+            Ok(c) => self.running = Some(c.id() as i32),
+            Err(_) => self.next = Instant::now() + self.gap(),
+        }
+    }
+
+    fn reaped(&mut self, pid: i32) {
+        if self.running == Some(pid) {
+            self.running = None;
+            self.next = Instant::now() + self.gap();
+        }
+    }
+}
+
 /// Pumps the container's output into the log until the init exits and the pipes drain;
-/// returns the init's exit status.
+/// returns the init's exit status. With `probes`, runs the healthcheck meanwhile.
 pub fn pump(
     pid: i32,
     out: Option<OwnedFd>,
     err: Option<OwnedFd>,
     w: &mut Writer,
+    mut probes: Option<Probes>,
 ) -> nix::Result<i32> {
     let mut mask = SigSet::empty();
     for s in [
@@ -238,17 +323,19 @@ pub fn pump(
     }
     let mut status: Option<i32> = None;
     let mut buf = vec![0u8; 32 * 1024];
-    let reap = |status: &mut Option<i32>| loop {
+    let reap = |status: &mut Option<i32>, probes: &mut Option<Probes>| loop {
         match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) | Err(_) => break,
             Ok(ws) => {
                 if ws.pid() == Some(Pid::from_raw(pid)) {
                     *status = wait_status(ws);
+                } else if let (Some(p), Some(c)) = (probes.as_mut(), ws.pid()) {
+                    p.reaped(c.as_raw());
                 }
             }
         }
     };
-    reap(&mut status);
+    reap(&mut status, &mut probes);
     loop {
         if status.is_some() && streams.is_empty() {
             break;
@@ -258,8 +345,11 @@ pub fn pump(
             fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
         }
         // After the init is gone, give leftover writers (its children) a moment.
+        let probe_wait = probes.as_ref().and_then(Probes::wait);
         let timeout = if status.is_some() {
             PollTimeout::from(500u16)
+        } else if let Some(d) = probe_wait {
+            PollTimeout::try_from(d.as_millis().min(60_000) as i32 + 1).unwrap_or(PollTimeout::NONE)
         } else {
             PollTimeout::NONE
         };
@@ -268,8 +358,16 @@ pub fn pump(
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(e),
         };
-        if n == 0 {
+        if n == 0 && status.is_some() {
             break;
+        }
+        if status.is_none() {
+            if let Some(p) = probes.as_mut() {
+                p.due();
+            }
+        }
+        if n == 0 {
+            continue;
         }
         let ready: Vec<bool> = fds
             .iter()
@@ -278,7 +376,7 @@ pub fn pump(
         drop(fds);
         if ready[0] {
             while let Ok(Some(_)) = sfd.read_signal() {}
-            reap(&mut status);
+            reap(&mut status, &mut probes);
         }
         let mut closed = Vec::new();
         for (i, (fd, name, lb)) in streams.iter_mut().enumerate() {
@@ -377,7 +475,11 @@ pub fn loop_main(a: &[String]) -> Result<i32, String> {
     let max_size = a[7].parse().unwrap_or(DEFAULT_MAX_SIZE);
     let max_files = a[8].parse().unwrap_or(DEFAULT_MAX_FILES);
     let mut w = Writer::open(&log, max_size, max_files).map_err(|e| e.to_string())?;
-    pump(pid, out, err, &mut w).map_err(|e| e.to_string())
+    let probes = match (a.get(9), a.get(10)) {
+        (Some(berth), Some(spec)) => Probes::parse(spec, berth, &a[0], &a[1]),
+        _ => None,
+    };
+    pump(pid, out, err, &mut w, probes).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -1,0 +1,265 @@
+//! What `compose ps`, `ls` and `config` print: rows of the project's containers (as
+//! docker compose prints them, a table or JSON lines), projects found by their labels, and
+//! the model as YAML or JSON.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::{json, Value};
+
+use super::apply::{self, service_of};
+use super::load::Project;
+use super::plan::{L_FILES, L_PROJECT};
+use crate::engine::container::{Containers, Record, Status};
+use crate::engine::lifecycle;
+use crate::monitor::logs;
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        2..=59 => format!("{s} seconds"),
+        60..=119 => "About a minute".into(),
+        120..=3599 => format!("{} minutes", s / 60),
+        3600..=7199 => "About an hour".into(),
+        7200..=86399 => format!("{} hours", s / 3600),
+        _ => format!("{} days", s / 86400),
+    }
+}
+
+fn since(t: &str) -> Duration {
+    let now = logs::now().as_nanos() as i128;
+    let then = logs::parse_rfc3339(t).unwrap_or(now);
+    Duration::from_nanos((now - then).max(0) as u64)
+}
+
+/// `Up 5 seconds (healthy)`, `Exited (0) 3 seconds ago`, ...
+pub fn status_text(r: &Record, st: Status) -> String {
+    let health = match r.state_health().as_str() {
+        "" => String::new(),
+        "starting" => " (health: starting)".into(),
+        h => format!(" ({h})"),
+    };
+    match st {
+        Status::Running => format!("Up {}{health}", human(since(&r.state.started_at))),
+        Status::Paused => format!("Up {} (Paused)", human(since(&r.state.started_at))),
+        Status::Restarting => format!(
+            "Restarting ({}) {} ago",
+            r.state.exit_code,
+            human(since(&r.state.finished_at))
+        ),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            r.state.exit_code,
+            human(since(&r.state.finished_at))
+        ),
+        Status::Created => "Created".into(),
+        o => o.as_str().to_string(),
+    }
+}
+
+/// The ports a container of `service` publishes, as `0.0.0.0:8080->80/tcp`.
+fn ports_of(p: &Project, service: &str) -> String {
+    let Some(s) = super::plan::service(p, service) else {
+        return String::new();
+    };
+    let mut v: Vec<String> = s
+        .ports
+        .iter()
+        .map(|pt| match &pt.published {
+            Some(pb) => format!(
+                "{}:{pb}->{}/{}",
+                pt.host_ip.as_deref().unwrap_or("0.0.0.0"),
+                pt.target,
+                pt.protocol
+            ),
+            None => format!("{}/{}", pt.target, pt.protocol),
+        })
+        .collect();
+    v.extend(s.expose.iter().map(|e| {
+        if e.contains('/') {
+            e.clone()
+        } else {
+            format!("{e}/tcp")
+        }
+    }));
+    v.join(", ")
+}
+
+fn command_of(r: &Record) -> String {
+    let mut parts = vec![r.path.clone()];
+    parts.extend(r.args.iter().cloned());
+    format!("{:?}", parts.join(" "))
+}
+
+/// What `compose ps` shows.
+#[derive(Debug, Clone, Default)]
+pub struct PsOptions {
+    pub all: bool,
+    pub services: Vec<String>,
+    pub status: Vec<String>,
+    pub json: bool,
+    pub quiet: bool,
+    pub names_only: bool,
+}
+
+/// `compose ps`.
+pub fn ps(root: &Path, p: &Project, o: &PsOptions) -> Result<()> {
+    let PsOptions {
+        all,
+        services,
+        status,
+        json: json_out,
+        quiet,
+        names_only,
+    } = o.clone();
+    let cs = Containers::new(root);
+    let mut rows = Vec::new();
+    for r in apply::containers(root, &p.name, true) {
+        let st = lifecycle::current_status(&cs, &r);
+        if !all && !st.is_up() && status.is_empty() {
+            continue;
+        }
+        if !status.is_empty() && !status.iter().any(|s| s == st.as_str()) {
+            continue;
+        }
+        if !services.is_empty() && !services.iter().any(|s| s == service_of(&r)) {
+            continue;
+        }
+        rows.push((r, st));
+    }
+    if quiet {
+        for (r, _) in &rows {
+            println!("{}", r.id);
+        }
+        return Ok(());
+    }
+    if names_only {
+        let mut s: Vec<&str> = rows.iter().map(|(r, _)| service_of(r)).collect();
+        s.dedup();
+        for n in s {
+            println!("{n}");
+        }
+        return Ok(());
+    }
+    if json_out {
+        for (r, st) in &rows {
+            let v = json!({
+                "ID": r.id,
+                "Name": r.bare_name(),
+                "Names": r.bare_name(),
+                "Image": r.config.image,
+                "Command": command_of(r),
+                "Project": p.name,
+                "Service": service_of(r),
+                "CreatedAt": r.created,
+                "RunningFor": format!("{} ago", human(since(&r.created))),
+                "State": st.as_str(),
+                "Status": status_text(r, *st),
+                "Health": r.state_health(),
+                "ExitCode": r.state.exit_code,
+                "Labels": r.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
+                "Ports": ports_of(p, service_of(r)),
+                "Networks": r.host_config.network_mode,
+            });
+            println!("{v}");
+        }
+        return Ok(());
+    }
+    let table: Vec<[String; 7]> = rows
+        .iter()
+        .map(|(r, st)| {
+            [
+                r.bare_name().to_string(),
+                r.config.image.clone(),
+                command_of(r),
+                service_of(r).to_string(),
+                format!("{} ago", human(since(&r.created))),
+                status_text(r, *st),
+                ports_of(p, service_of(r)),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS",
+        ],
+        &table,
+    );
+    Ok(())
+}
+
+fn print_table<const N: usize>(head: &[&str; N], rows: &[[String; N]]) {
+    let mut w = [0usize; N];
+    for (i, h) in head.iter().enumerate() {
+        w[i] = h.len();
+    }
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == N {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:w$}   ", w = w[i]));
+            }
+        }
+        println!("{}", crate::for_terminal(s.trim_end()));
+    };
+    line(head.to_vec());
+    for r in rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+}
+
+/// `compose ls`: projects found by their containers' labels.
+pub fn ls(root: &Path, all: bool, json_out: bool, quiet: bool) -> Result<()> {
+    let cs = Containers::new(root);
+    let mut projects: BTreeMap<String, (BTreeMap<String, usize>, String)> = BTreeMap::new();
+    for r in cs.all() {
+        let Some(p) = r.config.labels.get(L_PROJECT) else {
+            continue;
+        };
+        let st = lifecycle::current_status(&cs, &r);
+        let e = projects.entry(p.clone()).or_default();
+        *e.0.entry(st.as_str().to_string()).or_default() += 1;
+        e.1 = r.config.labels.get(L_FILES).cloned().unwrap_or_default();
+    }
+    let rows: Vec<[String; 3]> = projects
+        .into_iter()
+        .filter(|(_, (st, _))| all || st.contains_key("running"))
+        .map(|(n, (st, files))| {
+            let s: Vec<String> = st.iter().map(|(k, c)| format!("{k}({c})")).collect();
+            [n, s.join(", "), files]
+        })
+        .collect();
+    if quiet {
+        for r in &rows {
+            println!("{}", r[0]);
+        }
+    } else if json_out {
+        let v: Vec<Value> = rows
+            .iter()
+            .map(|r| json!({"Name": r[0], "Status": r[1], "ConfigFiles": r[2]}))
+            .collect();
+        println!("{}", Value::Array(v));
+    } else {
+        print_table(&["NAME", "STATUS", "CONFIG FILES"], &rows);
+    }
+    Ok(())
+}
+
+/// The model as `config` prints it.
+pub fn config_text(p: &Project, json_out: bool) -> Result<String> {
+    if json_out {
+        return Ok(format!("{}\n", serde_json::to_string_pretty(&p.model)?));
+    }
+    serde_saphyr::to_string(&p.model).map_err(|e| anyhow::anyhow!("print the model as YAML: {e}"))
+}
