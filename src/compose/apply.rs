@@ -458,7 +458,15 @@ pub fn up(root: &Path, p: &Project, o: &UpOptions) -> Result<()> {
         let mut to_start = Vec::new();
         for n in &level {
             let s = plan::service(p, n).with_context(|| format!("no such service: {n}"))?;
-            to_start.extend(converge(root, p, n, s, &images[n], o)?);
+            // --force-recreate and --no-recreate are for the services named (all when none
+            // are); dependencies pulled in are recreated only if they changed.
+            let named = o.services.is_empty() || o.services.contains(n);
+            let mut so = o.clone();
+            if !named {
+                so.force_recreate = false;
+                so.no_recreate = false;
+            }
+            to_start.extend(converge(root, p, n, s, &images[n], &so)?);
         }
         if !o.no_start {
             start_all(root, &to_start)?;

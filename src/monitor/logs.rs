@@ -5,7 +5,7 @@
 //! The writer (pump.rs) runs in the monitor; this side reads, for `berth logs`.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -140,14 +140,28 @@ pub fn read_with(
     sink: &mut dyn FnMut(&Entry),
 ) -> Result<()> {
     let mut entries: Vec<Entry> = Vec::new();
+    // The live file is read through the handle that is then followed, and following starts
+    // where reading stopped: a line written in between is neither lost nor shown twice.
+    let mut live: Option<(File, u64, u64)> = None;
     for f in files(path) {
-        let Ok(file) = File::open(&f) else { continue };
-        for line in BufReader::new(file).lines() {
-            let line = line.with_context(|| format!("read {}", f.display()))?;
-            if let Some(e) = parse_entry(&line) {
+        let Ok(mut file) = File::open(&f) else {
+            continue;
+        };
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut file, &mut text)
+            .with_context(|| format!("read {}", f.display()))?;
+        // A last line without its newline is still being written: the follower takes it.
+        let whole = text.rfind('\n').map_or(0, |i| i + 1);
+        for line in text[..whole].lines() {
+            if let Some(e) = parse_entry(line) {
                 if wanted(&e, o) {
                     entries.push(e);
                 }
+            }
+        }
+        if f == path {
+            if let Ok(m) = file.metadata() {
+                live = Some((file, std::os::unix::fs::MetadataExt::ino(&m), whole as u64));
             }
         }
     }
@@ -158,17 +172,25 @@ pub fn read_with(
     if !follow {
         return Ok(());
     }
-    // Follow the live file from its current end; reopen it when rotation replaces it.
+    // Follow the live file; reopen it when rotation replaces it.
     let open = || -> Option<(File, u64)> {
         let f = File::open(path).ok()?;
         let ino = std::os::unix::fs::MetadataExt::ino(&f.metadata().ok()?);
         Some((f, ino))
     };
-    let (mut file, mut ino) = match open() {
+    let (mut file, mut ino, mut pos) = match live {
         Some(x) => x,
-        None => return Ok(()),
+        // Not written yet (a monitor that just started): wait for it while the container runs.
+        None => loop {
+            if let Some((f, i)) = open() {
+                break (f, i, 0);
+            }
+            if !alive() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        },
     };
-    let mut pos = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut pending = String::new();
     loop {
         let running = alive();
