@@ -35,6 +35,7 @@ pub const TARGETS: &[Target] = &[
     ("runtime_config", runtime_config),
     ("options", options),
     ("dockerfile", dockerfile),
+    ("compose", compose),
 ];
 
 /// Largest file a body may write. A tar entry declares its own size and a sparse one any
@@ -317,5 +318,59 @@ pub fn dockerfile(data: &[u8]) {
     assert!(!d.instructions.is_empty());
     for i in &d.instructions {
         assert!(i.line >= 1);
+    }
+}
+
+/// A compose file: YAML (anchors, merge keys), interpolation, normalization, extends, the
+/// typed model and its checks; then what `config` prints of a model that loads, and every
+/// service's container config. Errors are fine; panics and hangs are not.
+pub fn compose(data: &[u8]) {
+    use berth::compose::{load, plan, show};
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let env: std::collections::BTreeMap<String, String> = [("A", "1"), ("E", ""), ("PORT", "8080")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    // A directory that does not exist: extends of other files find nothing to read.
+    let file = Path::new("/nonexistent/berth-fuzz/compose.yaml");
+    let _ = berth::compose::interpolate::interpolate(text, &env);
+    let Ok(model) = load::model_from_text(text, file, &env) else {
+        return;
+    };
+    let p = load::Project {
+        name: "fuzz".into(),
+        working_dir: "/nonexistent/berth-fuzz".into(),
+        config_files: vec![file.to_path_buf()],
+        model,
+        inactive: Default::default(),
+        env,
+    };
+    let _ = show::config_text(&p, false);
+    let _ = show::config_text(&p, true);
+    let all: std::collections::BTreeSet<String> = p.model.services.keys().cloned().collect();
+    let levels = plan::levels(&p, &all);
+    assert_eq!(
+        levels.iter().map(Vec::len).sum::<usize>(),
+        all.len(),
+        "every service in one level"
+    );
+    for (n, s) in &p.model.services {
+        // Bind mounts would make their host directories: those services are left out.
+        if s.volumes.iter().any(|v| v.kind == "bind") || !s.env_file.is_empty() {
+            continue;
+        }
+        let _ = plan::container_config(
+            &p,
+            s,
+            &plan::Instance {
+                service: n,
+                number: 1,
+                image: "x",
+                image_id: "x",
+            },
+        );
+        let _ = plan::health_config(n, s);
     }
 }

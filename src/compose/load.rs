@@ -329,6 +329,18 @@ pub fn typed(doc: Map<String, Value>, file: &str) -> Result<Model> {
     })
 }
 
+/// One file's text to a checked model, as `load` treats each file (no project name, no
+/// profiles); `extends: {file: ...}` is read relative to `file`. For fuzzing and tests.
+pub fn model_from_text(text: &str, file: &Path, env: &BTreeMap<String, String>) -> Result<Model> {
+    let base = file.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let name = file.display().to_string();
+    let mut doc = parse_file(text, &name, env, &base)?;
+    resolve_extends(&mut doc, file, env, 0)?;
+    let m = typed(doc, &name)?;
+    check(&m, &name)?;
+    Ok(m)
+}
+
 /// Loads the project the options name.
 pub fn load(o: &LoadOptions) -> Result<Project> {
     let files = find_files(o)?;
