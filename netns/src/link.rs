@@ -6,7 +6,7 @@
 //! host's namespace, then (for a container) `unshare`s or `setns`es that thread into the
 //! container's namespace and opens a second one there. The veth's container end is made
 //! directly inside the container's namespace (IFLA_NET_NS_FD in the peer's message), already
-//! named `eth0`, addressed by MAC, sized and up: no move, no rename.
+//! named `eth0`, with its MAC and MTU: no move, no rename.
 
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr};
@@ -262,7 +262,6 @@ async fn plug(host: &Handle, inner: &Handle, nsfd: i32, ep: &Endpoint) -> Result
         .mtu(ep.mtu)
         .address(ep.mac.to_vec())
         .setns_by_fd(nsfd)
-        .up()
         .build();
     let msg = LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(
         rtnetlink::packet_route::link::InfoKind::Veth,
@@ -287,6 +286,13 @@ async fn plug(host: &Handle, inner: &Handle, nsfd: i32, ep: &Endpoint) -> Result
         .execute()
         .await
         .map_err(|e| nl("add address", &format!("{}/{}", ep.addr, ep.prefix), e))?;
+    // Not up at creation: the kernel opens the peer before the pair is joined (ENOTCONN).
+    inner
+        .link()
+        .set(LinkUnspec::new_with_index(idx).up().build())
+        .execute()
+        .await
+        .map_err(|e| nl("set up", &ep.ifname, e))?;
     if ep.default_route {
         let r = RouteMessageBuilder::<Ipv4Addr>::new()
             .gateway(ep.gateway)

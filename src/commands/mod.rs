@@ -3,6 +3,7 @@
 pub mod container;
 pub mod image;
 pub mod inspect;
+pub mod network;
 pub mod output;
 pub mod run;
 pub mod system;
