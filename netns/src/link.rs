@@ -250,7 +250,7 @@ async fn setup_in(host: Handle, path: PathBuf, ns: Ns, eps: Vec<Endpoint>) -> Re
 async fn plug(host: &Handle, inner: &Handle, nsfd: i32, ep: &Endpoint) -> Result<()> {
     let br = index_of(host, &ep.bridge)
         .await?
-        .ok_or_else(|| nl("find bridge", &ep.bridge, "no such interface"))?;
+        .ok_or_else(|| Error::BridgeMissing(ep.bridge.clone()))?;
     if let Some(old) = index_of(host, &ep.host_if).await? {
         let _ = host.link().del(old).execute().await;
     }

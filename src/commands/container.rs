@@ -183,8 +183,15 @@ pub fn ps(root: &Path, a: &PsArgs) -> Result<()> {
         }
         return Ok(());
     }
+    let pw = rows
+        .iter()
+        .map(|(r, _)| ports_text(r).len())
+        .max()
+        .unwrap_or(0)
+        .max(5)
+        + 3;
     println!(
-        "{:<14}{:<20}{:<24}{:<24}{:<36}{:<8}NAMES",
+        "{:<14}{:<20}{:<24}{:<24}{:<36}{:<pw$}NAMES",
         "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS"
     );
     for (rec, status) in &rows {
@@ -194,7 +201,7 @@ pub fn ps(root: &Path, a: &PsArgs) -> Result<()> {
             cmd = format!("{}…\"", cmd.chars().take(20).collect::<String>());
         }
         println!(
-            "{:<14}{:<20}{:<24}{:<24}{:<36}{:<8}{}",
+            "{:<14}{:<20}{:<24}{:<24}{:<36}{:<pw$}{}",
             if a.no_trunc { &rec.id } else { rec.short_id() },
             crate::escape_controls(&rec.config.image),
             cmd,

@@ -152,6 +152,15 @@ pub fn create(root: &Path, o: &ContainerConfig) -> Result<(Record, Flock<File>)>
                 let (path, addrs) = network::attach::setup(&cs, &id, o, atts, &exposed_of(&img))?;
                 (spec::NetNs::Join(path), addrs)
             }
+            // Docker's `none` has `lo` up: an app that checks itself on 127.0.0.1 works.
+            config::NetworkMode::None => {
+                let path = network::netns_path(&cs.root, &id);
+                fsutil::mkdir_private(&cs.root.join("netns"))?;
+                cs.update(&id, |r| r.host_objects.push(HostObject::Netns))?;
+                berth_netns::link::setup(&path, berth_netns::link::Ns::Create, &[])
+                    .with_context(|| format!("make the network namespace {}", path.display()))?;
+                (spec::NetNs::Join(path), Vec::new())
+            }
             _ => (netns, Vec::new()),
         };
         mounts.extend(network::files::make(&cs, &id, o, &addrs)?);

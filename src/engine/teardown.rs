@@ -104,7 +104,11 @@ pub fn teardown(cs: &Containers, id: &str, level: Level) -> Errors {
                 debug::step("teardown: root unmounted");
             }
             HostObject::Endpoint { network } if matches!(level, Level::Removed { .. }) => {
-                if let Err(e) = super::network::attach::teardown_endpoint(cs, id, network) {
+                // Its processes are gone: with the namespace unbound next, nothing holds it.
+                let with_netns = objects.contains(&HostObject::Netns);
+                if let Err(e) =
+                    super::network::attach::teardown_endpoint(cs, id, network, with_netns)
+                {
                     errs.push("take the container off its network", e);
                 }
                 debug::step("teardown: endpoint down");

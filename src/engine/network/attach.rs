@@ -237,14 +237,12 @@ pub fn setup(
     let mut addrs = Vec::new();
     let mut settings = NetworkSettings::default();
     let mut seen = BTreeSet::new();
+    let mut nets: Vec<NetworkRecord> = Vec::new();
     for (i, a) in atts.iter().enumerate() {
         let n = find_or_default(root, &a.network)?;
+        berth_runtime::debug::step("network: found");
         if !seen.insert(n.id.clone()) {
             bail!("--network {}: given twice", a.network);
-        }
-        if !link::exists(&n.bridge())? {
-            // A create killed half-way, or the bridge deleted from outside: made again.
-            n.ensure_host_objects(root)?;
         }
         cs.update(id, |r| {
             r.host_objects.push(HostObject::Endpoint {
@@ -258,6 +256,7 @@ pub fn setup(
             Vec::new()
         };
         let l = lease(cs, id, &n, a, &format!("eth{i}"), ports)?;
+        berth_runtime::debug::step("network: leased");
         eps.push(endpoint(id, &n, &l, i == 0)?);
         if i == 0 {
             settings.ports = port_map(&l.ports);
@@ -270,12 +269,34 @@ pub fn setup(
         settings
             .networks
             .insert(n.name.clone(), settings_of(&n, &l, id));
+        nets.push(n);
     }
     fault::point("network-link")?;
-    link::setup(&path, link::Ns::Create, &eps)
-        .with_context(|| format!("set up the network namespace {}", path.display()))?;
+    plug(root, &path, link::Ns::Create, &eps, &nets)?;
+    berth_runtime::debug::step("network: linked");
     cs.update(id, |r| r.network_settings = settings)?;
     Ok((path, addrs))
+}
+
+/// The endpoints plugged in; a missing bridge (a create killed half-way, or the bridge
+/// deleted from outside) is made again, once.
+fn plug(
+    root: &std::path::Path,
+    path: &std::path::Path,
+    ns: link::Ns,
+    eps: &[link::Endpoint],
+    nets: &[NetworkRecord],
+) -> Result<()> {
+    let ctx = || format!("set up the network namespace {}", path.display());
+    match link::setup(path, ns, eps) {
+        Err(berth_netns::Error::BridgeMissing(b)) => {
+            for n in nets.iter().filter(|n| n.bridge() == b) {
+                n.ensure_host_objects(root)?;
+            }
+            link::setup(path, link::Ns::Join, eps).with_context(ctx)
+        }
+        r => r.with_context(ctx),
+    }
 }
 
 /// After the container's files exist: the other containers of its networks learn its name.
@@ -302,10 +323,14 @@ fn networks_of(cs: &Containers, id: &str) -> Vec<String> {
 }
 
 /// Takes container `id` off network `net_id`: its veth (both ends), its lease, its ports.
-/// Gone is done.
-pub fn teardown_endpoint(cs: &Containers, id: &str, net_id: &str) -> Result<()> {
+/// Gone is done. `with_netns`: the namespace goes next, and the veth with it -- the kernel
+/// destroys a dead namespace's interfaces (and their peers) in the background, which spares
+/// the caller the ~10-20 ms a veth deletion waits for RCU.
+pub fn teardown_endpoint(cs: &Containers, id: &str, net_id: &str, with_netns: bool) -> Result<()> {
     let root = &cs.root;
-    link::unplug(&names::veth_host(id, net_id))?;
+    if !with_netns {
+        link::unplug(&names::veth_host(id, net_id))?;
+    }
     fault::point("teardown-endpoint")?;
     let n = match super::load(root, net_id) {
         Ok(n) => n,
@@ -354,9 +379,6 @@ pub fn connect(
             n.name
         );
     }
-    if !link::exists(&n.bridge())? {
-        n.ensure_host_objects(&cs.root)?;
-    }
     let id = rec.id.clone();
     cs.update(&id, |r| {
         r.host_objects.push(HostObject::Endpoint {
@@ -381,7 +403,13 @@ pub fn connect(
     let res = (|| -> Result<()> {
         let l = lease(cs, &id, &n, &a, &ifname, Vec::new())?;
         let ep = endpoint(&id, &n, &l, on.is_empty())?;
-        link::setup(&path, link::Ns::Join, &[ep])?;
+        plug(
+            &cs.root,
+            &path,
+            link::Ns::Join,
+            &[ep],
+            std::slice::from_ref(&n),
+        )?;
         cs.update(&id, |r| {
             r.network_settings
                 .networks
@@ -390,7 +418,7 @@ pub fn connect(
         Ok(())
     })();
     if let Err(e) = res {
-        let _ = teardown_endpoint(cs, &id, &n.id);
+        let _ = teardown_endpoint(cs, &id, &n.id, false);
         let _ = cs.update(&id, |r| {
             r.host_objects.retain(|o| {
                 o != &HostObject::Endpoint {
@@ -422,7 +450,7 @@ pub fn disconnect(
             n.name
         );
     }
-    teardown_endpoint(cs, &rec.id, &n.id)?;
+    teardown_endpoint(cs, &rec.id, &n.id, false)?;
     cs.update(&rec.id, |r| {
         r.host_objects.retain(|o| o != &obj);
         r.network_settings.networks.remove(&n.name);
