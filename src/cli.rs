@@ -61,6 +61,11 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: VolumeCmd,
     },
+    /// Manage networks
+    Network {
+        #[command(subcommand)]
+        cmd: NetworkCmd,
+    },
     /// Show berth's version, the runtime's, the kernel's, the cgroup version and driver, the storage driver
     Version(FormatArg),
     /// Show system-wide information: containers, images, drivers, kernel, CPUs, memory
@@ -196,6 +201,11 @@ pub enum ContainerVerb {
     /// List containers
     #[command(alias = "ls", alias = "list")]
     Ps(PsArgs),
+    /// List a container's published ports, or the host side of one: PORT[/PROTO]
+    Port {
+        container: String,
+        port: Option<String>,
+    },
     /// Print a container's logs
     Logs(LogsArgs),
     /// Stop containers: the stop signal, then SIGKILL after the timeout
@@ -274,6 +284,90 @@ pub struct StatsArgs {
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
     pub containers: Vec<String>,
+}
+
+#[derive(Subcommand)]
+pub enum NetworkCmd {
+    /// Create a bridge network
+    Create {
+        /// Driver (only bridge)
+        #[arg(long, short, default_value = "bridge")]
+        driver: String,
+        /// Subnet in CIDR form (default: the next free one of 172.17-31.0.0/16, 192.168.N.0/20)
+        #[arg(long)]
+        subnet: Option<String>,
+        /// Gateway address (default: the subnet's first)
+        #[arg(long)]
+        gateway: Option<std::net::Ipv4Addr>,
+        /// Containers' addresses come from this part of the subnet
+        #[arg(long)]
+        ip_range: Option<String>,
+        /// No way out of the network
+        #[arg(long)]
+        internal: bool,
+        /// Set metadata: KEY=VALUE
+        #[arg(long)]
+        label: Vec<String>,
+        /// Driver options: com.docker.network.bridge.name=NAME, com.docker.network.driver.mtu=N
+        #[arg(long = "opt", short = 'o')]
+        opt: Vec<String>,
+        /// MTU of the bridge and its containers' interfaces
+        #[arg(long)]
+        mtu: Option<u32>,
+        name: String,
+    },
+    /// List networks
+    #[command(alias = "list")]
+    Ls {
+        #[arg(long, short)]
+        quiet: bool,
+        /// Filter: name=, id=, label=KEY[=VALUE], driver=
+        #[arg(long, short)]
+        filter: Vec<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        /// Do not truncate ids
+        #[arg(long)]
+        no_trunc: bool,
+    },
+    /// Show networks as JSON (Docker's shape)
+    Inspect {
+        /// Go-template subset: {{.Id}}, {{json .IPAM}}
+        #[arg(long, short)]
+        format: Option<String>,
+        #[arg(required = true)]
+        networks: Vec<String>,
+    },
+    /// Remove networks no container uses
+    #[command(alias = "remove")]
+    Rm {
+        /// Do not fail when a network does not exist
+        #[arg(long, short)]
+        force: bool,
+        #[arg(required = true)]
+        networks: Vec<String>,
+    },
+    /// Remove every network no container uses; asks first unless -f
+    Prune {
+        #[arg(long, short)]
+        force: bool,
+    },
+    /// Connect a container to a network
+    Connect {
+        #[arg(long)]
+        alias: Vec<String>,
+        #[arg(long)]
+        ip: Option<std::net::Ipv4Addr>,
+        network: String,
+        container: String,
+    },
+    /// Disconnect a container from a network
+    Disconnect {
+        #[arg(long, short)]
+        force: bool,
+        network: String,
+        container: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -534,9 +628,36 @@ pub struct CreateArgs {
     /// Security options: no-new-privileges[:true|false], seccomp=unconfined|PROFILE.json
     #[arg(long)]
     pub security_opt: Vec<String>,
-    /// Network: none (own empty network namespace, the default for now) or host
-    #[arg(long, default_value = "none")]
-    pub network: String,
+    /// Network: none, host, bridge (the default network), NAME, container:NAME, ns:PATH; repeat for several networks
+    #[arg(long = "network", alias = "net")]
+    pub network: Vec<String>,
+    /// IPv4 address on the (first) network
+    #[arg(long)]
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// Another name the container answers to on its networks
+    #[arg(long = "network-alias", alias = "net-alias")]
+    pub network_alias: Vec<String>,
+    /// Publish a port: [IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp|sctp], ranges as 8000-8010:80-90
+    #[arg(long = "publish", short = 'p')]
+    pub publish: Vec<String>,
+    /// Publish every exposed port on a free host port
+    #[arg(long = "publish-all", short = 'P')]
+    pub publish_all: bool,
+    /// Expose a port (or a range) without publishing it: PORT[-END][/PROTO]
+    #[arg(long)]
+    pub expose: Vec<String>,
+    /// DNS server for /etc/resolv.conf
+    #[arg(long)]
+    pub dns: Vec<std::net::IpAddr>,
+    /// DNS search domain
+    #[arg(long)]
+    pub dns_search: Vec<String>,
+    /// DNS option (e.g. ndots:2)
+    #[arg(long = "dns-option", alias = "dns-opt")]
+    pub dns_option: Vec<String>,
+    /// Add a line to /etc/hosts: NAME:IP
+    #[arg(long)]
+    pub add_host: Vec<String>,
     pub image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,

@@ -8,7 +8,7 @@ use clap::Parser;
 use berth::cli::{
     Cli, Cmd, ContainerCmd, ContainerVerb, ImageCmd, ImageVerb, ObjectType, SystemCmd,
 };
-use berth::commands::{compose, container, image, inspect, run, system, volume};
+use berth::commands::{compose, container, image, inspect, network, run, system, volume};
 use berth::engine;
 use berth::exit::{verb_status, EXIT_BERTH};
 
@@ -148,6 +148,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             ContainerCmd::Prune { force } => container::prune(root, force)?,
         },
         Cmd::Volume { cmd } => volume::dispatch(root, cmd)?,
+        Cmd::Network { cmd } => network::dispatch(root, cmd)?,
         Cmd::Version(_) => {}
         Cmd::Info(a)
         | Cmd::System {

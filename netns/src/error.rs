@@ -36,6 +36,8 @@ pub enum Error {
         object: String,
         err: String,
     },
+    #[error("bridge {0} does not exist")]
+    BridgeMissing(String),
     #[error("nft: {0}")]
     Nft(String),
     #[error("port {port}/{proto} on {addr} is taken by {holder}")]

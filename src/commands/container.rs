@@ -14,6 +14,7 @@ use crate::monitor::logs;
 pub fn dispatch(root: &Path, v: ContainerVerb) -> Result<()> {
     match v {
         ContainerVerb::Ps(a) => ps(root, &a),
+        ContainerVerb::Port { container, port: p } => port(root, &container, p.as_deref()),
         ContainerVerb::Logs(a) => logs(root, &a),
         ContainerVerb::Stop(a) => stop(root, &a),
         ContainerVerb::Start(a) => start(root, &a.containers),
@@ -182,8 +183,15 @@ pub fn ps(root: &Path, a: &PsArgs) -> Result<()> {
         }
         return Ok(());
     }
+    let pw = rows
+        .iter()
+        .map(|(r, _)| ports_text(r).len())
+        .max()
+        .unwrap_or(0)
+        .max(5)
+        + 3;
     println!(
-        "{:<14}{:<20}{:<24}{:<24}{:<36}{:<8}NAMES",
+        "{:<14}{:<20}{:<24}{:<24}{:<36}{:<pw$}NAMES",
         "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS"
     );
     for (rec, status) in &rows {
@@ -193,13 +201,13 @@ pub fn ps(root: &Path, a: &PsArgs) -> Result<()> {
             cmd = format!("{}…\"", cmd.chars().take(20).collect::<String>());
         }
         println!(
-            "{:<14}{:<20}{:<24}{:<24}{:<36}{:<8}{}",
+            "{:<14}{:<20}{:<24}{:<24}{:<36}{:<pw$}{}",
             if a.no_trunc { &rec.id } else { rec.short_id() },
             crate::escape_controls(&rec.config.image),
             cmd,
             format!("{} ago", human_duration(since(&rec.created))),
             status_text(rec, *status),
-            "",
+            ports_text(rec),
             rec.bare_name()
         );
     }
@@ -582,4 +590,46 @@ mod tests {
         assert_eq!(human_duration(Duration::from_secs(90)), "About a minute");
         assert_eq!(human_duration(Duration::from_secs(7300)), "2 hours");
     }
+}
+
+/// Docker's PORTS column: `0.0.0.0:8080->80/tcp, 127.0.0.1:5353->53/udp`.
+pub fn ports_text(rec: &Record) -> String {
+    let mut v = Vec::new();
+    for (cport, binds) in &rec.network_settings.ports {
+        for b in binds.iter().flatten() {
+            v.push(format!("{}:{}->{cport}", b.host_ip, b.host_port));
+        }
+    }
+    v.join(", ")
+}
+
+/// `berth port CONTAINER [PORT[/PROTO]]`.
+fn port(root: &Path, container: &str, want: Option<&str>) -> Result<()> {
+    let cs = open(root)?;
+    let rec = cs.find(container)?;
+    let want = want.map(|w| {
+        if w.contains('/') {
+            w.to_string()
+        } else {
+            format!("{w}/tcp")
+        }
+    });
+    let mut found = false;
+    for (cport, binds) in &rec.network_settings.ports {
+        if want.as_ref().is_some_and(|w| w != cport) {
+            continue;
+        }
+        for b in binds.iter().flatten() {
+            found = true;
+            if want.is_some() {
+                println!("{}:{}", b.host_ip, b.host_port);
+            } else {
+                println!("{cport} -> {}:{}", b.host_ip, b.host_port);
+            }
+        }
+    }
+    if let (Some(w), false) = (want, found) {
+        bail!("no public port '{w}' published for {}", rec.bare_name());
+    }
+    Ok(())
 }

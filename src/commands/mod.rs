@@ -4,6 +4,7 @@ pub mod compose;
 pub mod container;
 pub mod image;
 pub mod inspect;
+pub mod network;
 pub mod output;
 pub mod run;
 pub mod system;

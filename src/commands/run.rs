@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use crate::cli::{CreateArgs, RunArgs};
 use crate::engine;
 use crate::engine::config::{
-    ContainerConfig, LogOptions, NetworkMode, ProcessConfig, Resources, Security,
+    ContainerConfig, DnsConfig, LogOptions, NetworkMode, ProcessConfig, Resources, Security,
 };
 use crate::engine::container::RestartPolicy;
 use crate::engine::options::{self, env_file, mount, tmpfs, volume, Ulimit};
@@ -26,6 +26,7 @@ pub fn create(root: &Path, a: CreateArgs) -> Result<()> {
 
 /// The flags of `run`/`create` as the engine's ContainerConfig.
 fn config(a: CreateArgs) -> Result<ContainerConfig> {
+    let network = network_mode(&a)?;
     let mut env = Vec::new();
     for f in &a.env_file {
         env.extend(env_file(f)?);
@@ -54,7 +55,47 @@ fn config(a: CreateArgs) -> Result<ContainerConfig> {
     for o in &a.security_opt {
         security.apply_opt(o)?;
     }
-    let network: NetworkMode = a.network.parse()?;
+    let ports = a
+        .publish
+        .iter()
+        .map(|p| p.parse::<options::PortSpec>())
+        .collect::<Result<Vec<_>>>()?;
+    if !ports.is_empty() || a.publish_all {
+        if !matches!(network, NetworkMode::Bridge(_)) {
+            bail!("-p/-P: published ports need a bridge network (--network bridge or a network's name)");
+        }
+    }
+    let mut exposed = Vec::new();
+    for e in &a.expose {
+        let s: options::PortSpec = e.parse().with_context(|| format!("--expose {e:?}"))?;
+        if s.host_ports.is_some() || s.host_ip.is_some() {
+            bail!("--expose {e:?}: want PORT[-END][/PROTO]");
+        }
+        for p in s.container_ports.0..=s.container_ports.1 {
+            exposed.push((p, s.proto));
+        }
+    }
+    let mut extra_hosts = Vec::new();
+    for h in &a.add_host {
+        let (name, ip) = h
+            .split_once(':')
+            .or_else(|| h.split_once('='))
+            .with_context(|| format!("--add-host {h:?}: want NAME:IP"))?;
+        let ip: std::net::IpAddr = ip
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .with_context(|| format!("--add-host {h:?}: invalid address"))?;
+        if name.is_empty() {
+            bail!("--add-host {h:?}: want NAME:IP");
+        }
+        extra_hosts.push((name.to_string(), ip));
+    }
+    let dns = DnsConfig {
+        servers: a.dns.clone(),
+        search: a.dns_search.clone(),
+        options: a.dns_option.clone(),
+    };
     let restart: RestartPolicy = a.restart.parse()?;
     if a.rm && restart.name != "no" {
         bail!("conflicting options: --restart {} and --rm", a.restart);
@@ -113,10 +154,41 @@ fn config(a: CreateArgs) -> Result<ContainerConfig> {
         auto_remove: a.rm,
         labels,
         log,
-        ports: Vec::new(),
-        publish_all: false,
-        dns: Default::default(),
-        extra_hosts: Vec::new(),
-        exposed: Vec::new(),
+        ports,
+        publish_all: a.publish_all,
+        dns,
+        extra_hosts,
+        exposed,
     })
 }
+
+/// `--network` (repeatable), `--ip`, `--network-alias`: several names make one bridge mode
+/// with an attachment each (the first gets the address and aliases); other modes stand alone.
+fn network_mode(a: &CreateArgs) -> Result<NetworkMode> {
+    let names: Vec<&str> = if a.network.is_empty() {
+        vec![DEFAULT_NETWORK]
+    } else {
+        a.network.iter().map(String::as_str).collect()
+    };
+    let mut atts = Vec::new();
+    for n in &names {
+        match n.parse::<NetworkMode>()? {
+            NetworkMode::Bridge(mut v) => atts.append(&mut v),
+            other if names.len() == 1 => {
+                if a.ip.is_some() || !a.network_alias.is_empty() {
+                    bail!("--ip and --network-alias need a bridge network, not --network {n}");
+                }
+                return Ok(other);
+            }
+            _ => bail!("--network {n}: cannot be combined with other networks"),
+        }
+    }
+    if let Some(first) = atts.first_mut() {
+        first.ip = a.ip;
+        first.aliases = a.network_alias.clone();
+    }
+    Ok(NetworkMode::Bridge(atts))
+}
+
+/// The network a container gets without `--network`.
+const DEFAULT_NETWORK: &str = "none";

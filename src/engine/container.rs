@@ -39,6 +39,49 @@ pub struct Record {
     /// one teardown routine (teardown.rs) takes them down in reverse.
     #[serde(default)]
     pub host_objects: Vec<super::teardown::HostObject>,
+    #[serde(default)]
+    pub network_settings: NetworkSettings,
+}
+
+/// `NetworkSettings` as `docker inspect` shows it (the first network's address on top).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkSettings {
+    /// "80/tcp" -> its host bindings.
+    pub ports: BTreeMap<String, Option<Vec<PortBinding>>>,
+    #[serde(rename = "IPAddress")]
+    pub ip_address: String,
+    #[serde(rename = "IPPrefixLen")]
+    pub ip_prefix_len: u8,
+    pub gateway: String,
+    pub mac_address: String,
+    /// Network name -> the container's endpoint on it.
+    pub networks: BTreeMap<String, EndpointSettings>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct PortBinding {
+    pub host_ip: String,
+    pub host_port: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct EndpointSettings {
+    pub aliases: Vec<String>,
+    #[serde(rename = "NetworkID")]
+    pub network_id: String,
+    #[serde(rename = "EndpointID")]
+    pub endpoint_id: String,
+    pub gateway: String,
+    #[serde(rename = "IPAddress")]
+    pub ip_address: String,
+    #[serde(rename = "IPPrefixLen")]
+    pub ip_prefix_len: u8,
+    pub mac_address: String,
+    #[serde(rename = "DNSNames")]
+    pub dns_names: Vec<String>,
 }
 
 /// Where a container is in its life. Serialized as Docker prints `State.Status`; `creating`

@@ -70,7 +70,15 @@ pub fn write_private(path: &Path, data: &[u8]) -> Result<()> {
 }
 
 /// The entries berth itself makes directly under its root.
-const ROOT_ENTRIES: &[&str] = &["containers", "image", "volumes", "runtime", "trash"];
+const ROOT_ENTRIES: &[&str] = &[
+    "containers",
+    "image",
+    "volumes",
+    "runtime",
+    "trash",
+    "networks",
+    "netns",
+];
 
 /// Makes the root (0700) or, if it exists, tightens what an older berth made with the
 /// umask's modes: the root itself when everything in it is berth's, and berth's own

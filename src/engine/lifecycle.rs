@@ -395,6 +395,8 @@ pub fn heal(root: &Path) -> Result<()> {
     for id in cs.ids() {
         heal_one(&cs, &id);
     }
+    drop(_set);
+    super::network::heal(root);
     Ok(())
 }
 

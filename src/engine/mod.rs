@@ -147,8 +147,26 @@ pub fn create(root: &Path, o: &ContainerConfig) -> Result<(Record, Flock<File>)>
             o.auto_remove,
         )?;
         berth_runtime::debug::step("engine: overlay mounted");
-        let (mounts, points) = resolve_mounts(&cs, &id, &img, o, &rootfs_dir)?;
+        let (mut mounts, points) = resolve_mounts(&cs, &id, &img, o, &rootfs_dir)?;
         fault::point("volumes")?;
+        let (netns, addrs) = match &o.network {
+            config::NetworkMode::Bridge(atts) => {
+                let (path, addrs) = network::attach::setup(&cs, &id, o, atts, &exposed_of(&img))?;
+                (spec::NetNs::Join(path), addrs)
+            }
+            // Docker's `none` has `lo` up: an app that checks itself on 127.0.0.1 works.
+            config::NetworkMode::None => {
+                let path = network::netns_path(&cs.root, &id);
+                fsutil::mkdir_private(&cs.root.join("netns"))?;
+                cs.update(&id, |r| r.host_objects.push(HostObject::Netns))?;
+                berth_netns::link::setup(&path, berth_netns::link::Ns::Create, &[])
+                    .with_context(|| format!("make the network namespace {}", path.display()))?;
+                (spec::NetNs::Join(path), Vec::new())
+            }
+            _ => (netns, Vec::new()),
+        };
+        mounts.extend(network::files::make(&cs, &id, o, &addrs)?);
+        berth_runtime::debug::step("engine: network set up");
         let spec = spec::build(&img, o, &netns, &mounts, &id, &rootfs_dir)?;
         berth_runtime::debug::step("engine: spec built");
         fault::point("spec")?;
@@ -158,6 +176,9 @@ pub fn create(root: &Path, o: &ContainerConfig) -> Result<(Record, Flock<File>)>
         // Made by start; recorded now, so a container killed while starting is found.
         rec.host_objects.push(HostObject::Runtime);
         cs.save(&rec)?;
+        if !addrs.is_empty() {
+            network::attach::announce(&cs, &id);
+        }
         Ok(rec)
     })();
     match res {
@@ -167,6 +188,26 @@ pub fn create(root: &Path, o: &ContainerConfig) -> Result<(Record, Flock<File>)>
             Err(e)
         }
     }
+}
+
+/// The ports the image exposes ("80/tcp"), for `-P`.
+fn exposed_of(img: &berth_image::Image) -> Vec<(u16, options::Proto)> {
+    img.config
+        .config
+        .exposed_ports
+        .clone()
+        .unwrap_or_default()
+        .into_keys()
+        .filter_map(|k| {
+            let (p, proto) = k.split_once('/').unwrap_or((&k, "tcp"));
+            let proto = match proto {
+                "udp" => options::Proto::Udp,
+                "sctp" => options::Proto::Sctp,
+                _ => options::Proto::Tcp,
+            };
+            Some((p.parse().ok()?, proto))
+        })
+        .collect()
 }
 
 /// The network namespace `mode` asks for.
@@ -192,13 +233,8 @@ fn network_namespace(root: &Path, mode: &config::NetworkMode) -> Result<spec::Ne
             }
             spec::NetNs::Join(PathBuf::from(format!("/proc/{}/ns/net", other.state.pid)))
         }
-        NetworkMode::Bridge(nets) => anyhow::bail!(
-            "--network {}: bridge networks are not built yet; use none, host, container:NAME or ns:PATH",
-            nets.iter()
-                .map(|a| a.network.as_str())
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
+        // Made in create, once the container has an id (network::attach::setup).
+        NetworkMode::Bridge(_) => spec::NetNs::New,
     })
 }
 

@@ -31,6 +31,11 @@ pub enum HostObject {
     /// The runtime's container: its init and processes, its cgroup `/berth/<id>`, its
     /// state under `<root>/runtime/<id>`.
     Runtime,
+    /// Its own network namespace, bound at `<root>/netns/<id>`.
+    Netns,
+    /// Its place on a bridge network (by id): the veth `vb<ids>`, its address lease, its
+    /// published ports in the network's nft table, its name in the others' /etc/hosts.
+    Endpoint { network: String },
 }
 
 /// How far to take a container down.
@@ -47,7 +52,7 @@ pub enum Level {
 /// What a container owns when its record cannot tell (a `run` killed before it wrote one):
 /// the objects whose names derive from the id alone.
 fn derived() -> Vec<HostObject> {
-    vec![HostObject::Overlay, HostObject::Runtime]
+    vec![HostObject::Overlay, HostObject::Netns, HostObject::Runtime]
 }
 
 /// The errors of one teardown, every one of them (an empty list: all went).
@@ -97,6 +102,21 @@ pub fn teardown(cs: &Containers, id: &str, level: Level) -> Errors {
                     errs.push("unmount the root", e);
                 }
                 debug::step("teardown: root unmounted");
+            }
+            HostObject::Endpoint { network } if matches!(level, Level::Removed { .. }) => {
+                // Its processes are gone: with the namespace unbound next, nothing holds it.
+                let with_netns = objects.contains(&HostObject::Netns);
+                if let Err(e) =
+                    super::network::attach::teardown_endpoint(cs, id, network, with_netns)
+                {
+                    errs.push("take the container off its network", e);
+                }
+                debug::step("teardown: endpoint down");
+            }
+            HostObject::Netns if matches!(level, Level::Removed { .. }) => {
+                if let Err(e) = super::network::attach::teardown_netns(cs, id) {
+                    errs.push("remove the network namespace", e);
+                }
             }
             HostObject::Volume {
                 name,

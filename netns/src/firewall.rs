@@ -1,0 +1,322 @@
+//! nftables: one table per network (`ip berth_<12hex>`), rewritten whole as one atomic batch
+//! (`nft -f -`) whenever the network's rules change, and deleted with the network. Rewriting
+//! the whole table from the network's state means no rule outlives what made it: a removed
+//! container's DNAT goes with the next rewrite, and a rewrite after a killed berth heals.
+//!
+//! Other tables are never touched, with one exception the kernel forces: a packet must be
+//! accepted by every base chain on its hook, so when iptables-nft's `ip filter FORWARD`
+//! exists (Docker, a firewall), rules that accept the network's traffic are inserted there,
+//! marked with the comment `berth_<12hex>`, found again by that comment and deleted on
+//! teardown (as netavark does for its firewalld/iptables drivers).
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::net::Ipv4Addr;
+use std::process::{Command, Stdio};
+
+use crate::error::{Error, Result};
+use crate::ipam::Subnet;
+
+/// A published port: `host_ip:host_port` -> `addr:port` of a container.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortMap {
+    /// None: every address of the host (including 127.0.0.1).
+    pub host_ip: Option<Ipv4Addr>,
+    pub host_port: u16,
+    pub addr: Ipv4Addr,
+    pub port: u16,
+    /// `tcp`, `udp` or `sctp`.
+    pub proto: String,
+}
+
+/// Everything one network's table says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetRules {
+    /// The network's id (hex); the table is `berth_<12hex>`.
+    pub id: String,
+    pub bridge: String,
+    pub subnet: Subnet,
+    pub internal: bool,
+    pub ports: Vec<PortMap>,
+}
+
+/// The table of network `id`.
+pub fn table_name(id: &str) -> String {
+    format!("berth_{}", &id[..id.len().min(12)])
+}
+
+impl NetRules {
+    /// The batch that replaces the network's table (made first if absent, so the delete
+    /// never fails; nft applies the whole file atomically or nothing).
+    pub fn batch(&self) -> String {
+        let t = table_name(&self.id);
+        let br = &self.bridge;
+        let sn = self.subnet;
+        let mut b = String::new();
+        let _ = writeln!(b, "table ip {t} {{}}\ndelete table ip {t}\ntable ip {t} {{");
+        // Forward: isolation from other berth (br-*) bridges; internal: no way out or in.
+        let _ = writeln!(
+            b,
+            "  chain forward {{\n    type filter hook forward priority filter; policy accept;"
+        );
+        if self.internal {
+            let _ = writeln!(b, "    iifname \"{br}\" oifname != \"{br}\" drop");
+            let _ = writeln!(b, "    oifname \"{br}\" iifname != \"{br}\" drop");
+        } else {
+            let _ = writeln!(
+                b,
+                "    iifname \"{br}\" oifname != \"{br}\" oifname \"br-*\" drop"
+            );
+            let _ = writeln!(
+                b,
+                "    oifname \"{br}\" iifname != \"{br}\" iifname \"br-*\" drop"
+            );
+        }
+        let _ = writeln!(b, "  }}");
+        let _ = writeln!(
+            b,
+            "  chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;"
+        );
+        if !self.internal {
+            let _ = writeln!(b, "    ip saddr {sn} oifname != \"{br}\" masquerade");
+        }
+        if !self.ports.is_empty() {
+            // 127.0.0.1 DNAT'd out of the bridge, and hairpin (a container reaching another
+            // through a host address): the answer must come back through the host.
+            let _ = writeln!(b, "    oifname \"{br}\" ip saddr 127.0.0.0/8 masquerade");
+            let _ = writeln!(
+                b,
+                "    oifname \"{br}\" ip saddr {sn} ct status dnat masquerade"
+            );
+        }
+        let _ = writeln!(b, "  }}");
+        if !self.ports.is_empty() {
+            let _ = writeln!(b, "  chain ports {{");
+            for p in &self.ports {
+                let daddr = p
+                    .host_ip
+                    .map(|ip| format!("ip daddr {ip} "))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    b,
+                    "    {daddr}{} dport {} dnat to {}:{}",
+                    p.proto, p.host_port, p.addr, p.port
+                );
+            }
+            let _ = writeln!(b, "  }}");
+            let _ = writeln!(
+                b,
+                "  chain prerouting {{\n    type nat hook prerouting priority dstnat; policy accept;\n    fib daddr type local jump ports\n  }}"
+            );
+            let _ = writeln!(
+                b,
+                "  chain output {{\n    type nat hook output priority -100; policy accept;\n    fib daddr type local jump ports\n  }}"
+            );
+        }
+        let _ = writeln!(b, "}}");
+        b
+    }
+
+    /// The rules for iptables-nft's FORWARD chain (inserted at its top), so that a DROP
+    /// policy there does not stop the network's traffic.
+    pub fn forward_accepts(&self) -> Vec<String> {
+        let br = &self.bridge;
+        let c = table_name(&self.id);
+        if self.internal {
+            return vec![format!(
+                "iifname \"{br}\" oifname \"{br}\" counter accept comment \"{c}\""
+            )];
+        }
+        vec![
+            format!("iifname \"{br}\" counter accept comment \"{c}\""),
+            format!("oifname \"{br}\" ct state related,established counter accept comment \"{c}\""),
+            format!("oifname \"{br}\" ct status dnat counter accept comment \"{c}\""),
+        ]
+    }
+}
+
+/// Runs one nft batch (`nft -f -`); the batch is applied whole or not at all.
+pub fn apply(batch: &str) -> Result<()> {
+    let mut c = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::Nft(format!("run nft (Debian package nftables): {e}")))?;
+    if let Some(mut i) = c.stdin.take() {
+        i.write_all(batch.as_bytes())
+            .map_err(|e| Error::Nft(format!("write the batch to nft: {e}")))?;
+    }
+    let out = c
+        .wait_with_output()
+        .map_err(|e| Error::Nft(format!("wait for nft: {e}")))?;
+    if !out.status.success() {
+        return Err(Error::Nft(format!(
+            "{} (batch:\n{batch})",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// Handles of the rules in iptables-nft's `ip filter FORWARD` carrying `comment`; None when
+/// that chain does not exist (nothing to accept in).
+fn forward_rules_marked(comment: &str) -> Result<Option<Vec<u64>>> {
+    let out = Command::new("nft")
+        .args(["-j", "list", "chain", "ip", "filter", "FORWARD"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|e| Error::Nft(format!("run nft (Debian package nftables): {e}")))?;
+    if !out.status.success() {
+        return Ok(None);
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| Error::Nft(format!("nft -j list chain ip filter FORWARD: {e}")))?;
+    Ok(Some(marked_handles(&v, comment)))
+}
+
+/// The handles of the rules of a `nft -j` listing whose comment is `comment`.
+pub fn marked_handles(v: &serde_json::Value, comment: &str) -> Vec<u64> {
+    v.get("nftables")
+        .and_then(|a| a.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|o| o.get("rule"))
+                .filter(|r| r.get("comment").and_then(|c| c.as_str()) == Some(comment))
+                .filter_map(|r| r.get("handle").and_then(|h| h.as_u64()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Writes the network's table, and its accept rules into iptables-nft's FORWARD chain when
+/// that exists, in one batch.
+pub fn sync(r: &NetRules) -> Result<()> {
+    let mut batch = r.batch();
+    if let Some(old) = forward_rules_marked(&table_name(&r.id))? {
+        for h in old {
+            let _ = writeln!(batch, "delete rule ip filter FORWARD handle {h}");
+        }
+        for rule in r.forward_accepts().iter().rev() {
+            let _ = writeln!(batch, "insert rule ip filter FORWARD {rule}");
+        }
+    }
+    apply(&batch)
+}
+
+/// Deletes the network's table and its rules in other chains; what is gone is done.
+pub fn remove(id: &str) -> Result<()> {
+    let t = table_name(id);
+    let mut batch = format!("table ip {t} {{}}\ndelete table ip {t}\n");
+    if let Some(old) = forward_rules_marked(&t)? {
+        for h in old {
+            let _ = writeln!(batch, "delete rule ip filter FORWARD handle {h}");
+        }
+    }
+    apply(&batch)
+}
+
+/// Tables of berth networks on the host (`berth_<12hex>`), for healing.
+pub fn tables() -> Result<Vec<String>> {
+    let out = Command::new("nft")
+        .args(["list", "tables", "ip"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|e| Error::Nft(format!("run nft (Debian package nftables): {e}")))?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("table ip berth_"))
+        .map(|s| s.trim().to_string())
+        .collect())
+}
+
+/// Turns on IPv4 forwarding if it is off; true when it had to (the caller says so once).
+pub fn ensure_ip_forward() -> Result<bool> {
+    let p = "/proc/sys/net/ipv4/ip_forward";
+    let v = std::fs::read_to_string(p).map_err(|e| Error::io("read", p, e))?;
+    if v.trim() == "1" {
+        return Ok(false);
+    }
+    std::fs::write(p, b"1").map_err(|e| Error::io("write", p, e))?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(internal: bool, ports: Vec<PortMap>) -> NetRules {
+        NetRules {
+            id: "0123456789abcdef".into(),
+            bridge: "br-0123456789ab".into(),
+            subnet: "10.213.7.0/24".parse().unwrap(),
+            internal,
+            ports,
+        }
+    }
+
+    #[test]
+    fn network_batch() {
+        let b = rules(false, vec![]).batch();
+        assert!(
+            b.starts_with("table ip berth_0123456789ab {}\ndelete table ip berth_0123456789ab\n")
+        );
+        assert!(b.contains("ip saddr 10.213.7.0/24 oifname != \"br-0123456789ab\" masquerade"));
+        assert!(b.contains("oifname \"br-*\" drop"));
+        assert!(!b.contains("dnat"));
+        assert!(!b.contains("hook prerouting"));
+    }
+
+    #[test]
+    fn internal_has_no_way_out() {
+        let r = rules(true, vec![]);
+        let b = r.batch();
+        assert!(!b.contains("masquerade"));
+        assert!(b.contains("iifname \"br-0123456789ab\" oifname != \"br-0123456789ab\" drop"));
+        assert_eq!(r.forward_accepts().len(), 1);
+    }
+
+    #[test]
+    fn published_port_batch() {
+        let b = rules(
+            false,
+            vec![
+                PortMap {
+                    host_ip: None,
+                    host_port: 8080,
+                    addr: Ipv4Addr::new(10, 213, 7, 2),
+                    port: 80,
+                    proto: "tcp".into(),
+                },
+                PortMap {
+                    host_ip: Some(Ipv4Addr::LOCALHOST),
+                    host_port: 5353,
+                    addr: Ipv4Addr::new(10, 213, 7, 3),
+                    port: 53,
+                    proto: "udp".into(),
+                },
+            ],
+        )
+        .batch();
+        assert!(b.contains("    tcp dport 8080 dnat to 10.213.7.2:80\n"));
+        assert!(b.contains("    ip daddr 127.0.0.1 udp dport 5353 dnat to 10.213.7.3:53\n"));
+        assert!(b.contains("type nat hook output priority -100"));
+        assert!(b.contains("fib daddr type local jump ports"));
+        assert!(b.contains("oifname \"br-0123456789ab\" ip saddr 127.0.0.0/8 masquerade"));
+        assert!(b.contains("ct status dnat masquerade"));
+    }
+
+    #[test]
+    fn finds_marked_rules() {
+        let v: serde_json::Value = serde_json::from_str(
+            r#"{"nftables":[{"metainfo":{}},{"chain":{"name":"FORWARD"}},
+            {"rule":{"family":"ip","table":"filter","chain":"FORWARD","handle":7,"comment":"berth_0123456789ab","expr":[]}},
+            {"rule":{"family":"ip","table":"filter","chain":"FORWARD","handle":9,"expr":[]}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(marked_handles(&v, "berth_0123456789ab"), vec![7]);
+    }
+}
