@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use berth::cli::{
-    Cli, Cmd, ContainerCmd, ContainerVerb, ImageCmd, ImageVerb, ObjectType, SystemCmd,
+    BuilderCmd, Cli, Cmd, ContainerCmd, ContainerVerb, ImageCmd, ImageVerb, ObjectType, SystemCmd,
 };
-use berth::commands::{container, image, inspect, run, system, volume};
+use berth::commands::{build, container, image, inspect, run, system, volume};
 use berth::engine;
 use berth::exit::{verb_status, EXIT_BERTH};
 
@@ -125,6 +125,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             ContainerCmd::Prune { force } => container::prune(root, force)?,
         },
         Cmd::Volume { cmd } => volume::dispatch(root, cmd)?,
+        Cmd::Builder {
+            cmd: BuilderCmd::Prune { all: _, force },
+        } => build::prune(root, force)?,
         Cmd::Version(_) => {}
         Cmd::Info(a)
         | Cmd::System {
@@ -148,6 +151,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
 /// The image verbs that have the same name at the top level and under `image`.
 fn image_verb(root: &Path, v: ImageVerb) -> anyhow::Result<()> {
     match v {
+        ImageVerb::Build(a) => build::build(root, *a),
         ImageVerb::Import {
             file,
             reference,
