@@ -70,7 +70,7 @@ pub enum Error {
     #[error("{}", esc(&.0.to_string()))]
     Dockerfile(crate::build::ParseError),
     /// A build step that failed: the message names the Dockerfile line.
-    #[error("{}", esc(.0))]
+    #[error("{}", .0.lines().map(|l| esc(l).into_owned()).collect::<Vec<_>>().join("\n"))]
     Build(String),
 }
 

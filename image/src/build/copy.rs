@@ -153,14 +153,12 @@ pub fn copy_into(
         };
         if m.is_dir() {
             make_dirs(layer, img, dest, a.owner)?;
-            for name in tree.list(src) {
-                copy_entry(
-                    layer,
-                    tree,
-                    &format!("{}/{name}", src.trim_end_matches('/')),
-                    &format!("{dest}/{name}"),
-                    a,
-                )?;
+            // A directory's contents, not the directory itself.
+            let mut all = Vec::new();
+            fsview::walk(tree, src, &mut all);
+            for (rel, p, m) in all.into_iter().skip(1) {
+                let tail = rel[src.len()..].trim_start_matches('/');
+                copy_one(layer, &p, &m, &format!("{dest}/{tail}"), a)?;
             }
         } else {
             let target = if dest_is_dir {
@@ -171,56 +169,43 @@ pub fn copy_into(
             };
             let parent = target.rsplit_once('/').map_or("", |(p, _)| p);
             make_dirs(layer, img, parent, a.owner)?;
-            copy_entry(layer, tree, src, &target, a)?;
+            if let Some((p, m)) = tree.stat(src) {
+                copy_one(layer, &p, &m, &target, a)?;
+            }
         }
     }
     Ok(())
 }
 
-fn copy_entry(
-    layer: &Path,
-    tree: &dyn Tree,
-    src: &str,
-    dest: &str,
-    a: Attrs,
-) -> Result<(), String> {
-    let Some((p, m)) = tree.stat(src) else {
-        return Ok(());
-    };
+/// Copies one entry (a directory without its contents) from host path `p` to `dest`.
+fn copy_one(layer: &Path, p: &Path, m: &fs::Metadata, dest: &str, a: Attrs) -> Result<(), String> {
     let host = fsview::host_path(layer, dest);
     let (uid, gid) = a.owner.unwrap_or((0, 0));
     let mode = a.chmod.unwrap_or(m.mode() & 0o7777);
     let ft = m.file_type();
     if ft.is_dir() {
         if !host.is_dir() {
-            let _ = fs::remove_file(&host);
+            if fs::symlink_metadata(&host).is_ok() {
+                fsview_remove(&host)?;
+            }
             fs::create_dir(&host).map_err(|e| io("create", &host, e))?;
         }
         fs::set_permissions(&host, fs::Permissions::from_mode(mode))
             .map_err(|e| io("chmod", &host, e))?;
         std::os::unix::fs::lchown(&host, Some(uid), Some(gid))
             .map_err(|e| io("chown", &host, e))?;
-        for name in tree.list(src) {
-            copy_entry(
-                layer,
-                tree,
-                &format!("{src}/{name}"),
-                &format!("{dest}/{name}"),
-                a,
-            )?;
-        }
         return Ok(());
     }
     if fs::symlink_metadata(&host).is_ok() {
         fsview_remove(&host)?;
     }
     if ft.is_symlink() {
-        let t = fs::read_link(&p).map_err(|e| io("readlink", &p, e))?;
+        let t = fs::read_link(p).map_err(|e| io("readlink", p, e))?;
         std::os::unix::fs::symlink(&t, &host).map_err(|e| io("symlink", &host, e))?;
         std::os::unix::fs::lchown(&host, Some(uid), Some(gid))
             .map_err(|e| io("chown", &host, e))?;
     } else if ft.is_file() {
-        let mut from = File::open(&p).map_err(|e| io("open", &p, e))?;
+        let mut from = File::open(p).map_err(|e| io("open", p, e))?;
         let mut to = File::create_new(&host).map_err(|e| io("create", &host, e))?;
         std::io::copy(&mut from, &mut to).map_err(|e| io("copy to", &host, e))?;
         to.set_permissions(fs::Permissions::from_mode(mode))

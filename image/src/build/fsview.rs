@@ -16,6 +16,11 @@ pub trait Tree {
     fn stat(&self, rel: &str) -> Option<(PathBuf, Metadata)>;
     /// The names in directory `rel`, sorted.
     fn list(&self, rel: &str) -> Vec<String>;
+    /// A directory walked only for what an exception may re-include beneath it: it is
+    /// copied only if something beneath it is.
+    fn hidden(&self, _rel: &str) -> bool {
+        false
+    }
 }
 
 fn join(rel: &str, name: &str) -> String {
@@ -203,6 +208,11 @@ impl Tree for Context {
         Some((p, m))
     }
 
+    fn hidden(&self, rel: &str) -> bool {
+        let rel = clean(rel);
+        !rel.is_empty() && self.ignore.excluded(&rel)
+    }
+
     fn list(&self, rel: &str) -> Vec<String> {
         let rel = clean(rel);
         let p = if rel.is_empty() {
@@ -273,10 +283,14 @@ pub fn walk(tree: &dyn Tree, rel: &str, out: &mut Vec<(String, PathBuf, Metadata
         return;
     };
     let is_dir = m.is_dir();
+    let at = out.len();
     out.push((rel.to_string(), p, m));
     if is_dir {
         for n in tree.list(rel) {
             walk(tree, &join(rel, &n), out);
+        }
+        if out.len() == at + 1 && tree.hidden(rel) {
+            out.pop();
         }
     }
 }
