@@ -428,6 +428,32 @@ fn sigint_during_run_stops_it_and_leaves_nothing() {
 }
 
 #[test]
+fn a_killed_build_is_healed_by_the_next_command() {
+    if !root_or_skip("a_killed_build_is_healed_by_the_next_command") {
+        return;
+    }
+    let w = World::with_busybox();
+    let ctx = context(&[("Dockerfile", "FROM bb:1\nRUN sleep 60\n")]);
+    let mut child = w.spawn(&["build", ctx.path().to_str().unwrap()]);
+    let t = Instant::now();
+    let id = loop {
+        if let Some(id) = container_ids(&w.root()).pop() {
+            break id;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "no step container");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    w.eventually(10, "the step runs", || {
+        w.inspect(&id, "{{.State.Status}}") == "running"
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The next command finds the step's container without its build and removes it.
+    assert!(w.ok(&["ps", "-a", "-q"]).trim().is_empty());
+    assert_no_step_leftovers(&w, &[id]);
+}
+
+#[test]
 fn saved_build_loads_into_a_fresh_store() {
     if !root_or_skip("saved_build_loads_into_a_fresh_store") {
         return;

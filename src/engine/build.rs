@@ -52,6 +52,10 @@ pub struct BuildOptions {
     pub quiet: bool,
 }
 
+/// The label of a RUN step's container: the next command's heal removes one whose build
+/// was killed.
+pub const STEP_LABEL: &str = "berth.build.step";
+
 /// The network RUN steps get when none is asked for. Host for now; the default bridge once
 /// networks land (change this one constant).
 pub const BUILD_NETWORK: NetworkMode = NetworkMode::Host;
@@ -167,7 +171,7 @@ impl Runner {
             network,
             restart: RestartPolicy::parse("no").unwrap_or_default(),
             auto_remove: false,
-            labels: BTreeMap::from([("berth.build.step".to_string(), "true".to_string())]),
+            labels: BTreeMap::from([(STEP_LABEL.to_string(), "true".to_string())]),
             log: LogOptions::default(),
         }
     }
