@@ -454,6 +454,26 @@ fn a_killed_build_is_healed_by_the_next_command() {
 }
 
 #[test]
+fn run_steps_reach_pypi_through_the_build_network() {
+    if !root_or_skip("run_steps_reach_pypi_through_the_build_network") {
+        return;
+    }
+    let w = World::with_busybox();
+    // DNS through the resolver the step gets, then HTTP to PyPI (busybox's TLS is too
+    // old for it; an HTTP status line proves the way out).
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM bb:1\nRUN ln -s busybox /bin/nc && (printf 'HEAD /simple/flask/ HTTP/1.0\\r\\nHost: pypi.org\\r\\n\\r\\n'; sleep 1) | nc pypi.org 80 | head -1 > /status && grep -q HTTP /status\nCMD cat /status\n",
+    )]);
+    build_ok(&w, ctx.path(), &["-t", "egress:1"]);
+    let status = run_out(&w, &["egress:1"]);
+    assert!(status.starts_with("HTTP/1."), "{status:?}");
+    // --network none: no way out.
+    let out = build(&w, ctx.path(), &["--no-cache", "--network", "none"]);
+    assert!(!out.status.success());
+}
+
+#[test]
 fn saved_build_loads_into_a_fresh_store() {
     if !root_or_skip("saved_build_loads_into_a_fresh_store") {
         return;

@@ -87,7 +87,13 @@ pub struct StepOutput<'p, 'w> {
 impl StepOutput<'_, '_> {
     fn line(&mut self, l: &[u8]) {
         let text = String::from_utf8_lossy(l);
-        let text = crate::text::escape_for_terminal(text.trim_end_matches('\r'));
+        // Control characters escaped (the step's output is not trusted), tabs kept.
+        let text: String = text
+            .trim_end_matches('\r')
+            .split('\t')
+            .map(|p| crate::text::escape_for_terminal(p).into_owned())
+            .collect::<Vec<_>>()
+            .join("\t");
         let _ = writeln!(
             self.p.out,
             "#{} {:.3} {text}",
@@ -97,7 +103,7 @@ impl StepOutput<'_, '_> {
         if self.tail.len() == TAIL_LINES {
             self.tail.pop_front();
         }
-        self.tail.push_back(text.to_string());
+        self.tail.push_back(text);
     }
 
     /// Ends the output (a last line without a newline included); returns its last lines.
