@@ -9,168 +9,18 @@ use std::path::Path;
 
 use super::copy::{self, Attrs};
 use super::fsview::{self, Context, ImageFs, Tree};
-use super::instructions::{Cmd, CmdLine, CopyArgs, Health, Instruction};
+use super::instructions::{Cmd, CmdLine, CopyArgs, Instruction};
 use super::pack;
 use super::plan::{self, Plan, Stage, PROXY_ARGS};
 use super::progress::{Progress, Vertex};
+use super::state::State;
 use super::words::{expand, expand_text, Vars};
 use super::{cache, BuildSpec, RunStep, StepRunner};
-use crate::digest::{chain_ids, Digest};
+use crate::digest::chain_ids;
 use crate::error::{Error, Result};
 use crate::layers;
-use crate::model::{
-    host_platform, Descriptor, History, ImageConfig, Manifest, RootFs, MT_OCI_CONFIG,
-    MT_OCI_MANIFEST,
-};
 use crate::reference::Reference;
 use crate::store::{Image, Store};
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-/// A stage's state between steps.
-struct State {
-    config: ImageConfig,
-    layers: Vec<Descriptor>,
-    /// Declared ARGs and their values (what RUN sees and the cache keys on).
-    args: Vars,
-    shell: Vec<String>,
-    /// CMD set in this stage (ENTRYPOINT then keeps it).
-    cmd_set: bool,
-}
-
-impl State {
-    fn from_image(img: &Image) -> State {
-        let shell = img
-            .config
-            .config
-            .other
-            .get("Shell")
-            .and_then(|v| serde_json::from_value::<Vec<String>>(v.clone()).ok())
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()]);
-        State {
-            config: img.config.clone(),
-            layers: img.manifest.layers.clone(),
-            args: Vars::new(),
-            shell,
-            cmd_set: false,
-        }
-    }
-
-    fn scratch() -> State {
-        let p = host_platform();
-        State {
-            config: ImageConfig {
-                architecture: p.architecture,
-                os: p.os,
-                rootfs: RootFs {
-                    typ: "layers".into(),
-                    diff_ids: Vec::new(),
-                },
-                ..ImageConfig::default()
-            },
-            layers: Vec::new(),
-            args: Vars::new(),
-            shell: vec!["/bin/sh".into(), "-c".into()],
-            cmd_set: false,
-        }
-    }
-
-    fn config_bytes(&self) -> Result<Vec<u8>> {
-        serde_json::to_vec(&self.config).map_err(|e| Error::Invalid(e.to_string()))
-    }
-
-    /// The id the current state has as an image.
-    fn id(&self) -> Result<Digest> {
-        Ok(Digest::of(&self.config_bytes()?))
-    }
-
-    /// Writes the state as an image (config and manifest blobs).
-    fn image(&self, store: &Store) -> Result<Image> {
-        let cfg = self.config_bytes()?;
-        let cd = store.put_bytes(&cfg)?;
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: Some(MT_OCI_MANIFEST.into()),
-            config: Descriptor::new(MT_OCI_CONFIG, cd.clone(), cfg.len() as u64),
-            layers: self.layers.clone(),
-            annotations: BTreeMap::new(),
-        };
-        let md = store.put_bytes(
-            &serde_json::to_vec(&manifest).map_err(|e| Error::Invalid(e.to_string()))?,
-        )?;
-        Ok(Image {
-            names: Vec::new(),
-            manifest_digest: md,
-            manifest,
-            config_digest: cd,
-            config: self.config.clone(),
-        })
-    }
-
-    /// Variables for substitution: the stage's ARGs, then its ENV over them.
-    fn vars(&self) -> Vars {
-        let mut v = self.args.clone();
-        for e in self.config.config.env.iter().flatten() {
-            if let Some((k, val)) = e.split_once('=') {
-                v.insert(k.to_string(), val.to_string());
-            }
-        }
-        v
-    }
-
-    fn set_env(&mut self, k: &str, v: &str) {
-        let env = self.config.config.env.get_or_insert_with(Vec::new);
-        let prefix = format!("{k}=");
-        match env.iter_mut().find(|e| e.starts_with(&prefix) || *e == k) {
-            Some(e) => *e = format!("{k}={v}"),
-            None => env.push(format!("{k}={v}")),
-        }
-    }
-
-    fn workdir(&self) -> String {
-        self.config
-            .config
-            .working_dir
-            .clone()
-            .filter(|w| !w.is_empty())
-            .unwrap_or_else(|| "/".into())
-    }
-
-    fn history(&mut self, text: &str, empty: bool, created: Option<String>) {
-        self.config.history.push(History {
-            created,
-            created_by: Some(format!("{text} # buildkit")),
-            comment: Some("berth build".into()),
-            empty_layer: empty,
-        });
-    }
-
-    /// A metadata step: the history says so; `created` stays the parent's.
-    fn meta(&mut self, text: &str) {
-        let created = self.config.created.clone();
-        self.history(text, true, created);
-    }
-
-    fn add_layer(&mut self, p: pack::Packed, text: &str) {
-        self.layers.push(p.descriptor);
-        self.config.rootfs.diff_ids.push(p.diff_id);
-        let t = now();
-        self.config.created = Some(t.clone());
-        self.history(text, false, Some(t));
-    }
-
-    /// Stage args as `k=v` lines (the cache key part RUN steps see).
-    fn args_text(&self) -> String {
-        self.args
-            .iter()
-            .filter(|(k, _)| !PROXY_ARGS.contains(&k.as_str()))
-            .map(|(k, v)| format!("{k}={v}\n"))
-            .collect()
-    }
-}
 
 /// The run of one build: what all stages share.
 pub(super) struct Run<'a, 'w> {
@@ -186,7 +36,7 @@ pub(super) struct Run<'a, 'w> {
     pub meta_args: Vars,
 }
 
-fn at(spec: &BuildSpec, i: &Instruction, msg: impl std::fmt::Display) -> Error {
+pub(super) fn at(spec: &BuildSpec, i: &Instruction, msg: impl std::fmt::Display) -> Error {
     Error::Build(format!(
         "{}:{}: {}: {msg}",
         spec.dockerfile_name,
@@ -196,7 +46,7 @@ fn at(spec: &BuildSpec, i: &Instruction, msg: impl std::fmt::Display) -> Error {
 }
 
 impl Run<'_, '_> {
-    fn x(&self, i: &Instruction, w: &str, vars: &Vars) -> Result<String> {
+    pub(super) fn x(&self, i: &Instruction, w: &str, vars: &Vars) -> Result<String> {
         expand(w, vars, self.escape).map_err(|e| at(self.spec, i, e))
     }
 
@@ -606,135 +456,6 @@ impl Run<'_, '_> {
             })
         })
     }
-
-    /// The instructions that change only the config.
-    fn metadata(&mut self, s: &mut State, i: &Instruction, vars: &Vars) -> Result<()> {
-        let spec = self.spec;
-        let kv = |run: &Self, w: &str| -> Result<(String, String)> {
-            let e = run.x(i, w, vars)?;
-            match e.split_once('=') {
-                Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-                _ => Err(at(spec, i, format!("{e:?} is not key=value"))),
-            }
-        };
-        let shell_form = |s: &State, l: &CmdLine| match l {
-            CmdLine::Exec(v) => v.clone(),
-            CmdLine::Shell(t) => {
-                let mut a = s.shell.clone();
-                a.push(t.clone());
-                a
-            }
-        };
-        match &i.cmd {
-            Cmd::Env(words) => {
-                for w in words {
-                    // Each pair sees the ones before it on the same line.
-                    let e = expand(w, &s.vars(), self.escape).map_err(|e| at(spec, i, e))?;
-                    let (k, v) = e
-                        .split_once('=')
-                        .ok_or_else(|| at(spec, i, format!("{e:?} is not key=value")))?;
-                    s.set_env(k, v);
-                }
-            }
-            Cmd::Arg(words) => {
-                for w in words {
-                    let e = self.x(i, w, &s.vars())?;
-                    let (k, default) = match e.split_once('=') {
-                        Some((k, v)) => (k.to_string(), Some(v.to_string())),
-                        None => (e.clone(), None),
-                    };
-                    let val = spec
-                        .build_args
-                        .get(&k)
-                        .cloned()
-                        .or(default)
-                        .or_else(|| self.meta_default(&k));
-                    if let Some(v) = val {
-                        s.args.insert(k, v);
-                    }
-                }
-            }
-            Cmd::Label(words) => {
-                for w in words {
-                    let (k, v) = kv(self, w)?;
-                    s.config
-                        .config
-                        .labels
-                        .get_or_insert_with(BTreeMap::new)
-                        .insert(k, v);
-                }
-            }
-            Cmd::User(u) => s.config.config.user = Some(self.x(i, u, vars)?),
-            Cmd::Expose(ports) => {
-                for p in ports {
-                    let p = self.x(i, p, vars)?;
-                    let p = if p.contains('/') {
-                        p
-                    } else {
-                        format!("{p}/tcp")
-                    };
-                    s.config
-                        .config
-                        .exposed_ports
-                        .get_or_insert_with(BTreeMap::new)
-                        .insert(p, serde_json::json!({}));
-                }
-            }
-            Cmd::Volume(vols) => {
-                for v in vols {
-                    let v = self.x(i, v, vars)?;
-                    s.config
-                        .config
-                        .volumes
-                        .get_or_insert_with(BTreeMap::new)
-                        .insert(v, serde_json::json!({}));
-                }
-            }
-            Cmd::Cmd(l) => {
-                s.config.config.cmd = Some(shell_form(s, l));
-                s.cmd_set = true;
-            }
-            Cmd::Entrypoint(l) => {
-                s.config.config.entrypoint = Some(shell_form(s, l));
-                if !s.cmd_set {
-                    s.config.config.cmd = None;
-                }
-            }
-            Cmd::Shell(v) => {
-                s.shell = v.clone();
-                s.config
-                    .config
-                    .other
-                    .insert("Shell".into(), serde_json::json!(v));
-            }
-            Cmd::StopSignal(sig) => s.config.config.stop_signal = Some(self.x(i, sig, vars)?),
-            Cmd::Healthcheck(h) => {
-                let hc = health_json(h).map_err(|e| at(spec, i, e))?;
-                s.config.config.other.insert("Healthcheck".into(), hc);
-            }
-            Cmd::Onbuild(t) => {
-                let list = s
-                    .config
-                    .config
-                    .other
-                    .entry("OnBuild".to_string())
-                    .or_insert_with(|| serde_json::json!([]));
-                if let Some(a) = list.as_array_mut() {
-                    a.push(serde_json::json!(t));
-                }
-            }
-            Cmd::Maintainer(m) => {
-                s.config.other.insert("author".into(), serde_json::json!(m));
-            }
-            _ => return Err(at(spec, i, "not a metadata instruction")),
-        }
-        s.meta(&i.text);
-        Ok(())
-    }
-
-    fn meta_default(&self, k: &str) -> Option<String> {
-        self.meta_args.get(k).cloned()
-    }
 }
 
 impl Run<'_, '_> {
@@ -779,59 +500,6 @@ fn fill_layer(
         let _ = crate::fsmode::remove_tree(&dir);
     }
     res
-}
-
-/// HEALTHCHECK as the config's `Healthcheck` object (durations in nanoseconds).
-fn health_json(h: &Health) -> std::result::Result<serde_json::Value, String> {
-    let mut o = serde_json::Map::new();
-    o.insert("Test".into(), serde_json::json!(h.test));
-    for (k, v) in [
-        ("Interval", &h.interval),
-        ("Timeout", &h.timeout),
-        ("StartPeriod", &h.start_period),
-        ("StartInterval", &h.start_interval),
-    ] {
-        if let Some(v) = v {
-            o.insert(k.into(), serde_json::json!(duration_ns(v)?));
-        }
-    }
-    if let Some(r) = h.retries {
-        o.insert("Retries".into(), serde_json::json!(r));
-    }
-    Ok(serde_json::Value::Object(o))
-}
-
-/// Go's duration syntax as Docker takes it: `30s`, `1m30s`, `500ms`, `1h`.
-pub fn duration_ns(s: &str) -> std::result::Result<u64, String> {
-    let bad = || format!("duration {s:?}: want a number and a unit, e.g. 30s, 1m30s, 500ms");
-    let mut total = 0f64;
-    let mut rest = s;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let (num, tail) = rest.split_at(n);
-        let num: f64 = num.parse().map_err(|_| bad())?;
-        let u = tail
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(u);
-        let mult = match unit {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(bad()),
-        };
-        total += num * mult;
-        rest = tail;
-    }
-    Ok(total as u64)
 }
 
 fn heredocs_of(i: &Instruction) -> Vec<(String, String, bool)> {

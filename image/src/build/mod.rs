@@ -21,10 +21,12 @@ mod exec;
 pub mod fsview;
 pub mod ignore;
 pub mod instructions;
+mod meta;
 pub mod pack;
 pub mod parser;
 pub mod plan;
 pub mod progress;
+mod state;
 mod sys;
 pub mod words;
 
@@ -32,9 +34,10 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub use exec::{build, duration_ns};
+pub use exec::build;
 pub use instructions::{Cmd, CmdLine, Dockerfile, Instruction};
 pub use parser::{parse, ParseError};
+pub use state::duration_ns;
 
 use crate::error::Result;
 use crate::reference::Reference;
