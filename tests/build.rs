@@ -473,6 +473,97 @@ fn run_steps_reach_pypi_through_the_build_network() {
     assert!(!out.status.success());
 }
 
+/// A plain HTTP server on loopback serving `dir` (killed when dropped).
+struct Http(std::process::Child, u16);
+
+impl Http {
+    fn serve(dir: &Path) -> Http {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+            ])
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 http.server");
+        let t = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "http server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Http(child, port)
+    }
+}
+
+impl Drop for Http {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn add_extracts_local_archives_and_downloads_urls() {
+    if !root_or_skip("add_extracts_local_archives_and_downloads_urls") {
+        return;
+    }
+    let w = World::with_busybox();
+    let ctx = context(&[("Dockerfile", "")]);
+    let tgz = gzip(&tar_of(&[
+        ("pkg/", b""),
+        ("pkg/lib.txt", b"from the archive\n"),
+    ]));
+    std::fs::write(ctx.path().join("pkg.tar.gz"), &tgz).unwrap();
+    let served = tempfile::tempdir().unwrap();
+    std::fs::write(served.path().join("remote.txt"), "downloaded\n").unwrap();
+    let sum = sha256_hex(b"downloaded\n");
+    let http = Http::serve(served.path());
+    let url = format!("http://127.0.0.1:{}/remote.txt", http.1);
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!(
+            "FROM bb:1\nADD pkg.tar.gz /opt/\nCOPY pkg.tar.gz /kept/\nADD --checksum=sha256:{sum} {url} /dl/\nADD {url} /named.txt\n\
+             CMD cat /opt/pkg/lib.txt /dl/remote.txt /named.txt; ls /kept; stat -c %a /named.txt\n"
+        ),
+    )
+    .unwrap();
+    build_ok(&w, ctx.path(), &["-t", "add:1"]);
+    assert_eq!(
+        run_out(&w, &["add:1"]),
+        "from the archive\ndownloaded\ndownloaded\npkg.tar.gz\n600\n"
+    );
+    // A wrong checksum fails the build and names the line.
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!(
+            "FROM bb:1\nADD --checksum=sha256:{} {url} /dl/\n",
+            "0".repeat(64)
+        ),
+    )
+    .unwrap();
+    let out = build(&w, ctx.path(), &[]);
+    assert!(!out.status.success());
+    let e = text(&out.stderr);
+    assert!(
+        e.contains("Dockerfile:2") && e.contains("checksum mismatch"),
+        "{e}"
+    );
+}
+
 #[test]
 fn saved_build_loads_into_a_fresh_store() {
     if !root_or_skip("saved_build_loads_into_a_fresh_store") {

@@ -19,6 +19,30 @@ pub struct Attrs {
     /// None: root (0:0), as Docker does without --chown.
     pub owner: Option<(u32, u32)>,
     pub chmod: Option<u32>,
+    /// ADD: a local tar archive (plain, gzip or zstd) is extracted into the destination.
+    pub extract: bool,
+}
+
+/// Whether `p` is a tar archive ADD extracts: gzip or zstd (by magic), or a plain tar
+/// (`ustar` at offset 257).
+fn is_archive(p: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 263];
+    let Ok(mut f) = File::open(p) else {
+        return false;
+    };
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    let head = &head[..n];
+    match crate::unpack::Compression::detect(head) {
+        crate::unpack::Compression::None => head.len() >= 262 && &head[257..262] == b"ustar",
+        _ => true,
+    }
 }
 
 fn io(what: &str, p: &Path, e: std::io::Error) -> String {
@@ -167,9 +191,24 @@ pub fn copy_into(
             } else {
                 dest.to_string()
             };
-            let parent = target.rsplit_once('/').map_or("", |(p, _)| p);
-            make_dirs(layer, img, parent, a.owner)?;
             if let Some((p, m)) = tree.stat(src) {
+                if a.extract && m.is_file() && is_archive(&p) {
+                    // Into the destination as a directory; entries are made beneath it
+                    // only (the unpacker refuses `..`, absolute paths and symlinked
+                    // parents).
+                    make_dirs(layer, img, dest, a.owner)?;
+                    let f = File::open(&p).map_err(|e| io("open", &p, e))?;
+                    crate::unpack::unpack_layer(
+                        std::io::BufReader::new(f),
+                        &fsview::host_path(layer, dest),
+                        None,
+                        None,
+                    )
+                    .map_err(|e| format!("extract {src}: {e}"))?;
+                    continue;
+                }
+                let parent = target.rsplit_once('/').map_or("", |(p, _)| p);
+                make_dirs(layer, img, parent, a.owner)?;
                 copy_one(layer, &p, &m, &target, a)?;
             }
         }

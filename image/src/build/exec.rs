@@ -8,6 +8,7 @@ use std::io::Write;
 use std::path::Path;
 
 use super::copy::{self, Attrs};
+use super::fetch;
 use super::fsview::{self, Context, ImageFs, Tree};
 use super::instructions::{Cmd, CmdLine, CopyArgs, Instruction};
 use super::pack;
@@ -334,17 +335,46 @@ impl Run<'_, '_> {
         let mut srcs = Vec::new();
         for src in &c.srcs {
             let e = self.x(i, src, vars)?;
-            if add
-                && (e.starts_with("http://") || e.starts_with("https://") || e.starts_with("git@"))
-            {
+            if e.starts_with("git@") || (!add && fetch::is_url(&e)) {
                 return Err(at(
                     self.spec,
                     i,
-                    format!("{e}: ADD from a URL is not supported yet"),
+                    format!("{e}: only ADD takes URLs, and git sources are not supported"),
                 ));
             }
             srcs.push(e);
         }
+        // ADD <url>...: downloaded first (its content is the cache key), then copied from
+        // a directory of their own like context files.
+        let urls: Vec<String> = srcs.iter().filter(|x| fetch::is_url(x)).cloned().collect();
+        let url_dir = if urls.is_empty() {
+            None
+        } else {
+            if urls.len() != srcs.len() || c.from.is_some() {
+                return Err(at(
+                    self.spec,
+                    i,
+                    "URLs cannot be mixed with other sources or --from",
+                ));
+            }
+            let dir = TempDir::new(self.store, "add")?;
+            let mut names = Vec::new();
+            for u in &urls {
+                let name = fetch::file_name(u).map_err(|e| at(self.spec, i, e))?;
+                fetch::download(u, &dir.0, &name, c.checksum.as_deref())
+                    .map_err(|e| at(self.spec, i, e))?;
+                names.push(name);
+            }
+            srcs = names;
+            Some(dir)
+        };
+        if c.checksum.is_some() && url_dir.is_none() {
+            return Err(at(self.spec, i, "--checksum is for URL sources"));
+        }
+        let url_ctx = url_dir.as_ref().map(|d| Context {
+            dir: d.0.clone(),
+            ignore: Default::default(),
+        });
         let chown = c.chown.as_ref().map(|o| self.x(i, o, vars)).transpose()?;
         let chmod = c
             .chmod
@@ -396,9 +426,10 @@ impl Run<'_, '_> {
             )?)),
             None => None,
         };
-        let tree: &dyn fsview::Tree = match &from_fs {
-            Some(f) => f,
-            None => &self.context,
+        let tree: &dyn fsview::Tree = match (&from_fs, &url_ctx) {
+            (Some(f), _) => f,
+            (None, Some(u)) => u,
+            (None, None) => &self.context,
         };
         let mut matched = Vec::new();
         for src in &file_srcs {
@@ -432,7 +463,13 @@ impl Run<'_, '_> {
                 Some(o) => Some(copy::resolve_owner(&img, o).map_err(|e| at(run.spec, i, e))?),
                 None => None,
             };
-            let a = Attrs { owner, chmod };
+            // ADD extracts local tar archives (not downloaded ones, as Docker).
+            let extract = add && url_ctx.is_none() && from_fs.is_none();
+            let a = Attrs {
+                owner,
+                chmod,
+                extract,
+            };
             let (target, is_dir) = copy::destination(&img, &dest, &workdir, several);
             if several && !is_dir {
                 return Err(at(
@@ -441,9 +478,10 @@ impl Run<'_, '_> {
                     format!("with more than one source the destination must be a directory ending in /, not {dest:?}"),
                 ));
             }
-            let tree: &dyn fsview::Tree = match &from_fs {
-                Some(f) => f,
-                None => &run.context,
+            let tree: &dyn fsview::Tree = match (&from_fs, &url_ctx) {
+                (Some(f), _) => f,
+                (None, Some(u)) => u,
+                (None, None) => &run.context,
             };
             let docs = &docs;
             let matched = &matched;
@@ -583,4 +621,21 @@ pub fn build(
         );
     }
     Ok(img)
+}
+
+/// A directory in the store's tmp/, removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(store: &Store, what: &str) -> Result<TempDir> {
+        let p = store.tmp_path(what);
+        crate::fsmode::create_dir(&p, crate::fsmode::DIR)?;
+        Ok(TempDir(p))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = crate::fsmode::remove_tree(&self.0);
+    }
 }

@@ -18,6 +18,7 @@
 pub mod cache;
 pub mod copy;
 mod exec;
+pub mod fetch;
 pub mod fsview;
 pub mod ignore;
 pub mod instructions;
