@@ -56,6 +56,11 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: ContainerCmd,
     },
+    /// Manage the build cache
+    Builder {
+        #[command(subcommand)]
+        cmd: BuilderCmd,
+    },
     /// Manage volumes
     Volume {
         #[command(subcommand)]
@@ -114,6 +119,8 @@ pub struct FormatArg {
 /// The image verbs with the same name at the top level (`berth pull`) and under `berth image`.
 #[derive(Subcommand)]
 pub enum ImageVerb {
+    /// Build an image from a Dockerfile
+    Build(Box<BuildArgs>),
     /// Import a root filesystem tarball as an image (like `docker import`)
     Import {
         /// Tarball (plain, gzip or zstd), or - for stdin
@@ -1044,4 +1051,65 @@ pub struct ComposePort {
     pub index: u32,
     pub service: String,
     pub private_port: u16,
+}
+
+#[derive(Subcommand)]
+pub enum BuilderCmd {
+    /// Remove the build cache
+    Prune {
+        /// Remove all of it (the only kind berth has)
+        #[arg(long, short)]
+        all: bool,
+        /// Do not ask for confirmation
+        #[arg(long, short)]
+        force: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
+pub enum ProgressMode {
+    Auto,
+    Plain,
+    Tty,
+    Quiet,
+}
+
+/// `berth build`'s flags (Docker's).
+#[derive(clap::Args)]
+pub struct BuildArgs {
+    /// Name and optionally a tag, e.g. web:1 (repeatable)
+    #[arg(long = "tag", short = 't')]
+    pub tags: Vec<String>,
+    /// The Dockerfile (default: CONTEXT/Dockerfile; - for stdin)
+    #[arg(long = "file", short = 'f')]
+    pub file: Option<String>,
+    /// A build-time variable KEY=VALUE (KEY alone: from the environment)
+    #[arg(long = "build-arg")]
+    pub build_args: Vec<String>,
+    /// The stage to build (default: the last)
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Do not use the cache
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Pull FROM images even if they are in the store
+    #[arg(long)]
+    pub pull: bool,
+    /// A label KEY=VALUE on the image (repeatable)
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+    /// The network of RUN steps: default, none or host
+    #[arg(long)]
+    pub network: Option<String>,
+    /// Progress output: auto, plain, tty, quiet
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: ProgressMode,
+    /// Print only the image id
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Write the image id to this file
+    #[arg(long)]
+    pub iidfile: Option<PathBuf>,
+    /// The build context directory
+    pub context: PathBuf,
 }

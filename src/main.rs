@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use berth::cli::{
-    Cli, Cmd, ContainerCmd, ContainerVerb, ImageCmd, ImageVerb, ObjectType, SystemCmd,
+    BuilderCmd, Cli, Cmd, ContainerCmd, ContainerVerb, ImageCmd, ImageVerb, ObjectType, SystemCmd,
 };
-use berth::commands::{compose, container, image, inspect, network, run, system, volume};
+use berth::commands::{build, compose, container, image, inspect, network, run, system, volume};
 use berth::engine;
 use berth::exit::{verb_status, EXIT_BERTH};
 
@@ -149,6 +149,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         },
         Cmd::Volume { cmd } => volume::dispatch(root, cmd)?,
         Cmd::Network { cmd } => network::dispatch(root, cmd)?,
+        Cmd::Builder {
+            cmd: BuilderCmd::Prune { all: _, force },
+        } => build::prune(root, force)?,
         Cmd::Version(_) => {}
         Cmd::Info(a)
         | Cmd::System {
@@ -172,6 +175,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
 /// The image verbs that have the same name at the top level and under `image`.
 fn image_verb(root: &Path, v: ImageVerb) -> anyhow::Result<()> {
     match v {
+        ImageVerb::Build(a) => build::build(root, *a),
         ImageVerb::Import {
             file,
             reference,

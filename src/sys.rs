@@ -127,3 +127,26 @@ pub fn count_interrupts() {
 pub fn interrupts() -> usize {
     INTERRUPTS.load(std::sync::atomic::Ordering::SeqCst)
 }
+/// Set by the handler `catch_interrupts` installs: SIGINT, SIGTERM or SIGHUP arrived.
+pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn note_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// SIGINT, SIGTERM and SIGHUP only set `INTERRUPTED` (a build stops its step and cleans
+/// up instead of dying with a container and mounts left behind). No SA_RESTART: a blocking
+/// poll returns EINTR. Handlers are reset by exec, so containers started after this get
+/// the default actions.
+pub fn catch_interrupts() {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let act = SigAction::new(
+        SigHandler::Handler(note_interrupt),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        let _ = unsafe { sigaction(s, &act) };
+    }
+}

@@ -66,6 +66,12 @@ pub enum Error {
     Mount { target: PathBuf, msg: String },
     #[error("{}", esc(.0))]
     Invalid(String),
+    /// A Dockerfile that does not parse (file:line, text, what was expected).
+    #[error("{}", esc(&.0.to_string()))]
+    Dockerfile(crate::build::ParseError),
+    /// A build step that failed: the message names the Dockerfile line.
+    #[error("{}", .0.lines().map(|l| esc(l).into_owned()).collect::<Vec<_>>().join("\n"))]
+    Build(String),
 }
 
 pub trait IoContext<T> {

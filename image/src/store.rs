@@ -572,8 +572,12 @@ impl Store {
         // Exclusive: no writer is between writing a blob and naming it.
         let _l = lock(&dir.join(".gc.lock"), FlockArg::LockExclusive)?;
         let store = Store::handle(dir.clone(), None);
-        let (blobs, mut layers) = store.referenced_objects()?;
+        let (mut blobs, mut layers) = store.referenced_objects()?;
         layers.extend(in_use.iter().cloned());
+        // The build cache's images are not in the index (build/cache.rs).
+        let (cb, cl) = crate::build::cache::referenced(root, &dir);
+        blobs.extend(cb);
+        layers.extend(cl);
         let (mut nb, mut nl, mut bytes) = (0, 0, 0u64);
         for e in fs::read_dir(dir.join("blobs/sha256"))
             .ctx("list", dir.join("blobs/sha256"))?

@@ -1,5 +1,6 @@
 //! One file per group of verbs: arguments in, one engine or store call, output out.
 
+pub mod build;
 pub mod compose;
 pub mod container;
 pub mod image;

@@ -3,11 +3,21 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use berth_image::build::{BuildSpec, RunStep, StepRunner};
+use berth_image::{Reference, Store};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
 
-use super::config::NetworkMode;
+use super::config::{ContainerConfig, LogOptions, Mount, NetworkMode, ProcessConfig};
+use super::container::{Containers, RestartPolicy};
+use super::{lifecycle, Attach};
+use crate::sys::INTERRUPTED;
 
 /// Where the Dockerfile comes from.
 #[derive(Debug, Clone)]
@@ -42,6 +52,10 @@ pub struct BuildOptions {
     pub quiet: bool,
 }
 
+/// The label of a RUN step's container: the next command's heal removes one whose build
+/// was killed.
+pub const STEP_LABEL: &str = "berth.build.step";
+
 /// The network RUN steps get when none is asked for. Host for now; the default bridge once
 /// networks land (change this one constant).
 pub const BUILD_NETWORK: NetworkMode = NetworkMode::Host;
@@ -49,9 +63,241 @@ pub const BUILD_NETWORK: NetworkMode = NetworkMode::Host;
 /// Builds the image `o` describes under `root`, writing BuildKit-style plain progress to
 /// `progress`; returns the image id (`sha256:...`).
 pub fn build(root: &Path, o: &BuildOptions, progress: &mut dyn Write) -> Result<String> {
-    let _ = (root, progress);
-    anyhow::bail!(
-        "build of {}: berth build is not implemented yet",
-        o.context.display()
-    )
+    lifecycle::heal(root)?;
+    let context = o.context.clone();
+    if !context.is_dir() {
+        anyhow::bail!("build context {}: not a directory", context.display());
+    }
+    let (text, name) = match &o.dockerfile {
+        Some(Dockerfile::Inline(t)) => (t.clone(), "Dockerfile".to_string()),
+        Some(Dockerfile::Path(p)) => (
+            std::fs::read_to_string(p).with_context(|| format!("read {}", p.display()))?,
+            p.file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_else(|| "Dockerfile".into()),
+        ),
+        None => {
+            let p = context.join("Dockerfile");
+            (
+                std::fs::read_to_string(&p).with_context(|| format!("read {}", p.display()))?,
+                "Dockerfile".to_string(),
+            )
+        }
+    };
+    let tags = o
+        .tags
+        .iter()
+        .map(|t| {
+            t.parse::<Reference>()
+                .with_context(|| format!("invalid tag {t:?}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let spec = BuildSpec {
+        root: root.to_path_buf(),
+        context,
+        dockerfile_text: text,
+        dockerfile_name: name,
+        build_args: o.build_args.clone(),
+        target: o.target.clone(),
+        no_cache: o.no_cache,
+        pull: o.pull,
+        labels: o.labels.clone(),
+        tags,
+        insecure_registries: Vec::new(),
+    };
+    let store = Store::open(root)?;
+    crate::sys::catch_interrupts();
+    let mut runner = Runner {
+        root: root.to_path_buf(),
+        network: o.network.clone().unwrap_or(BUILD_NETWORK),
+    };
+    let img = berth_image::build::build(&store, &spec, &mut runner, progress)?;
+    Ok(img.id().to_string())
+}
+
+/// RUN steps as containers made through the engine.
+struct Runner {
+    root: PathBuf,
+    network: NetworkMode,
+}
+
+impl StepRunner for Runner {
+    fn run(
+        &mut self,
+        step: &RunStep<'_>,
+        out: &mut dyn Write,
+        commit: &mut dyn FnMut(&Path) -> berth_image::Result<()>,
+    ) -> berth_image::Result<()> {
+        self.run_step(step, out, commit)
+            .map_err(|e| berth_image::Error::Build(crate::error_chain(&e)))
+    }
+
+    fn interrupted(&self) -> bool {
+        INTERRUPTED.load(Ordering::SeqCst)
+    }
+}
+
+impl Runner {
+    fn config(&self, step: &RunStep<'_>) -> ContainerConfig {
+        let network = match step.network.as_deref() {
+            Some("none") => NetworkMode::None,
+            Some("host") => NetworkMode::Host,
+            _ => self.network.clone(),
+        };
+        let mut mounts = Vec::new();
+        if network == NetworkMode::Host && Path::new("/etc/resolv.conf").is_file() {
+            // The host's resolver, so package managers reach their mirrors.
+            mounts.push(Mount::Bind {
+                src: "/etc/resolv.conf".into(),
+                dst: "/etc/resolv.conf".into(),
+                ro: true,
+            });
+        }
+        ContainerConfig {
+            image: step.image.id().to_string(),
+            name: None,
+            process: ProcessConfig {
+                command: step.argv.clone(),
+                entrypoint: Some(Vec::new()),
+                env: step.env.clone(),
+                workdir: step.workdir.clone(),
+                user: step.user.clone(),
+                ..ProcessConfig::default()
+            },
+            hostname: None,
+            mounts,
+            resources: Default::default(),
+            security: Default::default(),
+            network,
+            restart: RestartPolicy::parse("no").unwrap_or_default(),
+            auto_remove: false,
+            labels: BTreeMap::from([(STEP_LABEL.to_string(), "true".to_string())]),
+            log: LogOptions::default(),
+            ports: Vec::new(),
+            publish_all: false,
+            dns: Default::default(),
+            extra_hosts: Vec::new(),
+            exposed: Vec::new(),
+        }
+    }
+
+    fn run_step(
+        &mut self,
+        step: &RunStep<'_>,
+        out: &mut dyn Write,
+        commit: &mut dyn FnMut(&Path) -> berth_image::Result<()>,
+    ) -> Result<()> {
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            anyhow::bail!("interrupted");
+        }
+        let cs = Containers::new(&self.root);
+        let store = Store::open(&self.root)?;
+        let cfg = self.config(step);
+        let resolv_in_image = image_has(&store, step.image, "etc/resolv.conf");
+        let (rec, lock) = super::create_from(&self.root, &store, step.image, &cfg)?;
+        let id = rec.id.clone();
+        // From here on the container goes whatever happens.
+        let res = (|| -> Result<()> {
+            let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+            let w2 = w.try_clone()?;
+            let l = super::start_container(
+                &cs,
+                &rec,
+                Attach::Stdio {
+                    stdin: None,
+                    stdout: w,
+                    stderr: w2,
+                },
+            )?;
+            let (code, interrupted) = wait_step(l.pid, r, out)?;
+            lifecycle::finish(&cs, &id, code, false)?;
+            if interrupted {
+                anyhow::bail!("interrupted");
+            }
+            if code != 0 {
+                anyhow::bail!("did not complete successfully: exit code: {code}");
+            }
+            let (upper, _, _) = berth_image::rootfs::paths(&cs.dir_of(&id));
+            if !resolv_in_image {
+                // The mount point made for the host's resolv.conf is not the step's.
+                let f = upper.join("etc/resolv.conf");
+                if std::fs::metadata(&f).is_ok_and(|m| m.is_file() && m.len() == 0) {
+                    let _ = std::fs::remove_file(&f);
+                }
+            }
+            commit(&upper).map_err(anyhow::Error::from)
+        })();
+        drop(lock);
+        let removed = lifecycle::remove(&cs, &id, true, true);
+        match (res, removed) {
+            (Err(e), Err(r)) => Err(e.context(format!(
+                "(and removing step container {}: {r:#})",
+                &id[..12]
+            ))),
+            (Err(e), _) => Err(e),
+            (Ok(()), r) => r,
+        }
+    }
+}
+
+/// Whether the image has `rel` (a file in its top-most layer that has it; whiteouts aside).
+fn image_has(store: &Store, img: &berth_image::Image, rel: &str) -> bool {
+    img.chain_ids()
+        .iter()
+        .any(|c| std::fs::symlink_metadata(store.layer_dir(c).join(rel)).is_ok())
+}
+
+/// Waits for the step's init: its output (stdout and stderr on one pipe) to `out`; on
+/// SIGINT/SIGTERM it is killed. Returns the exit status and whether it was interrupted.
+fn wait_step(pid: i32, r: OwnedFd, out: &mut dyn Write) -> Result<(i32, bool)> {
+    let mut status: Option<i32> = None;
+    let mut open = true;
+    let mut killed = false;
+    let mut buf = [0u8; 16 * 1024];
+    let mut grace = 0;
+    loop {
+        if INTERRUPTED.load(Ordering::SeqCst) && !killed && status.is_none() {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            killed = true;
+        }
+        if status.is_none() {
+            match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(_, c)) => status = Some(c),
+                Ok(WaitStatus::Signaled(_, s, _)) => status = Some(128 + s as i32),
+                Ok(_) => {}
+                Err(nix::errno::Errno::ECHILD) => status = Some(255),
+                Err(e) => return Err(e).context("wait for the step"),
+            }
+        }
+        if let Some(c) = status {
+            // A child left behind may hold the pipe: a moment to drain, then done.
+            if !open || grace > 5 {
+                return Ok((c, killed));
+            }
+        }
+        if !open {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            continue;
+        }
+        let mut fds = [PollFd::new(r.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(50u16)) {
+            Ok(0) => {
+                if status.is_some() {
+                    grace += 1;
+                }
+                continue;
+            }
+            Err(nix::errno::Errno::EINTR) => continue,
+            Ok(_) => {}
+            Err(e) => return Err(e).context("poll the step's output"),
+        }
+        match nix::unistd::read(&r, &mut buf) {
+            Ok(0) => open = false,
+            Ok(n) => {
+                let _ = out.write_all(&buf[..n]);
+            }
+            Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::EAGAIN) => {}
+            Err(_) => open = false,
+        }
+    }
 }

@@ -338,6 +338,13 @@ fn heal_one(cs: &Containers, id: &str) {
             return;
         }
     };
+    if rec.config.labels.contains_key(super::build::STEP_LABEL) {
+        // A build step whose build was killed (it held the lock): nothing will use it.
+        let errs = teardown(cs, id, Level::Processes);
+        note_errors(cs, id, errs.into_result(id));
+        note_errors(cs, id, remove_dir(cs, id, true));
+        return;
+    }
     if rec.state.status.is_up() {
         if init_alive(cs, id) {
             return; // the truth: it runs, unwatched

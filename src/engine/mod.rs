@@ -78,10 +78,21 @@ pub fn layers_in_use(root: &Path) -> std::collections::BTreeSet<String> {
 /// Makes a container from `o`: its directory, record, overlay and OCI config. Returns the
 /// record and the held `.lock` of the container.
 pub fn create(root: &Path, o: &ContainerConfig) -> Result<(Record, Flock<File>)> {
-    let netns = network_namespace(root, &o.network)?;
     let store = Store::open(root)?;
     let img = store.resolve(&o.image)?;
-    layers::ensure(&store, &img.manifest.layers, &img.config)?;
+    create_from(root, &store, &img, o)
+}
+
+/// `create` from an image already at hand, named in the store or not (a build step's
+/// intermediate image); `o.image` is only recorded.
+pub fn create_from(
+    root: &Path,
+    store: &Store,
+    img: &berth_image::Image,
+    o: &ContainerConfig,
+) -> Result<(Record, Flock<File>)> {
+    let netns = network_namespace(root, &o.network)?;
+    layers::ensure(store, &img.manifest.layers, &img.config)?;
     berth_runtime::debug::step("engine: image resolved");
     let cs = Containers::new(root);
     let id = new_id()?;
@@ -139,7 +150,7 @@ pub fn create(root: &Path, o: &ContainerConfig) -> Result<(Record, Flock<File>)>
         fault::point("overlay")?;
         // --rm: the writes go with the container, so the upper dir is never synced.
         rootfs::mount_overlay(
-            &store,
+            store,
             &img.chain_ids(),
             &upper,
             &work,
@@ -147,11 +158,11 @@ pub fn create(root: &Path, o: &ContainerConfig) -> Result<(Record, Flock<File>)>
             o.auto_remove,
         )?;
         berth_runtime::debug::step("engine: overlay mounted");
-        let (mut mounts, points) = resolve_mounts(&cs, &id, &img, o, &rootfs_dir)?;
+        let (mut mounts, points) = resolve_mounts(&cs, &id, img, o, &rootfs_dir)?;
         fault::point("volumes")?;
         let (netns, addrs) = match &o.network {
             config::NetworkMode::Bridge(atts) => {
-                let (path, addrs) = network::attach::setup(&cs, &id, o, atts, &exposed_of(&img))?;
+                let (path, addrs) = network::attach::setup(&cs, &id, o, atts, &exposed_of(img))?;
                 (spec::NetNs::Join(path), addrs)
             }
             // Docker's `none` has `lo` up: an app that checks itself on 127.0.0.1 works.
@@ -167,11 +178,11 @@ pub fn create(root: &Path, o: &ContainerConfig) -> Result<(Record, Flock<File>)>
         };
         mounts.extend(network::files::make(&cs, &id, o, &addrs)?);
         berth_runtime::debug::step("engine: network set up");
-        let spec = spec::build(&img, o, &netns, &mounts, &id, &rootfs_dir)?;
+        let spec = spec::build(img, o, &netns, &mounts, &id, &rootfs_dir)?;
         berth_runtime::debug::step("engine: spec built");
         fault::point("spec")?;
         fsutil::write_private(&dir.join("config.json"), &serde_json::to_vec_pretty(&spec)?)?;
-        let mut rec = record_of(&cs, &id, &img, o, &spec)?;
+        let mut rec = record_of(&cs, &id, img, o, &spec)?;
         rec.mounts.extend(points);
         // Made by start; recorded now, so a container killed while starting is found.
         rec.host_objects.push(HostObject::Runtime);

@@ -1,0 +1,112 @@
+//! The build cache: a step's key -> the image (manifest) it made.
+//!
+//! ```text
+//! <root>/build-cache/           0700
+//!   <key hex>                   0600: the manifest digest of the step's result
+//! ```
+//!
+//! The key is the sha256 of the parent image id, the instruction's text, the build args the
+//! stage sees and, for COPY/ADD, the content and metadata of its sources (cache.rs does not
+//! know which: the builder hands it the parts). HEALTHCHECK and ONBUILD are keyed by their
+//! text like any instruction (CVE-2024-24557: the classic builder once matched images that
+//! differed only there). The images an entry names are not in index.json: `Store::gc` keeps
+//! them (`referenced`), `builder prune` (`clear`) lets them go.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::digest::{chain_ids, Digest};
+use crate::error::{IoContext, Result};
+use crate::fsmode;
+use crate::model::{ImageConfig, Manifest};
+use crate::store::{Image, Store};
+
+pub fn dir(root: &Path) -> PathBuf {
+    root.join("build-cache")
+}
+
+/// The key of a step from its parts.
+pub fn key(parts: &[&str]) -> Digest {
+    let mut s = String::new();
+    for p in parts {
+        // Length-prefixed: no two different part lists give the same text.
+        s.push_str(&format!("{}:{p}\n", p.len()));
+    }
+    Digest::of(s.as_bytes())
+}
+
+/// The cached image of `key`, if it and all its blobs are still in the store.
+pub fn get(root: &Path, store: &Store, key: &Digest) -> Option<Image> {
+    let text = fs::read_to_string(dir(root).join(key.hex())).ok()?;
+    let m: Digest = text.trim().parse().ok()?;
+    let img = store.load_image(&m, Vec::new()).ok()?;
+    img.manifest
+        .layers
+        .iter()
+        .all(|l| store.has_blob(&l.digest))
+        .then_some(img)
+}
+
+/// Records `img` as the result of `key`.
+pub fn put(root: &Path, key: &Digest, img: &Image) -> Result<()> {
+    let d = dir(root);
+    fsmode::ensure_dir(&d, fsmode::DIR)?;
+    let tmp = d.join(format!(".{}-{}", key.hex(), std::process::id()));
+    let _ = fs::remove_file(&tmp);
+    {
+        use std::io::Write;
+        let mut f = fsmode::create_file(&tmp, fsmode::FILE)?;
+        f.write_all(img.manifest_digest.to_string().as_bytes())
+            .ctx("write", &tmp)?;
+    }
+    fs::rename(&tmp, d.join(key.hex())).ctx("rename", d.join(key.hex()))
+}
+
+/// The blobs and unpacked layers (chain id hex) the cache's images hold: garbage
+/// collection keeps them.
+pub fn referenced(root: &Path, store_dir: &Path) -> (BTreeSet<Digest>, BTreeSet<String>) {
+    let mut blobs = BTreeSet::new();
+    let mut layers = BTreeSet::new();
+    let Ok(rd) = fs::read_dir(dir(root)) else {
+        return (blobs, layers);
+    };
+    let blob = |d: &Digest| store_dir.join("blobs/sha256").join(d.hex());
+    for e in rd.flatten() {
+        let Ok(text) = fs::read_to_string(e.path()) else {
+            continue;
+        };
+        let Ok(m) = text.trim().parse::<Digest>() else {
+            continue;
+        };
+        let Some(manifest) = fs::read(blob(&m))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
+        else {
+            continue;
+        };
+        blobs.insert(m);
+        blobs.insert(manifest.config.digest.clone());
+        blobs.extend(manifest.layers.iter().map(|l| l.digest.clone()));
+        if let Some(c) = fs::read(blob(&manifest.config.digest))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<ImageConfig>(&b).ok())
+        {
+            layers.extend(
+                chain_ids(&c.rootfs.diff_ids)
+                    .into_iter()
+                    .map(|c| c.hex().to_string()),
+            );
+        }
+    }
+    (blobs, layers)
+}
+
+/// `builder prune`: forgets every entry; returns how many there were. The next garbage
+/// collection takes what only they held.
+pub fn clear(root: &Path) -> Result<usize> {
+    let d = dir(root);
+    let n = fs::read_dir(&d).map(|r| r.count()).unwrap_or(0);
+    fsmode::remove_tree(&d)?;
+    Ok(n)
+}

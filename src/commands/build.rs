@@ -1,0 +1,91 @@
+//! `berth build` and `berth builder prune`: flags in, one engine call, the image id out.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use berth_image::Store;
+
+use crate::cli::{BuildArgs, ProgressMode};
+use crate::engine::build::{BuildOptions, Dockerfile};
+use crate::engine::config::NetworkMode;
+
+fn key_values(flag: &str, items: &[String], from_env: bool) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for it in items {
+        match it.split_once('=') {
+            Some((k, v)) if !k.is_empty() => {
+                out.insert(k.to_string(), v.to_string());
+            }
+            None if from_env && !it.is_empty() => {
+                // `--build-arg KEY`: the value from berth's environment, if set.
+                if let Ok(v) = std::env::var(it) {
+                    out.insert(it.clone(), v);
+                }
+            }
+            _ => bail!("{flag} {it:?}: want KEY=VALUE"),
+        }
+    }
+    Ok(out)
+}
+
+pub fn build(root: &Path, a: BuildArgs) -> Result<()> {
+    if a.context.as_os_str() == "-" {
+        bail!("a build context from stdin (-) is not supported yet: give a directory");
+    }
+    let dockerfile = match a.file.as_deref() {
+        None => None,
+        Some("-") => {
+            let mut t = String::new();
+            std::io::stdin()
+                .read_to_string(&mut t)
+                .context("read the Dockerfile from stdin")?;
+            Some(Dockerfile::Inline(t))
+        }
+        Some(p) => Some(Dockerfile::Path(p.into())),
+    };
+    let network = match a.network.as_deref() {
+        None | Some("default") => None,
+        Some(n @ ("none" | "host")) => Some(n.parse::<NetworkMode>()?),
+        Some(n) => bail!("--network {n:?}: want default, none or host"),
+    };
+    let quiet = a.quiet || a.progress == ProgressMode::Quiet;
+    let o = BuildOptions {
+        context: a.context.clone(),
+        dockerfile,
+        tags: a.tags.clone(),
+        build_args: key_values("--build-arg", &a.build_args, true)?,
+        target: a.target.clone(),
+        no_cache: a.no_cache,
+        pull: a.pull,
+        labels: key_values("--label", &a.labels, false)?,
+        network,
+        quiet,
+    };
+    let id = if quiet {
+        crate::engine::build::build(root, &o, &mut std::io::sink())?
+    } else {
+        crate::engine::build::build(root, &o, &mut std::io::stderr().lock())?
+    };
+    if let Some(f) = &a.iidfile {
+        std::fs::write(f, &id).with_context(|| format!("--iidfile {}", f.display()))?;
+    }
+    if a.quiet {
+        println!("{id}");
+    }
+    Ok(())
+}
+
+/// `builder prune`: the cache forgotten, then what only it held collected.
+pub fn prune(root: &Path, force: bool) -> Result<()> {
+    if !force && !crate::commands::output::confirm("WARNING! This will remove all build cache.")? {
+        return Ok(());
+    }
+    let n = berth_image::build::cache::clear(root)?;
+    let (blobs, layers, bytes) = Store::gc(root, &crate::engine::layers_in_use(root))?;
+    println!(
+        "Deleted {n} build cache entries, {blobs} blobs and {layers} layers\nTotal reclaimed space: {bytes} B"
+    );
+    Ok(())
+}
