@@ -569,3 +569,99 @@ fn run_one_off_and_drop_in_name() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "web\nworker\n");
 }
+
+#[test]
+fn project_network_names_ports_and_replicas() {
+    if !root_or_skip("project_network_names_ports_and_replicas") {
+        return;
+    }
+    let port = 21000 + (std::process::id() % 5000) as u16 * 3;
+    let serve = "sh -c 'mkdir -p /www && hostname > /www/index.html && exec busybox httpd -f -p 80 -h /www'";
+    let named = format!("named{}", std::process::id());
+    let p = Proj::new(
+        "net",
+        &format!(
+            "services:
+  web:
+    image: bb:1
+    command: {serve}
+    ports: [\"{port}-{}:80\"]
+    deploy: {{replicas: 3}}
+  other:
+    image: bb:1
+    container_name: {named}
+    command: {serve}
+    networks: [default, back]
+  client:
+    image: bb:1
+    init: true
+    command: sleep 1000
+    networks:
+      back:
+        aliases: [the-client]
+networks:
+  back:
+    internal: true
+",
+            port + 2
+        ),
+    );
+    p.ok(&["up", "-d"]);
+    let nets = p.w.ok(&["network", "ls"]);
+    assert!(
+        nets.contains(&format!("{}_default", p.name)) && nets.contains(&format!("{}_back", p.name)),
+        "{nets}"
+    );
+    let ids: Vec<String> = p
+        .ps()
+        .iter()
+        .map(|c| c["ID"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(ids.len(), 5);
+    // Each replica on its own host port, answering with its own hostname.
+    let mut hosts = std::collections::BTreeSet::new();
+    for n in 0..3 {
+        let mut got = String::new();
+        p.w.eventually(10, "web answers on the host port", || {
+            got = Command::new("busybox")
+                .args(["wget", "-qO-", &format!("http://127.0.0.1:{}/", port + n)])
+                .output()
+                .map(|o| text(&o.stdout))
+                .unwrap_or_default();
+            !got.is_empty()
+        });
+        hosts.insert(got.trim().to_string());
+    }
+    assert_eq!(hosts.len(), 3, "three replicas answered: {hosts:?}");
+    let ports = p.ok(&["port", "--index", "2", "web", "80"]);
+    assert_eq!(ports.trim(), format!("0.0.0.0:{}", port + 1));
+    // By service name and container_name on the project network; the client reaches
+    // `other` on the internal network it shares with it, not `web`, which is not on it.
+    let exec = |args: &[&str]| p.run(&[&["exec", "client"][..], args].concat());
+    let out = exec(&["busybox", "wget", "-qO-", &format!("http://{named}/")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = exec(&["busybox", "wget", "-qO-", "http://other/"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = p.run(&["exec", "other", "busybox", "wget", "-qO-", "http://web/"]);
+    assert!(
+        out.status.success(),
+        "other is on the default network too: {}",
+        text(&out.stderr)
+    );
+    assert!(
+        hosts.contains(text(&out.stdout).trim()),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = exec(&["busybox", "wget", "-T", "2", "-qO-", "http://web/"]);
+    assert!(!out.status.success(), "client is not on web's network");
+    p.ok(&["down", "-t", "1"]);
+    for id in &ids {
+        p.w.assert_gone(id);
+    }
+    let nets = p.w.ok(&["network", "ls"]);
+    assert!(
+        !nets.contains(&p.name),
+        "down removed the project's networks: {nets}"
+    );
+}

@@ -356,26 +356,26 @@ pub fn dispatch(root: &Path, a: ComposeArgs) -> Result<i32> {
             }
         }
         ComposeCmd::Port(pa) => {
-            let svc = plan::service(&p, &pa.service)
-                .with_context(|| format!("no such service: {}", pa.service))?;
-            let port = svc
-                .ports
-                .iter()
-                .find(|x| x.target == pa.private_port && x.protocol == pa.protocol)
+            let r = of_services(root, &p, std::slice::from_ref(&pa.service), false)?
+                .into_iter()
+                .find(|r| apply::number_of(r) == pa.index)
                 .with_context(|| {
                     format!(
-                        "service {} does not publish {}/{}",
-                        pa.service, pa.private_port, pa.protocol
+                        "service {:?} has no container number {}",
+                        pa.service, pa.index
                     )
                 })?;
-            let published = port
-                .published
-                .clone()
-                .context("the port is published on a port the network chose; see berth port")?;
-            println!(
-                "{}:{published}",
-                port.host_ip.as_deref().unwrap_or("0.0.0.0")
-            );
+            let key = format!("{}/{}", pa.private_port, pa.protocol);
+            let b = r
+                .network_settings
+                .ports
+                .get(&key)
+                .and_then(|b| b.as_ref())
+                .and_then(|b| b.first())
+                .with_context(|| {
+                    format!("no public port '{key}' published for {}", r.bare_name())
+                })?;
+            println!("{}:{}", b.host_ip, b.host_port);
         }
         ComposeCmd::Images(s) => {
             let store = berth_image::Store::open(root)?;

@@ -332,7 +332,14 @@ pub fn container_config(p: &Project, s: &Service, i: &Instance) -> Result<Contai
                         )
                     })
                 };
-                Some((parse(a)?, parse(b)?))
+                let (a, b) = (parse(a)?, parse(b)?);
+                // Replicas share the range: container N takes its Nth port.
+                let n = a as u32 + i.number.saturating_sub(1);
+                if b > a && n <= b as u32 {
+                    Some((n as u16, n as u16))
+                } else {
+                    Some((a, b))
+                }
             }
         };
         let host_ip = match port.host_ip.as_deref().filter(|x| !x.is_empty()) {

@@ -61,31 +61,19 @@ pub fn status_text(r: &Record, st: Status) -> String {
     }
 }
 
-/// The ports a container of `service` publishes, as `0.0.0.0:8080->80/tcp`.
-fn ports_of(p: &Project, service: &str) -> String {
-    let Some(s) = super::plan::service(p, service) else {
-        return String::new();
-    };
-    let mut v: Vec<String> = s
-        .ports
-        .iter()
-        .map(|pt| match &pt.published {
-            Some(pb) => format!(
-                "{}:{pb}->{}/{}",
-                pt.host_ip.as_deref().unwrap_or("0.0.0.0"),
-                pt.target,
-                pt.protocol
+/// Docker's PORTS column for a container: what it publishes (`0.0.0.0:8080->80/tcp`), and
+/// the ports it only exposes.
+fn ports_of(r: &Record) -> String {
+    let mut v = Vec::new();
+    for (cport, binds) in &r.network_settings.ports {
+        match binds {
+            Some(bs) if !bs.is_empty() => v.extend(
+                bs.iter()
+                    .map(|b| format!("{}:{}->{cport}", b.host_ip, b.host_port)),
             ),
-            None => format!("{}/{}", pt.target, pt.protocol),
-        })
-        .collect();
-    v.extend(s.expose.iter().map(|e| {
-        if e.contains('/') {
-            e.clone()
-        } else {
-            format!("{e}/tcp")
+            _ => v.push(cport.clone()),
         }
-    }));
+    }
     v.join(", ")
 }
 
@@ -162,7 +150,7 @@ pub fn ps(root: &Path, p: &Project, o: &PsOptions) -> Result<()> {
                 "Health": r.state_health(),
                 "ExitCode": r.state.exit_code,
                 "Labels": r.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
-                "Ports": ports_of(p, service_of(r)),
+                "Ports": ports_of(r),
                 "Networks": r.host_config.network_mode,
             });
             println!("{v}");
@@ -179,7 +167,7 @@ pub fn ps(root: &Path, p: &Project, o: &PsOptions) -> Result<()> {
                 service_of(r).to_string(),
                 format!("{} ago", human(since(&r.created))),
                 status_text(r, *st),
-                ports_of(p, service_of(r)),
+                ports_of(r),
             ]
         })
         .collect();
