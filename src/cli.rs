@@ -635,7 +635,7 @@ pub struct CreateArgs {
     /// Security options: no-new-privileges[:true|false], seccomp=unconfined|PROFILE.json
     #[arg(long)]
     pub security_opt: Vec<String>,
-    /// Network: none, host, bridge (the default network), NAME, container:NAME, ns:PATH; repeat for several networks
+    /// Network (default: bridge, the default network): none, host, bridge, NAME, container:NAME, ns:PATH; repeat for several networks
     #[arg(long = "network", alias = "net")]
     pub network: Vec<String>,
     /// IPv4 address on the (first) network

@@ -190,5 +190,5 @@ fn network_mode(a: &CreateArgs) -> Result<NetworkMode> {
     Ok(NetworkMode::Bridge(atts))
 }
 
-/// The network a container gets without `--network`.
-const DEFAULT_NETWORK: &str = "none";
+/// The network a container gets without `--network`: the default bridge, as Docker.
+const DEFAULT_NETWORK: &str = "bridge";

@@ -65,6 +65,24 @@ impl Drop for World {
                     .output();
             }
         }
+        // Its networks too (the default one by id: by name it cannot be removed), so no
+        // bridge or nft table of a test outlives it.
+        if root.join("networks").exists() {
+            let ids = Command::new(BIN)
+                .arg("--root")
+                .arg(&root)
+                .args(["network", "ls", "-q", "--no-trunc"])
+                .output()
+                .map(|o| text(&o.stdout))
+                .unwrap_or_default();
+            for id in ids.lines() {
+                let _ = Command::new(BIN)
+                    .arg("--root")
+                    .arg(&root)
+                    .args(["network", "rm", id])
+                    .output();
+            }
+        }
         let dir = self.dir.path().to_string_lossy().into_owned();
         let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let mut points: Vec<&str> = mi
@@ -255,6 +273,7 @@ impl World {
         for a in [
             "sh", "echo", "cat", "ls", "id", "hostname", "sleep", "true", "grep", "tail", "head",
             "false", "mkdir", "touch", "ps", "wc", "seq", "rm", "ln", "stat", "kill", "trap",
+            "wget", "httpd", "nc", "ip", "timeout",
         ] {
             let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a));
         }
@@ -396,9 +415,19 @@ impl World {
                 }
             }
         }
+        // Network objects named from the id: its veths (`vb<7 hex>…`), its namespace file.
+        if let Ok(rd) = std::fs::read_dir("/sys/class/net") {
+            for e in rd.flatten() {
+                let n = e.file_name().to_string_lossy().into_owned();
+                if n.starts_with(&format!("vb{}", &id[..7])) {
+                    out.push(format!("veth: {n}"));
+                }
+            }
+        }
         for p in [
             root.join("containers").join(id),
             root.join("runtime").join(id),
+            root.join("netns").join(id),
         ] {
             if p.exists() {
                 out.push(format!("state: {}", p.display()));

@@ -399,6 +399,9 @@ fn take_down(root: &Path, n: &NetworkRecord) -> Result<()> {
     if let Err(e) = firewall::remove(&n.id) {
         errs.push(format!("remove its nft table: {e}"));
     }
+    if let Err(e) = super::fault::point("network-rm-bridge") {
+        errs.push(e.to_string());
+    }
     if let Err(e) = link::delete_link(&n.bridge()) {
         errs.push(format!("delete bridge {}: {e}", n.bridge()));
     }

@@ -1,0 +1,619 @@
+//! Bridge networks, black-box: names, isolation, published ports (127.0.0.1 and the host's
+//! own address), taken ports, the stale-DNAT case, concurrent addresses, healing after a
+//! SIGKILL, egress through a FORWARD DROP policy, --internal, and nothing left behind.
+//! Traffic goes only to loopback, the host's own address, or a namespace the test makes.
+//! Each test has its own subnet (10.213.N.0/24), network names and host ports.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+/// A world with busybox and a user network on 10.213.`n`.0/24; returns (world, net id).
+fn world_with_net(name: &str, n: u8) -> (World, String) {
+    let w = World::with_busybox();
+    let id = w
+        .ok(&[
+            "network",
+            "create",
+            "--subnet",
+            &format!("10.213.{n}.0/24"),
+            name,
+        ])
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 64, "network create prints the id: {id:?}");
+    (w, id)
+}
+
+/// An HTTP GET from the host; the body, or the error.
+fn http_get(addr: &str, path: &str) -> Result<String, String> {
+    let sa: std::net::SocketAddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+    let mut s =
+        TcpStream::connect_timeout(&sa, Duration::from_secs(2)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(3))).ok();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
+    Ok(out.split("\r\n\r\n").nth(1).unwrap_or("").to_string())
+}
+
+/// Tries `f` for a few seconds (a server in a fresh container takes a moment to listen).
+fn eventually(f: impl Fn() -> Result<String, String>) -> Result<String, String> {
+    let t = std::time::Instant::now();
+    loop {
+        match f() {
+            Ok(v) => return Ok(v),
+            Err(e) if t.elapsed() > Duration::from_secs(5) => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+/// The host's first global IPv4 address (not loopback).
+fn host_addr() -> String {
+    let out = Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "scope", "global"])
+        .output()
+        .expect("ip (iproute2)");
+    text(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(3))
+        .filter_map(|a| a.split('/').next())
+        .find(|a| !a.starts_with("10.213."))
+        .expect("a global IPv4 address")
+        .to_string()
+}
+
+/// A busybox httpd serving its hostname at /hostname (the container's /etc).
+fn httpd_args<'a>(name: &'a str, net: &'a str) -> Vec<&'a str> {
+    vec!["--name", name, "--network", net]
+}
+
+fn serve(w: &World, extra: &[&str]) -> String {
+    let mut a: Vec<&str> = extra.to_vec();
+    a.extend(["bb:1", "httpd", "-f", "-p", "80", "-h", "/etc"]);
+    w.run_d(&a)
+}
+
+fn link_exists(name: &str) -> bool {
+    std::path::Path::new("/sys/class/net").join(name).exists()
+}
+
+fn nft_ruleset() -> String {
+    text(
+        &Command::new("nft")
+            .args(["list", "ruleset"])
+            .output()
+            .expect("nft")
+            .stdout,
+    )
+}
+
+/// The network's bridge, table and lease files are gone.
+fn assert_network_gone(w: &World, net_id: &str) {
+    assert!(
+        !link_exists(&format!("br-{}", &net_id[..12])),
+        "bridge of {net_id} left"
+    );
+    assert!(
+        !nft_ruleset().contains(&format!("berth_{}", &net_id[..12])),
+        "nft table of {net_id} left"
+    );
+    assert!(!w.root().join("networks").join(net_id).exists());
+}
+
+fn inspect_ip(w: &World, ctr: &str, net: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(&w.ok(&["inspect", ctr])).expect("json");
+    v[0]["NetworkSettings"]["Networks"][net]["IPAddress"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn two_containers_talk_by_name_and_a_published_port_answers_everywhere() {
+    if !root_or_skip("two_containers_talk_by_name_and_a_published_port_answers_everywhere") {
+        return;
+    }
+    let (w, net) = world_with_net("bt-talk", 11);
+    let mut a = httpd_args("web", "bt-talk");
+    a.extend(["--network-alias", "www", "-p", "28011:80"]);
+    let id = serve(&w, &a);
+    let short = &id[..12];
+    // By name, by alias, by short id, from another container on the network.
+    let out = w.ok(&[
+        "run", "--rm", "--network", "bt-talk", "bb:1", "sh", "-c",
+        &format!("for h in web www {short}; do for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://$h/hostname && break; sleep 0.2; done; done"),
+    ]);
+    assert_eq!(out.lines().collect::<Vec<_>>(), vec![short; 3], "{out}");
+    // The published port on 127.0.0.1 and on the host's own address.
+    let body = eventually(|| http_get("127.0.0.1:28011", "/hostname")).expect("127.0.0.1:28011");
+    assert_eq!(body.trim(), short);
+    let body = eventually(|| http_get(&format!("{}:28011", host_addr()), "/hostname"))
+        .expect("host address");
+    assert_eq!(body.trim(), short);
+    // Hairpin: another container through the host's address.
+    let out = w.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "bt-talk",
+        "bb:1",
+        "wget",
+        "-qO-",
+        &format!("http://{}:28011/hostname", host_addr()),
+    ]);
+    assert_eq!(out.trim(), short);
+    // What port, ps and inspect say.
+    assert_eq!(w.ok(&["port", "web"]).trim(), "80/tcp -> 0.0.0.0:28011");
+    assert_eq!(w.ok(&["port", "web", "80"]).trim(), "0.0.0.0:28011");
+    assert!(w.ok(&["ps"]).contains("0.0.0.0:28011->80/tcp"));
+    let ip = inspect_ip(&w, "web", "bt-talk");
+    assert!(ip.starts_with("10.213.11."), "{ip}");
+    let v: serde_json::Value =
+        serde_json::from_str(&w.ok(&["network", "inspect", "bt-talk"])).expect("json");
+    assert_eq!(v[0]["IPAM"]["Config"][0]["Subnet"], "10.213.11.0/24");
+    assert_eq!(v[0]["IPAM"]["Config"][0]["Gateway"], "10.213.11.1");
+    assert_eq!(v[0]["Containers"][&id]["Name"], "web");
+    // rm takes everything; the network goes with rm.
+    w.ok(&["rm", "-f", "web"]);
+    w.assert_gone(&id);
+    assert!(!nft_ruleset().contains("dport 28011"));
+    assert!(http_get("127.0.0.1:28011", "/").is_err());
+    w.ok(&["network", "rm", "bt-talk"]);
+    assert_network_gone(&w, &net);
+}
+
+#[test]
+fn different_networks_are_isolated_and_the_default_network_resolves_names() {
+    if !root_or_skip("different_networks_are_isolated_and_the_default_network_resolves_names") {
+        return;
+    }
+    let (w, n1) = world_with_net("bt-iso1", 12);
+    let n2 = w
+        .ok(&["network", "create", "--subnet", "10.213.13.0/24", "bt-iso2"])
+        .trim()
+        .to_string();
+    let id = serve(&w, &httpd_args("iso-a", "bt-iso1"));
+    let ip = inspect_ip(&w, "iso-a", "bt-iso1");
+    // Same network: reachable (the server is up).
+    let out = w.ok(&[
+        "run", "--rm", "--network", "bt-iso1", "bb:1", "sh", "-c",
+        &format!("for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://{ip}/hostname && break; sleep 0.2; done"),
+    ]);
+    assert_eq!(out.trim(), &id[..12]);
+    // Other network: neither by address nor by name.
+    let o = w.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "bt-iso2",
+        "bb:1",
+        "sh",
+        "-c",
+        &format!("timeout 3 wget -qO- http://{ip}/hostname; exit $?"),
+    ]);
+    assert!(!o.status.success(), "reached {ip} across networks");
+    let o = w.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "bt-iso2",
+        "bb:1",
+        "sh",
+        "-c",
+        "grep -w iso-a /etc/hosts",
+    ]);
+    assert!(!o.status.success(), "iso-a is named on the other network");
+    // The default network: containers find each other by name.
+    let d = w.run_d(&[
+        "--name", "dflt-a", "bb:1", "httpd", "-f", "-p", "80", "-h", "/etc",
+    ]);
+    let out = w.ok(&[
+        "run", "--rm", "bb:1", "sh", "-c",
+        "for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://dflt-a/hostname && break; sleep 0.2; done",
+    ]);
+    assert_eq!(out.trim(), &d[..12]);
+    w.ok(&["rm", "-f", "iso-a", "dflt-a"]);
+    w.assert_gone(&id);
+    w.assert_gone(&d);
+    w.ok(&["network", "rm", "bt-iso1", "bt-iso2"]);
+    assert_network_gone(&w, &n1);
+    assert_network_gone(&w, &n2);
+}
+
+#[test]
+fn a_taken_port_is_refused_with_its_holder() {
+    if !root_or_skip("a_taken_port_is_refused_with_its_holder") {
+        return;
+    }
+    let (w, _) = world_with_net("bt-taken", 14);
+    let l = std::net::TcpListener::bind("0.0.0.0:28014").expect("bind 28014");
+    let o = w.berth(&[
+        "run",
+        "-d",
+        "--network",
+        "bt-taken",
+        "-p",
+        "28014:80",
+        "bb:1",
+        "sleep",
+        "30",
+    ]);
+    assert!(!o.status.success());
+    let e = text(&o.stderr);
+    assert!(
+        e.contains("28014") && e.contains(&format!("process {}", std::process::id())),
+        "{e}"
+    );
+    drop(l);
+    w.run_d(&[
+        "--name",
+        "holder",
+        "--network",
+        "bt-taken",
+        "-p",
+        "28014:80",
+        "bb:1",
+        "sleep",
+        "30",
+    ]);
+    let o = w.berth(&[
+        "run",
+        "-d",
+        "--network",
+        "bt-taken",
+        "-p",
+        "28014:80",
+        "bb:1",
+        "sleep",
+        "30",
+    ]);
+    assert!(!o.status.success());
+    let e = text(&o.stderr);
+    assert!(e.contains("already published by container holder"), "{e}");
+    // -P: the image exposes nothing; --expose does, on a free port.
+    let id = w.run_d(&[
+        "--network",
+        "bt-taken",
+        "--expose",
+        "81",
+        "-P",
+        "bb:1",
+        "sleep",
+        "30",
+    ]);
+    let p = w.ok(&["port", &id, "81"]);
+    let port: u16 = p
+        .trim()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .expect("a port");
+    assert!(port > 0 && port != 28014, "{p}");
+}
+
+#[test]
+fn after_rm_the_port_reaches_the_new_container_even_after_a_killed_rm() {
+    if !root_or_skip("after_rm_the_port_reaches_the_new_container_even_after_a_killed_rm") {
+        return;
+    }
+    let (w, _) = world_with_net("bt-stale", 15);
+    let mut last = String::new();
+    for kill in [None, Some("kill@teardown-endpoint"), None] {
+        let id = serve(&w, &["--network", "bt-stale", "-p", "28015:80"]);
+        let body = eventually(|| http_get("127.0.0.1:28015", "/hostname")).expect("get");
+        assert_eq!(
+            body.trim(),
+            &id[..12],
+            "port 28015 reaches the container just made"
+        );
+        assert_ne!(body.trim(), last);
+        last = body.trim().to_string();
+        let mut c = Command::new(BIN);
+        c.arg("--root").arg(w.root()).args(["rm", "-f", &id]);
+        if let Some(k) = kill {
+            c.env("BERTH_FAULT", k);
+        }
+        let o = c.output().expect("rm");
+        assert_eq!(o.status.success(), kill.is_none(), "{}", text(&o.stderr));
+        // The next command heals what the killed rm left.
+        w.ok(&["ps", "-a"]);
+        if kill.is_some() {
+            w.ok(&["rm", "-f", &id]);
+        }
+        w.assert_gone(&id);
+    }
+}
+
+#[test]
+fn ten_concurrent_runs_get_distinct_addresses() {
+    if !root_or_skip("ten_concurrent_runs_get_distinct_addresses") {
+        return;
+    }
+    let (w, net) = world_with_net("bt-ten", 16);
+    let kids: Vec<_> = (0..10)
+        .map(|_| w.spawn(&["run", "-d", "--network", "bt-ten", "bb:1", "sleep", "30"]))
+        .collect();
+    let ids: Vec<String> = kids
+        .into_iter()
+        .map(|k| {
+            let o = k.wait_with_output().expect("wait");
+            assert!(o.status.success(), "{}", text(&o.stderr));
+            text(&o.stdout).trim().to_string()
+        })
+        .collect();
+    let mut ips: Vec<String> = ids.iter().map(|id| inspect_ip(&w, id, "bt-ten")).collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 10, "{ips:?}");
+    let mut a: Vec<&str> = vec!["rm", "-f"];
+    a.extend(ids.iter().map(String::as_str));
+    w.ok(&a);
+    for id in &ids {
+        w.assert_gone(id);
+    }
+    let leases = std::fs::read_dir(w.root().join("networks").join(&net).join("leases"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        .count();
+    assert_eq!(leases, 0);
+}
+
+#[test]
+fn sigkill_during_run_and_network_rm_is_healed() {
+    if !root_or_skip("sigkill_during_run_and_network_rm_is_healed") {
+        return;
+    }
+    if !cfg!(debug_assertions) {
+        eprintln!("skipping: fault points exist in debug builds only");
+        return;
+    }
+    let (w, net) = world_with_net("bt-kill", 17);
+    for point in ["network-lease", "network-link", "spec"] {
+        let o = Command::new(BIN)
+            .arg("--root")
+            .arg(w.root())
+            .args([
+                "run",
+                "-d",
+                "--network",
+                "bt-kill",
+                "-p",
+                "28017:80",
+                "bb:1",
+                "sleep",
+                "30",
+            ])
+            .env("BERTH_FAULT", format!("kill@{point}"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run");
+        assert!(!o.status.success(), "{point}: not killed");
+        let ids: Vec<String> = std::fs::read_dir(w.root().join("containers"))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.len() == 64)
+                    .collect()
+            })
+            .unwrap_or_default();
+        // The next command heals.
+        w.ok(&["ps", "-a"]);
+        for id in &ids {
+            w.assert_gone(id);
+        }
+        let leases: Vec<_> = std::fs::read_dir(w.root().join("networks").join(&net).join("leases"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+            .collect();
+        assert!(leases.is_empty(), "{point}: leases left: {leases:?}");
+        assert!(!nft_ruleset().contains("dport 28017"), "{point}: DNAT left");
+        let ns: Vec<_> = std::fs::read_dir(w.root().join("netns"))
+            .map(|rd| rd.flatten().collect())
+            .unwrap_or_default();
+        assert!(ns.is_empty(), "{point}: netns left: {ns:?}");
+    }
+    // network rm killed after the table went, before the bridge: the next rm finishes.
+    let o = Command::new(BIN)
+        .arg("--root")
+        .arg(w.root())
+        .args(["network", "rm", "bt-kill"])
+        .env("BERTH_FAULT", "kill@network-rm-bridge")
+        .output()
+        .expect("network rm");
+    assert!(!o.status.success());
+    w.ok(&["network", "rm", "bt-kill"]);
+    assert_network_gone(&w, &net);
+}
+
+#[test]
+fn lo_is_up_with_network_none_and_etc_files_exist_in_every_mode() {
+    if !root_or_skip("lo_is_up_with_network_none_and_etc_files_exist_in_every_mode") {
+        return;
+    }
+    let w = World::with_busybox();
+    let out = w.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "bb:1",
+        "ip",
+        "-o",
+        "link",
+        "show",
+        "lo",
+    ]);
+    assert!(out.contains("<LOOPBACK,UP"), "{out}");
+    for mode in ["none", "host", "bridge"] {
+        let out = w.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            mode,
+            "--hostname",
+            "hn1",
+            "--add-host",
+            "db.local:10.9.8.7",
+            "--dns",
+            "10.213.99.53",
+            "--dns-search",
+            "svc.example",
+            "bb:1",
+            "sh",
+            "-c",
+            "cat /etc/hostname /etc/hosts /etc/resolv.conf",
+        ]);
+        assert!(out.starts_with("hn1\n"), "{mode}: {out}");
+        assert!(out.contains("10.9.8.7\tdb.local"), "{mode}: {out}");
+        assert!(out.contains("nameserver 10.213.99.53"), "{mode}: {out}");
+        assert!(out.contains("search svc.example"), "{mode}: {out}");
+    }
+}
+
+// busybox 1.35's `wget -T` crashes after a good transfer: `timeout 3 wget` bounds it instead,
+// under `sh` that does not exec it (a PID 1 ignores the SIGTERM it has no handler for).
+
+/// A namespace standing in for the internet: `10.213.250.2/30` behind a veth whose host end
+/// is `10.213.250.1`, serving HTTP with the host's busybox. Removed on drop.
+struct Outside {
+    ns: String,
+    host_if: String,
+    server: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Outside {
+    fn new() -> Outside {
+        let ns = format!("bt-out-{}", std::process::id());
+        let host_if = format!("bto{}", std::process::id() % 100000);
+        let sh = |c: &str| {
+            let o = Command::new("sh").args(["-c", c]).output().expect("sh");
+            assert!(o.status.success(), "{c}: {}", text(&o.stderr));
+        };
+        sh(&format!("ip netns add {ns}"));
+        sh(&format!(
+            "ip link add {host_if} type veth peer name eth0 netns {ns}"
+        ));
+        sh(&format!(
+            "ip addr add 10.213.250.1/30 dev {host_if} && ip link set {host_if} up"
+        ));
+        sh(&format!("ip -n {ns} addr add 10.213.250.2/30 dev eth0 && ip -n {ns} link set eth0 up && ip -n {ns} link set lo up"));
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("hello"), "outside\n").unwrap();
+        let bb = ["/bin/busybox", "/usr/bin/busybox"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .expect("busybox");
+        let server = Command::new("ip")
+            .args(["netns", "exec", &ns, bb, "httpd", "-f", "-p", "80", "-h"])
+            .arg(dir.path())
+            .spawn()
+            .expect("httpd in the namespace");
+        Outside {
+            ns,
+            host_if,
+            server,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host_if])
+            .output();
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
+    }
+}
+
+/// Sets the iptables FORWARD policy to DROP and puts the old one back on drop.
+struct ForwardDrop(String);
+
+impl ForwardDrop {
+    fn set() -> ForwardDrop {
+        let out = Command::new("iptables")
+            .args(["-S", "FORWARD"])
+            .output()
+            .expect("iptables");
+        let old = text(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("-P FORWARD ").map(String::from))
+            .unwrap_or_else(|| "ACCEPT".into());
+        let o = Command::new("iptables")
+            .args(["-P", "FORWARD", "DROP"])
+            .output()
+            .expect("iptables");
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        ForwardDrop(old)
+    }
+}
+
+impl Drop for ForwardDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("iptables")
+            .args(["-P", "FORWARD", &self.0])
+            .output();
+    }
+}
+
+#[test]
+fn egress_works_through_a_forward_drop_policy_and_internal_has_none() {
+    if !root_or_skip("egress_works_through_a_forward_drop_policy_and_internal_has_none") {
+        return;
+    }
+    if Command::new("iptables").arg("--version").output().is_err() {
+        panic!("iptables (Debian package iptables) is needed by this test");
+    }
+    let out = Outside::new();
+    let _policy = ForwardDrop::set();
+    let (w, net) = world_with_net("bt-egress", 18);
+    let got = w.ok(&[
+        "run", "--rm", "--network", "bt-egress", "bb:1", "sh", "-c",
+        "for i in 1 2 3 4 5 6 7 8 9 10; do timeout 3 wget -qO- http://10.213.250.2/hello && break; sleep 0.2; done",
+    ]);
+    assert_eq!(got.trim(), "outside");
+    w.ok(&[
+        "network",
+        "create",
+        "--internal",
+        "--subnet",
+        "10.213.19.0/24",
+        "bt-internal",
+    ]);
+    let o = w.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "bt-internal",
+        "bb:1",
+        "sh",
+        "-c",
+        "timeout 3 wget -qO- http://10.213.250.2/hello; exit $?",
+    ]);
+    assert!(!o.status.success(), "an internal network reached outside");
+    w.ok(&["network", "rm", "bt-egress", "bt-internal"]);
+    assert_network_gone(&w, &net);
+    // Its accept rules left iptables' FORWARD chain with it.
+    let rules = text(
+        &Command::new("iptables")
+            .args(["-S", "FORWARD"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert!(!rules.contains(&net[..12]), "{rules}");
+    drop(out);
+}
