@@ -665,3 +665,74 @@ networks:
         "down removed the project's networks: {nets}"
     );
 }
+
+#[test]
+fn builds_run_side_by_side_and_rebuild_recreates() {
+    if !root_or_skip("builds_run_side_by_side_and_rebuild_recreates") {
+        return;
+    }
+    let p = Proj::new(
+        "build",
+        "services:
+  a:
+    build: ./a
+    network_mode: none
+  b:
+    build:
+      context: .
+      dockerfile_inline: |
+        FROM bb:1
+        ARG WORD
+        RUN echo b-$$WORD > /word
+        CMD [\"cat\", \"/word\"]
+      args: {WORD: inline}
+    network_mode: none
+    image: custom-b:1
+",
+    );
+    std::fs::create_dir(p.dir.join("a")).expect("mkdir");
+    std::fs::write(
+        p.dir.join("a/Dockerfile"),
+        "FROM bb:1\nRUN echo a-one > /word\nCMD [\"cat\", \"/word\"]\n",
+    )
+    .expect("write");
+    let out = p.run(&["up", "-d"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let e = text(&out.stderr);
+    assert!(
+        e.contains("a | ") && e.contains("b | "),
+        "build output prefixed per service: {e}"
+    );
+    let images = p.w.ok(&["images"]);
+    assert!(
+        images.contains(&format!("{}-a", p.name)) && images.contains("custom-b"),
+        "{images}"
+    );
+    p.w.eventually(10, "both ran", || {
+        let l = p.ok(&["logs"]);
+        l.contains("a-one") && l.contains("b-inline")
+    });
+    let a1 = p.id_of(&format!("{}-a-1", p.name));
+    let b1 = p.id_of(&format!("{}-b-1", p.name));
+    // A changed Dockerfile: `up --build` rebuilds, and only the container of the changed
+    // image is recreated.
+    std::fs::write(
+        p.dir.join("a/Dockerfile"),
+        "FROM bb:1\nRUN echo a-two > /word\nCMD [\"cat\", \"/word\"]\n",
+    )
+    .expect("write");
+    p.ok(&["up", "-d", "--build"]);
+    assert_ne!(p.id_of(&format!("{}-a-1", p.name)), a1);
+    assert_eq!(p.id_of(&format!("{}-b-1", p.name)), b1);
+    p.w.eventually(10, "a rebuilt", || p.ok(&["logs", "a"]).contains("a-two"));
+    p.ok(&["down", "--rmi", "local"]);
+    let images = p.w.ok(&["images"]);
+    assert!(
+        !images.contains(&format!("{}-a", p.name)),
+        "--rmi local removed the built image: {images}"
+    );
+    assert!(
+        images.contains("custom-b"),
+        "--rmi local keeps images with a name of their own: {images}"
+    );
+}

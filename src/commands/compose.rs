@@ -221,12 +221,10 @@ pub fn dispatch(root: &Path, a: ComposeArgs) -> Result<i32> {
             attach::logs(root, &recs, &pf, tail, l.follow)?;
         }
         ComposeCmd::Build(s) => {
-            for n in plan::selection(&p, &s.services, true)? {
-                let svc = plan::service(&p, &n).with_context(|| format!("no such service: {n}"))?;
-                if let Some(b) = &svc.build {
-                    apply::build_service(root, &p, &n, svc, b, false)?;
-                }
-            }
+            let names: Vec<String> = plan::selection(&p, &s.services, true)?
+                .into_iter()
+                .collect();
+            apply::build_all(root, &p, &names, false)?;
         }
         ComposeCmd::Pull(s) => {
             for n in plan::selection(&p, &s.services, true)? {

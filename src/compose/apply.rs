@@ -8,6 +8,7 @@
 //! process (sys::fork_single_threaded), and processes give the parallelism for free.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -91,6 +92,8 @@ pub fn start_all(root: &Path, recs: &[(String, String)]) -> Result<()> {
             .args(["start", id])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
+            // A Ctrl-C for a foreground `up` must not kill a start half-way.
+            .process_group(0)
             .spawn()
             .with_context(|| format!("start {name}"))?;
         children.push((name.clone(), child));
@@ -139,6 +142,129 @@ pub fn ensure_image(
         bail!("service {name}: image {image} is not built (--no-build)");
     }
     pull(root, &image).with_context(|| format!("service {name}: image {image} is not here"))
+}
+
+/// Builds the images of `services` (those with a build section), all at once: each by a
+/// `berth build` child, its output prefixed with the service's name. Services that build
+/// the same image name build it once.
+pub fn build_all(root: &Path, p: &Project, services: &[String], no_cache: bool) -> Result<()> {
+    let mut seen = BTreeSet::new();
+    let mut children = Vec::new();
+    for n in services {
+        let Some(s) = plan::service(p, n) else {
+            continue;
+        };
+        let Some(b) = &s.build else { continue };
+        let image = plan::image_of(p, n, s);
+        if !seen.insert(image.clone()) {
+            continue;
+        }
+        let mut c = berth(root)?;
+        c.args(["build", "--progress", "plain", "-t", &image]);
+        for t in &b.tags {
+            c.args(["-t", t]);
+        }
+        match (&b.dockerfile_inline, &b.dockerfile) {
+            (Some(_), _) => {
+                c.args(["-f", "-"]);
+            }
+            (None, Some(f)) => {
+                c.arg("-f").arg(Path::new(&b.context).join(f));
+            }
+            (None, None) => {}
+        }
+        for (k, v) in &b.args {
+            match v.as_ref().or_else(|| p.env.get(k)) {
+                Some(v) => c.arg("--build-arg").arg(format!("{k}={v}")),
+                None => continue,
+            };
+        }
+        if let Some(t) = &b.target {
+            c.args(["--target", t]);
+        }
+        for (k, v) in &b.labels {
+            c.arg("--label").arg(format!("{k}={v}"));
+        }
+        if let Some(net) = &b.network {
+            c.args(["--network", net]);
+        }
+        if no_cache || b.no_cache {
+            c.arg("--no-cache");
+        }
+        if b.pull {
+            c.arg("--pull");
+        }
+        c.arg(&b.context);
+        c.stdin(if b.dockerfile_inline.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Ctrl-C reaches up, which stops; builds finish their own step and clean up.
+        .process_group(0);
+        eprintln!(" Service {n}  Building");
+        let mut child = c
+            .spawn()
+            .with_context(|| format!("service {n}: start berth build"))?;
+        if let (Some(text), Some(mut stdin)) = (&b.dockerfile_inline, child.stdin.take()) {
+            std::io::Write::write_all(&mut stdin, text.as_bytes())
+                .with_context(|| format!("service {n}: dockerfile_inline"))?;
+        }
+        children.push((n.clone(), child));
+    }
+    let results: Vec<(String, bool)> = std::thread::scope(|sc| {
+        let hs: Vec<_> = children
+            .into_iter()
+            .map(|(n, mut child)| {
+                let out = child.stdout.take();
+                let err = child.stderr.take();
+                sc.spawn(move || {
+                    let prefix = |r: Option<Box<dyn std::io::Read + Send>>, name: String| {
+                        std::thread::spawn(move || {
+                            if let Some(r) = r {
+                                for l in std::io::BufRead::lines(std::io::BufReader::new(r))
+                                    .map_while(Result::ok)
+                                {
+                                    eprintln!("{name} | {l}");
+                                }
+                            }
+                        })
+                    };
+                    let a = prefix(
+                        out.map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
+                        n.clone(),
+                    );
+                    let b = prefix(
+                        err.map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
+                        n.clone(),
+                    );
+                    let ok = child.wait().is_ok_and(|st| st.success());
+                    let _ = (a.join(), b.join());
+                    (n, ok)
+                })
+            })
+            .collect();
+        hs.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(n, _)| n.clone())
+        .collect();
+    for (n, ok) in &results {
+        if *ok {
+            say("Service", n, "Built");
+        }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "failed to build service {}: see its output above",
+            failed.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// Pulls `image` from its registry.
@@ -442,11 +568,24 @@ pub fn up(root: &Path, p: &Project, o: &UpOptions) -> Result<()> {
             );
         }
     }
-    // Images first: a build that fails leaves nothing started.
+    // Images first: a build that fails leaves nothing started. Builds run side by side.
+    let store = Store::open(root)?;
+    let to_build: Vec<String> = selected
+        .iter()
+        .filter(|n| {
+            plan::service(p, n).is_some_and(|s| {
+                s.build.is_some()
+                    && (o.build
+                        || (!o.no_build && store.resolve(&plan::image_of(p, n, s)).is_err()))
+            })
+        })
+        .cloned()
+        .collect();
+    build_all(root, p, &to_build, false)?;
     let mut images = BTreeMap::new();
     for n in &selected {
         let s = plan::service(p, n).with_context(|| format!("no such service: {n}"))?;
-        images.insert(n.clone(), ensure_image(root, p, n, s, o.build, o.no_build)?);
+        images.insert(n.clone(), ensure_image(root, p, n, s, false, o.no_build)?);
     }
     ensure_networks(root, p, &selected)?;
     ensure_volumes(root, p, &selected)?;
