@@ -600,10 +600,18 @@ fn project_network_names_ports_and_replicas() {
       back:
         aliases: [the-client]
 networks:
+  default:
+    ipam:
+      config: [{{subnet: 10.{a}.{b}.0/24}}]
   back:
     internal: true
+    ipam:
+      config: [{{subnet: 10.{a}.{c}.0/24}}]
 ",
-            port + 2
+            port + 2,
+            a = 100 + std::process::id() % 100,
+            b = (std::process::id() / 100) % 120,
+            c = 128 + (std::process::id() / 100) % 120,
         ),
     );
     p.ok(&["up", "-d"]);
@@ -708,10 +716,17 @@ fn builds_run_side_by_side_and_rebuild_recreates() {
         images.contains(&format!("{}-a", p.name)) && images.contains("custom-b"),
         "{images}"
     );
-    p.w.eventually(10, "both ran", || {
-        let l = p.ok(&["logs"]);
-        l.contains("a-one") && l.contains("b-inline")
-    });
+    let mut l = String::new();
+    let t = Instant::now();
+    while !(l.contains("a-one") && l.contains("b-inline")) {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "both ran: logs {l:?}, ps {}",
+            p.ok(&["ps", "-a"])
+        );
+        std::thread::sleep(Duration::from_millis(50));
+        l = p.ok(&["logs"]);
+    }
     let a1 = p.id_of(&format!("{}-a-1", p.name));
     let b1 = p.id_of(&format!("{}-b-1", p.name));
     // A changed Dockerfile: `up --build` rebuilds, and only the container of the changed

@@ -99,11 +99,18 @@ pub fn start_all(root: &Path, recs: &[(String, String)]) -> Result<()> {
         children.push((name.clone(), child));
     }
     let mut errors = Vec::new();
-    for (name, child) in children {
+    let cs = Containers::new(root);
+    for ((id, _), (name, child)) in recs.iter().zip(children) {
         let out = child
             .wait_with_output()
             .with_context(|| format!("start {name}"))?;
-        if out.status.success() {
+        // `berth start` leaves a container someone watches alone: it must have started.
+        let never = cs
+            .load(id)
+            .is_ok_and(|r| r.state.status == Status::Created && !lifecycle::watched(&cs, id));
+        if out.status.success() && never {
+            errors.push(format!("container {name}: did not start"));
+        } else if out.status.success() {
             say("Container", &name, "Started");
         } else {
             let msg = String::from_utf8_lossy(&out.stderr).trim().to_string();

@@ -87,6 +87,10 @@ pub fn launch(cs: &Containers, id: &str, lock: Flock<File>) -> Result<()> {
 /// `start`: a created or stopped container under a new monitor; one already watched (so
 /// running) is left alone, as Docker's start is a no-op then.
 pub fn start_detached(cs: &Containers, rec: &Record) -> Result<()> {
+    // Under the set's lock: `heal` (another berth command's, e.g. a `berth start` of
+    // another container beside this one) holds each container's lock for a moment under it,
+    // and a busy lock must mean a watcher, not a heal passing by.
+    let set = cs.lock_set()?;
     let lock = match lock_existing(
         &cs.dir_of(&rec.id),
         ".lock",
@@ -96,6 +100,7 @@ pub fn start_detached(cs: &Containers, rec: &Record) -> Result<()> {
         Ok(None) => anyhow::bail!("no such container: {}", rec.bare_name()),
         Err(_) => return Ok(()),
     };
+    drop(set);
     cs.update(&rec.id, |r| r.state.manually_stopped = false)?;
     launch(cs, &rec.id, lock)
 }
