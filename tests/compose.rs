@@ -751,3 +751,175 @@ fn builds_run_side_by_side_and_rebuild_recreates() {
         "--rmi local keeps images with a name of their own: {images}"
     );
 }
+
+/// Examples from the compose specification (its illustrative application, and the forms of
+/// its services, networks and healthcheck sections): berth's `config` reads them, and where
+/// Debian's docker-compose is installed, both say the same of every service.
+#[test]
+fn compose_spec_examples_through_config() {
+    if !root_or_skip("compose_spec_examples_through_config") {
+        return;
+    }
+    let examples = [
+        "services:
+  frontend:
+    image: example/webapp
+    ports:
+      - \"443:8043\"
+    networks:
+      - front-tier
+      - back-tier
+    configs:
+      - httpd-config
+    secrets:
+      - server-certificate
+  backend:
+    image: example/database
+    volumes:
+      - db-data:/etc/data
+    networks:
+      - back-tier
+volumes:
+  db-data:
+    driver: flocker
+    driver_opts:
+      size: \"10GiB\"
+configs:
+  httpd-config:
+    external: true
+secrets:
+  server-certificate:
+    external: true
+networks:
+  front-tier: {}
+  back-tier: {}
+",
+        "services:
+  web:
+    build:
+      context: ./web
+      args: [GIT_COMMIT=cdc3b19]
+    ports: [\"8000:5000\", \"127.0.0.1:8001:5001/udp\"]
+    environment:
+      - DEBUG=1
+      - RACK_ENV=development
+    command: bundle exec thin -p 3000
+    depends_on:
+      db:
+        condition: service_healthy
+  db:
+    image: postgres
+    environment:
+      POSTGRES_PASSWORD: example
+    healthcheck:
+      test: [\"CMD-SHELL\", \"pg_isready -U postgres\"]
+      interval: 10s
+      timeout: 5s
+      retries: 5
+",
+        "version: '3.8'
+services:
+  app:
+    image: nginx
+    expose: [\"3000\"]
+    volumes:
+      - type: bind
+        source: ./static
+        target: /opt/app/static
+        read_only: true
+      - /var/lib/mysql
+    networks:
+      app_net:
+        ipv4_address: 172.16.238.10
+        aliases: [alias1]
+networks:
+  app_net:
+    ipam:
+      driver: default
+      config:
+        - subnet: \"172.16.238.0/24\"
+",
+    ];
+    let peer = ["/usr/bin/docker-compose", "/usr/local/bin/docker-compose"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    for (i, yaml) in examples.iter().enumerate() {
+        let p = Proj::new(&format!("spec{i}"), yaml);
+        let out = p.run(&["config", "--format", "json"]);
+        assert!(out.status.success(), "example {i}: {}", text(&out.stderr));
+        let ours: Value = serde_json::from_slice(&out.stdout).expect("json");
+        let Some(peer) = peer else { continue };
+        let out = Command::new(peer)
+            .args(["config"])
+            .current_dir(&p.dir)
+            .output()
+            .expect("docker-compose");
+        if !out.status.success() {
+            eprintln!(
+                "docker-compose config failed on example {i}: {}",
+                text(&out.stderr)
+            );
+            continue;
+        }
+        let theirs: Value =
+            serde_saphyr::from_str(&text(&out.stdout)).expect("docker-compose's yaml");
+        let (os, ts) = (&ours["services"], &theirs["services"]);
+        let names = |v: &Value| {
+            v.as_object()
+                .map(|m| m.keys().cloned().collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        assert_eq!(names(os), names(ts), "example {i}: services");
+        for n in names(os) {
+            let (o, t) = (&os[&n], &ts[&n]);
+            assert_eq!(o["image"], t["image"], "example {i}: {n}.image");
+            assert_eq!(
+                names(&o["networks"]),
+                names(&t["networks"]),
+                "example {i}: {n}.networks"
+            );
+            assert_eq!(
+                o["environment"], t["environment"],
+                "example {i}: {n}.environment"
+            );
+            let ports = |v: &Value| -> Vec<(String, String)> {
+                v.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| {
+                        (
+                            p["target"].to_string(),
+                            p["published"].to_string().trim_matches('"').to_string(),
+                        )
+                    })
+                    .collect()
+            };
+            assert_eq!(
+                ports(&o["ports"]),
+                ports(&t["ports"]),
+                "example {i}: {n}.ports"
+            );
+            let targets = |v: &Value| -> Vec<String> {
+                v.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|x| match x {
+                        Value::String(s) => s.split(':').nth(1).unwrap_or(s).to_string(),
+                        x => x["target"].as_str().unwrap_or_default().to_string(),
+                    })
+                    .collect()
+            };
+            assert_eq!(
+                targets(&o["volumes"]),
+                targets(&t["volumes"]),
+                "example {i}: {n}.volumes"
+            );
+            if let Some(b) = t.get("build") {
+                assert_eq!(
+                    o["build"]["context"], b["context"],
+                    "example {i}: {n}.build.context"
+                );
+            }
+        }
+    }
+}

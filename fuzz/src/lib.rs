@@ -346,6 +346,7 @@ pub fn compose(data: &[u8]) {
         model,
         inactive: Default::default(),
         env,
+        ignored: Vec::new(),
     };
     let _ = show::config_text(&p, false);
     let _ = show::config_text(&p, true);

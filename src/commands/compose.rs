@@ -20,7 +20,11 @@ fn project(a: &ComposeArgs) -> Result<Project> {
     o.project_directory = a.project_directory.clone();
     o.env_files = a.env_file.clone();
     o.profiles = a.profile.clone();
-    load(&o)
+    let p = load(&o)?;
+    for k in &p.ignored {
+        eprintln!("berth: warning: {k} is not supported by berth yet and is ignored");
+    }
+    Ok(p)
 }
 
 /// `--scale web=3` as a map.

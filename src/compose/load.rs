@@ -68,6 +68,8 @@ pub struct Project {
     pub inactive: BTreeMap<String, Service>,
     /// Interpolation's variables: the environment over the env files.
     pub env: BTreeMap<String, String>,
+    /// `FILE: KEY PATH` of what the files say that berth ignores (warned about).
+    pub ignored: Vec<String>,
 }
 
 /// Docker's project-name rule: lowercase letters, digits, `-` and `_`, starting with a
@@ -187,11 +189,13 @@ fn shown(f: &Path) -> String {
 }
 
 /// Parses, interpolates and normalizes one file's text; `base` resolves relative paths.
+/// What the file says that berth ignores is added to `ignored` (`FILE: KEY PATH`).
 pub fn parse_file(
     text: &str,
     file: &str,
     env: &BTreeMap<String, String>,
     base: &Path,
+    ignored: &mut Vec<String>,
 ) -> Result<Map<String, Value>> {
     let v: Value = serde_saphyr::from_str(text).map_err(|e| anyhow!("{file}: {e}"))?;
     let mut doc = match v {
@@ -207,7 +211,8 @@ pub fn parse_file(
             interpolate_tree(v, env, k).map_err(|e| anyhow!("{file}: {e}"))?;
         }
     }
-    normalize::file(&mut doc, base).map_err(|e| anyhow!("{file}: {e}"))?;
+    let skipped = normalize::file(&mut doc, base).map_err(|e| anyhow!("{file}: {e}"))?;
+    ignored.extend(skipped.into_iter().map(|k| format!("{file}: {k}")));
     Ok(doc)
 }
 
@@ -277,7 +282,13 @@ fn extended(
             let text = std::fs::read_to_string(&ofile)
                 .with_context(|| format!("{f}: {path}.extends.file: read {}", ofile.display()))?;
             let odir = ofile.parent().unwrap_or(Path::new("/")).to_path_buf();
-            let mut odoc = parse_file(&text, &ofile.display().to_string(), env, &odir)?;
+            let mut odoc = parse_file(
+                &text,
+                &ofile.display().to_string(),
+                env,
+                &odir,
+                &mut Vec::new(),
+            )?;
             let osvcs = match odoc.remove("services") {
                 Some(Value::Object(m)) => m,
                 _ => Map::new(),
@@ -334,7 +345,7 @@ pub fn typed(doc: Map<String, Value>, file: &str) -> Result<Model> {
 pub fn model_from_text(text: &str, file: &Path, env: &BTreeMap<String, String>) -> Result<Model> {
     let base = file.parent().unwrap_or(Path::new("/")).to_path_buf();
     let name = file.display().to_string();
-    let mut doc = parse_file(text, &name, env, &base)?;
+    let mut doc = parse_file(text, &name, env, &base, &mut Vec::new())?;
     resolve_extends(&mut doc, file, env, 0)?;
     let m = typed(doc, &name)?;
     check(&m, &name)?;
@@ -367,10 +378,11 @@ pub fn load(o: &LoadOptions) -> Result<Project> {
     }
     env.extend(o.environ.clone());
     let mut merged = Value::Object(Map::new());
+    let mut ignored = Vec::new();
     for f in &files {
         let text = read_file(f, o)?;
         let name = shown(f);
-        let mut doc = parse_file(&text, &name, &env, &working_dir)?;
+        let mut doc = parse_file(&text, &name, &env, &working_dir, &mut ignored)?;
         resolve_extends(&mut doc, f, &env, 0)?;
         // Each file alone first: an unknown key is reported with the file it is in.
         typed(doc.clone(), &name)?;
@@ -426,6 +438,7 @@ pub fn load(o: &LoadOptions) -> Result<Project> {
         model,
         inactive,
         env,
+        ignored,
     })
 }
 

@@ -121,8 +121,61 @@ fn lexical_clean(p: &Path) -> String {
     format!("/{}", parts.join("/"))
 }
 
-/// Normalizes a whole file's top-level mapping in place.
-pub fn file(doc: &mut Map<String, Value>, base: &Path) -> R<()> {
+/// Keys of the compose spec that berth accepts and ignores (each use is warned about): they
+/// need kernel or platform features berth does not offer yet.
+pub const IGNORED: &[&str] = &[
+    "annotations",
+    "attach",
+    "blkio_config",
+    "cgroup",
+    "cgroup_parent",
+    "configs",
+    "cpu_count",
+    "cpu_percent",
+    "cpu_period",
+    "cpu_quota",
+    "cpu_rt_period",
+    "cpu_rt_runtime",
+    "cpu_shares",
+    "cpuset",
+    "credential_spec",
+    "develop",
+    "device_cgroup_rules",
+    "devices",
+    "dns_opt",
+    "external_links",
+    "gpus",
+    "group_add",
+    "ipc",
+    "isolation",
+    "label_file",
+    "links",
+    "mac_address",
+    "mem_reservation",
+    "mem_swappiness",
+    "memswap_limit",
+    "models",
+    "oom_kill_disable",
+    "oom_score_adj",
+    "pid",
+    "post_start",
+    "pre_stop",
+    "provider",
+    "runtime",
+    "secrets",
+    "shm_size",
+    "storage_opt",
+    "sysctls",
+    "use_api_socket",
+    "userns_mode",
+    "uts",
+    "volumes_from",
+];
+
+/// Normalizes a whole file's top-level mapping in place; returns the key paths of what
+/// was ignored (IGNORED).
+pub fn file(doc: &mut Map<String, Value>, base: &Path) -> R<Vec<String>> {
+    let mut ignored = Vec::new();
     drop_extensions(doc);
     if let Some(s) = doc.get_mut("services") {
         match s {
@@ -132,7 +185,14 @@ pub fn file(doc: &mut Map<String, Value>, base: &Path) -> R<()> {
                     let path = format!("services.{name}");
                     match svc {
                         Value::Null => *svc = json!({}),
-                        Value::Object(m) => service(m, base, &path)?,
+                        Value::Object(m) => {
+                            for k in IGNORED {
+                                if m.remove(*k).is_some() {
+                                    ignored.push(format!("{path}.{k}"));
+                                }
+                            }
+                            service(m, base, &path)?
+                        }
                         x => return Err(format!("{path}: want a mapping, found {}", kind(x))),
                     }
                 }
@@ -174,7 +234,7 @@ pub fn file(doc: &mut Map<String, Value>, base: &Path) -> R<()> {
             x => return Err(format!("{top}: want a mapping, found {}", kind(x))),
         }
     }
-    Ok(())
+    Ok(ignored)
 }
 
 /// Normalizes one service's mapping in place.

@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Compose benchmark (issue 14): `compose up -d` and `compose down` of a project shaped as the
+seed's (three services, each publishing a port, on the project's default network; busybox
+httpd, so images are already there) with berth against Debian's docker-compose on docker.io
+(and `docker compose` v2 and podman-compose when installed), interleaved (A B A B ...),
+medians and ratios. `down -t 0`: the services' PID 1 ignores SIGTERM, and the stop timeout
+is not what is measured.
+
+dockerd is started for the run if it is not running (and stopped after, by its pid), on
+its own socket, without touching the host's firewall (--iptables=false).
+
+Usage (root): bench/compose.py [--runs 15] [--warmup 2] [--bin target/release/berth]
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from run import start_dockerd  # noqa: E402
+
+COMPOSE = """version: '3.8'
+services:
+  user:
+    image: bb:1
+    command: ["busybox", "httpd", "-f", "-p", "5000", "-h", "/"]
+    ports: ["{p0}:5000"]
+  order:
+    image: bb:1
+    command: ["busybox", "httpd", "-f", "-p", "5001", "-h", "/"]
+    ports: ["{p1}:5001"]
+  product:
+    image: bb:1
+    command: ["busybox", "httpd", "-f", "-p", "5002", "-h", "/"]
+    ports: ["{p2}:5002"]
+"""
+
+
+def busybox_tar(work):
+    root = os.path.join(work, "bbroot")
+    for d in ["bin", "etc", "tmp", "proc", "sys", "dev"]:
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    shutil.copy(shutil.which("busybox"), os.path.join(root, "bin/busybox"))
+    for a in ["sh", "httpd", "sleep"]:
+        os.symlink("busybox", os.path.join(root, "bin", a))
+    with open(os.path.join(root, "etc/passwd"), "w") as f:
+        f.write("root:x:0:0:root:/root:/bin/sh\n")
+    tar = os.path.join(work, "bb.tar")
+    subprocess.run(["tar", "-C", root, "-cf", tar, "."], check=True)
+    return tar
+
+
+def timed(argv, env=None):
+    t = time.perf_counter()
+    r = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    dt = time.perf_counter() - t
+    if r.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed: {r.stderr.decode()[-2000:]}")
+    return dt
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--bin", default=os.path.join(HERE, "..", "target", "release", "berth"))
+    a = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="berth-bench-compose-")
+    tar = busybox_tar(work)
+    berth_root = os.path.join(work, "berth")
+    berth = [os.path.abspath(a.bin), "--root", berth_root]
+    subprocess.run(berth + ["import", tar, "bb:1"], check=True, stdout=subprocess.DEVNULL)
+    peers = {}
+    docker = start_dockerd(work)
+    dockerd = None
+    if docker:
+        cli, dockerd = docker
+        subprocess.run(cli + ["import", tar, "bb:1"], check=True, stdout=subprocess.DEVNULL)
+        env = dict(os.environ)
+        if "--host" in cli:
+            env["DOCKER_HOST"] = cli[cli.index("--host") + 1]
+        if shutil.which("docker-compose"):
+            peers["docker-compose"] = ([shutil.which("docker-compose")], env)
+        if subprocess.run(cli + ["compose", "version"], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL).returncode == 0:
+            peers["docker compose"] = (cli + ["compose"], env)
+    if shutil.which("podman-compose"):
+        peers["podman-compose"] = ([shutil.which("podman-compose")], None)
+    tools = {"berth": (berth + ["compose"], None)}
+    tools.update(peers)
+    files = {}
+    for i, name in enumerate(tools):
+        d = os.path.join(work, f"p{i}")
+        os.makedirs(d)
+        base = 31000 + 10 * i
+        with open(os.path.join(d, "compose.yaml"), "w") as f:
+            f.write(COMPOSE.format(p0=base, p1=base + 1, p2=base + 2))
+        files[name] = os.path.join(d, "compose.yaml")
+    up = {n: [] for n in tools}
+    down = {n: [] for n in tools}
+    try:
+        for run in range(a.warmup + a.runs):
+            for n, (argv, env) in tools.items():
+                base = argv + ["-f", files[n], "-p", f"bench{list(tools).index(n)}"]
+                u = timed(base + ["up", "-d"], env)
+                dn = timed(base + ["down", "-t", "0"], env)
+                if run >= a.warmup:
+                    up[n].append(u)
+                    down[n].append(dn)
+    finally:
+        for n, (argv, env) in tools.items():
+            subprocess.run(argv + ["-f", files[n], "-p", f"bench{list(tools).index(n)}", "down", "-t", "0"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        if dockerd:
+            dockerd.terminate()
+            dockerd.wait()
+        shutil.rmtree(work, ignore_errors=True)
+    med = lambda v: statistics.median(v) * 1000  # noqa: E731
+    print(f"compose up -d / down -t 0 of 3 services with published ports, {a.runs} runs each, interleaved")
+    print(f"{'tool':<16} {'up -d median':>14} {'down median':>14} {'up ratio':>10} {'down ratio':>11}")
+    for n in tools:
+        print(f"{n:<16} {med(up[n]):>11.1f} ms {med(down[n]):>11.1f} ms"
+              f" {med(up['berth']) / med(up[n]):>10.2f} {med(down['berth']) / med(down[n]):>11.2f}")
+
+
+if __name__ == "__main__":
+    main()
