@@ -923,3 +923,41 @@ networks:
         }
     }
 }
+
+#[test]
+fn exit_code_from_stops_the_others() {
+    if !root_or_skip("exit_code_from_stops_the_others") {
+        return;
+    }
+    let p = Proj::new(
+        "exitcode",
+        "services:
+  job:
+    image: bb:1
+    network_mode: none
+    command: sh -c 'sleep 0.5; echo job done; exit 3'
+  server:
+    image: bb:1
+    init: true
+    network_mode: none
+    command: sleep 1000
+",
+    );
+    let t = Instant::now();
+    let out = p.run(&["up", "--no-color", "--exit-code-from", "job"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(t.elapsed() < Duration::from_secs(20));
+    assert!(
+        text(&out.stdout).contains("| job done"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).contains("exited with code 3"),
+        "{}",
+        text(&out.stderr)
+    );
+    for c in p.ps() {
+        assert_eq!(c["State"], "exited", "{c}");
+    }
+}
