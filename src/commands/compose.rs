@@ -155,7 +155,24 @@ pub fn dispatch(root: &Path, a: ComposeArgs) -> Result<i32> {
                 // Ctrl-C while starting is seen too: the services are stopped after.
                 crate::sys::count_interrupts();
             }
-            apply::up(root, &p, &o)?;
+            if let Err(e) = apply::up(root, &p, &o) {
+                if !detach && crate::sys::interrupts() > 0 {
+                    // Ctrl-C while starting: what did start is stopped again, as after.
+                    eprintln!("Gracefully stopping...");
+                    let recs = of_services(root, &p, &o.services, false)?;
+                    for e in apply::stop_groups(
+                        root,
+                        apply::reverse_groups(&p, recs),
+                        u.timeout,
+                        false,
+                        false,
+                    ) {
+                        eprintln!("berth: {e}");
+                    }
+                    return Ok(130);
+                }
+                return Err(e);
+            }
             if detach {
                 return Ok(0);
             }

@@ -208,9 +208,9 @@ pub fn build_all(root: &Path, p: &Project, services: &[String], no_cache: bool) 
             Stdio::null()
         })
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Ctrl-C reaches up, which stops; builds finish their own step and clean up.
-        .process_group(0);
+        // A Ctrl-C at the terminal reaches the builds too: each stops its step and cleans
+        // up, and up, seeing them fail, starts nothing.
+        .stderr(Stdio::piped());
         eprintln!(" Service {n}  Building");
         let mut child = c
             .spawn()
@@ -597,6 +597,10 @@ pub fn up(root: &Path, p: &Project, o: &UpOptions) -> Result<()> {
     ensure_networks(root, p, &selected)?;
     ensure_volumes(root, p, &selected)?;
     for level in plan::levels(p, &selected) {
+        // A Ctrl-C of a foreground up while it starts: nothing more is started.
+        if crate::sys::interrupts() > 0 {
+            bail!("interrupted");
+        }
         for n in &level {
             let s = plan::service(p, n).with_context(|| format!("no such service: {n}"))?;
             wait_dependencies(root, p, n, s, &selected)?;
