@@ -961,3 +961,48 @@ fn exit_code_from_stops_the_others() {
         assert_eq!(c["State"], "exited", "{c}");
     }
 }
+
+#[test]
+fn image_healthcheck_applies_unless_disabled() {
+    if !root_or_skip("image_healthcheck_applies_unless_disabled") {
+        return;
+    }
+    let p = Proj::new(
+        "imghc",
+        "services:
+  hc:
+    build: ./hc
+    image: hc-img:1
+    network_mode: none
+  app:
+    image: bb:1
+    init: true
+    network_mode: none
+    command: sleep 1000
+    depends_on:
+      hc: {condition: service_healthy}
+  off:
+    image: hc-img:1
+    network_mode: none
+    healthcheck: {disable: true}
+    depends_on: [hc]
+",
+    );
+    std::fs::create_dir(p.dir.join("hc")).expect("mkdir");
+    std::fs::write(
+        p.dir.join("hc/Dockerfile"),
+        "FROM bb:1\nHEALTHCHECK --interval=200ms --retries=3 CMD true\nCMD [\"sleep\", \"1000\"]\n",
+    )
+    .expect("write");
+    p.ok(&["up", "-d"]);
+    let hc = format!("{}-hc-1", p.name);
+    assert_eq!(p.w.inspect(&hc, "{{.State.Health.Status}}"), "healthy");
+    let off = format!("{}-off-1", p.name);
+    assert_eq!(
+        p.w.inspect(&off, "{{json .Config.Healthcheck.Test}}"),
+        "[\"NONE\"]"
+    );
+    let state: Value = serde_json::from_str(&p.w.inspect(&off, "{{json .State}}")).expect("state");
+    assert!(state.get("Health").is_none(), "{state}");
+    p.ok(&["down", "-t", "0"]);
+}

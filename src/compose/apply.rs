@@ -719,11 +719,11 @@ fn wait_dependencies(
         }
         match d.condition.as_str() {
             "service_healthy" => {
-                let has_check = plan::service(p, dep)
-                    .and_then(|x| x.healthcheck.as_ref())
-                    .is_some_and(|h| {
-                        !h.disable && h.test.first().map(String::as_str) != Some("NONE")
-                    });
+                // The service's healthcheck, or its image's: the containers' records say.
+                let has_check = containers(root, &p.name, false)
+                    .iter()
+                    .filter(|r| service_of(r) == dep)
+                    .all(|r| r.config.healthcheck.as_ref().is_some_and(|h| h.enabled()));
                 if !has_check {
                     bail!("services.{name}.depends_on.{dep}: condition service_healthy, but {dep} has no healthcheck");
                 }

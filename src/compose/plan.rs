@@ -518,7 +518,7 @@ pub fn container_config(p: &Project, s: &Service, i: &Instance) -> Result<Contai
 }
 
 /// A service's healthcheck as the record keeps it (Docker's `Config.Healthcheck`); None
-/// when it has none or it is disabled.
+/// when it says none (the image's, if any, applies); `["NONE"]` when it is disabled.
 pub fn health_config(
     name: &str,
     s: &Service,
@@ -526,7 +526,13 @@ pub fn health_config(
     let Some(h) = &s.healthcheck else {
         return Ok(None);
     };
-    if h.disable || h.test.is_empty() || h.test[0] == "NONE" {
+    if h.disable || h.test.first().is_some_and(|t| t == "NONE") {
+        return Ok(Some(crate::engine::health::HealthConfig {
+            test: vec!["NONE".into()],
+            ..Default::default()
+        }));
+    }
+    if h.test.is_empty() {
         return Ok(None);
     }
     let ns = |d: &Option<String>, k: &str| -> Result<u64> {

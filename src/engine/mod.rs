@@ -268,8 +268,11 @@ fn record_of(
     let mut labels = c.labels.clone().unwrap_or_default();
     labels.extend(o.labels.clone());
     rec.config = CConfig {
-        // Set by compose after create (Docker's HEALTHCHECK of images is not read yet).
-        healthcheck: None,
+        // The image's HEALTHCHECK (Docker's shape); compose sets the service's after create.
+        healthcheck: c
+            .other
+            .get("Healthcheck")
+            .and_then(|h| serde_json::from_value(h.clone()).ok()),
         hostname: spec.hostname().clone().unwrap_or_default(),
         user: o
             .process
