@@ -30,6 +30,6 @@ if [ -x "$vm" ] && [ "${BERTH_SKIP_VM:-0}" != 1 ]; then
     cargo test -p berth-runtime --test lifecycle --test config --test cgroups --test conformance \
       --test cli --test containerd --test cri
   stage "container integration tests (monitor, OOM, stats, volumes, exec, teardown, security, build, compose) on the cgroup-v2 kernel" \
-    cargo test -p berth --test containers --test volumes_exec --test run --test teardown --test security --test build --test compose
+    cargo test -p berth --test containers --test volumes_exec --test run --test teardown --test security --test build --test compose --test compose_services
 fi
 echo "== all stages: $(($(date +%s) - t_all)) s"

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use crate::cli::{ComposeArgs, ComposeCmd, ComposeCreate};
 use crate::compose::apply::{self, service_of, UpOptions};
 use crate::compose::attach::{self, Foreground, Prefixer};
-use crate::compose::{load, plan, show, LoadOptions, Project};
+use crate::compose::{images, load, plan, show, LoadOptions, Project};
 use crate::engine::container::{Containers, Record};
 use crate::engine::{self, access, lifecycle};
 
@@ -245,7 +245,7 @@ pub fn dispatch(root: &Path, a: ComposeArgs) -> Result<i32> {
             let names: Vec<String> = plan::selection(&p, &s.services, true)?
                 .into_iter()
                 .collect();
-            apply::build_all(root, &p, &names, false)?;
+            images::build_all(root, &p, &names, false)?;
         }
         ComposeCmd::Pull(s) => {
             for n in plan::selection(&p, &s.services, true)? {
@@ -254,11 +254,11 @@ pub fn dispatch(root: &Path, a: ComposeArgs) -> Result<i32> {
                     if svc.build.is_none() || berth_image::Store::open(root)?.resolve(i).is_err() {
                         if svc.build.is_some() {
                             // docker compose: a service that builds is pulled only if it can be.
-                            if let Err(e) = apply::pull(root, i) {
+                            if let Err(e) = images::pull(root, i) {
                                 eprintln!("berth: warning: {n}: {e:#}");
                             }
                         } else {
-                            apply::pull(root, i)?;
+                            images::pull(root, i)?;
                         }
                     }
                 }
@@ -448,7 +448,7 @@ fn run(root: &Path, p: &Project, r: crate::cli::ComposeRun) -> Result<i32> {
             },
         )?;
     }
-    let image_id = apply::ensure_image(root, p, &r.service, &s, false, false)?;
+    let image_id = images::ensure_image(root, p, &r.service, &s, false, false)?;
     apply::ensure_networks(root, p, &[r.service.clone()].into_iter().collect())?;
     apply::ensure_volumes(root, p, &[r.service.clone()].into_iter().collect())?;
     let image = plan::image_of(p, &r.service, &s);
