@@ -126,6 +126,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         },
         Cmd::Volume { cmd } => volume::dispatch(root, cmd)?,
         Cmd::Network { cmd } => network::dispatch(root, cmd)?,
+        Cmd::DnsServe { network: n } => berth::engine::network::dns::serve(root, &n)?,
         Cmd::Version(_) => {}
         Cmd::Info(a)
         | Cmd::System {

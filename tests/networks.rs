@@ -483,6 +483,88 @@ fn lo_is_up_with_network_none_and_etc_files_exist_in_every_mode() {
 // busybox 1.35's `wget -T` crashes after a good transfer: `timeout 3 wget` bounds it instead,
 // under `sh` that does not exec it (a PID 1 ignores the SIGTERM it has no handler for).
 
+#[test]
+fn the_network_dns_answers_names_shared_aliases_and_fails_fast() {
+    if !root_or_skip("the_network_dns_answers_names_shared_aliases_and_fails_fast") {
+        return;
+    }
+    let (w, net) = world_with_net("bt-dns", 20);
+    let ids: Vec<String> = (0..3)
+        .map(|i| {
+            w.run_d(&[
+                "--name",
+                &format!("api{i}"),
+                "--network",
+                "bt-dns",
+                "--network-alias",
+                "svc",
+                "bb:1",
+                "sleep",
+                "60",
+            ])
+        })
+        .collect();
+    let mut want: Vec<String> = ids.iter().map(|id| inspect_ip(&w, id, "bt-dns")).collect();
+    want.sort();
+    // A container made after the server started sees everyone through it (not /etc/hosts:
+    // its nameserver is the gateway).
+    let out = w.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "bt-dns",
+        "bb:1",
+        "sh",
+        "-c",
+        "cat /etc/resolv.conf; nslookup svc; nslookup api1",
+    ]);
+    assert!(out.contains("nameserver 10.213.20.1"), "{out}");
+    let mut got: Vec<String> = out
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Address: "))
+        .filter(|a| a.starts_with("10.213.20."))
+        .map(String::from)
+        .collect();
+    assert_eq!(got.len(), 4, "{out}");
+    let api1 = got.pop().unwrap();
+    assert_eq!(api1, inspect_ip(&w, "api1", "bt-dns"));
+    got.sort();
+    assert_eq!(got, want, "{out}");
+    // An unknown name fails fast.
+    let t = std::time::Instant::now();
+    let o = w.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "bt-dns",
+        "bb:1",
+        "sh",
+        "-c",
+        "nslookup nosuchname; exit $?",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        t.elapsed()
+    );
+    let server = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .any(|c| text(&c).contains("dns-serve") && text(&c).contains(&net))
+    };
+    assert!(server(), "no DNS server for the network");
+    let mut a = vec!["rm", "-f"];
+    a.extend(ids.iter().map(String::as_str));
+    w.ok(&a);
+    assert!(
+        !server(),
+        "the DNS server outlived the network's last container"
+    );
+}
+
 /// A namespace standing in for the internet: `10.213.250.2/30` behind a veth whose host end
 /// is `10.213.250.1`, serving HTTP with the host's busybox. Removed on drop.
 struct Outside {

@@ -580,18 +580,6 @@ pub fn cp(root: &Path, src: &str, dst: &str, archive: bool) -> Result<()> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(human_duration(Duration::from_secs(5)), "5 seconds");
-        assert_eq!(human_duration(Duration::from_secs(90)), "About a minute");
-        assert_eq!(human_duration(Duration::from_secs(7300)), "2 hours");
-    }
-}
-
 /// Docker's PORTS column: `0.0.0.0:8080->80/tcp, 127.0.0.1:5353->53/udp`.
 pub fn ports_text(rec: &Record) -> String {
     let mut v = Vec::new();
@@ -632,4 +620,16 @@ fn port(root: &Path, container: &str, want: Option<&str>) -> Result<()> {
         bail!("no public port '{w}' published for {}", rec.bare_name());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(human_duration(Duration::from_secs(5)), "5 seconds");
+        assert_eq!(human_duration(Duration::from_secs(90)), "About a minute");
+        assert_eq!(human_duration(Duration::from_secs(7300)), "2 hours");
+    }
 }

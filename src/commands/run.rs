@@ -60,10 +60,10 @@ fn config(a: CreateArgs) -> Result<ContainerConfig> {
         .iter()
         .map(|p| p.parse::<options::PortSpec>())
         .collect::<Result<Vec<_>>>()?;
-    if !ports.is_empty() || a.publish_all {
-        if !matches!(network, NetworkMode::Bridge(_)) {
-            bail!("-p/-P: published ports need a bridge network (--network bridge or a network's name)");
-        }
+    if (!ports.is_empty() || a.publish_all) && !matches!(network, NetworkMode::Bridge(_)) {
+        bail!(
+            "-p/-P: published ports need a bridge network (--network bridge or a network's name)"
+        );
     }
     let mut exposed = Vec::new();
     for e in &a.expose {

@@ -11,6 +11,7 @@
 //! ```
 
 pub mod attach;
+pub mod dns;
 pub mod files;
 
 use std::collections::BTreeMap;
@@ -396,6 +397,7 @@ pub fn create(root: &Path, c: &NetworkConfig) -> Result<NetworkRecord> {
 /// The bridge, table and directory of a network, every one tried.
 fn take_down(root: &Path, n: &NetworkRecord) -> Result<()> {
     let mut errs = Vec::new();
+    dns::stop(root, &n.id);
     if let Err(e) = firewall::remove(&n.id) {
         errs.push(format!("remove its nft table: {e}"));
     }
@@ -572,6 +574,9 @@ pub fn heal(root: &Path) {
         }
         if ports {
             let _ = n.sync_firewall(root);
+        }
+        if leases.all::<Lease>().is_empty() {
+            dns::stop(root, &n.id);
         }
         drop(held);
         files::refresh_hosts(&cs, n);
