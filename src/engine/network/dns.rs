@@ -46,9 +46,20 @@ pub fn ensure(root: &Path, n: &NetworkRecord, _held: &Held<'_>) -> Result<bool> 
         return Ok(true);
     }
     let gw = n.gateway()?;
-    let sock = match UdpSocket::bind(SocketAddr::from((gw, 53))) {
+    let bind = || UdpSocket::bind(SocketAddr::from((gw, 53)));
+    let sock = match bind() {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => return Ok(false),
+        // The gateway's address is not on the host yet: a concurrent command is still
+        // making the network (its record comes first), or the bridge went. Made here too.
+        Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => {
+            n.ensure_host_objects(root)?;
+            match bind() {
+                Ok(s) => s,
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => return Ok(false),
+                Err(e) => return Err(e).with_context(|| format!("bind the DNS server to {gw}:53")),
+            }
+        }
         Err(e) => return Err(e).with_context(|| format!("bind the DNS server to {gw}:53")),
     };
     let exe = std::env::current_exe().context("find berth's own binary")?;
