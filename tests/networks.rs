@@ -54,19 +54,20 @@ fn eventually(f: impl Fn() -> Result<String, String>) -> Result<String, String> 
     }
 }
 
-/// The host's first global IPv4 address (not loopback).
-fn host_addr() -> String {
+/// The host's first global IPv4 address (not loopback, not a bridge or veth a test made);
+/// None where there is none (the cgroup-v2 VM has loopback only).
+fn host_addr() -> Option<String> {
     let out = Command::new("ip")
         .args(["-4", "-o", "addr", "show", "scope", "global"])
         .output()
         .expect("ip (iproute2)");
     text(&out.stdout)
         .lines()
+        .filter(|l| !l.contains(" br-") && !l.contains(" bto"))
         .filter_map(|l| l.split_whitespace().nth(3))
         .filter_map(|a| a.split('/').next())
         .find(|a| !a.starts_with("10.213."))
-        .expect("a global IPv4 address")
-        .to_string()
+        .map(String::from)
 }
 
 /// A busybox httpd serving its hostname at /hostname (the container's /etc).
@@ -134,21 +135,26 @@ fn two_containers_talk_by_name_and_a_published_port_answers_everywhere() {
     // The published port on 127.0.0.1 and on the host's own address.
     let body = eventually(|| http_get("127.0.0.1:28011", "/hostname")).expect("127.0.0.1:28011");
     assert_eq!(body.trim(), short);
-    let body = eventually(|| http_get(&format!("{}:28011", host_addr()), "/hostname"))
-        .expect("host address");
-    assert_eq!(body.trim(), short);
-    // Hairpin: another container through the host's address.
-    let out = w.ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "bt-talk",
-        "bb:1",
-        "wget",
-        "-qO-",
-        &format!("http://{}:28011/hostname", host_addr()),
-    ]);
-    assert_eq!(out.trim(), short);
+    match host_addr() {
+        Some(addr) => {
+            let body = eventually(|| http_get(&format!("{addr}:28011"), "/hostname"))
+                .unwrap_or_else(|e| panic!("{addr}:28011: {e}"));
+            assert_eq!(body.trim(), short);
+            // Hairpin: another container through the host's address.
+            let out = w.ok(&[
+                "run",
+                "--rm",
+                "--network",
+                "bt-talk",
+                "bb:1",
+                "wget",
+                "-qO-",
+                &format!("http://{addr}:28011/hostname"),
+            ]);
+            assert_eq!(out.trim(), short);
+        }
+        None => eprintln!("no global IPv4 address on this host: the host-address part is not run"),
+    }
     // What port, ps and inspect say.
     assert_eq!(w.ok(&["port", "web"]).trim(), "80/tcp -> 0.0.0.0:28011");
     assert_eq!(w.ok(&["port", "web", "80"]).trim(), "0.0.0.0:28011");
@@ -530,23 +536,28 @@ fn the_network_dns_answers_names_shared_aliases_and_fails_fast() {
     assert_eq!(api1, inspect_ip(&w, "api1", "bt-dns"));
     got.sort();
     assert_eq!(got, want, "{out}");
-    // An unknown name fails fast.
-    let t = std::time::Instant::now();
-    let o = w.berth(&[
-        "run",
-        "--rm",
-        "--network",
-        "bt-dns",
-        "bb:1",
-        "sh",
-        "-c",
-        "nslookup nosuchname; exit $?",
-    ]);
-    assert!(!o.status.success());
+    // An unknown name fails fast: compared with the same run that asks nothing (a run takes
+    // much longer on the emulated VM than here).
+    let timed = |script: &str| {
+        let t = std::time::Instant::now();
+        let o = w.berth(&[
+            "run",
+            "--rm",
+            "--network",
+            "bt-dns",
+            "bb:1",
+            "sh",
+            "-c",
+            script,
+        ]);
+        (o.status.success(), t.elapsed())
+    };
+    let (_, base) = timed("exit 0");
+    let (ok, asked) = timed("nslookup nosuchname; exit $?");
+    assert!(!ok, "nosuchname resolved");
     assert!(
-        t.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        t.elapsed()
+        asked.saturating_sub(base) < Duration::from_secs(1),
+        "took {asked:?} against {base:?}"
     );
     let server = || {
         std::fs::read_dir("/proc")
@@ -563,6 +574,60 @@ fn the_network_dns_answers_names_shared_aliases_and_fails_fast() {
         !server(),
         "the DNS server outlived the network's last container"
     );
+}
+
+#[test]
+fn connect_and_disconnect_a_running_container() {
+    if !root_or_skip("connect_and_disconnect_a_running_container") {
+        return;
+    }
+    let (w, _) = world_with_net("bt-con1", 21);
+    w.ok(&["network", "create", "--subnet", "10.213.22.0/24", "bt-con2"]);
+    let id = serve(&w, &httpd_args("multi", "bt-con1"));
+    w.ok(&[
+        "network",
+        "connect",
+        "--alias",
+        "second",
+        "--ip",
+        "10.213.22.50",
+        "bt-con2",
+        "multi",
+    ]);
+    assert_eq!(inspect_ip(&w, "multi", "bt-con2"), "10.213.22.50");
+    let v: serde_json::Value =
+        serde_json::from_str(&w.ok(&["network", "inspect", "bt-con2"])).expect("json");
+    assert_eq!(v[0]["Containers"][&id]["IPv4Address"], "10.213.22.50/24");
+    // From the second network, by its alias there and by name.
+    let out = w.ok(&[
+        "run", "--rm", "--network", "bt-con2", "bb:1", "sh", "-c",
+        "for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://second/hostname && break; sleep 0.2; done; wget -qO- http://multi/hostname",
+    ]);
+    assert_eq!(out.lines().collect::<Vec<_>>(), vec![&id[..12]; 2], "{out}");
+    let o = w.berth(&["network", "connect", "bt-con2", "multi"]);
+    assert!(!o.status.success(), "connected twice");
+    w.ok(&["network", "disconnect", "bt-con2", "multi"]);
+    let o = w.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "bt-con2",
+        "bb:1",
+        "sh",
+        "-c",
+        "timeout 3 wget -qO- http://10.213.22.50/hostname; exit $?",
+    ]);
+    assert!(!o.status.success(), "reached after disconnect");
+    // A network in use is not removed; once the container is gone it is.
+    let o = w.berth(&["network", "rm", "bt-con1"]);
+    assert!(
+        text(&o.stderr).contains("active endpoints"),
+        "{}",
+        text(&o.stderr)
+    );
+    w.ok(&["rm", "-f", "multi"]);
+    w.assert_gone(&id);
+    w.ok(&["network", "rm", "bt-con1", "bt-con2"]);
 }
 
 /// A namespace standing in for the internet: `10.213.250.2/30` behind a veth whose host end
