@@ -630,6 +630,92 @@ fn connect_and_disconnect_a_running_container() {
     w.ok(&["network", "rm", "bt-con1", "bt-con2"]);
 }
 
+#[test]
+fn bridge_name_mtu_labels_and_listing() {
+    if !root_or_skip("bridge_name_mtu_labels_and_listing") {
+        return;
+    }
+    let w = World::with_busybox();
+    let id = w
+        .ok(&[
+            "network",
+            "create",
+            "--subnet",
+            "10.213.23.0/24",
+            "--gateway",
+            "10.213.23.254",
+            "--ip-range",
+            "10.213.23.128/25",
+            "-o",
+            "com.docker.network.bridge.name=btcustom23",
+            "--mtu",
+            "1400",
+            "--label",
+            "team=net",
+            "bt-custom",
+        ])
+        .trim()
+        .to_string();
+    assert!(link_exists("btcustom23"));
+    let out = w.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "bt-custom",
+        "bb:1",
+        "sh",
+        "-c",
+        "cat /sys/class/net/eth0/mtu; ip route | grep default",
+    ]);
+    assert!(out.starts_with("1400\n"), "{out}");
+    assert!(out.contains("default via 10.213.23.254"), "{out}");
+    let c = w.run_d(&["--network", "bt-custom", "bb:1", "sleep", "30"]);
+    let ip = inspect_ip(&w, &c, "bt-custom");
+    assert!(
+        ip.starts_with("10.213.23.1") && ip.len() > "10.213.23.12".len(),
+        "{ip}"
+    );
+    assert_eq!(
+        w.ok(&[
+            "network",
+            "ls",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            "label=team=net"
+        ])
+        .trim(),
+        id
+    );
+    let json = w.ok(&[
+        "network",
+        "ls",
+        "--format",
+        "json",
+        "--filter",
+        "name=bt-custom",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(json.trim()).expect("one json line");
+    assert_eq!(v["Name"], "bt-custom");
+    let o = w.berth(&["network", "create", "bt-custom"]);
+    assert!(
+        text(&o.stderr).contains("already exists"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = w.berth(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.213.23.64/26",
+        "bt-overlap",
+    ]);
+    assert!(text(&o.stderr).contains("overlaps"), "{}", text(&o.stderr));
+    w.ok(&["rm", "-f", &c]);
+    w.ok(&["network", "rm", "bt-custom"]);
+    assert!(!link_exists("btcustom23"));
+}
+
 /// A namespace standing in for the internet: `10.213.250.2/30` behind a veth whose host end
 /// is `10.213.250.1`, serving HTTP with the host's busybox. Removed on drop.
 struct Outside {
