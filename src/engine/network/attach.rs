@@ -81,11 +81,10 @@ fn published(root: &std::path::Path) -> Vec<(String, PortLease)> {
     let mut v = Vec::new();
     for n in super::records(root) {
         let leases: BTreeMap<String, Lease> = leases_of(root, &n.id).all();
-        for (id, l) in leases {
+        for l in leases.into_values() {
             for p in l.ports {
                 v.push((l.name.clone(), p));
             }
-            let _ = id;
         }
     }
     v

@@ -530,10 +530,7 @@ pub fn disconnect(root: &Path, net: &str, container: &str, force: bool) -> Resul
     let cs = Containers::new(root);
     let rec = match cs.find(container) {
         Ok(r) => r,
-        Err(e) if force => {
-            let _ = e;
-            return Ok(());
-        }
+        Err(_) if force => return Ok(()),
         Err(e) => return Err(e),
     };
     attach::disconnect(&cs, &rec, net)
