@@ -71,6 +71,9 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: NetworkCmd,
     },
+    /// A network's DNS server (started by berth itself with the network's first container)
+    #[command(hide = true)]
+    DnsServe { network: String },
     /// Show berth's version, the runtime's, the kernel's, the cgroup version and driver, the storage driver
     Version(FormatArg),
     /// Show system-wide information: containers, images, drivers, kernel, CPUs, memory

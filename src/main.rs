@@ -152,6 +152,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Builder {
             cmd: BuilderCmd::Prune { all: _, force },
         } => build::prune(root, force)?,
+        Cmd::DnsServe { network: n } => berth::engine::network::dns::serve(root, &n)?,
         Cmd::Version(_) => {}
         Cmd::Info(a)
         | Cmd::System {

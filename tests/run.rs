@@ -243,7 +243,7 @@ fn network_none_and_host() {
         return;
     }
     let w = world();
-    let out = w.ok(&["run", "bb:1", "cat", "/proc/net/dev"]);
+    let out = w.ok(&["run", "--network", "none", "bb:1", "cat", "/proc/net/dev"]);
     let ifaces: Vec<&str> = out
         .lines()
         .skip(2)
@@ -253,6 +253,9 @@ fn network_none_and_host() {
     let host = std::fs::read_to_string("/proc/net/dev").unwrap();
     let out = w.ok(&["run", "--network", "host", "bb:1", "cat", "/proc/net/dev"]);
     assert_eq!(out.lines().count(), host.lines().count(), "{out}");
+    // The default is the default bridge network, as Docker's: lo and eth0.
+    let out = w.ok(&["run", "bb:1", "cat", "/proc/net/dev"]);
+    assert!(out.contains("eth0:") && out.contains("lo:"), "{out}");
 }
 
 #[test]

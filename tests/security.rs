@@ -92,6 +92,12 @@ fn nothing_under_the_root_is_open_to_other_users_whatever_the_umask() {
             true
         } else if m.is_dir() {
             mode == 0o700 || (seen_inside && mode & 0o022 == 0)
+        } else if p.parent().is_some_and(|d| d.ends_with("netns")) {
+            // A namespace bound there: nsfs gives it 0444, inside the 0700 netns/.
+            mode & 0o222 == 0
+        } else if matches!(name.as_str(), "hosts" | "hostname" | "resolv.conf") {
+            // Bind-mounted as the container's /etc files: its users read them.
+            mode == 0o644
         } else {
             mode == 0o600
         };

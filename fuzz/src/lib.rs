@@ -4,7 +4,7 @@
 //! and `tests/fuzz_corpus.rs` in the main workspace includes this very file (`#[path]`) to
 //! replay `fuzz/corpus/*` and `fuzz/regressions/*` through them on stable in plain
 //! `cargo test`. So this file may only use what the berth package's tests can use too:
-//! berth, berth_image, berth_runtime, oci_spec, serde, serde_json, tempfile, tar, nix, libc.
+//! berth, berth_image, berth_runtime, berth_netns, oci_spec, serde, serde_json, tempfile, tar, nix, libc.
 //!
 //! A body must never panic on any input: errors are fine, they are how a parser says no. The
 //! `assert!`s below are properties that must hold whatever the input (nothing written outside
@@ -36,6 +36,7 @@ pub const TARGETS: &[Target] = &[
     ("options", options),
     ("dockerfile", dockerfile),
     ("compose", compose),
+    ("dns", dns),
 ];
 
 /// Largest file a body may write. A tar entry declares its own size and a sparse one any
@@ -373,5 +374,27 @@ pub fn compose(data: &[u8]) {
             },
         );
         let _ = plan::health_config(n, s);
+    }
+}
+
+/// A DNS packet from a container to its network's server: the parser and the responder
+/// (answers, NXDOMAIN, FORMERR) never panic, and an answer keeps the query's id.
+pub fn dns(data: &[u8]) {
+    use berth_netns::dns;
+    let zone = dns::Zone {
+        names: [(
+            "web".to_string(),
+            vec![std::net::Ipv4Addr::new(10, 213, 1, 2)],
+        )]
+        .into_iter()
+        .collect(),
+        upstreams: Vec::new(),
+    };
+    if let Ok(q) = dns::parse_query(data) {
+        assert!(q.end <= data.len());
+    }
+    if let dns::Reply::Answer(r) = dns::reply(data, &zone, data.len()) {
+        assert_eq!(r[..2], data[..2], "the answer keeps the query's id");
+        let _ = dns::answers_of(&r);
     }
 }

@@ -54,7 +54,8 @@ impl NetRules {
         let sn = self.subnet;
         let mut b = String::new();
         let _ = writeln!(b, "table ip {t} {{}}\ndelete table ip {t}\ntable ip {t} {{");
-        // Forward: isolation from other berth (br-*) bridges; internal: no way out or in.
+        // Forward: isolation from berth's other bridges (by interface group, whatever their
+        // names); internal: no way out or in.
         let _ = writeln!(
             b,
             "  chain forward {{\n    type filter hook forward priority filter; policy accept;"
@@ -63,13 +64,14 @@ impl NetRules {
             let _ = writeln!(b, "    iifname \"{br}\" oifname != \"{br}\" drop");
             let _ = writeln!(b, "    oifname \"{br}\" iifname != \"{br}\" drop");
         } else {
+            let g = crate::link::BRIDGE_GROUP;
             let _ = writeln!(
                 b,
-                "    iifname \"{br}\" oifname != \"{br}\" oifname \"br-*\" drop"
+                "    iifname \"{br}\" oifname != \"{br}\" oifgroup {g} drop"
             );
             let _ = writeln!(
                 b,
-                "    oifname \"{br}\" iifname != \"{br}\" iifname \"br-*\" drop"
+                "    oifname \"{br}\" iifname != \"{br}\" iifgroup {g} drop"
             );
         }
         let _ = writeln!(b, "  }}");
@@ -265,7 +267,7 @@ mod tests {
             b.starts_with("table ip berth_0123456789ab {}\ndelete table ip berth_0123456789ab\n")
         );
         assert!(b.contains("ip saddr 10.213.7.0/24 oifname != \"br-0123456789ab\" masquerade"));
-        assert!(b.contains("oifname \"br-*\" drop"));
+        assert!(b.contains("oifgroup 16962 drop"));
         assert!(!b.contains("dnat"));
         assert!(!b.contains("hook prerouting"));
     }

@@ -18,3 +18,4 @@ pub mod ports;
 
 pub use error::{Error, Result};
 pub use ipam::Subnet;
+pub mod dns;

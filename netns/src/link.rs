@@ -21,6 +21,10 @@ use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, RouteMessage
 
 use crate::error::{Error, Result};
 
+/// The interface group of berth's bridges (IFLA_GROUP; `ip link show group 16962`): the
+/// firewall drops traffic between them by group, whatever a bridge is named.
+pub const BRIDGE_GROUP: u32 = 0x4242;
+
 /// A bridge on the host with the gateway's address.
 #[derive(Clone, Debug)]
 pub struct Bridge {
@@ -122,7 +126,11 @@ pub fn ensure_bridge(bridge: &Bridge) -> Result<()> {
             let idx = match index_of(&h, &b.name).await? {
                 Some(i) => i,
                 None => {
-                    let msg = LinkBridge::new(&b.name).mtu(b.mtu).up().build();
+                    let msg = LinkBridge::new(&b.name)
+                        .mtu(b.mtu)
+                        .link_group(BRIDGE_GROUP)
+                        .up()
+                        .build();
                     match h.link().add(msg).execute().await {
                         Ok(()) => {}
                         Err(e) if errno_of(&e) == Some(libc::EEXIST) => {}

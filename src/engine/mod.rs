@@ -160,23 +160,24 @@ pub fn create_from(
         berth_runtime::debug::step("engine: overlay mounted");
         let (mut mounts, points) = resolve_mounts(&cs, &id, img, o, &rootfs_dir)?;
         fault::point("volumes")?;
-        let (netns, addrs) = match &o.network {
+        // Its own namespace for a bridge network or `none` (whose `lo` is up, as Docker's):
+        // made now, before the runtime starts, and again by `start` after a stop.
+        let plan = match &o.network {
             config::NetworkMode::Bridge(atts) => {
-                let (path, addrs) = network::attach::setup(&cs, &id, o, atts, &exposed_of(img))?;
-                (spec::NetNs::Join(path), addrs)
+                Some(network::attach::Plan::of(o, atts, &exposed_of(img)))
             }
-            // Docker's `none` has `lo` up: an app that checks itself on 127.0.0.1 works.
-            config::NetworkMode::None => {
-                let path = network::netns_path(&cs.root, &id);
-                fsutil::mkdir_private(&cs.root.join("netns"))?;
-                cs.update(&id, |r| r.host_objects.push(HostObject::Netns))?;
-                berth_netns::link::setup(&path, berth_netns::link::Ns::Create, &[])
-                    .with_context(|| format!("make the network namespace {}", path.display()))?;
-                (spec::NetNs::Join(path), Vec::new())
-            }
-            _ => (netns, Vec::new()),
+            config::NetworkMode::None => Some(network::attach::Plan::default()),
+            _ => None,
         };
-        mounts.extend(network::files::make(&cs, &id, o, &addrs)?);
+        let (netns, nameserver) = match &plan {
+            Some(p) => {
+                p.save(&cs, &id)?;
+                let (path, ns) = network::attach::setup(&cs, &id, p)?;
+                (spec::NetNs::Join(path), ns)
+            }
+            None => (netns, None),
+        };
+        mounts.extend(network::files::make(&cs, &id, o, nameserver)?);
         berth_runtime::debug::step("engine: network set up");
         let spec = spec::build(img, o, &netns, &mounts, &id, &rootfs_dir)?;
         berth_runtime::debug::step("engine: spec built");
@@ -187,7 +188,7 @@ pub fn create_from(
         // Made by start; recorded now, so a container killed while starting is found.
         rec.host_objects.push(HostObject::Runtime);
         cs.save(&rec)?;
-        if !addrs.is_empty() {
+        if matches!(o.network, config::NetworkMode::Bridge(_)) {
             network::attach::announce(&cs, &id);
         }
         Ok(rec)

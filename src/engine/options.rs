@@ -117,7 +117,7 @@ impl Ulimit {
 }
 
 /// Transport of a published port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Proto {
     Tcp,
     Udp,
@@ -126,7 +126,7 @@ pub enum Proto {
 
 /// `-p [IP:][HOST_PORT[-END]:]CONTAINER_PORT[-END][/PROTO]`, as Docker: a host port of 0 or
 /// none means "any free port"; ranges must be of equal length (or map a range to one port).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PortSpec {
     pub host_ip: Option<IpAddr>,
     /// First and last host port; None: chosen from the ephemeral range.

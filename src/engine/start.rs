@@ -79,6 +79,7 @@ pub fn start_container(cs: &Containers, rec: &Record, attach: Attach) -> Result<
     use_runtime_binary();
     let dir = cs.dir_of(&rec.id);
     mount_rootfs(cs, rec)?;
+    super::network::attach::ensure_up(cs, &rec.id)?;
     let rt_root = runtime_root(&cs.root);
     // Setup is idempotent: a leftover of an earlier run (killed watcher) would make create
     // fail, so its processes go first.

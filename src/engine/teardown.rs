@@ -103,7 +103,9 @@ pub fn teardown(cs: &Containers, id: &str, level: Level) -> Errors {
                 }
                 debug::step("teardown: root unmounted");
             }
-            HostObject::Endpoint { network } if matches!(level, Level::Removed { .. }) => {
+            // A stopped container holds no namespace, address or port (as Docker's); start
+            // makes them again from its plan (network::attach::ensure_up).
+            HostObject::Endpoint { network } if level != Level::Processes => {
                 // Its processes are gone: with the namespace unbound next, nothing holds it.
                 let with_netns = objects.contains(&HostObject::Netns);
                 if let Err(e) =
@@ -113,7 +115,7 @@ pub fn teardown(cs: &Containers, id: &str, level: Level) -> Errors {
                 }
                 debug::step("teardown: endpoint down");
             }
-            HostObject::Netns if matches!(level, Level::Removed { .. }) => {
+            HostObject::Netns if level != Level::Processes => {
                 if let Err(e) = super::network::attach::teardown_netns(cs, id) {
                     errs.push("remove the network namespace", e);
                 }

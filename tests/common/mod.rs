@@ -273,7 +273,7 @@ impl World {
         for a in [
             "sh", "echo", "cat", "ls", "id", "hostname", "sleep", "true", "grep", "tail", "head",
             "false", "mkdir", "touch", "ps", "wc", "seq", "rm", "ln", "stat", "kill", "trap",
-            "wget", "httpd", "nc", "ip", "timeout",
+            "wget", "httpd", "nc", "ip", "timeout", "nslookup",
         ] {
             let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a));
         }

@@ -17,6 +17,57 @@ use crate::engine::options::{PortSpec, Proto};
 use crate::engine::teardown::HostObject;
 use crate::engine::{fault, fsutil};
 
+/// What a container asked of the network, kept in `<dir>/network.json` so that `start`
+/// can set it up again after a stop took it down (a stopped container holds no namespace,
+/// address or port, as Docker's).
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Default)]
+pub struct Plan {
+    /// Bridge attachments; empty: `--network none` (a namespace with `lo` up).
+    pub atts: Vec<AttPlan>,
+    pub ports: Vec<PortSpec>,
+    pub publish_all: bool,
+    /// The image's exposed ports and `--expose`.
+    pub exposed: Vec<(u16, Proto)>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct AttPlan {
+    pub network: String,
+    pub aliases: Vec<String>,
+    pub ip: Option<Ipv4Addr>,
+}
+
+impl Plan {
+    pub fn of(o: &ContainerConfig, atts: &[Attachment], image_exposed: &[(u16, Proto)]) -> Plan {
+        let mut exposed = image_exposed.to_vec();
+        exposed.extend(o.exposed.iter().copied());
+        Plan {
+            atts: atts
+                .iter()
+                .map(|a| AttPlan {
+                    network: a.network.clone(),
+                    aliases: a.aliases.clone(),
+                    ip: a.ip,
+                })
+                .collect(),
+            ports: o.ports.clone(),
+            publish_all: o.publish_all,
+            exposed,
+        }
+    }
+    fn path(cs: &Containers, id: &str) -> PathBuf {
+        cs.dir_of(id).join("network.json")
+    }
+    pub fn load(cs: &Containers, id: &str) -> Option<Plan> {
+        std::fs::read(Self::path(cs, id))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+    }
+    pub fn save(&self, cs: &Containers, id: &str) -> Result<()> {
+        fsutil::write_private(&Self::path(cs, id), &serde_json::to_vec(self)?)
+    }
+}
+
 pub fn proto_name(p: Proto) -> &'static str {
     match p {
         Proto::Tcp => "tcp",
@@ -30,11 +81,10 @@ fn published(root: &std::path::Path) -> Vec<(String, PortLease)> {
     let mut v = Vec::new();
     for n in super::records(root) {
         let leases: BTreeMap<String, Lease> = leases_of(root, &n.id).all();
-        for (id, l) in leases {
+        for l in leases.into_values() {
             for p in l.ports {
                 v.push((l.name.clone(), p));
             }
-            let _ = id;
         }
     }
     v
@@ -110,7 +160,8 @@ fn resolve_ports(
 }
 
 /// The address, names and ports container `id` gets on network `n`, leased under the
-/// network's lease lock; then the network's table when ports changed.
+/// network's lease lock; then the network's table when ports changed, and its DNS server
+/// (true when it runs).
 fn lease(
     cs: &Containers,
     id: &str,
@@ -118,7 +169,7 @@ fn lease(
     a: &Attachment,
     ifname: &str,
     ports: Vec<PortLease>,
-) -> Result<Lease> {
+) -> Result<(Lease, bool)> {
     let root = &cs.root;
     let subnet = n.subnet()?;
     let gw = n.gateway()?;
@@ -171,7 +222,8 @@ fn lease(
     if !l.ports.is_empty() {
         n.sync_firewall(root)?;
     }
-    Ok(l)
+    let dns = super::dns::ensure(root, n, &held)?;
+    Ok((l, dns))
 }
 
 fn endpoint(id: &str, n: &NetworkRecord, l: &Lease, default_route: bool) -> Result<link::Endpoint> {
@@ -219,43 +271,56 @@ fn port_map(ports: &[PortLease]) -> BTreeMap<String, Option<Vec<PortBinding>>> {
 }
 
 /// Sets container `id` up on the networks `atts` (the first gives the default route and
-/// carries the published ports). Returns the namespace's path and the container's addresses.
-pub fn setup(
-    cs: &Containers,
-    id: &str,
-    o: &ContainerConfig,
-    atts: &[Attachment],
-    image_exposed: &[(u16, Proto)],
-) -> Result<(PathBuf, Vec<Ipv4Addr>)> {
+/// carries the published ports); no attachment: a namespace with only `lo`, up. Returns
+/// the namespace's path and the DNS server of its first network when that runs.
+pub fn setup(cs: &Containers, id: &str, plan: &Plan) -> Result<(PathBuf, Option<Ipv4Addr>)> {
     let root = &cs.root;
     let path = netns_path(root, id);
     fsutil::mkdir_private(&root.join("netns"))?;
-    cs.update(id, |r| r.host_objects.push(HostObject::Netns))?;
-    let mut exposed = image_exposed.to_vec();
-    exposed.extend(o.exposed.iter().copied());
+    cs.update(id, |r| {
+        if !r.host_objects.contains(&HostObject::Netns) {
+            r.host_objects.push(HostObject::Netns)
+        }
+    })?;
+    if plan.atts.is_empty() {
+        link::setup(&path, link::Ns::Create, &[])
+            .with_context(|| format!("make the network namespace {}", path.display()))?;
+        return Ok((path, None));
+    }
     let mut eps = Vec::new();
-    let mut addrs = Vec::new();
     let mut settings = NetworkSettings::default();
     let mut seen = BTreeSet::new();
     let mut nets: Vec<NetworkRecord> = Vec::new();
-    for (i, a) in atts.iter().enumerate() {
+    let mut nameserver = None;
+    for (i, a) in plan.atts.iter().enumerate() {
         let n = find_or_default(root, &a.network)?;
         berth_runtime::debug::step("network: found");
         if !seen.insert(n.id.clone()) {
             bail!("--network {}: given twice", a.network);
         }
+        let obj = HostObject::Endpoint {
+            network: n.id.clone(),
+        };
         cs.update(id, |r| {
-            r.host_objects.push(HostObject::Endpoint {
-                network: n.id.clone(),
-            })
+            if !r.host_objects.contains(&obj) {
+                r.host_objects.push(obj.clone())
+            }
         })?;
         fault::point("network-lease")?;
         let ports = if i == 0 {
-            resolve_ports(root, &o.ports, o.publish_all, &exposed)?
+            resolve_ports(root, &plan.ports, plan.publish_all, &plan.exposed)?
         } else {
             Vec::new()
         };
-        let l = lease(cs, id, &n, a, &format!("eth{i}"), ports)?;
+        let att = Attachment {
+            network: a.network.clone(),
+            aliases: a.aliases.clone(),
+            ip: a.ip,
+        };
+        let (l, dns) = lease(cs, id, &n, &att, &format!("eth{i}"), ports)?;
+        if i == 0 && dns {
+            nameserver = Some(n.gateway()?);
+        }
         berth_runtime::debug::step("network: leased");
         eps.push(endpoint(id, &n, &l, i == 0)?);
         if i == 0 {
@@ -265,7 +330,6 @@ pub fn setup(
             settings.mac_address = l.mac.clone();
             settings.ip_prefix_len = n.subnet()?.prefix();
         }
-        addrs.extend(l.addr);
         settings
             .networks
             .insert(n.name.clone(), settings_of(&n, &l, id));
@@ -275,7 +339,7 @@ pub fn setup(
     plug(root, &path, link::Ns::Create, &eps, &nets)?;
     berth_runtime::debug::step("network: linked");
     cs.update(id, |r| r.network_settings = settings)?;
-    Ok((path, addrs))
+    Ok((path, nameserver))
 }
 
 /// The endpoints plugged in; a missing bridge (a create killed half-way, or the bridge
@@ -297,6 +361,22 @@ fn plug(
         }
         r => r.with_context(ctx),
     }
+}
+
+/// `start`: the network a stop took down, set up again from the container's plan.
+pub fn ensure_up(cs: &Containers, id: &str) -> Result<()> {
+    if netns_path(&cs.root, id).exists() {
+        return Ok(());
+    }
+    let Some(plan) = Plan::load(cs, id) else {
+        return Ok(());
+    };
+    setup(cs, id, &plan)?;
+    if !plan.atts.is_empty() {
+        let _ = super::files::write_hosts(cs, id);
+        announce(cs, id);
+    }
+    Ok(())
 }
 
 /// After the container's files exist: the other containers of its networks learn its name.
@@ -343,6 +423,9 @@ pub fn teardown_endpoint(cs: &Containers, id: &str, net_id: &str, with_netns: bo
     if had.is_some_and(|l| !l.ports.is_empty()) {
         n.sync_firewall(root)?;
     }
+    if leases.all::<Lease>().is_empty() {
+        super::dns::stop(root, net_id);
+    }
     drop(held);
     super::files::refresh_hosts(cs, &n);
     Ok(())
@@ -363,13 +446,14 @@ pub fn connect(
     ip: Option<Ipv4Addr>,
 ) -> Result<()> {
     let path = netns_path(&cs.root, &rec.id);
-    if !rec.host_objects.contains(&HostObject::Netns) || !path.exists() {
-        bail!(
+    let mut plan = match Plan::load(cs, &rec.id) {
+        Some(p) if !p.atts.is_empty() => p,
+        _ => bail!(
             "container {} is not on a bridge network (its network mode is {}): it cannot be connected",
             rec.bare_name(),
             rec.host_config.network_mode
-        );
-    }
+        ),
+    };
     let n = find_or_default(&cs.root, net)?;
     let on = networks_of(cs, &rec.id);
     if on.contains(&n.id) {
@@ -400,8 +484,18 @@ pub fn connect(
         aliases: aliases.to_vec(),
         ip,
     };
+    plan.atts.push(AttPlan {
+        network: n.name.clone(),
+        aliases: aliases.to_vec(),
+        ip,
+    });
+    plan.save(cs, &id)?;
+    if !path.exists() {
+        // Stopped: it joins when it starts.
+        return Ok(());
+    }
     let res = (|| -> Result<()> {
-        let l = lease(cs, &id, &n, &a, &ifname, Vec::new())?;
+        let (l, _) = lease(cs, &id, &n, &a, &ifname, Vec::new())?;
         let ep = endpoint(&id, &n, &l, on.is_empty())?;
         plug(
             &cs.root,
@@ -451,6 +545,11 @@ pub fn disconnect(
         );
     }
     teardown_endpoint(cs, &rec.id, &n.id, false)?;
+    if let Some(mut plan) = Plan::load(cs, &rec.id) {
+        plan.atts
+            .retain(|a| a.network != n.name && a.network != n.id && !n.id.starts_with(&a.network));
+        plan.save(cs, &rec.id)?;
+    }
     cs.update(&rec.id, |r| {
         r.host_objects.retain(|o| o != &obj);
         r.network_settings.networks.remove(&n.name);

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! <root>/containers/<id>/hosts         0644 (the container's users read it)
-//! <root>/containers/<id>/hosts.base    0600: its own lines (localhost, itself, --add-host)
+//! <root>/containers/<id>/hosts.base    0600: its fixed lines (localhost, --add-host)
 //! <root>/containers/<id>/hostname      0644
 //! <root>/containers/<id>/resolv.conf   0644
 //! ```
@@ -42,7 +42,7 @@ pub fn make(
     cs: &Containers,
     id: &str,
     o: &ContainerConfig,
-    addrs: &[Ipv4Addr],
+    nameserver: Option<Ipv4Addr>,
 ) -> Result<Vec<Mount>> {
     let dir = cs.dir_of(id);
     let hostname = o.hostname.clone().unwrap_or_else(|| id[..12].to_string());
@@ -56,20 +56,17 @@ pub fn make(
         base.push_str("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
         base.push_str("fe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n");
     }
-    for a in addrs {
-        base.push_str(&format!("{a}\t{hostname}\n"));
-    }
     for (h, ip) in &o.extra_hosts {
         base.push_str(&format!("{ip}\t{h}\n"));
     }
     crate::engine::fsutil::write_private(&dir.join("hosts.base"), base.as_bytes())?;
-    write_public(&dir.join("hosts"), base.as_bytes())?;
     write_public(&dir.join("hostname"), format!("{hostname}\n").as_bytes())?;
+    write_hosts(cs, id)?;
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let bridged = matches!(o.network, NetworkMode::Bridge(_));
     write_public(
         &dir.join("resolv.conf"),
-        resolv_conf(&o.dns, &host, bridged).as_bytes(),
+        resolv_conf(&o.dns, &host, bridged, nameserver).as_bytes(),
     )?;
     let taken = |d: &str| {
         o.mounts.iter().any(|m| match m {
@@ -90,10 +87,19 @@ pub fn make(
         .collect())
 }
 
-/// resolv.conf from the flags, else the host's: a nameserver on the host's loopback cannot
-/// be reached from a container's own namespace, so those are dropped there (as Docker).
-pub fn resolv_conf(dns: &DnsConfig, host: &str, bridged: bool) -> String {
+/// resolv.conf from the flags, else the network's DNS server (`nameserver`), else the
+/// host's: a nameserver on the host's loopback cannot be reached from a container's own
+/// namespace, so those are dropped there (as Docker).
+pub fn resolv_conf(
+    dns: &DnsConfig,
+    host: &str,
+    bridged: bool,
+    nameserver: Option<Ipv4Addr>,
+) -> String {
     let mut servers: Vec<String> = dns.servers.iter().map(IpAddr::to_string).collect();
+    if servers.is_empty() {
+        servers.extend(nameserver.map(|n| n.to_string()));
+    }
     let mut search = dns.search.clone();
     let mut options = dns.options.clone();
     let host_servers: Vec<String> = host
@@ -152,8 +158,19 @@ pub fn write_hosts(cs: &Containers, id: &str) -> Result<()> {
     let Ok(base) = std::fs::read_to_string(dir.join("hosts.base")) else {
         return Ok(());
     };
+    let hostname = std::fs::read_to_string(dir.join("hostname")).unwrap_or_default();
     let mut out = base;
-    for net in networks_of(cs, id) {
+    let nets = networks_of(cs, id);
+    // Its own addresses first (the hostname resolves to them), then the others'.
+    for net in &nets {
+        if let Some(a) = leases_of(&cs.root, net)
+            .get::<Lease>(id)
+            .and_then(|l| l.addr)
+        {
+            out.push_str(&format!("{a}\t{}\n", hostname.trim()));
+        }
+    }
+    for net in nets {
         let leases: BTreeMap<String, Lease> = leases_of(&cs.root, &net).all();
         for (holder, l) in leases {
             let Some(a) = l.addr else { continue };
@@ -186,18 +203,23 @@ mod tests {
         let host = "# generated\nnameserver 127.0.0.53\nnameserver 192.0.2.1\nsearch a.example b.example\noptions edns0\n";
         let d = DnsConfig::default();
         assert_eq!(
-            resolv_conf(&d, host, true),
+            resolv_conf(&d, host, true, None),
             "nameserver 192.0.2.1\nsearch a.example b.example\noptions edns0\n"
         );
-        assert!(resolv_conf(&d, host, false).contains("nameserver 127.0.0.53"));
+        assert!(resolv_conf(&d, host, false, None).contains("nameserver 127.0.0.53"));
         let d = DnsConfig {
             servers: vec!["10.0.0.2".parse().unwrap()],
             search: vec!["svc.local".into()],
             options: vec!["ndots:2".into()],
         };
         assert_eq!(
-            resolv_conf(&d, host, true),
+            resolv_conf(&d, host, true, None),
             "nameserver 10.0.0.2\nsearch svc.local\noptions ndots:2\n"
+        );
+        let d = DnsConfig::default();
+        assert!(
+            resolv_conf(&d, host, true, Some(Ipv4Addr::new(10, 213, 1, 1)))
+                .starts_with("nameserver 10.213.1.1\nsearch a.example")
         );
     }
 }

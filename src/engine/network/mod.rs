@@ -11,6 +11,7 @@
 //! ```
 
 pub mod attach;
+pub mod dns;
 pub mod files;
 
 use std::collections::BTreeMap;
@@ -396,6 +397,7 @@ pub fn create(root: &Path, c: &NetworkConfig) -> Result<NetworkRecord> {
 /// The bridge, table and directory of a network, every one tried.
 fn take_down(root: &Path, n: &NetworkRecord) -> Result<()> {
     let mut errs = Vec::new();
+    dns::stop(root, &n.id);
     if let Err(e) = firewall::remove(&n.id) {
         errs.push(format!("remove its nft table: {e}"));
     }
@@ -528,10 +530,7 @@ pub fn disconnect(root: &Path, net: &str, container: &str, force: bool) -> Resul
     let cs = Containers::new(root);
     let rec = match cs.find(container) {
         Ok(r) => r,
-        Err(e) if force => {
-            let _ = e;
-            return Ok(());
-        }
+        Err(_) if force => return Ok(()),
         Err(e) => return Err(e),
     };
     attach::disconnect(&cs, &rec, net)
@@ -572,6 +571,9 @@ pub fn heal(root: &Path) {
         }
         if ports {
             let _ = n.sync_firewall(root);
+        }
+        if leases.all::<Lease>().is_empty() {
+            dns::stop(root, &n.id);
         }
         drop(held);
         files::refresh_hosts(&cs, n);

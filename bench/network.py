@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Network benchmark (issue 12): `berth run --rm IMAGE true` on the default bridge against
+`--network none`, and the same pair for podman (the same busybox image, imported), all
+interleaved (A B C D A B C D ...), medians; then the latency of the network's DNS server
+(queries from the host to the server on the gateway, a container name; median and p99).
+
+Usage (root): bench/network.py [--runs 30] [--warmup 3] [--bin target/release/berth]
+"""
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+PODMAN_LIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
+
+
+def sh(argv, **kw):
+    return subprocess.run(argv, check=True, stdout=subprocess.PIPE, text=True, **kw).stdout
+
+
+def busybox_tar(work):
+    root = os.path.join(work, "rootfs")
+    os.makedirs(os.path.join(root, "bin"))
+    for d in ["etc", "tmp", "proc", "sys", "dev"]:
+        os.makedirs(os.path.join(root, d))
+    bb = shutil.which("busybox") or "/bin/busybox"
+    shutil.copy(bb, os.path.join(root, "bin", "busybox"))
+    for a in ["sh", "true", "sleep", "nslookup"]:
+        os.symlink("busybox", os.path.join(root, "bin", a))
+    tar = os.path.join(work, "bb.tar")
+    sh(["tar", "-C", root, "-cf", tar, "."])
+    return tar
+
+
+def timed(argv):
+    t = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return (time.perf_counter() - t) * 1000
+
+
+def query(name, qid):
+    q = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    for label in name.split("."):
+        q += bytes([len(label)]) + label.encode()
+    return q + b"\0" + struct.pack(">HH", 1, 1)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--bin", default="target/release/berth")
+    ap.add_argument("--queries", type=int, default=500)
+    a = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="berth-netbench-")
+    root = os.path.join(work, "root")
+    berth = [os.path.abspath(a.bin), "--root", root]
+    tar = busybox_tar(work)
+    sh(berth + ["import", tar, "bench:1"])
+    cases = {
+        "berth none": berth + ["run", "--rm", "--network", "none", "bench:1", "true"],
+        "berth bridge": berth + ["run", "--rm", "bench:1", "true"],
+    }
+    podman = shutil.which("podman")
+    if podman:
+        sh([podman, "import", tar, "localhost/berth-netbench:1"])
+        base = [podman, "run", "--rm"] + PODMAN_LIMITS
+        cases["podman none"] = base + ["--network", "none", "localhost/berth-netbench:1", "true"]
+        cases["podman bridge"] = base + ["localhost/berth-netbench:1", "true"]
+    times = {k: [] for k in cases}
+    for i in range(a.warmup + a.runs):
+        for k, argv in cases.items():
+            ms = timed(argv)
+            if i >= a.warmup:
+                times[k].append(ms)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"run --rm, {a.runs} interleaved runs after {a.warmup} warm-up, medians:")
+    for k, v in med.items():
+        print(f"  {k:<14} {v:8.2f} ms")
+    print(f"  berth bridge - none: {med['berth bridge'] - med['berth none']:+.2f} ms")
+    if podman:
+        print(f"  podman bridge - none: {med['podman bridge'] - med['podman none']:+.2f} ms")
+        print(f"  podman bridge / berth bridge: {med['podman bridge'] / med['berth bridge']:.1f}x")
+
+    # DNS: a container on a network, its name asked of the network's server.
+    sh(berth + ["network", "create", "--subnet", "10.213.240.0/24", "benchnet"])
+    cid = sh(berth + ["run", "-d", "--name", "target", "--network", "benchnet", "bench:1", "sleep", "300"]).strip()
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(2)
+    lat = []
+    for i in range(a.queries):
+        q = query("target", i & 0xFFFF)
+        t = time.perf_counter()
+        s.sendto(q, ("10.213.240.1", 53))
+        r, _ = s.recvfrom(512)
+        lat.append((time.perf_counter() - t) * 1e6)
+        assert r[:2] == q[:2] and r[7] == 1, "no answer for target"
+    lat.sort()
+    print(f"DNS, {a.queries} A queries for a container name from the host to the network's server:")
+    print(f"  median {statistics.median(lat):.0f} us, p99 {lat[int(len(lat) * 0.99) - 1]:.0f} us")
+    sh(berth + ["rm", "-f", cid])
+    sh(berth + ["network", "rm", "benchnet"])
+    for n in sh(berth + ["network", "ls", "-q", "--no-trunc"]).split():
+        subprocess.run(berth + ["network", "rm", n], stdout=subprocess.DEVNULL)
+    if podman:
+        subprocess.run([podman, "rmi", "localhost/berth-netbench:1"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    subprocess.run(["rm", "-rf", work])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
