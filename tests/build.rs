@@ -565,6 +565,56 @@ fn add_extracts_local_archives_and_downloads_urls() {
 }
 
 #[test]
+fn build_push_pull_run_round_trips_with_the_same_digests() {
+    if !root_or_skip("build_push_pull_run_round_trips_with_the_same_digests") {
+        return;
+    }
+    let w = World::with_busybox();
+    let dir = tempfile::tempdir().unwrap();
+    let reg = common::registry::Registry::start(dir.path());
+    let ctx = context(&[
+        ("msg", "pushed and pulled\n"),
+        (
+            "Dockerfile",
+            "FROM bb:1\nCOPY msg /msg\nRUN echo more >> /msg\nCMD cat /msg\n",
+        ),
+    ]);
+    let name = format!("{}/app/web:1", reg.addr);
+    let id = build_id(&w, ctx.path(), &["-t", &name]);
+    let out = w.berth(&["push", &name]);
+    assert!(out.status.success(), "push: {}", text(&out.stderr));
+    let said = text(&out.stdout);
+    let digest = w
+        .ok(&["image", "inspect", "-f", "{{.RepoDigests}}", &name])
+        .trim()
+        .to_string();
+    assert!(said.starts_with("1: digest: sha256:"), "{said}");
+    // Pushed again: every blob is there already.
+    let again = w.berth(&["push", &name]);
+    assert!(again.status.success());
+    let e = text(&again.stderr);
+    assert_eq!(e.matches("Layer already exists").count(), 4, "{e}"); // config + 3 layers
+                                                                     // Another store pulls the same image: same id, same manifest digest, and it runs.
+    let fresh = World::new();
+    fresh.ok(&["pull", "-q", &name]);
+    assert_eq!(
+        fresh
+            .ok(&["image", "inspect", "-f", "{{.Id}}", &name])
+            .trim(),
+        id
+    );
+    assert_eq!(
+        fresh
+            .ok(&["image", "inspect", "-f", "{{.RepoDigests}}", &name])
+            .trim(),
+        digest
+    );
+    let at = digest.find("@sha256:").expect("a repo digest") + 1;
+    assert!(said.contains(&digest[at..at + 71]), "{said} vs {digest}");
+    assert_eq!(run_out(&fresh, &[&name]), "pushed and pulled\nmore\n");
+}
+
+#[test]
 fn saved_build_loads_into_a_fresh_store() {
     if !root_or_skip("saved_build_loads_into_a_fresh_store") {
         return;
