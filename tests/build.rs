@@ -165,7 +165,8 @@ fn args_and_env_are_substituted() {
         "Dockerfile",
         "ARG BASE=nope:0\nFROM ${BASE}\nARG WHO=world\nARG BASE\n\
          ENV GREETING=\"hello ${WHO}\" P=${UNSET:-dflt} Q=${WHO:+set}\n\
-         RUN echo \"$GREETING $P $Q from $BASE\" > /g\nLABEL who=$WHO\nCMD cat /g\n",
+         ENV P=new OLD=$P\n\
+         RUN echo \"$GREETING $P $Q from $BASE, $OLD\" > /g\nLABEL who=$WHO\nCMD cat /g\n",
     )]);
     build_ok(
         &w,
@@ -179,7 +180,10 @@ fn args_and_env_are_substituted() {
             "BASE=bb:1",
         ],
     );
-    assert_eq!(run_out(&w, &["args:1"]), "hello berth dflt set from bb:1\n");
+    assert_eq!(
+        run_out(&w, &["args:1"]),
+        "hello berth new set from bb:1, dflt\n"
+    );
     assert_eq!(
         w.ok(&[
             "image",
@@ -191,6 +195,26 @@ fn args_and_env_are_substituted() {
         .trim(),
         r#"{"who":"berth"}"#
     );
+}
+
+#[test]
+fn onbuild_triggers_run_in_the_child_build_only() {
+    if !root_or_skip("onbuild_triggers_run_in_the_child_build_only") {
+        return;
+    }
+    let w = World::with_busybox();
+    let base = context(&[(
+        "Dockerfile",
+        "FROM bb:1\nONBUILD RUN echo triggered >> /t\nRUN echo base > /t\n",
+    )]);
+    build_ok(&w, base.path(), &["-t", "base:1"]);
+    let child = context(&[("Dockerfile", "FROM base:1\nCMD cat /t\n")]);
+    build_ok(&w, child.path(), &["-t", "child:1"]);
+    assert_eq!(run_out(&w, &["child:1"]), "base\ntriggered\n");
+    // Not inherited by the child's own children.
+    let grandchild = context(&[("Dockerfile", "FROM child:1\n")]);
+    build_ok(&w, grandchild.path(), &["-t", "gc:1"]);
+    assert_eq!(run_out(&w, &["gc:1"]), "base\ntriggered\n");
 }
 
 #[test]
