@@ -63,6 +63,16 @@ pub const BUILD_NETWORK: NetworkMode = NetworkMode::Host;
 /// Builds the image `o` describes under `root`, writing BuildKit-style plain progress to
 /// `progress`; returns the image id (`sha256:...`).
 pub fn build(root: &Path, o: &BuildOptions, progress: &mut dyn Write) -> Result<String> {
+    build_with(root, o, progress, false)
+}
+
+/// `build`, with `tty`: the progress as a compact live view for a terminal.
+pub fn build_with(
+    root: &Path,
+    o: &BuildOptions,
+    progress: &mut dyn Write,
+    tty: bool,
+) -> Result<String> {
     lifecycle::heal(root)?;
     let context = o.context.clone();
     if !context.is_dir() {
@@ -104,6 +114,7 @@ pub fn build(root: &Path, o: &BuildOptions, progress: &mut dyn Write) -> Result<
         labels: o.labels.clone(),
         tags,
         insecure_registries: Vec::new(),
+        tty,
     };
     let store = Store::open(root)?;
     crate::sys::catch_interrupts();

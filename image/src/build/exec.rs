@@ -558,7 +558,7 @@ pub fn build(
     runner: &mut dyn StepRunner,
     out: &mut dyn Write,
 ) -> Result<Image> {
-    let mut progress = Progress::new(out);
+    let mut progress = Progress::new(out, spec.tty);
     let v = progress.start(&format!(
         "[internal] load build definition from {}",
         spec.dockerfile_name

@@ -65,6 +65,8 @@ pub struct BuildSpec {
     pub tags: Vec<Reference>,
     /// Registries pulled from over plain http.
     pub insecure_registries: Vec<String>,
+    /// Progress as a compact live view for a terminal, not BuildKit's plain lines.
+    pub tty: bool,
 }
 
 /// A RUN step as the engine gets it.
