@@ -156,6 +156,31 @@ fn multi_stage_into_scratch_builds_only_needed_stages() {
 }
 
 #[test]
+fn independent_stages_build_side_by_side() {
+    if !root_or_skip("independent_stages_build_side_by_side") {
+        return;
+    }
+    let w = World::with_busybox();
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM bb:1 AS a\nRUN sleep 2 && echo from-a > /a\n\
+         FROM bb:1 AS b\nRUN sleep 2 && echo from-b > /b\n\
+         FROM bb:1\nCOPY --from=a /a /a\nCOPY --from=b /b /b\nCMD cat /a /b\n",
+    )]);
+    let t = Instant::now();
+    let p = build_ok(&w, ctx.path(), &["-t", "par:1", "--progress", "plain"]);
+    let took = t.elapsed();
+    // One after the other they take 4 s and more.
+    assert!(took < Duration::from_millis(3800), "{took:?}\n{p}");
+    assert!(
+        p.contains("[a 2/2] RUN") && p.contains("[b 2/2] RUN"),
+        "{p}"
+    );
+    assert_eq!(run_out(&w, &["par:1"]), "from-a\nfrom-b\n");
+    assert_no_step_leftovers(&w, &[]);
+}
+
+#[test]
 fn args_and_env_are_substituted() {
     if !root_or_skip("args_and_env_are_substituted") {
         return;

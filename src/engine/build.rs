@@ -74,7 +74,11 @@ pub fn build_with(
     tty: bool,
 ) -> Result<String> {
     lifecycle::heal(root)?;
-    let context = o.context.clone();
+    // Absolute paths: stages on threads of their own must not depend on the working
+    // directory (an overlay mount moves it for a moment).
+    let root = &std::fs::canonicalize(root).with_context(|| format!("root {}", root.display()))?;
+    let context = std::fs::canonicalize(&o.context)
+        .with_context(|| format!("build context {}", o.context.display()))?;
     if !context.is_dir() {
         anyhow::bail!("build context {}: not a directory", context.display());
     }
@@ -118,11 +122,11 @@ pub fn build_with(
     };
     let store = Store::open(root)?;
     crate::sys::catch_interrupts();
-    let mut runner = Runner {
+    let runner = Runner {
         root: root.to_path_buf(),
         network: o.network.clone().unwrap_or(BUILD_NETWORK),
     };
-    let img = berth_image::build::build(&store, &spec, &mut runner, progress)?;
+    let img = berth_image::build::build(&store, &spec, &runner, progress)?;
     Ok(img.id().to_string())
 }
 
@@ -134,7 +138,7 @@ struct Runner {
 
 impl StepRunner for Runner {
     fn run(
-        &mut self,
+        &self,
         step: &RunStep<'_>,
         out: &mut dyn Write,
         commit: &mut dyn FnMut(&Path) -> berth_image::Result<()>,
@@ -188,7 +192,7 @@ impl Runner {
     }
 
     fn run_step(
-        &mut self,
+        &self,
         step: &RunStep<'_>,
         out: &mut dyn Write,
         commit: &mut dyn FnMut(&Path) -> berth_image::Result<()>,

@@ -9,7 +9,7 @@ use super::state::{health_json, State};
 use super::words::{expand, Vars};
 use crate::error::Result;
 
-impl Run<'_, '_> {
+impl<O: std::io::Write> Run<'_, O> {
     /// The instructions that change only the config.
     pub(super) fn metadata(&mut self, s: &mut State, i: &Instruction, vars: &Vars) -> Result<()> {
         let spec = self.spec;

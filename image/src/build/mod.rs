@@ -82,14 +82,15 @@ pub struct RunStep<'a> {
     pub network: Option<String>,
 }
 
-/// Runs RUN steps: implemented by the engine with containers.
-pub trait StepRunner {
+/// Runs RUN steps: implemented by the engine with containers. Independent stages run on
+/// threads of their own, so one runner serves several steps at once.
+pub trait StepRunner: Sync {
     /// Runs `step.argv` in a container made from `step.image`, its stdout and stderr into
     /// `out`. If it exits 0, calls `commit` with the container's upper directory (its
     /// changes) before the container goes; otherwise (or on SIGINT) fails, saying why. The
     /// container is gone either way.
     fn run(
-        &mut self,
+        &self,
         step: &RunStep<'_>,
         out: &mut dyn Write,
         commit: &mut dyn FnMut(&Path) -> Result<()>,

@@ -6,6 +6,8 @@
 
 use std::collections::VecDeque;
 use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 /// How many of a failed RUN's last output lines its error repeats.
@@ -15,13 +17,34 @@ const LIVE_LINES: usize = 6;
 /// Width a live line is cut to.
 const LIVE_WIDTH: usize = 110;
 
-/// The progress printer of one build.
-pub struct Progress<'w> {
-    out: &'w mut dyn Write,
-    next: usize,
+/// The progress printer of one build (`O`: its writer), or of one of its stages running
+/// beside others (`O` = `Lines`).
+pub struct Progress<O: Write> {
+    out: O,
+    /// Vertex numbers, shared by the stages of a build.
+    next: Arc<AtomicUsize>,
     tty: bool,
     /// Live output lines drawn under the current step (tty).
     drawn: usize,
+}
+
+/// A stage's progress on a thread of its own: whole lines sent to the thread that owns the
+/// build's writer, so lines of parallel stages never mix.
+pub struct Lines(mpsc::Sender<Vec<u8>>, Vec<u8>);
+
+impl Write for Lines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.1.extend_from_slice(buf);
+        if let Some(i) = self.1.iter().rposition(|&b| b == b'\n') {
+            let rest = self.1.split_off(i + 1);
+            let _ = self.0.send(std::mem::replace(&mut self.1, rest));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// One step of the build as the output shows it.
@@ -31,20 +54,35 @@ pub struct Vertex {
     title: String,
 }
 
-impl<'w> Progress<'w> {
-    pub fn new(out: &'w mut dyn Write, tty: bool) -> Progress<'w> {
+impl<O: Write> Progress<O> {
+    pub fn new(out: O, tty: bool) -> Progress<O> {
         Progress {
             out,
-            next: 1,
+            next: Arc::new(AtomicUsize::new(1)),
             tty,
             drawn: 0,
         }
     }
 
+    /// A printer for a stage on another thread: plain lines through `tx`, numbered on.
+    pub fn beside(&self, tx: mpsc::Sender<Vec<u8>>) -> Progress<Lines> {
+        Progress {
+            out: Lines(tx, Vec::new()),
+            next: self.next.clone(),
+            tty: false,
+            drawn: 0,
+        }
+    }
+
+    /// Writes what another stage's printer sent.
+    pub fn relay(&mut self, chunk: &[u8]) {
+        let _ = self.out.write_all(chunk);
+        let _ = self.out.flush();
+    }
+
     /// Starts vertex `#n` titled `title`.
     pub fn start(&mut self, title: &str) -> Vertex {
-        let n = self.next;
-        self.next += 1;
+        let n = self.next.fetch_add(1, Ordering::SeqCst);
         let _ = writeln!(self.out, "#{n} {title}");
         let _ = self.out.flush();
         self.drawn = 0;
@@ -97,7 +135,7 @@ impl<'w> Progress<'w> {
 
     /// A writer for a RUN step's output: each line prefixed with the vertex and the time
     /// since it started; the last lines kept for the error if the step fails.
-    pub fn output<'p>(&'p mut self, v: &Vertex) -> StepOutput<'p, 'w> {
+    pub fn output<'p>(&'p mut self, v: &Vertex) -> StepOutput<'p, O> {
         StepOutput {
             p: self,
             n: v.n,
@@ -109,15 +147,15 @@ impl<'w> Progress<'w> {
 }
 
 /// RUN output, line by line (see `Progress::output`).
-pub struct StepOutput<'p, 'w> {
-    p: &'p mut Progress<'w>,
+pub struct StepOutput<'p, O: Write> {
+    p: &'p mut Progress<O>,
     n: usize,
     t0: Instant,
     partial: Vec<u8>,
     tail: VecDeque<String>,
 }
 
-impl StepOutput<'_, '_> {
+impl<O: Write> StepOutput<'_, O> {
     fn line(&mut self, l: &[u8]) {
         let text = String::from_utf8_lossy(l);
         // Control characters escaped (the step's output is not trusted), tabs kept.
@@ -159,7 +197,7 @@ impl StepOutput<'_, '_> {
     }
 }
 
-impl Write for StepOutput<'_, '_> {
+impl<O: Write> Write for StepOutput<'_, O> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.partial.extend_from_slice(buf);
         while let Some(i) = self.partial.iter().position(|&b| b == b'\n') {
