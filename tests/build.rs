@@ -188,10 +188,10 @@ fn args_and_env_are_substituted() {
     let w = World::with_busybox();
     let ctx = context(&[(
         "Dockerfile",
-        "ARG BASE=nope:0\nFROM ${BASE}\nARG WHO=world\nARG BASE\n\
+        "ARG BASE=nope:0\nFROM --platform=$BUILDPLATFORM ${BASE}\nARG WHO=world\nARG BASE\nARG TARGETARCH\n\
          ENV GREETING=\"hello ${WHO}\" P=${UNSET:-dflt} Q=${WHO:+set}\n\
          ENV P=new OLD=$P\n\
-         RUN echo \"$GREETING $P $Q from $BASE, $OLD\" > /g\nLABEL who=$WHO\nCMD cat /g\n",
+         RUN echo \"$GREETING $P $Q from $BASE, $OLD on $TARGETARCH\" > /g\nLABEL who=$WHO\nCMD cat /g\n",
     )]);
     build_ok(
         &w,
@@ -207,7 +207,7 @@ fn args_and_env_are_substituted() {
     );
     assert_eq!(
         run_out(&w, &["args:1"]),
-        "hello berth new set from bb:1, dflt\n"
+        format!("hello berth new set from bb:1, dflt on {}\n", host_arch())
     );
     assert_eq!(
         w.ok(&[

@@ -52,8 +52,10 @@ pub fn get(root: &Path, store: &Store, key: &Digest) -> Option<Image> {
 pub fn put(root: &Path, key: &Digest, img: &Image) -> Result<()> {
     let d = dir(root);
     fsmode::ensure_dir(&d, fsmode::DIR)?;
-    let tmp = d.join(format!(".{}-{}", key.hex(), std::process::id()));
-    let _ = fs::remove_file(&tmp);
+    // Unique per process and call: parallel stages may put the same key at once.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = d.join(format!(".{}-{}-{n}", key.hex(), std::process::id()));
     {
         use std::io::Write;
         let mut f = fsmode::create_file(&tmp, fsmode::FILE)?;

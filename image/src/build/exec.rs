@@ -112,6 +112,10 @@ impl<O: Write> Run<'_, O> {
         } else if base == "scratch" {
             State::scratch()
         } else {
+            let platform = match platform {
+                Some(p) => Some(self.x(st.from, p, &plan.meta_args)?),
+                None => None,
+            };
             let img = self.base_image(st.from, &base, platform.as_deref())?;
             State::from_image(&img)
         };

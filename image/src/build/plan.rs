@@ -61,8 +61,22 @@ pub fn plan<'d>(
     build_args: &BTreeMap<String, String>,
     target: Option<&str>,
 ) -> Result<Plan<'d>, String> {
+    // BuildKit's automatic platform args, usable in FROM lines (and in a stage that
+    // declares them): this host's platform, for the build and for the target.
     let mut meta_args = Vars::new();
-    let mut declared: Vec<String> = Vec::new();
+    let hp = crate::model::host_platform();
+    let platform = format!("{}/{}", hp.os, hp.architecture);
+    for (k, v) in [
+        ("BUILDPLATFORM", platform.as_str()),
+        ("BUILDOS", hp.os.as_str()),
+        ("BUILDARCH", hp.architecture.as_str()),
+        ("TARGETPLATFORM", platform.as_str()),
+        ("TARGETOS", hp.os.as_str()),
+        ("TARGETARCH", hp.architecture.as_str()),
+    ] {
+        meta_args.insert(k.to_string(), v.to_string());
+    }
+    let mut declared: Vec<String> = meta_args.keys().cloned().collect();
     let first_from = d
         .instructions
         .iter()
