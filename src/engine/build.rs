@@ -203,7 +203,6 @@ impl Runner {
         let cs = Containers::new(&self.root);
         let store = Store::open(&self.root)?;
         let cfg = self.config(step);
-        let resolv_in_image = image_has(&store, step.image, "etc/resolv.conf");
         let (rec, lock) = super::create_from(&self.root, &store, step.image, &cfg)?;
         let id = rec.id.clone();
         // From here on the container goes whatever happens.
@@ -228,13 +227,20 @@ impl Runner {
                 anyhow::bail!("did not complete successfully: exit code: {code}");
             }
             let (upper, _, _) = berth_image::rootfs::paths(&cs.dir_of(&id));
-            if !resolv_in_image {
-                // The mount point made for the host's resolv.conf is not the step's.
-                let f = upper.join("etc/resolv.conf");
-                if std::fs::metadata(&f).is_ok_and(|m| m.is_file() && m.len() == 0) {
-                    let _ = std::fs::remove_file(&f);
-                }
-            }
+            // The mount points the runtime made are not the step's.
+            let lower: Vec<PathBuf> = step
+                .image
+                .chain_ids()
+                .iter()
+                .rev()
+                .map(|c| store.layer_dir(c))
+                .collect();
+            berth_image::build::pack::prune_mount_points(
+                &upper,
+                &lower,
+                &["etc/resolv.conf"],
+                &["proc", "sys", "dev", "etc"],
+            );
             commit(&upper).map_err(anyhow::Error::from)
         })();
         drop(lock);
@@ -248,13 +254,6 @@ impl Runner {
             (Ok(()), r) => r,
         }
     }
-}
-
-/// Whether the image has `rel` (a file in its top-most layer that has it; whiteouts aside).
-fn image_has(store: &Store, img: &berth_image::Image, rel: &str) -> bool {
-    img.chain_ids()
-        .iter()
-        .any(|c| std::fs::symlink_metadata(store.layer_dir(c).join(rel)).is_ok())
 }
 
 /// Waits for the step's init: its output (stdout and stderr on one pipe) to `out`; on
