@@ -35,6 +35,8 @@ pub(super) struct Run<'a, O: Write> {
     pub done: BTreeMap<usize, Image>,
     /// ARGs before the first FROM: a stage's `ARG NAME` takes its value from here.
     pub meta_args: Vars,
+    /// The context files' digests by stat, shared by the stages.
+    pub hashes: std::sync::Arc<super::hashes::Hashes>,
 }
 
 pub(super) fn at(spec: &BuildSpec, i: &Instruction, msg: impl std::fmt::Display) -> Error {
@@ -454,9 +456,11 @@ impl<O: Write> Run<'_, O> {
         }
         let extra = match &from_img {
             Some(img) => format!("from {}", img.id()),
-            None => copy::content_digest(tree, &matched)
-                .map_err(|e| at(self.spec, i, e))?
-                .to_string(),
+            None => {
+                copy::content_digest(tree, &matched, url_ctx.is_none().then_some(&*self.hashes))
+                    .map_err(|e| at(self.spec, i, e))?
+                    .to_string()
+            }
         };
         let several = matched.len() + docs.len() > 1;
         let workdir = s.workdir();
@@ -524,6 +528,7 @@ impl<O: Write> Run<'_, O> {
                         escape: self.escape,
                         done: self.done.clone(),
                         meta_args: self.meta_args.clone(),
+                        hashes: self.hashes.clone(),
                     };
                     sc.spawn(move || (n, sub.stage(p, &p.stages[n], single)))
                 })
@@ -644,6 +649,7 @@ pub fn build(
         escape: d.escape,
         done: BTreeMap::new(),
         meta_args: p.meta_args.clone(),
+        hashes: std::sync::Arc::new(super::hashes::Hashes::load(&spec.root, &spec.context)),
     };
     let single = p.stages.len() == 1;
     let target = *p
