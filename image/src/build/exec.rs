@@ -110,7 +110,14 @@ impl<O: Write> Run<'_, O> {
             .progress
             .start(&format!("[{label}{m}/{fs_steps}] FROM {base}"));
         let mut s = if let Some(dep) = plan::stage_ref(&plan.stages[..st.index], &base) {
-            State::from_image(&self.done[&dep])
+            let img = self.done.get(&dep).ok_or_else(|| {
+                at(
+                    self.spec,
+                    st.from,
+                    format!("stage {base:?} is not built yet"),
+                )
+            })?;
+            State::from_image(img)
         } else if base == "scratch" {
             State::scratch()
         } else {
@@ -682,7 +689,11 @@ pub fn build(
             }
         }
     }
-    let last = run.done[&target].clone();
+    let last = run
+        .done
+        .get(&target)
+        .cloned()
+        .ok_or_else(|| Error::Build("the target stage was not built".into()))?;
     let v = run.progress.start("exporting to image");
     let img = run.write_final(&last)?;
     // Its layers are unpacked now, so the first container does not wait for them.
