@@ -570,7 +570,7 @@ impl Http {
         let t = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
-                t.elapsed() < Duration::from_secs(10),
+                t.elapsed() < Duration::from_secs(15) * slack(),
                 "http server did not start"
             );
             std::thread::sleep(Duration::from_millis(20));
