@@ -1,7 +1,7 @@
 //! `push`: an image from the store to an OCI distribution registry through oci-client
 //! (anonymous or bearer-token auth from the registry's challenge, http for insecure hosts).
-//! Blobs the registry has are skipped (HEAD); the others stream from the store in chunks,
-//! in parallel; the manifest goes last, byte for byte as stored, so the pushed image has
+//! Blobs the registry has are skipped (HEAD); the others stream from the store, one PUT
+//! each, in parallel; the manifest goes last, byte for byte as stored, so the pushed image has
 //! the digests it has here and a pull on another store gets the same ids.
 
 use std::io::Read;
@@ -73,8 +73,11 @@ async fn push_async(
     } else {
         ClientProtocol::Https
     };
+    // One PUT per blob, streamed from the file (distribution spec "monolithic upload"):
+    // no round trip per chunk.
     let client = Arc::new(Client::new(ClientConfig {
         protocol,
+        use_monolithic_push: true,
         ..Default::default()
     }));
     let spec = format!(
