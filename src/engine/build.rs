@@ -28,8 +28,9 @@ pub enum Dockerfile {
     Inline(String),
 }
 
-/// Everything a build needs: plain data, so the CLI and compose fill it alike.
-#[derive(Debug, Clone)]
+/// Everything a build needs: plain data, so the CLI and compose fill it alike
+/// (`..Default::default()` for what a caller does not set).
+#[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
     /// The build context directory.
     pub context: PathBuf,
