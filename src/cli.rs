@@ -168,6 +168,17 @@ pub enum ImageVerb {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Push an image to a registry (OCI distribution API)
+    Push {
+        /// Reference, e.g. localhost:5000/app:1
+        image: String,
+        /// Speak plain http to this registry (localhost and 127.0.0.1 always are)
+        #[arg(long = "insecure-registry")]
+        insecure_registry: Vec<String>,
+        /// No progress output
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Give an image another name
     Tag { source: String, target: String },
     /// Show the history of an image

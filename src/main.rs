@@ -194,6 +194,11 @@ fn image_verb(root: &Path, v: ImageVerb) -> anyhow::Result<()> {
             insecure_registry,
             quiet,
         } => image::pull(root, &img, platform, insecure_registry, quiet),
+        ImageVerb::Push {
+            image: img,
+            insecure_registry,
+            quiet,
+        } => image::push(root, &img, insecure_registry, quiet),
         ImageVerb::Tag { source, target } => image::tag(root, &source, &target),
         ImageVerb::History { image: img, format } => image::history(root, &img, format),
     }

@@ -2,90 +2,13 @@
 //! registry per test, filled with `skopeo copy` from OCI layouts the test builds.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 
 mod common;
 
+use common::registry::Registry;
 use common::*;
-
-struct Registry {
-    child: Child,
-    addr: String,
-}
-
-impl Registry {
-    fn start(dir: &Path) -> Registry {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .expect("bind")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let tmpl = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/registry/config.yml"
-        ))
-        .expect("config template");
-        let data = dir.join("registry-data");
-        let cfg = dir.join("registry.yml");
-        std::fs::write(
-            &cfg,
-            tmpl.replace("@ROOT@", data.to_str().unwrap())
-                .replace("@ADDR@", &addr),
-        )
-        .expect("write config");
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("registry.log")).expect("log"))
-            .spawn()
-            .expect("start docker-registry (Debian package docker-registry)");
-        let reg = Registry { child, addr };
-        for _ in 0..200 {
-            if let Ok(mut s) = TcpStream::connect(&reg.addr) {
-                let _ = write!(s, "GET /v2/ HTTP/1.0\r\n\r\n");
-                let mut r = String::new();
-                let _ = s.read_to_string(&mut r);
-                if r.starts_with("HTTP/1.1 200") || r.starts_with("HTTP/1.0 200") {
-                    return reg;
-                }
-            }
-            std::thread::sleep(std::time::Duration::from_millis(25));
-        }
-        panic!("registry did not come up on {}", reg.addr);
-    }
-
-    fn push_layout(&self, layout: &Path, tag: &str, name: &str) {
-        self.push_layout_as(layout, tag, name, "oci");
-    }
-
-    /// `format`: "oci", or "v2s2" for Docker schema 2 manifests and a manifest list.
-    fn push_layout_as(&self, layout: &Path, tag: &str, name: &str, format: &str) {
-        let out = Command::new("skopeo")
-            .args([
-                "copy",
-                "--all",
-                "--dest-tls-verify=false",
-                "--format",
-                format,
-            ])
-            .arg(format!("oci:{}:{tag}", layout.display()))
-            .arg(format!("docker://{}/{name}", self.addr))
-            .output()
-            .expect("skopeo (Debian package skopeo)");
-        assert!(out.status.success(), "skopeo copy: {}", text(&out.stderr));
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[test]
 fn pull_multi_layer_image_with_whiteouts_from_a_multi_platform_index() {

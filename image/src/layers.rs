@@ -58,6 +58,20 @@ pub fn ensure(
     Ok(chains.iter().map(|c| store.layer_dir(c)).collect())
 }
 
+/// Unpacks one layer (its blob in the store) as `chain` unless it is already: a pull hands
+/// each layer over as soon as its download ends.
+pub fn ensure_one(
+    store: &Store,
+    layer: &Descriptor,
+    diff_id: &Digest,
+    chain: &Digest,
+) -> Result<()> {
+    if store.layer_dir(chain).exists() {
+        return Ok(());
+    }
+    unpack_one(store, layer, diff_id, chain)
+}
+
 fn unpack_one(store: &Store, layer: &Descriptor, diff_id: &Digest, chain: &Digest) -> Result<()> {
     let blob = store.blob_path(&layer.digest);
     let f = File::open(&blob).map_err(|e| match e.kind() {

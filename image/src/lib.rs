@@ -20,6 +20,7 @@ pub mod fsmode;
 mod journal;
 pub mod layers;
 pub mod model;
+pub mod push;
 pub mod reference;
 pub mod registry;
 pub mod rootfs;

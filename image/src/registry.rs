@@ -82,15 +82,51 @@ pub fn pull(
         .enable_all()
         .build()
         .ctx("start async runtime", "pull")?;
-    rt.block_on(pull_async(store, r, o, &want, progress))
+    // Each layer is unpacked as soon as its download ends, on threads of their own, while
+    // the others still download; what is left (or failed there) `layers::ensure` does at
+    // the end, which also reports the errors.
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .min(4);
+    let (tx, rx) = std::sync::mpsc::channel::<(Descriptor, Digest, Digest)>();
+    let rx = std::sync::Mutex::new(rx);
+    std::thread::scope(|sc| {
+        let threads: Vec<_> = (0..workers)
+            .map(|_| {
+                sc.spawn(|| loop {
+                    let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                    let Ok((layer, diff_id, chain)) = job else {
+                        break;
+                    };
+                    let _ = crate::layers::ensure_one(store, &layer, &diff_id, &chain);
+                })
+            })
+            .collect();
+        let unpack = move |l: Descriptor, d: Digest, c: Digest| {
+            let _ = tx.send((l, d, c));
+        };
+        let pulled = rt.block_on(pull_async(store, r, o, &want, progress, &unpack));
+        drop(unpack);
+        for t in threads {
+            let _ = t.join();
+        }
+        let img = pulled?;
+        crate::layers::ensure(store, &img.manifest.layers, &img.config)?;
+        store.name_image(&img)?;
+        Ok(img)
+    })
 }
 
+/// Downloads the image; returns it, not yet unpacked (but for what `unpack` was handed)
+/// nor named.
 async fn pull_async(
     store: &Store,
     r: &Reference,
     o: &PullOptions,
     want: &Platform,
     progress: &(dyn Fn(Event) + Sync),
+    unpack: &(dyn Fn(Descriptor, Digest, Digest) + Sync),
 ) -> Result<Image> {
     let insecure = o.insecure.contains(&r.registry)
         || r.registry.starts_with("localhost")
@@ -205,15 +241,29 @@ async fn pull_async(
         &|_| {},
     )
     .await?;
+    // The chain ids, to unpack each layer as its download ends (none if the config is
+    // not what the manifest says: `layers::ensure` reports that at the end).
+    let config: ImageConfig = store.read_json(&manifest.config.digest, "image config")?;
+    let chains = if config.rootfs.diff_ids.len() == manifest.layers.len() {
+        crate::digest::chain_ids(&config.rootfs.diff_ids)
+    } else {
+        Vec::new()
+    };
     let mut tasks = Vec::new();
-    for l in &manifest.layers {
+    for (i, l) in manifest.layers.iter().enumerate() {
         let (client, oref, d, size) = (client.clone(), oref.clone(), l.digest.clone(), l.size);
+        let handoff = chains
+            .get(i)
+            .map(|c| (l.clone(), config.rootfs.diff_ids[i].clone(), c.clone()));
         tasks.push(async move {
             if store.has_blob(&d) {
                 progress(Event::LayerDone {
                     digest: d.clone(),
                     cached: true,
                 });
+                if let Some((l, diff, c)) = handoff {
+                    unpack(l, diff, c);
+                }
                 return Ok(());
             }
             progress(Event::LayerStart {
@@ -232,6 +282,9 @@ async fn pull_async(
                 digest: d,
                 cached: false,
             });
+            if let Some((l, diff, c)) = handoff {
+                unpack(l, diff, c);
+            }
             Ok::<(), Error>(())
         });
     }
@@ -247,10 +300,7 @@ async fn pull_async(
     } else {
         vec![]
     };
-    let img = store.load_image(&manifest_digest, names)?;
-    crate::layers::ensure(store, &img.manifest.layers, &img.config)?;
-    store.name_image(&img)?;
-    Ok(img)
+    store.load_image(&manifest_digest, names)
 }
 
 /// Streams one blob into the store (`Store::blob_writer`): hashed as it goes, renamed into

@@ -15,6 +15,9 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsmode;
 use crate::store::Store;
 
+/// Held while the working directory is moved for an overlay mount.
+static CHDIR_MOUNT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Short, stable link name of a layer: 12 hex digits, longer only on a collision.
 fn link_for(store: &Store, chain: &Digest) -> Result<String> {
     let links = store.dir().join("links");
@@ -90,6 +93,9 @@ pub fn mount_overlay(
             ),
         });
     }
+    // The working directory is the process's: threads that mount at once (a build's
+    // parallel stages) take turns.
+    let _turn = CHDIR_MOUNT.lock().unwrap_or_else(|p| p.into_inner());
     let cwd = std::env::current_dir().ctx("getcwd", ".")?;
     let links = store.dir().join("links");
     std::env::set_current_dir(&links).ctx("chdir", &links)?;

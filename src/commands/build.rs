@@ -63,10 +63,15 @@ pub fn build(root: &Path, a: BuildArgs) -> Result<()> {
         network,
         quiet,
     };
+    let tty = match a.progress {
+        ProgressMode::Tty => true,
+        ProgressMode::Auto => nix::unistd::isatty(std::io::stderr()).unwrap_or(false),
+        _ => false,
+    };
     let id = if quiet {
         crate::engine::build::build(root, &o, &mut std::io::sink())?
     } else {
-        crate::engine::build::build(root, &o, &mut std::io::stderr().lock())?
+        crate::engine::build::build_with(root, &o, &mut std::io::stderr().lock(), tty)?
     };
     if let Some(f) = &a.iidfile {
         std::fs::write(f, &id).with_context(|| format!("--iidfile {}", f.display()))?;

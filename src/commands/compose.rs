@@ -264,7 +264,22 @@ pub fn dispatch(root: &Path, a: ComposeArgs) -> Result<i32> {
                 }
             }
         }
-        ComposeCmd::Push(_) => bail!("compose push: pushing images is not supported by berth yet"),
+        ComposeCmd::Push(s) => {
+            // `berth push` per service image (those the file names: built ones need `image:`).
+            for n in plan::selection(&p, &s.services, true)? {
+                let svc = plan::service(&p, &n).with_context(|| format!("no such service: {n}"))?;
+                let Some(image) = &svc.image else { continue };
+                let st = std::process::Command::new(std::fs::read_link("/proc/self/exe")?)
+                    .arg("--root")
+                    .arg(root)
+                    .args(["push", image])
+                    .status()
+                    .with_context(|| format!("service {n}: push {image}"))?;
+                if !st.success() {
+                    bail!("service {n}: push {image} failed");
+                }
+            }
+        }
         ComposeCmd::Start(s) => {
             let recs: Vec<(String, String)> = of_services(root, &p, &s.services, false)?
                 .into_iter()

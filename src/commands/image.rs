@@ -24,6 +24,33 @@ pub fn import(root: &Path, file: &str, reference: Option<&str>, changes: &[Strin
     Ok(())
 }
 
+/// `push REF`: the image named REF to its registry; prints the digest as Docker does.
+pub fn push(root: &Path, what: &str, insecure: Vec<String>, quiet: bool) -> Result<()> {
+    use berth_image::push::{self, PushEvent, PushOptions};
+    let r: Reference = what.parse()?;
+    let store = Store::open(root)?;
+    let img = store.resolve(what)?;
+    let say = |e: PushEvent| {
+        if quiet {
+            return;
+        }
+        match e {
+            PushEvent::Exists(d) => eprintln!("{}: Layer already exists", d.short()),
+            PushEvent::Pushed { digest, size } => {
+                eprintln!("{}: Pushed ({})", digest.short(), human(size))
+            }
+            PushEvent::Manifest(_) => {}
+        }
+    };
+    let d = push::push(&store, &img, &r, &PushOptions { insecure }, &say)?;
+    let size = store.blob_path(&d).metadata().map(|m| m.len()).unwrap_or(0);
+    println!(
+        "{}: digest: {d} size: {size}",
+        r.tag.clone().unwrap_or_else(|| "latest".into())
+    );
+    Ok(())
+}
+
 pub fn pull(
     root: &Path,
     what: &str,

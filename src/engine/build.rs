@@ -28,8 +28,9 @@ pub enum Dockerfile {
     Inline(String),
 }
 
-/// Everything a build needs: plain data, so the CLI and compose fill it alike.
-#[derive(Debug, Clone)]
+/// Everything a build needs: plain data, so the CLI and compose fill it alike
+/// (`..Default::default()` for what a caller does not set).
+#[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
     /// The build context directory.
     pub context: PathBuf,
@@ -63,8 +64,22 @@ pub const BUILD_NETWORK: NetworkMode = NetworkMode::Host;
 /// Builds the image `o` describes under `root`, writing BuildKit-style plain progress to
 /// `progress`; returns the image id (`sha256:...`).
 pub fn build(root: &Path, o: &BuildOptions, progress: &mut dyn Write) -> Result<String> {
+    build_with(root, o, progress, false)
+}
+
+/// `build`, with `tty`: the progress as a compact live view for a terminal.
+pub fn build_with(
+    root: &Path,
+    o: &BuildOptions,
+    progress: &mut dyn Write,
+    tty: bool,
+) -> Result<String> {
     lifecycle::heal(root)?;
-    let context = o.context.clone();
+    // Absolute paths: stages on threads of their own must not depend on the working
+    // directory (an overlay mount moves it for a moment).
+    let root = &std::fs::canonicalize(root).with_context(|| format!("root {}", root.display()))?;
+    let context = std::fs::canonicalize(&o.context)
+        .with_context(|| format!("build context {}", o.context.display()))?;
     if !context.is_dir() {
         anyhow::bail!("build context {}: not a directory", context.display());
     }
@@ -104,14 +119,15 @@ pub fn build(root: &Path, o: &BuildOptions, progress: &mut dyn Write) -> Result<
         labels: o.labels.clone(),
         tags,
         insecure_registries: Vec::new(),
+        tty,
     };
     let store = Store::open(root)?;
     crate::sys::catch_interrupts();
-    let mut runner = Runner {
+    let runner = Runner {
         root: root.to_path_buf(),
         network: o.network.clone().unwrap_or(BUILD_NETWORK),
     };
-    let img = berth_image::build::build(&store, &spec, &mut runner, progress)?;
+    let img = berth_image::build::build(&store, &spec, &runner, progress)?;
     Ok(img.id().to_string())
 }
 
@@ -123,7 +139,7 @@ struct Runner {
 
 impl StepRunner for Runner {
     fn run(
-        &mut self,
+        &self,
         step: &RunStep<'_>,
         out: &mut dyn Write,
         commit: &mut dyn FnMut(&Path) -> berth_image::Result<()>,
@@ -182,7 +198,7 @@ impl Runner {
     }
 
     fn run_step(
-        &mut self,
+        &self,
         step: &RunStep<'_>,
         out: &mut dyn Write,
         commit: &mut dyn FnMut(&Path) -> berth_image::Result<()>,
@@ -193,7 +209,6 @@ impl Runner {
         let cs = Containers::new(&self.root);
         let store = Store::open(&self.root)?;
         let cfg = self.config(step);
-        let resolv_in_image = image_has(&store, step.image, "etc/resolv.conf");
         let (rec, lock) = super::create_from(&self.root, &store, step.image, &cfg)?;
         let id = rec.id.clone();
         // From here on the container goes whatever happens.
@@ -218,13 +233,20 @@ impl Runner {
                 anyhow::bail!("did not complete successfully: exit code: {code}");
             }
             let (upper, _, _) = berth_image::rootfs::paths(&cs.dir_of(&id));
-            if !resolv_in_image {
-                // The mount point made for the host's resolv.conf is not the step's.
-                let f = upper.join("etc/resolv.conf");
-                if std::fs::metadata(&f).is_ok_and(|m| m.is_file() && m.len() == 0) {
-                    let _ = std::fs::remove_file(&f);
-                }
-            }
+            // The mount points the runtime made are not the step's.
+            let lower: Vec<PathBuf> = step
+                .image
+                .chain_ids()
+                .iter()
+                .rev()
+                .map(|c| store.layer_dir(c))
+                .collect();
+            berth_image::build::pack::prune_mount_points(
+                &upper,
+                &lower,
+                &["etc/resolv.conf"],
+                &["proc", "sys", "dev", "etc"],
+            );
             commit(&upper).map_err(anyhow::Error::from)
         })();
         drop(lock);
@@ -238,13 +260,6 @@ impl Runner {
             (Ok(()), r) => r,
         }
     }
-}
-
-/// Whether the image has `rel` (a file in its top-most layer that has it; whiteouts aside).
-fn image_has(store: &Store, img: &berth_image::Image, rel: &str) -> bool {
-    img.chain_ids()
-        .iter()
-        .any(|c| std::fs::symlink_metadata(store.layer_dir(c).join(rel)).is_ok())
 }
 
 /// Waits for the step's init: its output (stdout and stderr on one pipe) to `out`; on

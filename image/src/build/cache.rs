@@ -52,8 +52,10 @@ pub fn get(root: &Path, store: &Store, key: &Digest) -> Option<Image> {
 pub fn put(root: &Path, key: &Digest, img: &Image) -> Result<()> {
     let d = dir(root);
     fsmode::ensure_dir(&d, fsmode::DIR)?;
-    let tmp = d.join(format!(".{}-{}", key.hex(), std::process::id()));
-    let _ = fs::remove_file(&tmp);
+    // Unique per process and call: parallel stages may put the same key at once.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = d.join(format!(".{}-{}-{n}", key.hex(), std::process::id()));
     {
         use std::io::Write;
         let mut f = fsmode::create_file(&tmp, fsmode::FILE)?;
@@ -109,4 +111,52 @@ pub fn clear(root: &Path) -> Result<usize> {
     let n = fs::read_dir(&d).map(|r| r.count()).unwrap_or(0);
     fsmode::remove_tree(&d)?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Descriptor, ImageConfig, RootFs, MT_OCI_CONFIG, MT_OCI_MANIFEST};
+
+    #[test]
+    fn keys_entries_and_what_gc_keeps() {
+        // Parts are length-prefixed: moving a boundary changes the key.
+        assert_ne!(key(&["ab", "c"]), key(&["a", "bc"]));
+        assert_eq!(key(&["a", "b"]), key(&["a", "b"]));
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let layer = store.put_bytes(b"not really a layer").unwrap();
+        let cfg = ImageConfig {
+            rootfs: RootFs {
+                typ: "layers".into(),
+                diff_ids: vec![Digest::of(b"diff")],
+            },
+            ..ImageConfig::default()
+        };
+        let cfg_bytes = serde_json::to_vec(&cfg).unwrap();
+        let cd = store.put_bytes(&cfg_bytes).unwrap();
+        let manifest = Manifest {
+            schema_version: 2,
+            media_type: Some(MT_OCI_MANIFEST.into()),
+            config: Descriptor::new(MT_OCI_CONFIG, cd.clone(), cfg_bytes.len() as u64),
+            layers: vec![Descriptor::new("x", layer.clone(), 18)],
+            annotations: Default::default(),
+        };
+        let md = store
+            .put_bytes(&serde_json::to_vec(&manifest).unwrap())
+            .unwrap();
+        let img = store.load_image(&md, Vec::new()).unwrap();
+        let k = key(&["parent", "RUN x"]);
+        assert!(get(root.path(), &store, &k).is_none());
+        put(root.path(), &k, &img).unwrap();
+        assert_eq!(get(root.path(), &store, &k).unwrap().manifest_digest, md);
+        let (blobs, layers) = referenced(root.path(), store.dir());
+        assert!(blobs.contains(&md) && blobs.contains(&cd) && blobs.contains(&layer));
+        assert!(layers.contains(Digest::of(b"diff").hex()));
+        // A blob gone (a gc before the cache kept them): a miss, not an error.
+        std::fs::remove_file(store.blob_path(&layer)).unwrap();
+        assert!(get(root.path(), &store, &k).is_none());
+        assert_eq!(clear(root.path()).unwrap(), 1);
+        assert!(referenced(root.path(), store.dir()).0.is_empty());
+    }
 }

@@ -288,7 +288,11 @@ pub fn write_file(
 /// The content and metadata of `srcs` in `tree` as one digest (the cache key of a COPY):
 /// each path, kind, mode, size and content (or link target). Times and owners are left
 /// out: COPY does not keep the owner, and a checkout's times change without the content.
-pub fn content_digest(tree: &dyn Tree, srcs: &[String]) -> Result<Digest, String> {
+pub fn content_digest(
+    tree: &dyn Tree,
+    srcs: &[String],
+    hashes: Option<&super::hashes::Hashes>,
+) -> Result<Digest, String> {
     let mut text = String::new();
     for s in srcs {
         let mut all = Vec::new();
@@ -305,10 +309,20 @@ pub fn content_digest(tree: &dyn Tree, srcs: &[String]) -> Result<Digest, String
                         .display()
                 )
             } else if ft.is_file() {
-                let f = File::open(&p).map_err(|e| io("open", &p, e))?;
-                let (d, _) = HashingReader::new(f)
-                    .finish()
-                    .map_err(|e| io("read", &p, e))?;
+                let known = hashes.and_then(|h| h.get(&rel, &m));
+                let d = match known {
+                    Some(d) => d,
+                    None => {
+                        let f = File::open(&p).map_err(|e| io("open", &p, e))?;
+                        let (d, _) = HashingReader::new(f)
+                            .finish()
+                            .map_err(|e| io("read", &p, e))?;
+                        if let Some(h) = hashes {
+                            h.put(&rel, &m, &d);
+                        }
+                        d
+                    }
+                };
                 format!("file {} {d}", m.len())
             } else {
                 "other".to_string()

@@ -24,17 +24,19 @@ use crate::reference::Reference;
 use crate::store::{Image, Store};
 
 /// The run of one build: what all stages share.
-pub(super) struct Run<'a, 'w> {
+pub(super) struct Run<'a, O: Write> {
     pub store: &'a Store,
     pub spec: &'a BuildSpec,
-    pub runner: &'a mut dyn StepRunner,
-    pub progress: Progress<'w>,
+    pub runner: &'a dyn StepRunner,
+    pub progress: Progress<O>,
     pub context: Context,
     pub escape: char,
     /// Results of the stages built so far, by index.
     pub done: BTreeMap<usize, Image>,
     /// ARGs before the first FROM: a stage's `ARG NAME` takes its value from here.
     pub meta_args: Vars,
+    /// The context files' digests by stat, shared by the stages.
+    pub hashes: std::sync::Arc<super::hashes::Hashes>,
 }
 
 pub(super) fn at(spec: &BuildSpec, i: &Instruction, msg: impl std::fmt::Display) -> Error {
@@ -46,7 +48,7 @@ pub(super) fn at(spec: &BuildSpec, i: &Instruction, msg: impl std::fmt::Display)
     ))
 }
 
-impl Run<'_, '_> {
+impl<O: Write> Run<'_, O> {
     pub(super) fn x(&self, i: &Instruction, w: &str, vars: &Vars) -> Result<String> {
         expand(w, vars, self.escape).map_err(|e| at(self.spec, i, e))
     }
@@ -108,10 +110,21 @@ impl Run<'_, '_> {
             .progress
             .start(&format!("[{label}{m}/{fs_steps}] FROM {base}"));
         let mut s = if let Some(dep) = plan::stage_ref(&plan.stages[..st.index], &base) {
-            State::from_image(&self.done[&dep])
+            let img = self.done.get(&dep).ok_or_else(|| {
+                at(
+                    self.spec,
+                    st.from,
+                    format!("stage {base:?} is not built yet"),
+                )
+            })?;
+            State::from_image(img)
         } else if base == "scratch" {
             State::scratch()
         } else {
+            let platform = match platform {
+                Some(p) => Some(self.x(st.from, p, &plan.meta_args)?),
+                None => None,
+            };
             let img = self.base_image(st.from, &base, platform.as_deref())?;
             State::from_image(&img)
         };
@@ -450,9 +463,11 @@ impl Run<'_, '_> {
         }
         let extra = match &from_img {
             Some(img) => format!("from {}", img.id()),
-            None => copy::content_digest(tree, &matched)
-                .map_err(|e| at(self.spec, i, e))?
-                .to_string(),
+            None => {
+                copy::content_digest(tree, &matched, url_ctx.is_none().then_some(&*self.hashes))
+                    .map_err(|e| at(self.spec, i, e))?
+                    .to_string()
+            }
         };
         let several = matched.len() + docs.len() > 1;
         let workdir = s.workdir();
@@ -496,7 +511,58 @@ impl Run<'_, '_> {
     }
 }
 
-impl Run<'_, '_> {
+impl<O: Write> Run<'_, O> {
+    /// Builds the stages `ready` (none needs another) each on a thread of its own, their
+    /// progress relayed here line by line. Every stage runs to its end; the first error
+    /// (in stage order) is returned.
+    fn side_by_side(
+        &mut self,
+        p: &Plan<'_>,
+        ready: &[usize],
+        single: bool,
+    ) -> Result<Vec<(usize, Image)>> {
+        let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        let results: Vec<(usize, Result<Image>)> = std::thread::scope(|sc| {
+            let handles: Vec<_> = ready
+                .iter()
+                .map(|&n| {
+                    let mut sub = Run {
+                        store: self.store,
+                        spec: self.spec,
+                        runner: self.runner,
+                        progress: self.progress.beside(tx.clone()),
+                        context: self.context.clone(),
+                        escape: self.escape,
+                        done: self.done.clone(),
+                        meta_args: self.meta_args.clone(),
+                        hashes: self.hashes.clone(),
+                    };
+                    sc.spawn(move || (n, sub.stage(p, &p.stages[n], single)))
+                })
+                .collect();
+            drop(tx);
+            for chunk in rx {
+                self.progress.relay(&chunk);
+            }
+            handles
+                .into_iter()
+                .zip(ready)
+                .map(|(h, &n)| {
+                    h.join().unwrap_or_else(|_| {
+                        (
+                            n,
+                            Err(Error::Build(format!("stage {n}: its thread panicked"))),
+                        )
+                    })
+                })
+                .collect()
+        });
+        results
+            .into_iter()
+            .map(|(n, r)| r.map(|img| (n, img)))
+            .collect()
+    }
+
     pub(super) fn write_final(&mut self, img: &Image) -> Result<Image> {
         let mut s = State::from_image(img);
         if !self.spec.labels.is_empty() {
@@ -555,10 +621,10 @@ fn heredocs_of(i: &Instruction) -> Vec<(String, String, bool)> {
 pub fn build(
     store: &Store,
     spec: &BuildSpec,
-    runner: &mut dyn StepRunner,
+    runner: &dyn StepRunner,
     out: &mut dyn Write,
 ) -> Result<Image> {
-    let mut progress = Progress::new(out);
+    let mut progress = Progress::new(out, spec.tty);
     let v = progress.start(&format!(
         "[internal] load build definition from {}",
         spec.dockerfile_name
@@ -590,16 +656,44 @@ pub fn build(
         escape: d.escape,
         done: BTreeMap::new(),
         meta_args: p.meta_args.clone(),
+        hashes: std::sync::Arc::new(super::hashes::Hashes::load(&spec.root, &spec.context)),
     };
     let single = p.stages.len() == 1;
-    let mut last = None;
-    for &n in &p.needed {
+    let target = *p
+        .needed
+        .last()
+        .ok_or_else(|| Error::Build("nothing to build".into()))?;
+    // In waves: every stage whose dependencies are built, side by side.
+    let mut left = p.needed.clone();
+    while !left.is_empty() {
         run.check_interrupt()?;
-        let img = run.stage(&p, &p.stages[n], single)?;
-        run.done.insert(n, img.clone());
-        last = Some(img);
+        let ready: Vec<usize> = left
+            .iter()
+            .copied()
+            .filter(|n| p.deps[*n].iter().all(|d| run.done.contains_key(d)))
+            .collect();
+        if ready.is_empty() {
+            return Err(Error::Build(
+                "stages depend on each other in a circle".into(),
+            ));
+        }
+        left.retain(|n| !ready.contains(n));
+        if ready.len() == 1 || spec.tty {
+            for n in ready {
+                let img = run.stage(&p, &p.stages[n], single)?;
+                run.done.insert(n, img);
+            }
+        } else {
+            for (n, img) in run.side_by_side(&p, &ready, single)? {
+                run.done.insert(n, img);
+            }
+        }
     }
-    let last = last.ok_or_else(|| Error::Build("nothing to build".into()))?;
+    let last = run
+        .done
+        .get(&target)
+        .cloned()
+        .ok_or_else(|| Error::Build("the target stage was not built".into()))?;
     let v = run.progress.start("exporting to image");
     let img = run.write_final(&last)?;
     // Its layers are unpacked now, so the first container does not wait for them.

@@ -184,6 +184,7 @@ impl Tree for ImageFs {
 }
 
 /// The build context: a host directory, less what .dockerignore excludes.
+#[derive(Clone)]
 pub struct Context {
     pub dir: PathBuf,
     pub ignore: Matcher,

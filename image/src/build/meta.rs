@@ -9,7 +9,7 @@ use super::state::{health_json, State};
 use super::words::{expand, Vars};
 use crate::error::Result;
 
-impl Run<'_, '_> {
+impl<O: std::io::Write> Run<'_, O> {
     /// The instructions that change only the config.
     pub(super) fn metadata(&mut self, s: &mut State, i: &Instruction, vars: &Vars) -> Result<()> {
         let spec = self.spec;
@@ -31,8 +31,9 @@ impl Run<'_, '_> {
         match &i.cmd {
             Cmd::Env(words) => {
                 for w in words {
-                    // Each pair sees the ones before it on the same line.
-                    let e = expand(w, &s.vars(), self.escape).map_err(|e| at(spec, i, e))?;
+                    // Every pair sees the values from before the line (Docker: `ENV a=bye
+                    // b=$a` gives b the old a).
+                    let e = expand(w, vars, self.escape).map_err(|e| at(spec, i, e))?;
                     let (k, v) = e
                         .split_once('=')
                         .ok_or_else(|| at(spec, i, format!("{e:?} is not key=value")))?;

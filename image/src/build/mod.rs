@@ -20,6 +20,7 @@ pub mod copy;
 mod exec;
 pub mod fetch;
 pub mod fsview;
+pub mod hashes;
 pub mod ignore;
 pub mod instructions;
 mod meta;
@@ -65,6 +66,8 @@ pub struct BuildSpec {
     pub tags: Vec<Reference>,
     /// Registries pulled from over plain http.
     pub insecure_registries: Vec<String>,
+    /// Progress as a compact live view for a terminal, not BuildKit's plain lines.
+    pub tty: bool,
 }
 
 /// A RUN step as the engine gets it.
@@ -80,14 +83,15 @@ pub struct RunStep<'a> {
     pub network: Option<String>,
 }
 
-/// Runs RUN steps: implemented by the engine with containers.
-pub trait StepRunner {
+/// Runs RUN steps: implemented by the engine with containers. Independent stages run on
+/// threads of their own, so one runner serves several steps at once.
+pub trait StepRunner: Sync {
     /// Runs `step.argv` in a container made from `step.image`, its stdout and stderr into
     /// `out`. If it exits 0, calls `commit` with the container's upper directory (its
     /// changes) before the container goes; otherwise (or on SIGINT) fails, saying why. The
     /// container is gone either way.
     fn run(
-        &mut self,
+        &self,
         step: &RunStep<'_>,
         out: &mut dyn Write,
         commit: &mut dyn FnMut(&Path) -> Result<()>,

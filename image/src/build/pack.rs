@@ -149,6 +149,51 @@ fn walk(
     Ok(())
 }
 
+/// Removes from a RUN step's upper dir what the runtime, not the step, made there: empty
+/// mount-point files (`files`, e.g. etc/resolv.conf) that no lower layer has, and the
+/// directories (`dirs`, e.g. proc, sys, dev, etc) that are empty, not opaque, and either
+/// new or unchanged from the lower layers (`lower`: top first). The layer then holds the
+/// step's changes only, as Docker's do.
+pub fn prune_mount_points(
+    upper: &Path,
+    lower: &[std::path::PathBuf],
+    files: &[&str],
+    dirs: &[&str],
+) {
+    let in_lower = |rel: &str| {
+        lower
+            .iter()
+            .find_map(|l| fs::symlink_metadata(l.join(rel)).ok())
+    };
+    for f in files {
+        let p = upper.join(f);
+        if fs::symlink_metadata(&p).is_ok_and(|m| m.is_file() && m.len() == 0)
+            && in_lower(f).is_none()
+        {
+            let _ = fs::remove_file(&p);
+        }
+    }
+    for d in dirs {
+        let p = upper.join(d);
+        let Ok(m) = fs::symlink_metadata(&p) else {
+            continue;
+        };
+        let empty = fs::read_dir(&p).is_ok_and(|mut r| r.next().is_none());
+        if !m.is_dir() || !empty || get_xattr(&p, c"trusted.overlay.opaque").is_some() {
+            continue;
+        }
+        let unchanged = match in_lower(d) {
+            None => true,
+            Some(l) => {
+                l.is_dir() && l.mode() == m.mode() && l.uid() == m.uid() && l.gid() == m.gid()
+            }
+        };
+        if unchanged {
+            let _ = fs::remove_dir(&p);
+        }
+    }
+}
+
 /// Makes `dir` (made by the builder in the store's tmp/, not from outside input) the
 /// unpacked layer of `chain`, instead of unpacking the blob just packed from it again.
 pub fn adopt(store: &Store, dir: &Path, chain: &Digest) -> Result<()> {

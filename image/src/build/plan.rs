@@ -33,6 +33,8 @@ pub struct Plan<'d> {
     pub stages: Vec<Stage<'d>>,
     /// Indexes of the stages to build, in order; the last is the target.
     pub needed: Vec<usize>,
+    /// The stages each stage needs built first (by index).
+    pub deps: Vec<Vec<usize>>,
     /// Build args no ARG declared (Docker warns about them).
     pub unused_args: Vec<String>,
 }
@@ -59,8 +61,22 @@ pub fn plan<'d>(
     build_args: &BTreeMap<String, String>,
     target: Option<&str>,
 ) -> Result<Plan<'d>, String> {
+    // BuildKit's automatic platform args, usable in FROM lines (and in a stage that
+    // declares them): this host's platform, for the build and for the target.
     let mut meta_args = Vars::new();
-    let mut declared: Vec<String> = Vec::new();
+    let hp = crate::model::host_platform();
+    let platform = format!("{}/{}", hp.os, hp.architecture);
+    for (k, v) in [
+        ("BUILDPLATFORM", platform.as_str()),
+        ("BUILDOS", hp.os.as_str()),
+        ("BUILDARCH", hp.architecture.as_str()),
+        ("TARGETPLATFORM", platform.as_str()),
+        ("TARGETOS", hp.os.as_str()),
+        ("TARGETARCH", hp.architecture.as_str()),
+    ] {
+        meta_args.insert(k.to_string(), v.to_string());
+    }
+    let mut declared: Vec<String> = meta_args.keys().cloned().collect();
     let first_from = d
         .instructions
         .iter()
@@ -125,6 +141,7 @@ pub fn plan<'d>(
         None => stages.len() - 1,
     };
     let mut want = vec![false; stages.len()];
+    let mut deps = vec![Vec::new(); stages.len()];
     let mut todo = vec![target_idx];
     while let Some(s) = todo.pop() {
         if want[s] {
@@ -149,6 +166,7 @@ pub fn plan<'d>(
         for (i, r) in refs {
             if let Some(dep) = stage_ref(&stages[..s], &r) {
                 todo.push(dep);
+                deps[s].push(dep);
             } else if r.parse::<usize>().is_ok() {
                 return Err(format!(
                     "{file}:{}: stage {r} does not exist before this one",
@@ -165,6 +183,7 @@ pub fn plan<'d>(
     Ok(Plan {
         meta_args,
         needed: (0..stages.len()).filter(|&i| want[i]).collect(),
+        deps,
         stages,
         unused_args,
     })
@@ -197,6 +216,8 @@ mod tests {
         let args = BTreeMap::from([("NOPE".to_string(), "1".to_string())]);
         let p = plan(&d, "Dockerfile", &args, None).unwrap();
         assert_eq!(p.needed, vec![0, 2, 3]);
+        assert_eq!(p.deps[3], vec![2]);
+        assert_eq!(p.deps[2], vec![0, 0]);
         assert_eq!(p.meta_args.get("BASE").map(String::as_str), Some("bb"));
         assert_eq!(p.unused_args, vec!["NOPE"]);
         let p = plan(&d, "Dockerfile", &BTreeMap::new(), Some("B")).unwrap();
