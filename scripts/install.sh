@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs berth, berth-runtime and berth-monitor (release build) into PREFIX/bin.
 #
-#   scripts/install.sh [--prefix DIR] [--as-docker] [--no-build]
+#   scripts/install.sh [--prefix DIR] [--as-docker] [--no-build] [--from DIR]
 #
 # --prefix DIR   where to install (default /usr/local): binaries go to DIR/bin.
 # --as-docker    also make DIR/bin/docker and DIR/bin/docker-compose symlinks to berth, so
@@ -9,6 +9,7 @@
 #                Never over an existing Docker: if either name already exists in DIR/bin and
 #                is not berth, nothing is installed and the script says why.
 # --no-build     install target/release/* as they are (default: cargo build --release first).
+# --from DIR     install the binaries found in DIR instead (implies --no-build; tests use it).
 #
 # The three binaries must sit side by side: berth starts containers through berth-runtime
 # and hands detached containers to berth-monitor found beside its own executable.
@@ -17,6 +18,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 prefix=/usr/local
 as_docker=0
 build=1
+from=$repo/target/release
 while [ $# -gt 0 ]; do
     case $1 in
         --prefix) [ $# -ge 2 ] || { echo "install: --prefix needs a directory" >&2; exit 2; }
@@ -24,7 +26,9 @@ while [ $# -gt 0 ]; do
         --prefix=*) prefix=${1#--prefix=}; shift ;;
         --as-docker) as_docker=1; shift ;;
         --no-build) build=0; shift ;;
-        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --from) [ $# -ge 2 ] || { echo "install: --from needs a directory" >&2; exit 2; }
+                from=$2; build=0; shift 2 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "install: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -62,13 +66,13 @@ if [ "$build" = 1 ]; then
     (cd "$repo" && cargo build --release -q --bin berth --bin berth-runtime --bin berth-monitor)
 fi
 for b in "${bins[@]}"; do
-    [ -x "$repo/target/release/$b" ] || { echo "install: $repo/target/release/$b is missing (cargo build --release)" >&2; exit 1; }
+    [ -x "$from/$b" ] || { echo "install: $from/$b is missing (cargo build --release)" >&2; exit 1; }
 done
 
 mkdir -p "$bin"
 for b in "${bins[@]}"; do
     # Copy beside, then rename: a running berth keeps its old inode, none sees half a file.
-    install -m 0755 "$repo/target/release/$b" "$bin/.$b.new"
+    install -m 0755 "$from/$b" "$bin/.$b.new"
     mv -f "$bin/.$b.new" "$bin/$b"
     echo "installed $bin/$b"
 done

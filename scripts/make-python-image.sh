@@ -20,7 +20,7 @@
 # else target/release/berth of this checkout, else `berth` on PATH.
 set -euo pipefail
 
-usage() { sed -n '5p' "$0" | sed 's/^# *//' >&2; exit 2; }
+usage() { grep -m1 '^#   scripts/make-python-image.sh' "$0" | sed 's/^# */usage: /' >&2; exit 2; }
 repo=$(cd "$(dirname "$0")/.." && pwd)
 root_args=()
 cache=${BERTH_IMAGE_CACHE:-/var/cache/berth/python-image}
@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
         --cache) [ $# -ge 2 ] || usage; cache=$2; shift 2 ;;
         --suite) [ $# -ge 2 ] || usage; suite=$2; shift 2 ;;
         --rebuild) rebuild=1; shift ;;
-        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         -*) echo "make-python-image: unknown option $1" >&2; usage ;;
         *) name=$1; shift ;;
     esac

@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
         --no-setup) setup=0 ;;
         --no-build) build=0 ;;
         -v|--volumes) down_args+=(-v) ;;
-        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "shop: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
