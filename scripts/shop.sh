@@ -110,11 +110,9 @@ up_manual() {
         fi
     done
     if [ "$mode" = build ]; then
-        local net=()
-        "$B" build --help 2>/dev/null | grep -q -- '--network' && net=(--network host)
         for s in "${services[@]}"; do
             say "$bn build -t shop-$s $shop/$s"
-            "$B" build "${net[@]}" -t "shop-$s" "$shop/$s"
+            "$B" build -t "shop-$s" "$shop/$s"
         done
     else
         # What `RUN pip install flask` would add, kept in a volume over the image's site dir.
