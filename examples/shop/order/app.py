@@ -9,6 +9,7 @@ service checked it (checked_by). Only the standard library and Flask; Python 3.7
 """
 import datetime
 import json
+import logging
 import os
 import signal
 import socket
@@ -112,6 +113,10 @@ def positive_int(body, key):
 @app.after_request
 def served_by(resp):
     resp.headers["X-Served-By"] = HOST
+    # One plain line per request (werkzeug's own log colours it); healthchecks stay quiet.
+    if not (request.path == "/health" and resp.status_code == 200):
+        print("%s %s %s %d" % (request.remote_addr, request.method, request.full_path.rstrip("?"),
+                               resp.status_code), flush=True)
     return resp
 
 
@@ -179,9 +184,10 @@ def get_order(order_id):
 def main():
     # As PID 1 in a container, a process that sets no handler ignores SIGTERM: stop cleanly.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     init_db()
-    print("%s service on 0.0.0.0:%d (db %s; users %s, products %s)"
-          % (SERVICE, PORT, DB, USER_URL, PRODUCT_URL), flush=True)
+    print("%s service on 0.0.0.0:%d (Flask's development server, as in the seed; db %s;"
+          " users %s, products %s)" % (SERVICE, PORT, DB, USER_URL, PRODUCT_URL), flush=True)
     app.run(host="0.0.0.0", port=PORT, threaded=True)
 
 

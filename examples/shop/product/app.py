@@ -5,6 +5,7 @@ on a named volume that every replica shares). Each answer carries the replica's 
 (header X-Served-By, field served_by in a single product) so a caller can tell replicas apart.
 Only the standard library and Flask; runs on Python 3.7 and later.
 """
+import logging
 import os
 import signal
 import socket
@@ -57,6 +58,10 @@ def as_product(row):
 @app.after_request
 def served_by(resp):
     resp.headers["X-Served-By"] = HOST
+    # One plain line per request (werkzeug's own log colours it); healthchecks stay quiet.
+    if not (request.path == "/health" and resp.status_code == 200):
+        print("%s %s %s %d" % (request.remote_addr, request.method, request.full_path.rstrip("?"),
+                               resp.status_code), flush=True)
     return resp
 
 
@@ -109,8 +114,10 @@ def get_product(product_id):
 def main():
     # As PID 1 in a container, a process that sets no handler ignores SIGTERM: stop cleanly.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     init_db()
-    print("%s service on 0.0.0.0:%d (db %s)" % (SERVICE, PORT, DB), flush=True)
+    print("%s service on 0.0.0.0:%d (Flask's development server, as in the seed; db %s)"
+          % (SERVICE, PORT, DB), flush=True)
     app.run(host="0.0.0.0", port=PORT, threaded=True)
 
 

@@ -3,6 +3,7 @@
 Users are kept in SQLite at $USER_DB (default /data/users.db; compose.yaml puts /data on a
 named volume). Only the standard library and Flask; runs on Python 3.7 and later.
 """
+import logging
 import os
 import signal
 import socket
@@ -55,6 +56,10 @@ def as_user(row):
 @app.after_request
 def served_by(resp):
     resp.headers["X-Served-By"] = HOST
+    # One plain line per request (werkzeug's own log colours it); healthchecks stay quiet.
+    if not (request.path == "/health" and resp.status_code == 200):
+        print("%s %s %s %d" % (request.remote_addr, request.method, request.full_path.rstrip("?"),
+                               resp.status_code), flush=True)
     return resp
 
 
@@ -106,8 +111,10 @@ def get_user(user_id):
 def main():
     # As PID 1 in a container, a process that sets no handler ignores SIGTERM: stop cleanly.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     init_db()
-    print("%s service on 0.0.0.0:%d (db %s)" % (SERVICE, PORT, DB), flush=True)
+    print("%s service on 0.0.0.0:%d (Flask's development server, as in the seed; db %s)"
+          % (SERVICE, PORT, DB), flush=True)
     app.run(host="0.0.0.0", port=PORT, threaded=True)
 
 
