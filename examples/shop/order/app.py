@@ -8,6 +8,7 @@ a named volume, so orders outlive the containers). Each order records which repl
 service checked it (checked_by). Only the standard library and Flask; Python 3.7 and later.
 """
 import datetime
+import itertools
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ import socket
 import sqlite3
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from flask import Flask, g, jsonify, request
@@ -75,11 +77,36 @@ def error(status, message):
     return jsonify({"error": message}), status
 
 
+_turns = itertools.count()
+
+
+def replica_url(url):
+    """The URL with its host name replaced by one of the addresses the name has, in turn.
+
+    A scaled service has one address per replica under its name; resolvers sort or cache
+    them, so urllib alone could always reach the same replica. Taking the addresses in turn
+    spreads the checks over every replica."""
+    parts = urllib.parse.urlsplit(url)
+    host, port = parts.hostname, parts.port or 80
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return url  # urllib will say why it cannot connect
+    # Only the family the resolver put first (what urllib would use): a name can have an
+    # IPv6 address a service does not listen on, such as localhost's ::1.
+    addrs = sorted(set(info[4][0] for info in infos if info[0] == infos[0][0]))
+    if len(addrs) < 2:
+        return url
+    addr = addrs[next(_turns) % len(addrs)]
+    netloc = "[%s]:%d" % (addr, port) if ":" in addr else "%s:%d" % (addr, port)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
 def fetch(kind, base, path):
     """GETs base+path and returns (JSON body, replica hostname); Upstream on anything else."""
     url = base + path
     try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT) as resp:
+        with urllib.request.urlopen(replica_url(url), timeout=TIMEOUT) as resp:
             return json.loads(resp.read().decode("utf-8")), resp.headers.get("X-Served-By", "")
     except urllib.error.HTTPError as e:
         if e.code == 404:
