@@ -144,6 +144,7 @@ case $action in
 down)
     if [ "$mode" = compose ]; then
         "$B" compose "${files[@]}" down "${down_args[@]}"
+        remove_manual # what an older berth without compose may have started
     else
         remove_manual
         if [ ${#down_args[@]} -gt 0 ]; then
@@ -162,6 +163,7 @@ say "scripts/make-python-image.sh (python:3.7 from Debian packages)"
 scripts/make-python-image.sh python:3.7
 
 if [ "$mode" = compose ]; then
+    remove_manual # what an older berth without compose may have started holds the ports
     say "$bn compose ${files[*]} build"
     "$B" compose "${files[@]}" build
     say "$bn compose ${files[*]} up -d --wait"
