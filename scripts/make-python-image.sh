@@ -114,8 +114,13 @@ awk '/^Package: python3\.[0-9]+$/ { p = 1; next } /^Package:/ { p = 0 }
      p && /^Version:/ { sub(/-.*/, "", $2); print $2; exit }' "$r/var/lib/dpkg/status" >"$2/python-version"
 EOF
     rm -rf "$cache/debs.new"
-    TMPDIR=$( [ -w /dev/shm ] && echo /dev/shm || echo "${TMPDIR:-/tmp}") \
-    mmdebstrap --mode=root --variant=apt --format=tar --include="$packages" \
+    # The chroot lives in memory when there is room (about 250 MB): dpkg's many small writes
+    # are what take the time.
+    scratch=${TMPDIR:-/tmp}
+    if [ -w /dev/shm ] && [ "$(df -Pk /dev/shm | awk 'NR == 2 { print $4 }')" -gt 1048576 ]; then
+        scratch=/dev/shm
+    fi
+    TMPDIR=$scratch mmdebstrap --mode=root --variant=apt --format=tar --include="$packages" \
         --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
         --dpkgopt=force-unsafe-io \
         --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
