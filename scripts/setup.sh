@@ -3,7 +3,8 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(build-essential curl ca-certificates busybox-static iproute2 nftables iptables crun runc hyperfine python3 time docker-registry skopeo gzip podman util-linux
-  containerd containernetworking-plugins protobuf-compiler python3-grpcio python3-protobuf)
+  containerd containernetworking-plugins protobuf-compiler python3-grpcio python3-protobuf
+  mmdebstrap debian-archive-keyring)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
