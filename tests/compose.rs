@@ -499,3 +499,45 @@ volumes:
         .contains("needs_broken"));
     p.ok(&["--profile", "bad", "down", "-v"]);
 }
+
+#[test]
+fn logs_tail_timestamps_and_follow() {
+    if !root_or_skip("logs_tail_timestamps_and_follow") {
+        return;
+    }
+    let p = Proj::new(
+        "logs",
+        "services:
+  talker:
+    image: bb:1
+    network_mode: none
+    command: sh -c 'echo one; echo two; sleep 1; echo three'
+",
+    );
+    p.ok(&["up", "-d"]);
+    // -f follows until the container exits: every line, the last written after a pause.
+    let t = Instant::now();
+    let all = p.ok(&["logs", "-f", "--no-log-prefix"]);
+    assert_eq!(all, "one\ntwo\nthree\n");
+    assert!(t.elapsed() < std::time::Duration::from_secs(15));
+    assert_eq!(p.ok(&["logs", "--tail", "1", "--no-log-prefix"]), "three\n");
+    let stamped = p.ok(&["logs", "-t", "--no-color"]);
+    let first = stamped.lines().next().unwrap_or_default().to_string();
+    let (prefix, rest) = first.split_once(" | ").expect("prefixed");
+    assert!(
+        prefix.starts_with(&format!("{}-talker-1", p.name)),
+        "{first}"
+    );
+    let (stamp, line) = rest.split_once(' ').expect("timestamp");
+    assert!(stamp.starts_with("20") && stamp.ends_with('Z'), "{first}");
+    assert_eq!(line, "one");
+    // --no-recreate keeps even a changed container.
+    let id = p.id_of(&format!("{}-talker-1", p.name));
+    std::fs::write(
+        p.dir.join("compose.yaml"),
+        "services:\n  talker:\n    image: bb:1\n    network_mode: none\n    command: echo changed\n",
+    )
+    .expect("write");
+    p.ok(&["up", "-d", "--no-recreate"]);
+    assert_eq!(p.id_of(&format!("{}-talker-1", p.name)), id);
+}
