@@ -70,7 +70,15 @@ fn since(t: &str) -> Duration {
 
 fn status_text(rec: &Record, status: Status) -> String {
     match status {
-        Status::Running => format!("Up {}", human_duration(since(&rec.state.started_at))),
+        Status::Running => format!(
+            "Up {}{}",
+            human_duration(since(&rec.state.started_at)),
+            match rec.state_health().as_str() {
+                "" => String::new(),
+                "starting" => " (health: starting)".into(),
+                h => format!(" ({h})"),
+            }
+        ),
         Status::Paused => format!(
             "Up {} (Paused)",
             human_duration(since(&rec.state.started_at))
