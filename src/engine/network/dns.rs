@@ -78,17 +78,33 @@ pub fn ensure(root: &Path, n: &NetworkRecord, _held: &Held<'_>) -> Result<bool> 
     Ok(true)
 }
 
-/// Stops the network's server (teardown of its last container, network rm, heal).
+/// Stops the network's server (teardown of its last container, network rm, heal). SIGKILL:
+/// it keeps no state, and a server started by a foreground `run` inherited that process's
+/// blocked signals. Waited for (reaped when this process started it), so the port is free
+/// and nothing of it is left when this returns.
 pub fn stop(root: &Path, net_id: &str) {
     if let Some(pid) = running(root, net_id) {
         let pid = nix::unistd::Pid::from_raw(pid);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::SIGTERM);
-        // Gone before the caller goes on (a test looks for it; the port is free again).
-        for _ in 0..200 {
-            if nix::sys::signal::kill(pid, None).is_err() {
-                break;
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::SIGKILL);
+        for _ in 0..400 {
+            use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+            match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => {}
+                // Reaped, or not our child: then gone or a zombie of someone else's.
+                Ok(_) => break,
+                Err(_) => {
+                    let stat =
+                        std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                    let state = stat
+                        .rsplit(')')
+                        .next()
+                        .and_then(|s| s.split_whitespace().next());
+                    if matches!(state, None | Some("Z") | Some("X")) {
+                        break;
+                    }
+                }
             }
-            std::thread::sleep(std::time::Duration::from_millis(5));
+            std::thread::sleep(std::time::Duration::from_micros(500));
         }
     }
     let _ = std::fs::remove_file(pid_path(root, net_id));
