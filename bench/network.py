@@ -2,7 +2,9 @@
 """Network benchmark (issue 12): `berth run --rm IMAGE true` on the default bridge against
 `--network none`, and the same pair for podman (the same busybox image, imported), all
 interleaved (A B C D A B C D ...), medians; then the latency of the network's DNS server
-(queries from the host to the server on the gateway, a container name; median and p99).
+(queries from the host to the server on the gateway, a container name; median and p99);
+then iperf3 throughput (if installed): loopback, container to container, host to a
+published port.
 
 Usage (root): bench/network.py [--runs 30] [--warmup 3] [--bin target/release/berth]
 """
@@ -37,6 +39,10 @@ def busybox_tar(work):
     shutil.copy(bb, os.path.join(root, "bin", "busybox"))
     for a in ["sh", "true", "sleep", "nslookup"]:
         os.symlink("busybox", os.path.join(root, "bin", a))
+    # The host's /usr is bound in for iperf3 (Debian's merged /usr: /lib is usr/lib).
+    os.makedirs(os.path.join(root, "usr"))
+    os.symlink("usr/lib", os.path.join(root, "lib"))
+    os.symlink("usr/lib64", os.path.join(root, "lib64"))
     tar = os.path.join(work, "bb.tar")
     sh(["tar", "-C", root, "-cf", tar, "."])
     return tar
@@ -55,12 +61,39 @@ def query(name, qid):
     return q + b"\0" + struct.pack(">HH", 1, 1)
 
 
+def gbits(out):
+    import json
+    return json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e9
+
+
+def iperf(berth, secs):
+    """TCP throughput: host loopback, container to container on one bridge, host to a
+    published port (127.0.0.1), with Debian's iperf3 (the host's /usr bound in)."""
+    ip3 = shutil.which("iperf3")
+    usr = ["-v", "/usr:/usr:ro"]
+    srv = subprocess.Popen([ip3, "-s", "-1", "-p", "25301"], stdout=subprocess.DEVNULL)
+    time.sleep(0.3)
+    loop = gbits(sh([ip3, "-c", "127.0.0.1", "-p", "25301", "-t", str(secs), "-J"]))
+    srv.wait()
+    sid = sh(berth + ["run", "-d", "--name", "ipsrv", "--network", "benchnet", "-p", "25302:5201", *usr,
+                      "bench:1", "/usr/bin/iperf3", "-s"]).strip()
+    time.sleep(0.5)
+    c2c = gbits(sh(berth + ["run", "--rm", "--network", "benchnet", *usr, "bench:1", "/usr/bin/iperf3", "-c",
+                            "ipsrv", "-t", str(secs), "-J"]))
+    pub = gbits(sh([ip3, "-c", "127.0.0.1", "-p", "25302", "-t", str(secs), "-J"]))
+    sh(berth + ["rm", "-f", sid])
+    print(f"iperf3 TCP, {secs} s each: host loopback {loop:.1f} Gbit/s; container->container on one "
+          f"bridge {c2c:.1f} Gbit/s ({c2c / loop:.2f}x loopback); host->published port on 127.0.0.1 "
+          f"{pub:.1f} Gbit/s ({pub / loop:.2f}x)")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--bin", default="target/release/berth")
     ap.add_argument("--queries", type=int, default=500)
+    ap.add_argument("--iperf-seconds", type=int, default=5)
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="berth-netbench-")
     root = os.path.join(work, "root")
@@ -120,6 +153,8 @@ def main():
     print(f"DNS, {a.queries} A queries for a container name from the host to the network's server:")
     print(f"  median {statistics.median(lat):.0f} us, p99 {lat[int(len(lat) * 0.99) - 1]:.0f} us")
     sh(berth + ["rm", "-f", cid])
+    if shutil.which("iperf3"):
+        iperf(berth, a.iperf_seconds)
     sh(berth + ["network", "rm", "benchnet"])
     for n in sh(berth + ["network", "ls", "-q", "--no-trunc"]).split():
         subprocess.run(berth + ["network", "rm", n], stdout=subprocess.DEVNULL)
