@@ -3,7 +3,8 @@
 //! one's teardown stops it, and it re-reads the network's leases whenever their directory
 //! changes. The socket on `<gateway>:53` is bound here, by the starter, and handed over as
 //! the server's stdin: a taken port is known at once, and the server never races a second
-//! one for it.
+//! one for it. On start the server also rewrites the network's nft table (accept rules for
+//! an iptables FORWARD chain that appeared since), in the background of the `run`.
 //!
 //! ```text
 //! <root>/networks/<id>/dns.pid    0600: the server's pid (written under the leases' lock)
@@ -147,6 +148,13 @@ pub fn serve(root: &Path, net_id: &str) -> Result<()> {
         .try_clone_to_owned()
         .context("take the DNS socket from stdin")?;
     let sock = UdpSocket::from(fd);
+    // The network just got its first container: its table is written again, off the `run`
+    // path, so accept rules reach an iptables FORWARD chain that appeared since the network
+    // was made (Docker started later). Under the leases' lock, as every rewrite.
+    if let Ok(held) = leases_of(root, net_id).lock() {
+        let _ = n.sync_firewall(root);
+        drop(held);
+    }
     let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let leases = leases_of(root, net_id);
     let dir = net_dir(root, net_id).join("leases");
