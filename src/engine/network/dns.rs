@@ -3,7 +3,8 @@
 //! one's teardown stops it, and it re-reads the network's leases whenever their directory
 //! changes. The socket on `<gateway>:53` is bound here, by the starter, and handed over as
 //! the server's stdin: a taken port is known at once, and the server never races a second
-//! one for it.
+//! one for it. On start the server also rewrites the network's nft table (accept rules for
+//! an iptables FORWARD chain that appeared since), in the background of the `run`.
 //!
 //! ```text
 //! <root>/networks/<id>/dns.pid    0600: the server's pid (written under the leases' lock)
@@ -78,17 +79,33 @@ pub fn ensure(root: &Path, n: &NetworkRecord, _held: &Held<'_>) -> Result<bool> 
     Ok(true)
 }
 
-/// Stops the network's server (teardown of its last container, network rm, heal).
+/// Stops the network's server (teardown of its last container, network rm, heal). SIGKILL:
+/// it keeps no state, and a server started by a foreground `run` inherited that process's
+/// blocked signals. Waited for (reaped when this process started it), so the port is free
+/// and nothing of it is left when this returns.
 pub fn stop(root: &Path, net_id: &str) {
     if let Some(pid) = running(root, net_id) {
         let pid = nix::unistd::Pid::from_raw(pid);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::SIGTERM);
-        // Gone before the caller goes on (a test looks for it; the port is free again).
-        for _ in 0..200 {
-            if nix::sys::signal::kill(pid, None).is_err() {
-                break;
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::SIGKILL);
+        for _ in 0..400 {
+            use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+            match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => {}
+                // Reaped, or not our child: then gone or a zombie of someone else's.
+                Ok(_) => break,
+                Err(_) => {
+                    let stat =
+                        std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                    let state = stat
+                        .rsplit(')')
+                        .next()
+                        .and_then(|s| s.split_whitespace().next());
+                    if matches!(state, None | Some("Z") | Some("X")) {
+                        break;
+                    }
+                }
             }
-            std::thread::sleep(std::time::Duration::from_millis(5));
+            std::thread::sleep(std::time::Duration::from_micros(500));
         }
     }
     let _ = std::fs::remove_file(pid_path(root, net_id));
@@ -131,6 +148,13 @@ pub fn serve(root: &Path, net_id: &str) -> Result<()> {
         .try_clone_to_owned()
         .context("take the DNS socket from stdin")?;
     let sock = UdpSocket::from(fd);
+    // The network just got its first container: its table is written again, off the `run`
+    // path, so accept rules reach an iptables FORWARD chain that appeared since the network
+    // was made (Docker started later). Under the leases' lock, as every rewrite.
+    if let Ok(held) = leases_of(root, net_id).lock() {
+        let _ = n.sync_firewall(root);
+        drop(held);
+    }
     let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let leases = leases_of(root, net_id);
     let dir = net_dir(root, net_id).join("leases");

@@ -461,7 +461,12 @@ fn with_containers(root: &Path, mut n: NetworkRecord) -> NetworkRecord {
                 id.clone(),
                 Endpoint {
                     name: l.name,
-                    endpoint_id: id,
+                    // As the container's NetworkSettings says it (attach::settings_of).
+                    endpoint_id: format!(
+                        "{}{}",
+                        &id[..32.min(id.len())],
+                        &n.id[..32.min(n.id.len())]
+                    ),
                     mac_address: l.mac,
                     ipv4_address: l.addr.map(|a| format!("{a}/{prefix}")).unwrap_or_default(),
                     ipv6_address: String::new(),
