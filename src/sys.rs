@@ -109,18 +109,37 @@ extern "C" fn note_interrupt(_: libc::c_int) {
 }
 
 /// SIGINT, SIGTERM and SIGHUP only set `INTERRUPTED` (a build stops its step and cleans
-/// up instead of dying with a container and mounts left behind). No SA_RESTART: a blocking
-/// poll returns EINTR. Handlers are reset by exec, so containers started after this get
-/// the default actions.
-pub fn catch_interrupts() {
+/// up instead of dying with a container and mounts left behind) until the returned guard
+/// is dropped, which puts the previous handlers back. No SA_RESTART: a blocking poll
+/// returns EINTR. Handlers are reset by exec, so containers started meanwhile get the
+/// default actions.
+pub fn catch_interrupts() -> InterruptGuard {
     use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    INTERRUPTED.store(false, std::sync::atomic::Ordering::SeqCst);
     let act = SigAction::new(
         SigHandler::Handler(note_interrupt),
         SaFlags::empty(),
         SigSet::empty(),
     );
+    let mut old = Vec::new();
     for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        let _ = unsafe { sigaction(s, &act) };
+        if let Ok(prev) = unsafe { sigaction(s, &act) } {
+            old.push((s, prev));
+        }
+    }
+    InterruptGuard(old)
+}
+
+/// The handlers `catch_interrupts` replaced; put back when dropped.
+pub struct InterruptGuard(Vec<(nix::sys::signal::Signal, nix::sys::signal::SigAction)>);
+
+impl Drop for InterruptGuard {
+    fn drop(&mut self) {
+        for (s, prev) in &self.0 {
+            // SAFETY: `prev` is the action that was installed before ours: putting it back
+            // restores whatever the process had (default, ignore, or its own handler).
+            let _ = unsafe { nix::sys::signal::sigaction(*s, prev) };
+        }
     }
 }
