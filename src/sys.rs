@@ -134,19 +134,55 @@ extern "C" fn note_interrupt(_: libc::c_int) {
     INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
+/// The handlers `catch_interrupts` replaced, and how many guards are alive (builds may run
+/// on several threads of one process, e.g. compose building services side by side).
+type Saved = (
+    usize,
+    Vec<(nix::sys::signal::Signal, nix::sys::signal::SigAction)>,
+);
+static CAUGHT: std::sync::Mutex<Saved> = std::sync::Mutex::new((0, Vec::new()));
+
 /// SIGINT, SIGTERM and SIGHUP only set `INTERRUPTED` (a build stops its step and cleans
-/// up instead of dying with a container and mounts left behind). No SA_RESTART: a blocking
-/// poll returns EINTR. Handlers are reset by exec, so containers started after this get
-/// the default actions.
-pub fn catch_interrupts() {
+/// up instead of dying with a container and mounts left behind) until the last returned
+/// guard is dropped, which puts the previous handlers back. No SA_RESTART: a blocking poll
+/// returns EINTR. Handlers are reset by exec, so containers started meanwhile get the
+/// default actions.
+pub fn catch_interrupts() -> InterruptGuard {
     use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
-    let act = SigAction::new(
-        SigHandler::Handler(note_interrupt),
-        SaFlags::empty(),
-        SigSet::empty(),
-    );
-    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        let _ = unsafe { sigaction(s, &act) };
+    let mut c = CAUGHT.lock().unwrap_or_else(|p| p.into_inner());
+    if c.0 == 0 {
+        INTERRUPTED.store(false, std::sync::atomic::Ordering::SeqCst);
+        let act = SigAction::new(
+            SigHandler::Handler(note_interrupt),
+            SaFlags::empty(),
+            SigSet::empty(),
+        );
+        c.1.clear();
+        for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+            // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+            if let Ok(prev) = unsafe { sigaction(s, &act) } {
+                c.1.push((s, prev));
+            }
+        }
+    }
+    c.0 += 1;
+    InterruptGuard(())
+}
+
+/// Alive while a build wants interrupts caught (see `catch_interrupts`).
+pub struct InterruptGuard(());
+
+impl Drop for InterruptGuard {
+    fn drop(&mut self) {
+        let mut c = CAUGHT.lock().unwrap_or_else(|p| p.into_inner());
+        c.0 = c.0.saturating_sub(1);
+        if c.0 > 0 {
+            return;
+        }
+        for (s, prev) in c.1.drain(..) {
+            // SAFETY: `prev` is the action that was installed before ours: putting it back
+            // restores whatever the process had (default, ignore, or its own handler).
+            let _ = unsafe { nix::sys::signal::sigaction(s, &prev) };
+        }
     }
 }

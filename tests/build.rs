@@ -685,6 +685,49 @@ fn build_push_pull_run_round_trips_with_the_same_digests() {
 }
 
 #[test]
+fn the_seed_services_dockerfile_installs_flask_from_pypi() {
+    if !root_or_skip("the_seed_services_dockerfile_installs_flask_from_pypi") {
+        return;
+    }
+    if std::env::var_os("VM_CGROUP2").is_some() {
+        eprintln!(
+            "skipping the_seed_services_dockerfile_installs_flask_from_pypi: the VM has no uplink"
+        );
+        return;
+    }
+    let w = World::new();
+    // python:3.7 stands in: python3 and pip from this host's Debian packages.
+    let dir = tempfile::tempdir().unwrap();
+    let tarball = dir.path().join("python.tar.gz");
+    let st = std::process::Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scripts/mkpython-image.sh"
+    ))
+    .arg(&tarball)
+    .status()
+    .expect("scripts/mkpython-image.sh");
+    assert!(st.success());
+    w.ok(&["import", tarball.to_str().unwrap(), "python:3.7"]);
+    // The seed's Dockerfile, as it is.
+    let ctx = context(&[
+        (
+            "app.py",
+            "import flask\napp = flask.Flask(__name__)\nprint('flask', flask.__version__ > '1')\n",
+        ),
+        (
+            "Dockerfile",
+            "FROM python:3.7\nRUN pip install flask\nCOPY app.py /app.py\nEXPOSE 5000\nCMD [\"python\", \"/app.py\"]\n",
+        ),
+    ]);
+    let p = build_ok(&w, ctx.path(), &["-t", "shop-web:1"]);
+    assert!(p.contains("Successfully installed"), "{p}");
+    assert_eq!(run_out(&w, &["shop-web:1"]), "flask True\n");
+    // Rebuilt: nothing runs again.
+    let p = build_ok(&w, ctx.path(), &["-t", "shop-web:1"]);
+    assert_eq!(p.matches("CACHED").count(), 2, "{p}");
+}
+
+#[test]
 fn saved_build_loads_into_a_fresh_store() {
     if !root_or_skip("saved_build_loads_into_a_fresh_store") {
         return;

@@ -122,7 +122,7 @@ pub fn build_with(
         tty,
     };
     let store = Store::open(root)?;
-    crate::sys::catch_interrupts();
+    let _interrupts = crate::sys::catch_interrupts();
     let runner = Runner {
         root: root.to_path_buf(),
         network: o.network.clone().unwrap_or(BUILD_NETWORK),

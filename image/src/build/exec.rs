@@ -324,8 +324,11 @@ impl<O: Write> Run<'_, O> {
                 serde_json::to_string(&argv).unwrap_or_default()
             );
             if !tail.is_empty() {
-                msg.push_str("\n  last output:\n    ");
-                msg.push_str(&tail.join("\n    "));
+                // One line (the error printer escapes newlines); the progress above
+                // has the whole output.
+                msg.push_str(" (last output: ");
+                msg.push_str(&tail.join(" | "));
+                msg.push(')');
             }
             return Err(Error::Build(msg));
         }

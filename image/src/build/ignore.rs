@@ -4,6 +4,9 @@
 //! `\` escapes, `!` re-includes; the last pattern that matches decides, and a pattern that
 //! matches a directory excludes everything beneath it.
 
+/// The longest pattern taken.
+const MAX_PATTERN: usize = 4096;
+
 /// The compiled patterns of one .dockerignore.
 #[derive(Debug, Clone, Default)]
 pub struct Matcher {
@@ -46,6 +49,13 @@ impl Matcher {
                 None => (false, t),
             };
             let glob: Vec<char> = clean(body).chars().collect();
+            // Matching recurses once per `*`: a bound keeps the stack small.
+            if glob.len() > MAX_PATTERN {
+                return Err(format!(
+                    ".dockerignore:{}: a pattern longer than {MAX_PATTERN} characters",
+                    n + 1
+                ));
+            }
             if glob.is_empty() {
                 if exception {
                     return Err(format!(".dockerignore:{}: a lone ! names nothing", n + 1));
@@ -122,48 +132,70 @@ fn m(g: &[char], s: &[char], pi: usize, si: usize, memo: &mut Vec<Option<bool>>)
     r
 }
 
-fn step(g: &[char], s: &[char], pi: usize, si: usize, memo: &mut Vec<Option<bool>>) -> bool {
-    if pi == g.len() {
-        return si == s.len();
-    }
-    match g[pi] {
-        '*' if g.get(pi + 1) == Some(&'*') => {
-            if g.get(pi + 2) == Some(&'/') {
-                // `**/`: zero or more whole elements.
-                (si..=s.len())
-                    .filter(|&i| i == si || s[i - 1] == '/')
-                    .any(|i| m(g, s, pi + 3, i, memo))
-            } else {
-                (si..=s.len()).any(|i| m(g, s, pi + 2, i, memo))
-            }
+fn step(
+    g: &[char],
+    s: &[char],
+    mut pi: usize,
+    mut si: usize,
+    memo: &mut Vec<Option<bool>>,
+) -> bool {
+    // Literal characters, `?`, classes and escapes match one character each: iterate, so
+    // only `*` recurses.
+    loop {
+        if pi == g.len() {
+            return si == s.len();
         }
-        '*' => {
-            let mut i = si;
-            loop {
-                if m(g, s, pi + 1, i, memo) {
-                    return true;
-                }
-                if i == s.len() || s[i] == '/' {
+        let one = match g[pi] {
+            '*' => break,
+            '?' => si < s.len() && s[si] != '/',
+            '[' => {
+                let Some(end) = g[pi + 1..].iter().position(|&c| c == ']') else {
+                    return false;
+                };
+                let ok = si < s.len() && s[si] != '/' && in_class(&g[pi + 1..pi + 1 + end], s[si]);
+                if !ok {
                     return false;
                 }
-                i += 1;
+                pi += end + 2;
+                si += 1;
+                continue;
             }
+            '\\' if pi + 1 < g.len() => {
+                if !(si < s.len() && s[si] == g[pi + 1]) {
+                    return false;
+                }
+                pi += 2;
+                si += 1;
+                continue;
+            }
+            c => si < s.len() && s[si] == c,
+        };
+        if !one {
+            return false;
         }
-        '?' => si < s.len() && s[si] != '/' && m(g, s, pi + 1, si + 1, memo),
-        '[' => {
-            let Some(end) = g[pi + 1..].iter().position(|&c| c == ']') else {
+        pi += 1;
+        si += 1;
+    }
+    if g.get(pi + 1) == Some(&'*') {
+        if g.get(pi + 2) == Some(&'/') {
+            // `**/`: zero or more whole elements.
+            (si..=s.len())
+                .filter(|&i| i == si || s[i - 1] == '/')
+                .any(|i| m(g, s, pi + 3, i, memo))
+        } else {
+            (si..=s.len()).any(|i| m(g, s, pi + 2, i, memo))
+        }
+    } else {
+        let mut i = si;
+        loop {
+            if m(g, s, pi + 1, i, memo) {
+                return true;
+            }
+            if i == s.len() || s[i] == '/' {
                 return false;
-            };
-            let class = &g[pi + 1..pi + 1 + end];
-            si < s.len()
-                && s[si] != '/'
-                && in_class(class, s[si])
-                && m(g, s, pi + end + 2, si + 1, memo)
+            }
+            i += 1;
         }
-        '\\' if pi + 1 < g.len() => {
-            si < s.len() && s[si] == g[pi + 1] && m(g, s, pi + 2, si + 1, memo)
-        }
-        c => si < s.len() && s[si] == c && m(g, s, pi + 1, si + 1, memo),
     }
 }
 
@@ -231,6 +263,13 @@ mod tests {
         assert!(m.excluded("a"));
         assert!(Matcher::new("[ab\n").is_err());
         assert!(!Matcher::new("").unwrap().excluded("x"));
+    }
+
+    #[test]
+    fn long_patterns_are_refused_and_long_literals_do_not_recurse() {
+        assert!(Matcher::new(&"a".repeat(5000)).is_err());
+        let m = Matcher::new(&"ab?[a-c]\\x".repeat(400)).unwrap();
+        assert!(m.excluded(&"abzbx".repeat(400)));
     }
 
     #[test]
