@@ -208,6 +208,28 @@ pub fn sync(r: &NetRules) -> Result<()> {
     apply(&batch)
 }
 
+/// Only the accept rules in iptables-nft's FORWARD chain, when that chain exists and they are
+/// not all there (a chain that appeared after the network was made). They depend on the
+/// network alone, not on its containers, so no lease lock is needed; one `nft` listing when
+/// there is nothing to do.
+pub fn ensure_forward_accepts(r: &NetRules) -> Result<()> {
+    let Some(old) = forward_rules_marked(&table_name(&r.id))? else {
+        return Ok(());
+    };
+    let want = r.forward_accepts();
+    if old.len() == want.len() {
+        return Ok(());
+    }
+    let mut batch = String::new();
+    for h in old {
+        let _ = writeln!(batch, "delete rule ip filter FORWARD handle {h}");
+    }
+    for rule in want.iter().rev() {
+        let _ = writeln!(batch, "insert rule ip filter FORWARD {rule}");
+    }
+    apply(&batch)
+}
+
 /// Deletes the network's table and its rules in other chains; what is gone is done.
 pub fn remove(id: &str) -> Result<()> {
     let t = table_name(id);

@@ -3,8 +3,8 @@
 //! one's teardown stops it, and it re-reads the network's leases whenever their directory
 //! changes. The socket on `<gateway>:53` is bound here, by the starter, and handed over as
 //! the server's stdin: a taken port is known at once, and the server never races a second
-//! one for it. On start the server also rewrites the network's nft table (accept rules for
-//! an iptables FORWARD chain that appeared since), in the background of the `run`.
+//! one for it. A second after it starts, the server also checks the network's accept rules
+//! in iptables' FORWARD chain (one that appeared since the network was made).
 //!
 //! ```text
 //! <root>/networks/<id>/dns.pid    0600: the server's pid (written under the leases' lock)
@@ -148,19 +148,24 @@ pub fn serve(root: &Path, net_id: &str) -> Result<()> {
         .try_clone_to_owned()
         .context("take the DNS socket from stdin")?;
     let sock = UdpSocket::from(fd);
-    // The network just got its first container: its table is written again, off the `run`
-    // path, so accept rules reach an iptables FORWARD chain that appeared since the network
-    // was made (Docker started later). Under the leases' lock, as every rewrite.
-    if let Ok(held) = leases_of(root, net_id).lock() {
-        let _ = n.sync_firewall(root);
-        drop(held);
-    }
     let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let leases = leases_of(root, net_id);
     let dir = net_dir(root, net_id).join("leases");
     let mut seen = None;
     let mut zone = Zone::default();
+    let started = std::time::Instant::now();
+    let mut checked = false;
     dns::serve(sock, move || {
+        // A second after the network got its first container (so a short `run --rm` never
+        // pays for it, and a longer one not on its path): the accept rules reach an iptables
+        // FORWARD chain that appeared since the network was made (Docker started later).
+        // They depend on the network alone: no lease lock, the table is not rewritten.
+        if !checked && started.elapsed() >= std::time::Duration::from_secs(1) {
+            checked = true;
+            if let Ok(r) = n.rules(root) {
+                let _ = berth_netns::firewall::ensure_forward_accepts(&r);
+            }
+        }
         let m = Some(std::fs::metadata(&dir).and_then(|m| m.modified()).ok()?);
         if m != seen {
             seen = m;
