@@ -304,6 +304,21 @@ fn dockerignore_with_exceptions() {
     for gone in ["secret.txt", "x.log", "logs", "main.c"] {
         assert!(!names.contains(&gone), "{gone} copied: {out}");
     }
+    // `<Dockerfile>.dockerignore` beside a Dockerfile given with -f wins over the context's.
+    let df = tempfile::tempdir().unwrap();
+    let custom = df.path().join("app.Dockerfile");
+    std::fs::write(&custom, "FROM bb:1\nCOPY . /ctx/\nCMD ls /ctx\n").unwrap();
+    std::fs::write(df.path().join("app.Dockerfile.dockerignore"), "a.txt\n").unwrap();
+    build_ok(
+        &w,
+        ctx.path(),
+        &["-t", "ign:2", "-f", custom.to_str().unwrap()],
+    );
+    let out = run_out(&w, &["ign:2"]);
+    assert!(
+        !out.contains("a.txt") && out.contains("secret.txt"),
+        "{out}"
+    );
     // An excluded source is an error that says so.
     let bad = context(&[
         (".dockerignore", "secret.txt\n"),

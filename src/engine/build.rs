@@ -83,19 +83,21 @@ pub fn build_with(
     if !context.is_dir() {
         anyhow::bail!("build context {}: not a directory", context.display());
     }
-    let (text, name) = match &o.dockerfile {
-        Some(Dockerfile::Inline(t)) => (t.clone(), "Dockerfile".to_string()),
+    let (text, name, path) = match &o.dockerfile {
+        Some(Dockerfile::Inline(t)) => (t.clone(), "Dockerfile".to_string(), None),
         Some(Dockerfile::Path(p)) => (
             std::fs::read_to_string(p).with_context(|| format!("read {}", p.display()))?,
             p.file_name()
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or_else(|| "Dockerfile".into()),
+            Some(p.clone()),
         ),
         None => {
             let p = context.join("Dockerfile");
             (
                 std::fs::read_to_string(&p).with_context(|| format!("read {}", p.display()))?,
                 "Dockerfile".to_string(),
+                Some(p),
             )
         }
     };
@@ -112,6 +114,7 @@ pub fn build_with(
         context,
         dockerfile_text: text,
         dockerfile_name: name,
+        dockerfile_path: path,
         build_args: o.build_args.clone(),
         target: o.target.clone(),
         no_cache: o.no_cache,

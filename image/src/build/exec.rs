@@ -636,7 +636,15 @@ pub fn build(
         .map_err(Error::Dockerfile)?;
     progress.done(&v);
     let v = progress.start("[internal] load .dockerignore");
-    let ignore_path = spec.context.join(".dockerignore");
+    let beside = spec.dockerfile_path.as_ref().map(|p| {
+        let mut name = p.as_os_str().to_os_string();
+        name.push(".dockerignore");
+        std::path::PathBuf::from(name)
+    });
+    let ignore_path = match beside {
+        Some(b) if b.is_file() => b,
+        _ => spec.context.join(".dockerignore"),
+    };
     let ignore_text = std::fs::read_to_string(&ignore_path).unwrap_or_default();
     let ignore = super::ignore::Matcher::new(&ignore_text).map_err(Error::Build)?;
     progress.done(&v);

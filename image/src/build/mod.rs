@@ -55,6 +55,9 @@ pub struct BuildSpec {
     pub dockerfile_text: String,
     /// How errors name the Dockerfile (its path as given).
     pub dockerfile_name: String,
+    /// Where the Dockerfile is (None: inline): a `<Dockerfile>.dockerignore` beside it
+    /// is used instead of the context's `.dockerignore`, as BuildKit does.
+    pub dockerfile_path: Option<PathBuf>,
     pub build_args: BTreeMap<String, String>,
     pub target: Option<String>,
     pub no_cache: bool,
