@@ -14,7 +14,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use super::config::{ContainerConfig, LogOptions, Mount, NetworkMode, ProcessConfig};
+use super::config::{ContainerConfig, LogOptions, NetworkMode, ProcessConfig};
 use super::container::{Containers, RestartPolicy};
 use super::{lifecycle, Attach};
 use crate::sys::INTERRUPTED;
@@ -47,7 +47,7 @@ pub struct BuildOptions {
     pub pull: bool,
     /// `--label K=V` on the final image.
     pub labels: BTreeMap<String, String>,
-    /// The network RUN steps see (None: the build default, `BUILD_NETWORK`).
+    /// The network RUN steps see (None: the build default, `build_network()`).
     pub network: Option<NetworkMode>,
     /// `-q`: print only the image id at the end (the caller does); no step output.
     pub quiet: bool,
@@ -57,9 +57,13 @@ pub struct BuildOptions {
 /// was killed.
 pub const STEP_LABEL: &str = "berth.build.step";
 
-/// The network RUN steps get when none is asked for. Host for now; the default bridge once
-/// networks land (change this one constant).
-pub const BUILD_NETWORK: NetworkMode = NetworkMode::Host;
+/// The network RUN steps get when none is asked for: the default bridge, as Docker's
+/// builder does (egress through its NAT, the host's resolvers through its DNS server).
+pub fn build_network() -> NetworkMode {
+    NetworkMode::Bridge(vec![crate::engine::config::Attachment::to(
+        crate::engine::network::DEFAULT,
+    )])
+}
 
 /// Builds the image `o` describes under `root`, writing BuildKit-style plain progress to
 /// `progress`; returns the image id (`sha256:...`).
@@ -128,7 +132,7 @@ pub fn build_with(
     let _interrupts = crate::sys::catch_interrupts();
     let runner = Runner {
         root: root.to_path_buf(),
-        network: o.network.clone().unwrap_or(BUILD_NETWORK),
+        network: o.network.clone().unwrap_or_else(build_network),
     };
     let img = berth_image::build::build(&store, &spec, &runner, progress)?;
     Ok(img.id().to_string())
@@ -163,15 +167,9 @@ impl Runner {
             Some("host") => NetworkMode::Host,
             _ => self.network.clone(),
         };
-        let mut mounts = Vec::new();
-        if network == NetworkMode::Host && Path::new("/etc/resolv.conf").is_file() {
-            // The host's resolver, so package managers reach their mirrors.
-            mounts.push(Mount::Bind {
-                src: "/etc/resolv.conf".into(),
-                dst: "/etc/resolv.conf".into(),
-                ro: true,
-            });
-        }
+        // /etc/resolv.conf, /etc/hosts and /etc/hostname come with the network mode (the
+        // host's resolvers under `host`), as for every container.
+        let mounts = Vec::new();
         ContainerConfig {
             image: step.image.id().to_string(),
             name: None,
@@ -247,7 +245,7 @@ impl Runner {
             berth_image::build::pack::prune_mount_points(
                 &upper,
                 &lower,
-                &["etc/resolv.conf"],
+                &["etc/resolv.conf", "etc/hosts", "etc/hostname"],
                 &["proc", "sys", "dev", "etc"],
             );
             commit(&upper).map_err(anyhow::Error::from)
