@@ -19,7 +19,7 @@ stage() { # stage NAME CMD...: runs CMD, prints how long it took
 stage "setup (packages, toolchain)" scripts/setup.sh
 stage "fmt" cargo fmt --all -- --check
 stage "clippy" cargo clippy --workspace --all-targets -- -D warnings
-stage "tests (unit, kernel, black-box; as root)" cargo test --workspace
+stage "tests (unit, kernel, black-box; as root)" cargo test --workspace --no-fail-fast
 # Reproducible: a fixed seed from the kept corpora, so a run that passed here passes again.
 stage "fuzz (${FUZZ_SECONDS:=15} s per target)" env FUZZ_SECONDS="$FUZZ_SECONDS" FUZZ_SEED=1 scripts/fuzz.sh
 vm=../shared/vm/vm-cgroup2.sh
