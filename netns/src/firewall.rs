@@ -5,9 +5,10 @@
 //!
 //! Other tables are never touched, with one exception the kernel forces: a packet must be
 //! accepted by every base chain on its hook, so when iptables-nft's `ip filter FORWARD`
-//! exists (Docker, a firewall), rules that accept the network's traffic are inserted there,
-//! marked with the comment `berth_<12hex>`, found again by that comment and deleted on
-//! teardown (as netavark does for its firewalld/iptables drivers).
+//! exists (Docker, a firewall), rules that accept the network's traffic are inserted there
+//! with `iptables-restore` (in iptables' syntax, so iptables can still read the chain),
+//! marked with the comment `berth_<12hex>`, found again by that comment (nft's handles) and
+//! deleted on teardown (as netavark does for its iptables driver).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -119,20 +120,24 @@ impl NetRules {
         b
     }
 
-    /// The rules for iptables-nft's FORWARD chain (inserted at its top), so that a DROP
-    /// policy there does not stop the network's traffic.
+    /// The rules for iptables' FORWARD chain (inserted at its top), so that a DROP policy
+    /// there does not stop the network's traffic. In iptables' own syntax, written with
+    /// `iptables-restore`: rules that iptables-nft cannot read back (native `ct` expressions)
+    /// would make it refuse the whole chain ("incompatible"), breaking Docker and others.
     pub fn forward_accepts(&self) -> Vec<String> {
         let br = &self.bridge;
         let c = table_name(&self.id);
         if self.internal {
             return vec![format!(
-                "iifname \"{br}\" oifname \"{br}\" counter accept comment \"{c}\""
+                "-i {br} -o {br} -m comment --comment {c} -j ACCEPT"
             )];
         }
         vec![
-            format!("iifname \"{br}\" counter accept comment \"{c}\""),
-            format!("oifname \"{br}\" ct state related,established counter accept comment \"{c}\""),
-            format!("oifname \"{br}\" ct status dnat counter accept comment \"{c}\""),
+            format!("-i {br} -m comment --comment {c} -j ACCEPT"),
+            format!(
+                "-o {br} -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment {c} -j ACCEPT"
+            ),
+            format!("-o {br} -m conntrack --ctstate DNAT -m comment --comment {c} -j ACCEPT"),
         ]
     }
 }
@@ -162,9 +167,11 @@ pub fn apply(batch: &str) -> Result<()> {
     Ok(())
 }
 
-/// Handles of the rules in iptables-nft's `ip filter FORWARD` carrying `comment`; None when
-/// that chain does not exist (nothing to accept in).
-fn forward_rules_marked(comment: &str) -> Result<Option<Vec<u64>>> {
+/// Handles of the network's rules in iptables-nft's `ip filter FORWARD`: those carrying its
+/// comment natively, or naming its bridge (berth's own interface: iptables-nft keeps
+/// `-m comment` as a match nft does not show, and iptables cannot list a chain another
+/// program left unreadable). None when that chain does not exist (nothing to accept in).
+fn forward_rules_marked(comment: &str, bridge: &str) -> Result<Option<Vec<u64>>> {
     let out = Command::new("nft")
         .args(["-j", "list", "chain", "ip", "filter", "FORWARD"])
         .stdin(Stdio::null())
@@ -176,68 +183,107 @@ fn forward_rules_marked(comment: &str) -> Result<Option<Vec<u64>>> {
     }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)
         .map_err(|e| Error::Nft(format!("nft -j list chain ip filter FORWARD: {e}")))?;
-    Ok(Some(marked_handles(&v, comment)))
+    Ok(Some(marked_handles(&v, comment, bridge)))
 }
 
-/// The handles of the rules of a `nft -j` listing whose comment is `comment`.
-pub fn marked_handles(v: &serde_json::Value, comment: &str) -> Vec<u64> {
+/// The handles of the rules of a `nft -j` listing whose comment is `comment` or that match
+/// on the interface `bridge`.
+pub fn marked_handles(v: &serde_json::Value, comment: &str, bridge: &str) -> Vec<u64> {
+    let quoted = serde_json::Value::String(bridge.to_string()).to_string();
     v.get("nftables")
         .and_then(|a| a.as_array())
         .map(|a| {
             a.iter()
                 .filter_map(|o| o.get("rule"))
-                .filter(|r| r.get("comment").and_then(|c| c.as_str()) == Some(comment))
+                .filter(|r| {
+                    r.get("comment").and_then(|c| c.as_str()) == Some(comment)
+                        || r.get("expr")
+                            .is_some_and(|e| e.to_string().contains(&quoted))
+                })
                 .filter_map(|r| r.get("handle").and_then(|h| h.as_u64()))
                 .collect()
         })
         .unwrap_or_default()
 }
 
-/// Writes the network's table, and its accept rules into iptables-nft's FORWARD chain when
-/// that exists, in one batch.
-pub fn sync(r: &NetRules) -> Result<()> {
-    let mut batch = r.batch();
-    if let Some(old) = forward_rules_marked(&table_name(&r.id))? {
-        for h in old {
-            let _ = writeln!(batch, "delete rule ip filter FORWARD handle {h}");
-        }
-        for rule in r.forward_accepts().iter().rev() {
-            let _ = writeln!(batch, "insert rule ip filter FORWARD {rule}");
-        }
+/// One `iptables-restore --noflush` transaction inserting `insert` at the top of the FORWARD
+/// chain. Without an iptables binary there is nothing that set a policy there to work around.
+fn iptables_forward(insert: &[String]) -> Result<()> {
+    let mut batch = String::from("*filter\n");
+    for r in insert.iter().rev() {
+        let _ = writeln!(batch, "-I FORWARD {r}");
     }
-    apply(&batch)
+    batch.push_str("COMMIT\n");
+    let mut c = match Command::new("iptables-restore")
+        .arg("--noflush")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::Nft(format!("run iptables-restore: {e}"))),
+    };
+    if let Some(mut i) = c.stdin.take() {
+        i.write_all(batch.as_bytes())
+            .map_err(|e| Error::Nft(format!("write to iptables-restore: {e}")))?;
+    }
+    let out = c
+        .wait_with_output()
+        .map_err(|e| Error::Nft(format!("wait for iptables-restore: {e}")))?;
+    if !out.status.success() {
+        return Err(Error::Nft(format!(
+            "iptables-restore: {} (batch:\n{batch})",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
 }
 
-/// Only the accept rules in iptables-nft's FORWARD chain, when that chain exists and they are
+/// Writes the network's table, deleting its accept rules in iptables' FORWARD chain in the
+/// same batch; then, when that chain exists, inserts them again (iptables-restore).
+pub fn sync(r: &NetRules) -> Result<()> {
+    let mut batch = r.batch();
+    let old = forward_rules_marked(&table_name(&r.id), &r.bridge)?;
+    for h in old.iter().flatten() {
+        let _ = writeln!(batch, "delete rule ip filter FORWARD handle {h}");
+    }
+    apply(&batch)?;
+    if old.is_some() {
+        iptables_forward(&r.forward_accepts())?;
+    }
+    Ok(())
+}
+
+/// Only the accept rules in iptables' FORWARD chain, when that chain exists and they are
 /// not all there (a chain that appeared after the network was made). They depend on the
-/// network alone, not on its containers, so no lease lock is needed; one `nft` listing when
-/// there is nothing to do.
+/// network alone, not on its containers, so no lease lock is needed.
 pub fn ensure_forward_accepts(r: &NetRules) -> Result<()> {
-    let Some(old) = forward_rules_marked(&table_name(&r.id))? else {
+    let Some(old) = forward_rules_marked(&table_name(&r.id), &r.bridge)? else {
         return Ok(());
     };
     let want = r.forward_accepts();
     if old.len() == want.len() {
         return Ok(());
     }
-    let mut batch = String::new();
-    for h in old {
-        let _ = writeln!(batch, "delete rule ip filter FORWARD handle {h}");
-    }
-    for rule in want.iter().rev() {
-        let _ = writeln!(batch, "insert rule ip filter FORWARD {rule}");
-    }
-    apply(&batch)
-}
-
-/// Deletes the network's table and its rules in other chains; what is gone is done.
-pub fn remove(id: &str) -> Result<()> {
-    let t = table_name(id);
-    let mut batch = format!("table ip {t} {{}}\ndelete table ip {t}\n");
-    if let Some(old) = forward_rules_marked(&t)? {
+    if !old.is_empty() {
+        let mut batch = String::new();
         for h in old {
             let _ = writeln!(batch, "delete rule ip filter FORWARD handle {h}");
         }
+        apply(&batch)?;
+    }
+    iptables_forward(&want)
+}
+
+/// Deletes the network's table and its rules in iptables' FORWARD chain (`bridge`: its
+/// bridge's name), in one batch; what is gone is done.
+pub fn remove(id: &str, bridge: &str) -> Result<()> {
+    let t = table_name(id);
+    let mut batch = format!("table ip {t} {{}}\ndelete table ip {t}\n");
+    for h in forward_rules_marked(&t, bridge)?.iter().flatten() {
+        let _ = writeln!(batch, "delete rule ip filter FORWARD handle {h}");
     }
     apply(&batch)
 }
@@ -300,7 +346,10 @@ mod tests {
         let b = r.batch();
         assert!(!b.contains("masquerade"));
         assert!(b.contains("iifname \"br-0123456789ab\" oifname != \"br-0123456789ab\" drop"));
-        assert_eq!(r.forward_accepts().len(), 1);
+        assert_eq!(
+            r.forward_accepts(),
+            vec!["-i br-0123456789ab -o br-0123456789ab -m comment --comment berth_0123456789ab -j ACCEPT"]
+        );
     }
 
     #[test]
@@ -338,9 +387,13 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(
             r#"{"nftables":[{"metainfo":{}},{"chain":{"name":"FORWARD"}},
             {"rule":{"family":"ip","table":"filter","chain":"FORWARD","handle":7,"comment":"berth_0123456789ab","expr":[]}},
-            {"rule":{"family":"ip","table":"filter","chain":"FORWARD","handle":9,"expr":[]}}]}"#,
+            {"rule":{"family":"ip","table":"filter","chain":"FORWARD","handle":8,"expr":[{"match":{"op":"==","left":{"meta":{"key":"iifname"}},"right":"br-0123456789ab"}},{"accept":null}]}},
+            {"rule":{"family":"ip","table":"filter","chain":"FORWARD","handle":9,"expr":[{"match":{"op":"==","left":{"meta":{"key":"iifname"}},"right":"br-0123456789abc"}}]}}]}"#,
         )
         .unwrap();
-        assert_eq!(marked_handles(&v, "berth_0123456789ab"), vec![7]);
+        assert_eq!(
+            marked_handles(&v, "berth_0123456789ab", "br-0123456789ab"),
+            vec![7, 8]
+        );
     }
 }
