@@ -5,10 +5,10 @@
 //!
 //! Other tables are never touched, with one exception the kernel forces: a packet must be
 //! accepted by every base chain on its hook, so when iptables-nft's `ip filter FORWARD`
-//! exists (Docker, a firewall), rules that accept the network's traffic are inserted there
-//! with `iptables-restore` (in iptables' syntax, so iptables can still read the chain),
-//! marked with the comment `berth_<12hex>`, found again by that comment (nft's handles) and
-//! deleted on teardown (as netavark does for its iptables driver).
+//! exists (Docker, a firewall), rules that accept the network's traffic are inserted there,
+//! only in forms iptables-nft reads back (so iptables, Docker and podman can still use the
+//! chain), marked with the comment `berth_<12hex>`, found again by that comment or the
+//! bridge's name and deleted on teardown (as netavark does for its iptables driver).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -65,6 +65,12 @@ impl NetRules {
             let _ = writeln!(b, "    iifname \"{br}\" oifname != \"{br}\" drop");
             let _ = writeln!(b, "    oifname \"{br}\" iifname != \"{br}\" drop");
         } else {
+            // From outside, only answers and published ports come in (the FORWARD accept
+            // rules above let everything through to the bridge).
+            let _ = writeln!(
+                b,
+                "    oifname \"{br}\" iifname != \"{br}\" ct state new ct status != dnat drop"
+            );
             let g = crate::link::BRIDGE_GROUP;
             let _ = writeln!(
                 b,
@@ -121,23 +127,21 @@ impl NetRules {
     }
 
     /// The rules for iptables' FORWARD chain (inserted at its top), so that a DROP policy
-    /// there does not stop the network's traffic. In iptables' own syntax, written with
-    /// `iptables-restore`: rules that iptables-nft cannot read back (native `ct` expressions)
-    /// would make it refuse the whole chain ("incompatible"), breaking Docker and others.
+    /// there does not stop the network's traffic. Only forms iptables-nft reads back
+    /// (`-i/-o IF -m comment -j ACCEPT`): a native `ct` expression there would make it call
+    /// the whole chain incompatible, breaking Docker and podman. Strictness (only answers
+    /// and published ports may come in from outside) lives in berth's own table.
     pub fn forward_accepts(&self) -> Vec<String> {
         let br = &self.bridge;
         let c = table_name(&self.id);
         if self.internal {
             return vec![format!(
-                "-i {br} -o {br} -m comment --comment {c} -j ACCEPT"
+                "iifname \"{br}\" oifname \"{br}\" counter accept comment \"{c}\""
             )];
         }
         vec![
-            format!("-i {br} -m comment --comment {c} -j ACCEPT"),
-            format!(
-                "-o {br} -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment {c} -j ACCEPT"
-            ),
-            format!("-o {br} -m conntrack --ctstate DNAT -m comment --comment {c} -j ACCEPT"),
+            format!("iifname \"{br}\" counter accept comment \"{c}\""),
+            format!("oifname \"{br}\" counter accept comment \"{c}\""),
         ]
     }
 }
@@ -206,54 +210,19 @@ pub fn marked_handles(v: &serde_json::Value, comment: &str, bridge: &str) -> Vec
         .unwrap_or_default()
 }
 
-/// One `iptables-restore --noflush` transaction inserting `insert` at the top of the FORWARD
-/// chain. Without an iptables binary there is nothing that set a policy there to work around.
-fn iptables_forward(insert: &[String]) -> Result<()> {
-    let mut batch = String::from("*filter\n");
-    for r in insert.iter().rev() {
-        let _ = writeln!(batch, "-I FORWARD {r}");
-    }
-    batch.push_str("COMMIT\n");
-    let mut c = match Command::new("iptables-restore")
-        .arg("--noflush")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::Nft(format!("run iptables-restore: {e}"))),
-    };
-    if let Some(mut i) = c.stdin.take() {
-        i.write_all(batch.as_bytes())
-            .map_err(|e| Error::Nft(format!("write to iptables-restore: {e}")))?;
-    }
-    let out = c
-        .wait_with_output()
-        .map_err(|e| Error::Nft(format!("wait for iptables-restore: {e}")))?;
-    if !out.status.success() {
-        return Err(Error::Nft(format!(
-            "iptables-restore: {} (batch:\n{batch})",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(())
-}
-
-/// Writes the network's table, deleting its accept rules in iptables' FORWARD chain in the
-/// same batch; then, when that chain exists, inserts them again (iptables-restore).
+/// Writes the network's table and, when iptables-nft's FORWARD chain exists, its accept
+/// rules there (the old ones deleted), in one batch.
 pub fn sync(r: &NetRules) -> Result<()> {
     let mut batch = r.batch();
-    let old = forward_rules_marked(&table_name(&r.id), &r.bridge)?;
-    for h in old.iter().flatten() {
-        let _ = writeln!(batch, "delete rule ip filter FORWARD handle {h}");
+    if let Some(old) = forward_rules_marked(&table_name(&r.id), &r.bridge)? {
+        for h in old {
+            let _ = writeln!(batch, "delete rule ip filter FORWARD handle {h}");
+        }
+        for rule in r.forward_accepts().iter().rev() {
+            let _ = writeln!(batch, "insert rule ip filter FORWARD {rule}");
+        }
     }
-    apply(&batch)?;
-    if old.is_some() {
-        iptables_forward(&r.forward_accepts())?;
-    }
-    Ok(())
+    apply(&batch)
 }
 
 /// Only the accept rules in iptables' FORWARD chain, when that chain exists and they are
@@ -267,14 +236,14 @@ pub fn ensure_forward_accepts(r: &NetRules) -> Result<()> {
     if old.len() == want.len() {
         return Ok(());
     }
-    if !old.is_empty() {
-        let mut batch = String::new();
-        for h in old {
-            let _ = writeln!(batch, "delete rule ip filter FORWARD handle {h}");
-        }
-        apply(&batch)?;
+    let mut batch = String::new();
+    for h in old {
+        let _ = writeln!(batch, "delete rule ip filter FORWARD handle {h}");
     }
-    iptables_forward(&want)
+    for rule in want.iter().rev() {
+        let _ = writeln!(batch, "insert rule ip filter FORWARD {rule}");
+    }
+    apply(&batch)
 }
 
 /// Deletes the network's table and its rules in iptables' FORWARD chain (`bridge`: its
@@ -336,7 +305,7 @@ mod tests {
         );
         assert!(b.contains("ip saddr 10.213.7.0/24 oifname != \"br-0123456789ab\" masquerade"));
         assert!(b.contains("oifgroup 16962 drop"));
-        assert!(!b.contains("dnat"));
+        assert!(!b.contains("dnat to"));
         assert!(!b.contains("hook prerouting"));
     }
 
@@ -348,7 +317,7 @@ mod tests {
         assert!(b.contains("iifname \"br-0123456789ab\" oifname != \"br-0123456789ab\" drop"));
         assert_eq!(
             r.forward_accepts(),
-            vec!["-i br-0123456789ab -o br-0123456789ab -m comment --comment berth_0123456789ab -j ACCEPT"]
+            vec!["iifname \"br-0123456789ab\" oifname \"br-0123456789ab\" counter accept comment \"berth_0123456789ab\""]
         );
     }
 
