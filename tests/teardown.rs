@@ -66,7 +66,7 @@ fn a_failure_at_each_step_leaves_nothing_behind() {
             );
             for id in ids(&w) {
                 let left: Vec<String> = w
-                    .leftovers(&id)
+                    .leftovers_settled(&id)
                     .into_iter()
                     // A container whose *start* failed keeps its record ("created", with
                     // the error), as Docker's does; nothing else.

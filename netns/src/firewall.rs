@@ -6,8 +6,9 @@
 //! Other tables are never touched, with one exception the kernel forces: a packet must be
 //! accepted by every base chain on its hook, so when iptables-nft's `ip filter FORWARD`
 //! exists (Docker, a firewall), rules that accept the network's traffic are inserted there,
-//! marked with the comment `berth_<12hex>`, found again by that comment and deleted on
-//! teardown (as netavark does for its firewalld/iptables drivers).
+//! only in forms iptables-nft reads back (so iptables, Docker and podman can still use the
+//! chain), marked with the comment `berth_<12hex>`, found again by that comment or the
+//! bridge's name and deleted on teardown (as netavark does for its iptables driver).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -64,6 +65,12 @@ impl NetRules {
             let _ = writeln!(b, "    iifname \"{br}\" oifname != \"{br}\" drop");
             let _ = writeln!(b, "    oifname \"{br}\" iifname != \"{br}\" drop");
         } else {
+            // From outside, only answers and published ports come in (the FORWARD accept
+            // rules above let everything through to the bridge).
+            let _ = writeln!(
+                b,
+                "    oifname \"{br}\" iifname != \"{br}\" ct state new ct status != dnat drop"
+            );
             let g = crate::link::BRIDGE_GROUP;
             let _ = writeln!(
                 b,
@@ -119,8 +126,11 @@ impl NetRules {
         b
     }
 
-    /// The rules for iptables-nft's FORWARD chain (inserted at its top), so that a DROP
-    /// policy there does not stop the network's traffic.
+    /// The rules for iptables' FORWARD chain (inserted at its top), so that a DROP policy
+    /// there does not stop the network's traffic. Only forms iptables-nft reads back
+    /// (`-i/-o IF -m comment -j ACCEPT`): a native `ct` expression there would make it call
+    /// the whole chain incompatible, breaking Docker and podman. Strictness (only answers
+    /// and published ports may come in from outside) lives in berth's own table.
     pub fn forward_accepts(&self) -> Vec<String> {
         let br = &self.bridge;
         let c = table_name(&self.id);
@@ -131,8 +141,7 @@ impl NetRules {
         }
         vec![
             format!("iifname \"{br}\" counter accept comment \"{c}\""),
-            format!("oifname \"{br}\" ct state related,established counter accept comment \"{c}\""),
-            format!("oifname \"{br}\" ct status dnat counter accept comment \"{c}\""),
+            format!("oifname \"{br}\" counter accept comment \"{c}\""),
         ]
     }
 }
@@ -162,9 +171,11 @@ pub fn apply(batch: &str) -> Result<()> {
     Ok(())
 }
 
-/// Handles of the rules in iptables-nft's `ip filter FORWARD` carrying `comment`; None when
-/// that chain does not exist (nothing to accept in).
-fn forward_rules_marked(comment: &str) -> Result<Option<Vec<u64>>> {
+/// Handles of the network's rules in iptables-nft's `ip filter FORWARD`: those carrying its
+/// comment natively, or naming its bridge (berth's own interface: iptables-nft keeps
+/// `-m comment` as a match nft does not show, and iptables cannot list a chain another
+/// program left unreadable). None when that chain does not exist (nothing to accept in).
+fn forward_rules_marked(comment: &str, bridge: &str) -> Result<Option<Vec<u64>>> {
     let out = Command::new("nft")
         .args(["-j", "list", "chain", "ip", "filter", "FORWARD"])
         .stdin(Stdio::null())
@@ -176,28 +187,34 @@ fn forward_rules_marked(comment: &str) -> Result<Option<Vec<u64>>> {
     }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)
         .map_err(|e| Error::Nft(format!("nft -j list chain ip filter FORWARD: {e}")))?;
-    Ok(Some(marked_handles(&v, comment)))
+    Ok(Some(marked_handles(&v, comment, bridge)))
 }
 
-/// The handles of the rules of a `nft -j` listing whose comment is `comment`.
-pub fn marked_handles(v: &serde_json::Value, comment: &str) -> Vec<u64> {
+/// The handles of the rules of a `nft -j` listing whose comment is `comment` or that match
+/// on the interface `bridge`.
+pub fn marked_handles(v: &serde_json::Value, comment: &str, bridge: &str) -> Vec<u64> {
+    let quoted = serde_json::Value::String(bridge.to_string()).to_string();
     v.get("nftables")
         .and_then(|a| a.as_array())
         .map(|a| {
             a.iter()
                 .filter_map(|o| o.get("rule"))
-                .filter(|r| r.get("comment").and_then(|c| c.as_str()) == Some(comment))
+                .filter(|r| {
+                    r.get("comment").and_then(|c| c.as_str()) == Some(comment)
+                        || r.get("expr")
+                            .is_some_and(|e| e.to_string().contains(&quoted))
+                })
                 .filter_map(|r| r.get("handle").and_then(|h| h.as_u64()))
                 .collect()
         })
         .unwrap_or_default()
 }
 
-/// Writes the network's table, and its accept rules into iptables-nft's FORWARD chain when
-/// that exists, in one batch.
+/// Writes the network's table and, when iptables-nft's FORWARD chain exists, its accept
+/// rules there (the old ones deleted), in one batch.
 pub fn sync(r: &NetRules) -> Result<()> {
     let mut batch = r.batch();
-    if let Some(old) = forward_rules_marked(&table_name(&r.id))? {
+    if let Some(old) = forward_rules_marked(&table_name(&r.id), &r.bridge)? {
         for h in old {
             let _ = writeln!(batch, "delete rule ip filter FORWARD handle {h}");
         }
@@ -208,12 +225,11 @@ pub fn sync(r: &NetRules) -> Result<()> {
     apply(&batch)
 }
 
-/// Only the accept rules in iptables-nft's FORWARD chain, when that chain exists and they are
+/// Only the accept rules in iptables' FORWARD chain, when that chain exists and they are
 /// not all there (a chain that appeared after the network was made). They depend on the
-/// network alone, not on its containers, so no lease lock is needed; one `nft` listing when
-/// there is nothing to do.
+/// network alone, not on its containers, so no lease lock is needed.
 pub fn ensure_forward_accepts(r: &NetRules) -> Result<()> {
-    let Some(old) = forward_rules_marked(&table_name(&r.id))? else {
+    let Some(old) = forward_rules_marked(&table_name(&r.id), &r.bridge)? else {
         return Ok(());
     };
     let want = r.forward_accepts();
@@ -230,14 +246,13 @@ pub fn ensure_forward_accepts(r: &NetRules) -> Result<()> {
     apply(&batch)
 }
 
-/// Deletes the network's table and its rules in other chains; what is gone is done.
-pub fn remove(id: &str) -> Result<()> {
+/// Deletes the network's table and its rules in iptables' FORWARD chain (`bridge`: its
+/// bridge's name), in one batch; what is gone is done.
+pub fn remove(id: &str, bridge: &str) -> Result<()> {
     let t = table_name(id);
     let mut batch = format!("table ip {t} {{}}\ndelete table ip {t}\n");
-    if let Some(old) = forward_rules_marked(&t)? {
-        for h in old {
-            let _ = writeln!(batch, "delete rule ip filter FORWARD handle {h}");
-        }
+    for h in forward_rules_marked(&t, bridge)?.iter().flatten() {
+        let _ = writeln!(batch, "delete rule ip filter FORWARD handle {h}");
     }
     apply(&batch)
 }
@@ -290,7 +305,7 @@ mod tests {
         );
         assert!(b.contains("ip saddr 10.213.7.0/24 oifname != \"br-0123456789ab\" masquerade"));
         assert!(b.contains("oifgroup 16962 drop"));
-        assert!(!b.contains("dnat"));
+        assert!(!b.contains("dnat to"));
         assert!(!b.contains("hook prerouting"));
     }
 
@@ -300,7 +315,10 @@ mod tests {
         let b = r.batch();
         assert!(!b.contains("masquerade"));
         assert!(b.contains("iifname \"br-0123456789ab\" oifname != \"br-0123456789ab\" drop"));
-        assert_eq!(r.forward_accepts().len(), 1);
+        assert_eq!(
+            r.forward_accepts(),
+            vec!["iifname \"br-0123456789ab\" oifname \"br-0123456789ab\" counter accept comment \"berth_0123456789ab\""]
+        );
     }
 
     #[test]
@@ -338,9 +356,13 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(
             r#"{"nftables":[{"metainfo":{}},{"chain":{"name":"FORWARD"}},
             {"rule":{"family":"ip","table":"filter","chain":"FORWARD","handle":7,"comment":"berth_0123456789ab","expr":[]}},
-            {"rule":{"family":"ip","table":"filter","chain":"FORWARD","handle":9,"expr":[]}}]}"#,
+            {"rule":{"family":"ip","table":"filter","chain":"FORWARD","handle":8,"expr":[{"match":{"op":"==","left":{"meta":{"key":"iifname"}},"right":"br-0123456789ab"}},{"accept":null}]}},
+            {"rule":{"family":"ip","table":"filter","chain":"FORWARD","handle":9,"expr":[{"match":{"op":"==","left":{"meta":{"key":"iifname"}},"right":"br-0123456789abc"}}]}}]}"#,
         )
         .unwrap();
-        assert_eq!(marked_handles(&v, "berth_0123456789ab"), vec![7]);
+        assert_eq!(
+            marked_handles(&v, "berth_0123456789ab", "br-0123456789ab"),
+            vec![7, 8]
+        );
     }
 }

@@ -385,6 +385,19 @@ impl World {
         }
     }
 
+    /// `leftovers`, once what the kernel frees in the background (a dead namespace's veth,
+    /// a reaped init's cgroup) had a moment to go: the list when it stops shrinking to empty.
+    pub fn leftovers_settled(&self, id: &str) -> Vec<String> {
+        let t = std::time::Instant::now();
+        loop {
+            let left = self.leftovers(id);
+            if left.is_empty() || t.elapsed() > std::time::Duration::from_secs(5) {
+                return left;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     /// Everything the host still holds for container `id`: mounts under this world, cgroup
     /// directories, processes (init or monitor), state directories. Empty when all is gone.
     pub fn leftovers(&self, id: &str) -> Vec<String> {

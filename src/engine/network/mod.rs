@@ -398,7 +398,7 @@ pub fn create(root: &Path, c: &NetworkConfig) -> Result<NetworkRecord> {
 fn take_down(root: &Path, n: &NetworkRecord) -> Result<()> {
     let mut errs = Vec::new();
     dns::stop(root, &n.id);
-    if let Err(e) = firewall::remove(&n.id) {
+    if let Err(e) = firewall::remove(&n.id, &n.bridge()) {
         errs.push(format!("remove its nft table: {e}"));
     }
     if let Err(e) = super::fault::point("network-rm-bridge") {
