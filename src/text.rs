@@ -56,6 +56,22 @@ pub fn escape_controls(s: &str) -> String {
     out
 }
 
+/// "3 seconds", "About a minute", "2 hours": Docker's units.HumanDuration, as `ps` shows ages.
+pub fn human_duration(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        2..=59 => format!("{s} seconds"),
+        60..=119 => "About a minute".into(),
+        120..=3599 => format!("{} minutes", s / 60),
+        3600..=7199 => "About an hour".into(),
+        7200..=172_799 => format!("{} hours", s / 3600),
+        172_800..=1_209_599 => format!("{} days", s / 86400),
+        _ => format!("{} weeks", s / 604_800),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -67,5 +83,15 @@ mod tests {
         let s = super::for_terminal(&format!("no such container: {long}"));
         assert!(s.len() < 120 && s.contains("(4096 bytes)"), "{s}");
         assert_eq!(super::for_terminal("plain text"), "plain text");
+    }
+
+    #[test]
+    fn durations() {
+        use super::human_duration;
+        use std::time::Duration;
+        assert_eq!(human_duration(Duration::from_secs(5)), "5 seconds");
+        assert_eq!(human_duration(Duration::from_secs(90)), "About a minute");
+        assert_eq!(human_duration(Duration::from_secs(7300)), "2 hours");
+        assert_eq!(human_duration(Duration::from_secs(3 * 86400)), "3 days");
     }
 }

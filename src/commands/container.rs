@@ -46,64 +46,6 @@ fn open(root: &Path) -> Result<Containers> {
     Ok(Containers::new(root))
 }
 
-/// "3 seconds", "About a minute", "2 hours": Docker's units.ago.
-pub fn human_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0 => "Less than a second".into(),
-        1 => "1 second".into(),
-        2..=59 => format!("{s} seconds"),
-        60..=119 => "About a minute".into(),
-        120..=3599 => format!("{} minutes", s / 60),
-        3600..=7199 => "About an hour".into(),
-        7200..=172_799 => format!("{} hours", s / 3600),
-        172_800..=1_209_599 => format!("{} days", s / 86400),
-        _ => format!("{} weeks", s / 604_800),
-    }
-}
-
-fn since(t: &str) -> Duration {
-    let now = logs::now().as_nanos() as i128;
-    let then = logs::parse_rfc3339(t).unwrap_or(now);
-    Duration::from_nanos((now - then).max(0) as u64)
-}
-
-fn status_text(rec: &Record, status: Status) -> String {
-    match status {
-        Status::Running => format!(
-            "Up {}{}",
-            human_duration(since(&rec.state.started_at)),
-            match rec.state_health().as_str() {
-                "" => String::new(),
-                "starting" => " (health: starting)".into(),
-                h => format!(" ({h})"),
-            }
-        ),
-        Status::Paused => format!(
-            "Up {} (Paused)",
-            human_duration(since(&rec.state.started_at))
-        ),
-        Status::Restarting => format!(
-            "Restarting ({}) {} ago",
-            rec.state.exit_code,
-            human_duration(since(&rec.state.finished_at))
-        ),
-        Status::Exited => format!(
-            "Exited ({}) {} ago",
-            rec.state.exit_code,
-            human_duration(since(&rec.state.finished_at))
-        ),
-        Status::Created => "Created".into(),
-        other => other.as_str().to_string(),
-    }
-}
-
-fn command_of(rec: &Record) -> String {
-    let mut parts = vec![rec.path.clone()];
-    parts.extend(rec.args.iter().cloned());
-    parts.join(" ")
-}
-
 fn matches(cs: &Containers, rec: &Record, status: Status, filters: &[(String, String)]) -> bool {
     filters.iter().all(|(k, v)| match k.as_str() {
         "name" => rec.bare_name().contains(v.as_str()),
@@ -179,10 +121,10 @@ pub fn ps(root: &Path, a: &PsArgs) -> Result<()> {
                     "ID": if a.no_trunc { rec.id.as_str() } else { rec.short_id() },
                     "Names": rec.bare_name(),
                     "Image": rec.config.image,
-                    "Command": format!("\"{}\"", command_of(rec)),
+                    "Command": format!("\"{}\"", rec.command_text()),
                     "CreatedAt": rec.created,
                     "State": status,
-                    "Status": status_text(rec, *status),
+                    "Status": rec.status_text(*status),
                     "Labels": labels.join(","),
                     "Mounts": rec.mounts.iter().map(|m| if m.name.is_empty() { m.source.clone() } else { m.name.clone() }).collect::<Vec<_>>().join(","),
                     "Ports": "",
@@ -193,7 +135,7 @@ pub fn ps(root: &Path, a: &PsArgs) -> Result<()> {
     }
     let pw = rows
         .iter()
-        .map(|(r, _)| ports_text(r).len())
+        .map(|(r, _)| r.ports_text().len())
         .max()
         .unwrap_or(0)
         .max(5)
@@ -204,7 +146,7 @@ pub fn ps(root: &Path, a: &PsArgs) -> Result<()> {
     );
     for (rec, status) in &rows {
         // The command comes from the image: no escape sequence of its reaches the terminal.
-        let mut cmd = format!("\"{}\"", crate::escape_controls(&command_of(rec)));
+        let mut cmd = format!("\"{}\"", crate::escape_controls(&rec.command_text()));
         if !a.no_trunc && cmd.chars().count() > 22 {
             cmd = format!("{}…\"", cmd.chars().take(20).collect::<String>());
         }
@@ -213,9 +155,9 @@ pub fn ps(root: &Path, a: &PsArgs) -> Result<()> {
             if a.no_trunc { &rec.id } else { rec.short_id() },
             crate::escape_controls(&rec.config.image),
             cmd,
-            format!("{} ago", human_duration(since(&rec.created))),
-            status_text(rec, *status),
-            ports_text(rec),
+            rec.created_ago(),
+            rec.status_text(*status),
+            rec.ports_text(),
             rec.bare_name()
         );
     }
@@ -588,17 +530,6 @@ pub fn cp(root: &Path, src: &str, dst: &str, archive: bool) -> Result<()> {
     }
 }
 
-/// Docker's PORTS column: `0.0.0.0:8080->80/tcp, 127.0.0.1:5353->53/udp`.
-pub fn ports_text(rec: &Record) -> String {
-    let mut v = Vec::new();
-    for (cport, binds) in &rec.network_settings.ports {
-        for b in binds.iter().flatten() {
-            v.push(format!("{}:{}->{cport}", b.host_ip, b.host_port));
-        }
-    }
-    v.join(", ")
-}
-
 /// `berth port CONTAINER [PORT[/PROTO]]`.
 fn port(root: &Path, container: &str, want: Option<&str>) -> Result<()> {
     let cs = open(root)?;
@@ -628,16 +559,4 @@ fn port(root: &Path, container: &str, want: Option<&str>) -> Result<()> {
         bail!("no public port '{w}' published for {}", rec.bare_name());
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(human_duration(Duration::from_secs(5)), "5 seconds");
-        assert_eq!(human_duration(Duration::from_secs(90)), "About a minute");
-        assert_eq!(human_duration(Duration::from_secs(7300)), "2 hours");
-    }
 }

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::Result;
 use serde_json::{json, Value};
@@ -12,76 +11,8 @@ use serde_json::{json, Value};
 use super::apply::{self, service_of};
 use super::load::Project;
 use super::plan::{L_FILES, L_PROJECT};
-use crate::engine::container::{Containers, Record, Status};
+use crate::engine::container::Containers;
 use crate::engine::lifecycle;
-use crate::monitor::logs;
-
-fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0 => "Less than a second".into(),
-        1 => "1 second".into(),
-        2..=59 => format!("{s} seconds"),
-        60..=119 => "About a minute".into(),
-        120..=3599 => format!("{} minutes", s / 60),
-        3600..=7199 => "About an hour".into(),
-        7200..=86399 => format!("{} hours", s / 3600),
-        _ => format!("{} days", s / 86400),
-    }
-}
-
-fn since(t: &str) -> Duration {
-    let now = logs::now().as_nanos() as i128;
-    let then = logs::parse_rfc3339(t).unwrap_or(now);
-    Duration::from_nanos((now - then).max(0) as u64)
-}
-
-/// `Up 5 seconds (healthy)`, `Exited (0) 3 seconds ago`, ...
-pub fn status_text(r: &Record, st: Status) -> String {
-    let health = match r.state_health().as_str() {
-        "" => String::new(),
-        "starting" => " (health: starting)".into(),
-        h => format!(" ({h})"),
-    };
-    match st {
-        Status::Running => format!("Up {}{health}", human(since(&r.state.started_at))),
-        Status::Paused => format!("Up {} (Paused)", human(since(&r.state.started_at))),
-        Status::Restarting => format!(
-            "Restarting ({}) {} ago",
-            r.state.exit_code,
-            human(since(&r.state.finished_at))
-        ),
-        Status::Exited => format!(
-            "Exited ({}) {} ago",
-            r.state.exit_code,
-            human(since(&r.state.finished_at))
-        ),
-        Status::Created => "Created".into(),
-        o => o.as_str().to_string(),
-    }
-}
-
-/// Docker's PORTS column for a container: what it publishes (`0.0.0.0:8080->80/tcp`), and
-/// the ports it only exposes.
-fn ports_of(r: &Record) -> String {
-    let mut v = Vec::new();
-    for (cport, binds) in &r.network_settings.ports {
-        match binds {
-            Some(bs) if !bs.is_empty() => v.extend(
-                bs.iter()
-                    .map(|b| format!("{}:{}->{cport}", b.host_ip, b.host_port)),
-            ),
-            _ => v.push(cport.clone()),
-        }
-    }
-    v.join(", ")
-}
-
-fn command_of(r: &Record) -> String {
-    let mut parts = vec![r.path.clone()];
-    parts.extend(r.args.iter().cloned());
-    format!("{:?}", parts.join(" "))
-}
 
 /// What `compose ps` shows.
 #[derive(Debug, Clone, Default)]
@@ -140,17 +71,17 @@ pub fn ps(root: &Path, p: &Project, o: &PsOptions) -> Result<()> {
                 "Name": r.bare_name(),
                 "Names": r.bare_name(),
                 "Image": r.config.image,
-                "Command": command_of(r),
+                "Command": format!("{:?}", r.command_text()),
                 "Project": p.name,
                 "Service": service_of(r),
                 "CreatedAt": r.created,
-                "RunningFor": format!("{} ago", human(since(&r.created))),
+                "RunningFor": r.created_ago(),
                 "State": st.as_str(),
-                "Status": status_text(r, *st),
+                "Status": r.status_text(*st),
                 "Health": r.state_health(),
                 "ExitCode": r.state.exit_code,
                 "Labels": r.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
-                "Ports": ports_of(r),
+                "Ports": r.ports_text(),
                 "Networks": r.host_config.network_mode,
             });
             println!("{v}");
@@ -163,11 +94,11 @@ pub fn ps(root: &Path, p: &Project, o: &PsOptions) -> Result<()> {
             [
                 r.bare_name().to_string(),
                 r.config.image.clone(),
-                command_of(r),
+                format!("{:?}", r.command_text()),
                 service_of(r).to_string(),
-                format!("{} ago", human(since(&r.created))),
-                status_text(r, *st),
-                ports_of(r),
+                r.created_ago(),
+                r.status_text(*st),
+                r.ports_text(),
             ]
         })
         .collect();

@@ -381,25 +381,11 @@ pub fn ensure_up(cs: &Containers, id: &str) -> Result<()> {
 
 /// After the container's files exist: the other containers of its networks learn its name.
 pub fn announce(cs: &Containers, id: &str) {
-    for net in networks_of(cs, id) {
+    for net in super::files::networks_of(cs, id) {
         if let Ok(n) = super::find(&cs.root, &net) {
             super::files::refresh_hosts(cs, &n);
         }
     }
-}
-
-fn networks_of(cs: &Containers, id: &str) -> Vec<String> {
-    cs.load(id)
-        .map(|r| {
-            r.host_objects
-                .iter()
-                .filter_map(|o| match o {
-                    HostObject::Endpoint { network } => Some(network.clone()),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Takes container `id` off network `net_id`: its veth (both ends), its lease, its ports.
@@ -455,7 +441,7 @@ pub fn connect(
         ),
     };
     let n = find_or_default(&cs.root, net)?;
-    let on = networks_of(cs, &rec.id);
+    let on = super::files::networks_of(cs, &rec.id);
     if on.contains(&n.id) {
         bail!(
             "container {} is already on network {}",

@@ -138,7 +138,7 @@ pub fn resolv_conf(
 }
 
 /// The networks container `id` is on, from its record.
-fn networks_of(cs: &Containers, id: &str) -> Vec<String> {
+pub(super) fn networks_of(cs: &Containers, id: &str) -> Vec<String> {
     cs.load(id)
         .map(|r| {
             r.host_objects
