@@ -235,10 +235,25 @@ fn exec_into_a_running_container() {
     w.ok(&["rename", "box", "crate"]);
     assert_eq!(w.inspect(&id, "{{.Name}}"), "/crate");
     assert!(w.berth(&["exec", "box", "true"]).status.code() == Some(1));
+    // The old name is free again, the new one taken.
+    let other = w.ok(&["create", "--name", "box", "bb:1", "true"]);
+    assert_eq!(w.inspect("box", "{{.Id}}"), other.trim());
+    let taken = w.berth(&["rename", "box", "crate"]);
+    assert_ne!(taken.status.code(), Some(0));
+    assert!(text(&taken.stderr).contains("already used"), "{taken:?}");
+    w.ok(&["rm", "box"]);
     // A paused container is still removed by rm -f.
     w.ok(&["pause", "crate"]);
     w.ok(&["rm", "-f", "crate"]);
     w.assert_gone(&id);
+    // Removing them took their names out of the index too.
+    let names: Vec<_> = std::fs::read_dir(w.root().join("names"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n != ".complete")
+        .collect();
+    assert!(names.is_empty(), "{names:?}");
 }
 
 #[test]

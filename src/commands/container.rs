@@ -369,13 +369,16 @@ pub fn rename(root: &Path, old: &str, new: &str) -> Result<()> {
     crate::engine::container::check_name(new)?;
     let _set = cs.lock_set()?;
     let rec = cs.find(old)?;
-    if let Some(other) = cs.names().get(new) {
+    cs.ensure_index()?;
+    if let Some(other) = cs.name_owner(new) {
         bail!(
             "the name {new:?} is already used by container {}",
             &other[..12]
         );
     }
+    cs.index_name(new, &rec.id)?;
     cs.update(&rec.id, |r| r.name = format!("/{new}"))?;
+    cs.unindex_name(rec.bare_name(), &rec.id);
     Ok(())
 }
 

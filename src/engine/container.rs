@@ -6,7 +6,7 @@
 //! `<id>/.lock` is held for as long as something watches the container (its monitor, or the
 //! foreground `berth run`); `<id>/.state.lock` guards read-modify-write of the record.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -404,7 +404,7 @@ impl Containers {
         };
         let mut ids: Vec<String> = rd
             .flatten()
-            .filter(|e| e.path().is_dir())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
             .collect();
@@ -449,20 +449,34 @@ impl Containers {
         Ok(rec)
     }
 
-    /// A container by name, full id or unique id prefix.
+    /// A container by full id, name or unique id prefix (Docker's order). Reads one record,
+    /// whatever the number of containers: the id is a directory, the name is in the index.
     pub fn find(&self, key: &str) -> Result<Record> {
-        let name = format!("/{}", key.trim_start_matches('/'));
-        let all = self.all();
-        if let Some(r) = all.iter().find(|r| r.name == name || r.id == key) {
-            return Ok(r.clone());
+        if check_id(key).is_ok() {
+            if let Ok(r) = self.load(key) {
+                return Ok(r);
+            }
         }
-        let hits: Vec<&Record> = if key.is_empty() {
+        let bare = key.trim_start_matches('/');
+        if let Some(r) = self.by_name(bare) {
+            return Ok(r);
+        }
+        if !self.index_complete() {
+            let name = format!("/{bare}");
+            if let Some(r) = self.all().into_iter().find(|r| r.name == name) {
+                return Ok(r);
+            }
+        }
+        let hits: Vec<String> = if key.is_empty() {
             Vec::new()
         } else {
-            all.iter().filter(|r| r.id.starts_with(key)).collect()
+            self.ids()
+                .into_iter()
+                .filter(|id| id.starts_with(key))
+                .collect()
         };
         match hits.as_slice() {
-            [r] => Ok((*r).clone()),
+            [id] => self.load(id),
             [] => bail!("no such container: {key}"),
             _ => bail!(
                 "{key} matches {} containers; give more of the id",
@@ -471,12 +485,61 @@ impl Containers {
         }
     }
 
-    /// Every container's name (without the leading "/") and id, read once.
-    pub fn names(&self) -> HashMap<String, String> {
-        self.all()
-            .into_iter()
-            .map(|r| (r.bare_name().to_string(), r.id))
-            .collect()
+    /// Beside `containers/`, whose entries are the containers' directories only.
+    fn names_dir(&self) -> PathBuf {
+        self.root.join("names")
+    }
+
+    fn index_complete(&self) -> bool {
+        self.names_dir().join(".complete").exists()
+    }
+
+    /// The container named `name`, through the names index: `<root>/names/<name>` holds
+    /// its id. An entry is trusted only when the record it points to has that name, so a
+    /// stale one (a create, rename or rm killed half-way) reads as absent.
+    pub fn by_name(&self, name: &str) -> Option<Record> {
+        check_name(name).ok()?;
+        let id = std::fs::read_to_string(self.names_dir().join(name)).ok()?;
+        let rec = self.load(id.trim()).ok()?;
+        (rec.bare_name() == name).then_some(rec)
+    }
+
+    /// The id of the container that holds `name`. The caller holds the set lock and has
+    /// called `ensure_index`.
+    pub fn name_owner(&self, name: &str) -> Option<String> {
+        self.by_name(name).map(|r| r.id)
+    }
+
+    /// Builds the names index from the records once, for a root made before it existed.
+    /// Under the set lock.
+    pub fn ensure_index(&self) -> Result<()> {
+        if self.index_complete() {
+            return Ok(());
+        }
+        super::fsutil::mkdir_private(&self.names_dir())?;
+        for r in self.all() {
+            self.index_name(r.bare_name(), &r.id)?;
+        }
+        super::fsutil::write_private(&self.names_dir().join(".complete"), b"")
+    }
+
+    /// Gives `name` to `id` in the index, before the record takes it. Under the set lock.
+    pub fn index_name(&self, name: &str, id: &str) -> Result<()> {
+        check_name(name)?;
+        check_id(id)?;
+        super::fsutil::mkdir_private(&self.names_dir())?;
+        super::fsutil::write_private(&self.names_dir().join(name), id.as_bytes())
+    }
+
+    /// Takes `name` out of the index if `id` holds it there; after the record let it go.
+    pub fn unindex_name(&self, name: &str, id: &str) {
+        if check_name(name).is_err() {
+            return;
+        }
+        let p = self.names_dir().join(name);
+        if std::fs::read_to_string(&p).is_ok_and(|v| v.trim() == id) {
+            let _ = std::fs::remove_file(&p);
+        }
     }
 }
 
@@ -626,6 +689,54 @@ mod tests {
         assert!(!RestartPolicy::parse("no").unwrap().restarts(1, false, 0));
         assert!(RestartPolicy::parse("sometimes").is_err());
         assert!(RestartPolicy::parse("always:3").is_err());
+    }
+
+    /// find() by full id, name and prefix reads through the names index; a stale entry (a
+    /// killed rename) reads as absent, and a root made before the index is found by a scan
+    /// until create or rename builds the index.
+    #[test]
+    fn find_through_the_names_index() {
+        let d = tempfile::tempdir().unwrap();
+        let cs = Containers::new(d.path());
+        let mk = |id: &str, name: &str| {
+            super::super::fsutil::mkdir_private(&cs.dir).unwrap();
+            super::super::fsutil::mkdir_private(&cs.dir_of(id)).unwrap();
+            let rec = Record {
+                id: id.into(),
+                name: format!("/{name}"),
+                ..Record::default()
+            };
+            cs.save(&rec).unwrap();
+        };
+        let a = format!("ab{}", "1".repeat(62));
+        let b = format!("ac{}", "2".repeat(62));
+        // Made before the index: found by scanning.
+        mk(&a, "web");
+        assert_eq!(cs.find("web").unwrap().id, a);
+        assert!(!cs.index_complete());
+        cs.ensure_index().unwrap();
+        assert!(cs.index_complete());
+        assert_eq!(cs.name_owner("web").as_deref(), Some(a.as_str()));
+        cs.index_name("db", &b).unwrap();
+        mk(&b, "db");
+        assert_eq!(cs.find("db").unwrap().id, b);
+        assert_eq!(cs.find("/db").unwrap().id, b);
+        assert_eq!(cs.find(&b).unwrap().id, b);
+        assert_eq!(cs.find("ab1").unwrap().id, a);
+        assert!(cs.find("a").unwrap_err().to_string().contains("matches 2"));
+        assert!(cs.find("nosuch").is_err());
+        // A rename killed after the index took the new name: the entry is stale.
+        cs.index_name("cache", &b).unwrap();
+        assert!(cs.name_owner("cache").is_none());
+        assert!(cs.find("cache").is_err());
+        // rm: the entry goes only if it is still the container's.
+        cs.unindex_name("web", &b);
+        assert!(cs.name_owner("web").is_some());
+        cs.unindex_name("web", &a);
+        assert!(cs.name_owner("web").is_none());
+        // Names that cannot be file names never become paths.
+        assert!(cs.by_name("../x").is_none());
+        assert!(cs.index_name("a/b", &a).is_err());
     }
 
     #[test]

@@ -99,12 +99,11 @@ pub fn create_from(
     let dir = cs.dir_of(&id);
     let lock = {
         let _set = cs.lock_set()?;
-        // Read once: random names are tried against it without re-reading every record.
-        let taken = cs.names();
+        cs.ensure_index()?;
         let name = match &o.name {
             Some(n) => {
                 container::check_name(n)?;
-                if let Some(other) = taken.get(n) {
+                if let Some(other) = cs.name_owner(n) {
                     anyhow::bail!(
                         "the name {n:?} is already used by container {}; remove it or pick another name",
                         &other[..12]
@@ -112,8 +111,10 @@ pub fn create_from(
                 }
                 n.clone()
             }
-            None => container::random_name(&id, |n| taken.contains_key(n)),
+            None => container::random_name(&id, |n| cs.name_owner(n).is_some()),
         };
+        // The name is the container's from here: the index first, then the record.
+        cs.index_name(&name, &id)?;
         fsutil::mkdir_private(&dir)?;
         let lock = base::lock_file(&dir, FlockArg::LockExclusive)?;
         // Made here, before anyone else can see the container: update() never creates it.

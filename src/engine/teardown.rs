@@ -80,8 +80,10 @@ impl Errors {
 /// nothing else watches the container.
 pub fn teardown(cs: &Containers, id: &str, level: Level) -> Errors {
     let mut errs = Errors::default();
-    let objects = match cs.load(id) {
-        Ok(r) if !r.host_objects.is_empty() => r.host_objects,
+    let rec = cs.load(id).ok();
+    let name = rec.as_ref().map(|r| r.bare_name().to_string());
+    let objects = match rec {
+        Some(r) if !r.host_objects.is_empty() => r.host_objects,
         _ => derived(),
     };
     let dir = cs.dir_of(id);
@@ -136,6 +138,9 @@ pub fn teardown(cs: &Containers, id: &str, level: Level) -> Errors {
             match fsutil::to_trash(&cs.root, &dir) {
                 Ok(gone) => {
                     debug::step("teardown: directory in the trash");
+                    if let Some(n) = &name {
+                        cs.unindex_name(n, id);
+                    }
                     if let Err(e) = fsutil::remove_trash_entry(&gone) {
                         errs.push("remove the directory", e);
                     }

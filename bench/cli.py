@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""The day-one CLI with many containers present (issue 10): `ps -a`, `images`, `inspect` of
+one container, and `ps -a --format '{{.Names}}'` for berth, podman and docker, each with N
+created containers of the same busybox image (berth saves it; podman and docker load the
+archive), interleaved (A B C A B C ...), medians and ratios. `inspect` is also timed with no
+other container present, to show whether it grows with the number of containers.
+
+dockerd is started for the run if it is not running (and stopped after, by its pid).
+
+Usage (root): bench/cli.py [--containers 100] [--runs 20] [--warmup 3] [--no-docker]
+             [--bin target/release/berth]
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from lifecycle import hide_hybrid_unified, run_once  # noqa: E402
+from run import sh, start_dockerd  # noqa: E402
+
+
+def verbs(prefix, first):
+    """The timed commands of one tool; `first` is a container that exists throughout."""
+    return {
+        "ps -a": prefix + ["ps", "-a"],
+        "images": prefix + ["images"],
+        "inspect": prefix + ["inspect", first],
+        "ps --format": prefix + ["ps", "-a", "--format", "{{.Names}}"],
+    }
+
+
+def interleaved(cmds, runs, warmup):
+    """cmds: {(tool, verb): argv}; returns {(tool, verb): median ms}."""
+    times = {k: [] for k in cmds}
+    for i in range(warmup + runs):
+        for k, argv in cmds.items():
+            dt = run_once(argv)
+            if i >= warmup:
+                times[k].append(dt)
+    return {k: statistics.median(v) * 1000 for k, v in times.items()}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--containers", type=int, default=100)
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--bin", default=os.path.join(HERE, "..", "target", "release", "berth"))
+    ap.add_argument("--no-docker", action="store_true")
+    a = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="berth-bench-cli-")
+    dockerd = None
+    tools = {}
+    try:
+        bundle = os.path.join(work, "bundle")
+        subprocess.run([os.path.join(HERE, "..", "scripts", "mkbundle.sh"), bundle, "/bin/true"], check=True,
+                       stdout=subprocess.DEVNULL)
+        rootfs_tar = os.path.join(work, "rootfs.tar")
+        sh(["tar", "-C", os.path.join(bundle, "rootfs"), "-cf", rootfs_tar, "."])
+        berth = [os.path.abspath(a.bin), "--root", os.path.join(work, "berth")]
+        sh(berth + ["import", rootfs_tar, "bench:latest"])
+        archive = os.path.join(work, "bench.tar")
+        sh(berth + ["save", "-o", archive, "bench:latest"])
+        tools["berth"] = berth
+        if shutil.which("podman"):
+            podman = [shutil.which("podman"), "--root", os.path.join(work, "podman"), "--runroot",
+                      os.path.join(work, "podman-run"), "--storage-driver", "overlay"]
+            sh(podman + ["load", "-i", archive], stderr=subprocess.DEVNULL)
+            tools["podman"] = podman
+        if not a.no_docker:
+            d = start_dockerd(work)
+            if d:
+                docker, dockerd = d
+                sh(docker + ["load", "-i", archive], stderr=subprocess.DEVNULL)
+                tools["docker"] = docker
+
+        # One container first: inspect with nothing else present.
+        for t, prefix in tools.items():
+            sh(prefix + ["create", "--name", f"bench-{t}-0", "--network", "none", "bench", "true"])
+        alone = interleaved({(t, "inspect"): p + ["inspect", f"bench-{t}-0"] for t, p in tools.items()},
+                            a.runs, a.warmup)
+        for t, prefix in tools.items():
+            for i in range(1, a.containers):
+                sh(prefix + ["create", "--name", f"bench-{t}-{i}", "--network", "none", "bench", "true"])
+        cmds = {}
+        for t, prefix in tools.items():
+            for v, argv in verbs(prefix, f"bench-{t}-0").items():
+                cmds[(t, v)] = argv
+        med = interleaved(cmds, a.runs, a.warmup)
+
+        print(f"{a.containers} created containers, {a.runs} interleaved runs after {a.warmup} warm-up, medians (ms):")
+        names = list(tools)
+        print(f"  {'':<12}" + "".join(f"{t:>10}" for t in names) + "".join(f"{t + '/berth':>14}" for t in names[1:]))
+        for v in verbs([], ""):
+            row = [med[(t, v)] for t in names]
+            print(f"  {v:<12}" + "".join(f"{x:10.2f}" for x in row)
+                  + "".join(f"{med[(t, v)] / med[('berth', v)]:13.1f}x" for t in names[1:]))
+        print("  inspect with one container: " + ", ".join(f"{t} {alone[(t, 'inspect')]:.2f}" for t in names))
+    finally:
+        for t, prefix in tools.items():
+            if t != "berth":
+                subprocess.run(prefix + ["rm", "-af"] if t == "podman" else prefix + ["container", "prune", "-f"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if "berth" in tools:
+            ids = subprocess.run(tools["berth"] + ["ps", "-aq"], stdout=subprocess.PIPE, text=True).stdout.split()
+            if ids:
+                subprocess.run(tools["berth"] + ["rm", "-f", *ids], stdout=subprocess.DEVNULL)
+        if dockerd:
+            dockerd.terminate()
+            dockerd.wait()
+        subprocess.run(["umount", "-R", os.path.join(work, "podman")], stderr=subprocess.DEVNULL)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if os.geteuid() != 0:
+        sys.exit("needs root")
+    hide_hybrid_unified()
+    main()
