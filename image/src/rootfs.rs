@@ -130,6 +130,33 @@ pub fn unmount(target: &Path) -> Result<()> {
     }
 }
 
+/// Detaches a container root from the mount tree at once and returns a descriptor that keeps
+/// the overlay alive; None when nothing is mounted there. Whoever closes the last descriptor
+/// pays for the overlay's end: a sync of the whole upper filesystem (10-600 ms on a host busy
+/// writing), which a removal hands to its background deleter instead of waiting for it.
+pub fn detach_holding(target: &Path) -> Result<Option<std::os::fd::OwnedFd>> {
+    use nix::fcntl::{open, OFlag};
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let fd = match open(target, flags, nix::sys::stat::Mode::empty()) {
+        Ok(fd) => fd,
+        Err(nix::errno::Errno::ENOENT) => return Ok(None),
+        Err(e) => {
+            return Err(Error::Mount {
+                target: target.to_path_buf(),
+                msg: format!("open: {e}"),
+            })
+        }
+    };
+    match umount2(target, MntFlags::MNT_DETACH) {
+        Ok(()) => Ok(Some(fd)),
+        Err(nix::errno::Errno::EINVAL) => Ok(None),
+        Err(e) => Err(Error::Mount {
+            target: target.to_path_buf(),
+            msg: format!("unmount: {e}"),
+        }),
+    }
+}
+
 /// Paths of a container's overlay under its directory.
 pub fn paths(container_dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     (

@@ -219,7 +219,7 @@ pub fn check_root(root: &Path) -> Result<()> {
 /// wait for. A detached `rm -rf --one-file-system` does it (mounts below were detached
 /// first); if it cannot be started, the deletion happens here. Whatever a killed deleter
 /// leaves, the next command's `empty_trash` takes.
-pub fn remove_trash_entry(gone: &Path) -> Result<()> {
+pub fn remove_trash_entry(gone: &Path, hold: Option<std::os::fd::OwnedFd>) -> Result<()> {
     let trash = gone
         .parent()
         .is_some_and(|p| p.file_name().is_some_and(|n| n == "trash"));
@@ -233,7 +233,9 @@ pub fn remove_trash_entry(gone: &Path) -> Result<()> {
         .arg(gone)
         .args(["rm", "-rf", "--one-file-system", "--"])
         .arg(gone)
-        .stdin(std::process::Stdio::null())
+        // `hold` (a detached overlay, rootfs::detach_holding) goes with the deleter as its
+        // stdin, which neither flock nor rm -f reads: the overlay ends when they do.
+        .stdin(hold.map_or_else(std::process::Stdio::null, std::process::Stdio::from))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn();

@@ -88,6 +88,7 @@ pub fn teardown(cs: &Containers, id: &str, level: Level) -> Errors {
     };
     let dir = cs.dir_of(id);
     let mut volumes_to_remove = Vec::new();
+    let mut held = None;
     for o in objects.iter().rev() {
         match o {
             HostObject::Runtime => {
@@ -98,9 +99,16 @@ pub fn teardown(cs: &Containers, id: &str, level: Level) -> Errors {
             }
             HostObject::Overlay if level != Level::Processes => {
                 let (_, _, rootfs_dir) = rootfs::paths(&dir);
-                if let Err(e) = fault::point("teardown-overlay")
-                    .and_then(|()| rootfs::unmount(&rootfs_dir).map_err(Into::into))
-                {
+                let res = fault::point("teardown-overlay").and_then(|()| {
+                    if let Level::Removed { .. } = level {
+                        // The overlay's final sync goes with the directory's deleter.
+                        held = rootfs::detach_holding(&rootfs_dir)?;
+                        Ok(())
+                    } else {
+                        rootfs::unmount(&rootfs_dir).map_err(Into::into)
+                    }
+                });
+                if let Err(e) = res {
                     errs.push("unmount the root", e);
                 }
                 debug::step("teardown: root unmounted");
@@ -141,7 +149,7 @@ pub fn teardown(cs: &Containers, id: &str, level: Level) -> Errors {
                     if let Some(n) = &name {
                         cs.unindex_name(n, id);
                     }
-                    if let Err(e) = fsutil::remove_trash_entry(&gone) {
+                    if let Err(e) = fsutil::remove_trash_entry(&gone, held.take()) {
                         errs.push("remove the directory", e);
                     }
                 }
