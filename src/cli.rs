@@ -78,6 +78,8 @@ pub enum Cmd {
     Version(FormatArg),
     /// Show system-wide information: containers, images, drivers, kernel, CPUs, memory
     Info(FormatArg),
+    /// Show events: what berth commands and monitors did, from the root's event log; follows unless --until
+    Events(EventsArgs),
     /// Manage berth: information about the root and the host
     System {
         #[command(subcommand)]
@@ -87,6 +89,8 @@ pub enum Cmd {
 
 #[derive(Subcommand)]
 pub enum SystemCmd {
+    /// Show events (as `berth events`)
+    Events(EventsArgs),
     /// Show system-wide information (as `berth info`)
     Info(FormatArg),
     /// Show disk usage: images, containers (their writable layers), local volumes
@@ -110,6 +114,22 @@ pub enum SystemCmd {
         #[arg(long, short)]
         force: bool,
     },
+}
+
+#[derive(clap::Args)]
+pub struct EventsArgs {
+    /// Events since: RFC 3339, Unix seconds, or a duration ago (10m)
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Events until (then stop): RFC 3339, Unix seconds, or a duration ago
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Filter: type=, event=, container=, image=, label=KEY[=VALUE], volume=, network=
+    #[arg(long, short)]
+    pub filter: Vec<String>,
+    /// json (one object per line), or a Go template such as '{{.Action}} {{.Actor.ID}}'
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 #[derive(clap::Args)]

@@ -20,6 +20,7 @@ pub mod base;
 pub mod build;
 pub mod config;
 pub mod container;
+pub mod events;
 pub mod fault;
 pub mod foreground;
 pub mod fscopy;
