@@ -276,6 +276,17 @@ pub enum ContainerVerb {
     Top { container: String },
     /// Live resource use of containers (CPU, memory, pids), from their cgroups
     Stats(StatsArgs),
+    /// Show the files a container added (A), changed (C) and deleted (D)
+    Diff { container: String },
+    /// Make a new image from a container's changes
+    Commit(CommitArgs),
+    /// Write a container's root filesystem as a tar archive (to stdout, or -o FILE)
+    Export {
+        /// Write to this file instead of stdout
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        container: String,
+    },
     /// Copy files between a container and the host: CONTAINER:SRC DEST or SRC CONTAINER:DEST
     Cp {
         /// Keep uid/gid (archive mode)
@@ -284,6 +295,25 @@ pub enum ContainerVerb {
         src: String,
         dst: String,
     },
+}
+
+#[derive(clap::Args)]
+pub struct CommitArgs {
+    /// Author (e.g. "Jane Doe <jane@example.com>")
+    #[arg(long, short)]
+    pub author: Option<String>,
+    /// Apply a Dockerfile instruction: CMD, ENTRYPOINT, ENV, LABEL, EXPOSE, WORKDIR, USER, VOLUME, STOPSIGNAL
+    #[arg(long, short)]
+    pub change: Vec<String>,
+    /// Commit message
+    #[arg(long, short)]
+    pub message: Option<String>,
+    /// Pause the container while committing (--pause=false: do not)
+    #[arg(long, short, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub pause: bool,
+    pub container: String,
+    /// REPOSITORY[:TAG] for the new image
+    pub repository: Option<String>,
 }
 
 #[derive(clap::Args)]

@@ -38,6 +38,11 @@ pub fn dispatch(root: &Path, v: ContainerVerb) -> Result<()> {
         ContainerVerb::Top { container } => top(root, &container),
         ContainerVerb::Stats(a) => stats(root, &a),
         ContainerVerb::Cp { archive, src, dst } => cp(root, &src, &dst, archive),
+        ContainerVerb::Diff { container: c } => super::snapshot::diff(root, &c),
+        ContainerVerb::Commit(a) => super::snapshot::commit(root, a),
+        ContainerVerb::Export { output, container } => {
+            super::snapshot::export(root, &container, output.as_deref())
+        }
     }
 }
 

@@ -9,5 +9,6 @@ pub mod inspect;
 pub mod network;
 pub mod output;
 pub mod run;
+pub mod snapshot;
 pub mod system;
 pub mod volume;

@@ -31,6 +31,7 @@ pub mod lifecycle;
 pub mod network;
 pub mod options;
 pub mod seccomp;
+pub mod snapshot;
 pub mod spec;
 pub mod start;
 pub mod system;
