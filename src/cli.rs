@@ -276,6 +276,8 @@ pub enum ContainerVerb {
     Top { container: String },
     /// Live resource use of containers (CPU, memory, pids), from their cgroups
     Stats(StatsArgs),
+    /// Change containers' limits and restart policy (running ones at once)
+    Update(UpdateArgs),
     /// Show the files a container added (A), changed (C) and deleted (D)
     Diff { container: String },
     /// Make a new image from a container's changes
@@ -295,6 +297,33 @@ pub enum ContainerVerb {
         src: String,
         dst: String,
     },
+}
+
+#[derive(clap::Args)]
+pub struct UpdateArgs {
+    /// Memory limit, e.g. 64m, 1g (-1: unlimited)
+    #[arg(long, short, allow_negative_numbers = true)]
+    pub memory: Option<String>,
+    /// Memory plus swap, e.g. 128m (-1: unlimited swap)
+    #[arg(long, allow_negative_numbers = true)]
+    pub memory_swap: Option<String>,
+    /// Number of CPUs, e.g. 0.5 (0: no limit)
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// CPU shares (relative weight)
+    #[arg(long, short = 'c')]
+    pub cpu_shares: Option<u64>,
+    /// CPUs the container may run on, e.g. 0-1 or 0,2
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Maximum number of processes (-1: unlimited)
+    #[arg(long, allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+    /// Restart policy: no, on-failure[:N], always, unless-stopped
+    #[arg(long)]
+    pub restart: Option<String>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
 }
 
 #[derive(clap::Args)]

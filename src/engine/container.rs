@@ -267,6 +267,11 @@ pub struct HostConfig {
     pub nano_cpus: i64,
     pub cpu_shares: i64,
     pub pids_limit: Option<i64>,
+    /// Memory plus swap (`--memory-swap`), 0 when not set.
+    #[serde(default)]
+    pub memory_swap: i64,
+    #[serde(default)]
+    pub cpuset_cpus: String,
     pub ulimits: Vec<String>,
     pub init: bool,
 }

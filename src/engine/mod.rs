@@ -36,6 +36,7 @@ pub mod spec;
 pub mod start;
 pub mod system;
 pub mod teardown;
+pub mod update;
 pub mod volume;
 
 use std::collections::BTreeMap;
@@ -372,6 +373,7 @@ fn record_of(
         pids_limit: o.resources.pids_limit,
         ulimits: o.resources.ulimits.iter().map(|u| u.to_string()).collect(),
         init: o.process.init,
+        ..HostConfig::default()
     };
     Ok(rec)
 }
