@@ -80,6 +80,11 @@ pub enum Cmd {
     Info(FormatArg),
     /// Show events: what berth commands and monitors did, from the root's event log; follows unless --until
     Events(EventsArgs),
+    /// Out of scope: berth does not search registries (Docker Hub's search API); use the registry's web site or `skopeo list-tags`
+    Search {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Manage berth: information about the root and the host
     System {
         #[command(subcommand)]
@@ -612,7 +617,7 @@ pub struct InspectArgs {
     /// Go-template subset: {{.State.Status}}, {{json .Config}}
     #[arg(long, short)]
     pub format: Option<String>,
-    /// Only objects of this type (default: a container, else an image, else a volume)
+    /// Only objects of this type (default: a container, else an image, a volume, a network)
     #[arg(long = "type", value_enum)]
     pub kind: Option<ObjectType>,
     #[arg(required = true)]
@@ -624,6 +629,7 @@ pub enum ObjectType {
     Container,
     Image,
     Volume,
+    Network,
 }
 
 #[derive(clap::Args)]

@@ -156,6 +156,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         } => build::prune(root, force)?,
         Cmd::DnsServe { network: n } => berth::engine::network::dns::serve(root, &n)?,
         Cmd::Version(_) => {}
+        Cmd::Search { .. } => anyhow::bail!(
+            "search is out of scope for berth: it does not search registries (see berth search --help)"
+        ),
         Cmd::Events(a)
         | Cmd::System {
             cmd: SystemCmd::Events(a),
