@@ -78,6 +78,13 @@ pub enum Cmd {
     Version(FormatArg),
     /// Show system-wide information: containers, images, drivers, kernel, CPUs, memory
     Info(FormatArg),
+    /// Show events: what berth commands and monitors did, from the root's event log; follows unless --until
+    Events(EventsArgs),
+    /// Out of scope: berth does not search registries (Docker Hub's search API); use the registry's web site or `skopeo list-tags`
+    Search {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Manage berth: information about the root and the host
     System {
         #[command(subcommand)]
@@ -87,6 +94,8 @@ pub enum Cmd {
 
 #[derive(Subcommand)]
 pub enum SystemCmd {
+    /// Show events (as `berth events`)
+    Events(EventsArgs),
     /// Show system-wide information (as `berth info`)
     Info(FormatArg),
     /// Show disk usage: images, containers (their writable layers), local volumes
@@ -110,6 +119,22 @@ pub enum SystemCmd {
         #[arg(long, short)]
         force: bool,
     },
+}
+
+#[derive(clap::Args)]
+pub struct EventsArgs {
+    /// Events since: RFC 3339, Unix seconds, or a duration ago (10m)
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Events until (then stop): RFC 3339, Unix seconds, or a duration ago
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Filter: type=, event=, container=, image=, label=KEY[=VALUE], volume=, network=
+    #[arg(long, short)]
+    pub filter: Vec<String>,
+    /// json (one object per line), or a Go template such as '{{.Action}} {{.Actor.ID}}'
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -256,6 +281,19 @@ pub enum ContainerVerb {
     Top { container: String },
     /// Live resource use of containers (CPU, memory, pids), from their cgroups
     Stats(StatsArgs),
+    /// Change containers' limits and restart policy (running ones at once)
+    Update(UpdateArgs),
+    /// Show the files a container added (A), changed (C) and deleted (D)
+    Diff { container: String },
+    /// Make a new image from a container's changes
+    Commit(CommitArgs),
+    /// Write a container's root filesystem as a tar archive (to stdout, or -o FILE)
+    Export {
+        /// Write to this file instead of stdout
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        container: String,
+    },
     /// Copy files between a container and the host: CONTAINER:SRC DEST or SRC CONTAINER:DEST
     Cp {
         /// Keep uid/gid (archive mode)
@@ -264,6 +302,52 @@ pub enum ContainerVerb {
         src: String,
         dst: String,
     },
+}
+
+#[derive(clap::Args)]
+pub struct UpdateArgs {
+    /// Memory limit, e.g. 64m, 1g (-1: unlimited)
+    #[arg(long, short, allow_negative_numbers = true)]
+    pub memory: Option<String>,
+    /// Memory plus swap, e.g. 128m (-1: unlimited swap)
+    #[arg(long, allow_negative_numbers = true)]
+    pub memory_swap: Option<String>,
+    /// Number of CPUs, e.g. 0.5 (0: no limit)
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// CPU shares (relative weight)
+    #[arg(long, short = 'c')]
+    pub cpu_shares: Option<u64>,
+    /// CPUs the container may run on, e.g. 0-1 or 0,2
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Maximum number of processes (-1: unlimited)
+    #[arg(long, allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+    /// Restart policy: no, on-failure[:N], always, unless-stopped
+    #[arg(long)]
+    pub restart: Option<String>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct CommitArgs {
+    /// Author (e.g. "Jane Doe <jane@example.com>")
+    #[arg(long, short)]
+    pub author: Option<String>,
+    /// Apply a Dockerfile instruction: CMD, ENTRYPOINT, ENV, LABEL, EXPOSE, WORKDIR, USER, VOLUME, STOPSIGNAL
+    #[arg(long, short)]
+    pub change: Vec<String>,
+    /// Commit message
+    #[arg(long, short)]
+    pub message: Option<String>,
+    /// Pause the container while committing (--pause=false: do not)
+    #[arg(long, short, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub pause: bool,
+    pub container: String,
+    /// REPOSITORY[:TAG] for the new image
+    pub repository: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -533,7 +617,7 @@ pub struct InspectArgs {
     /// Go-template subset: {{.State.Status}}, {{json .Config}}
     #[arg(long, short)]
     pub format: Option<String>,
-    /// Only objects of this type (default: a container, else an image, else a volume)
+    /// Only objects of this type (default: a container, else an image, a volume, a network)
     #[arg(long = "type", value_enum)]
     pub kind: Option<ObjectType>,
     #[arg(required = true)]
@@ -545,6 +629,7 @@ pub enum ObjectType {
     Container,
     Image,
     Volume,
+    Network,
 }
 
 #[derive(clap::Args)]

@@ -8,7 +8,9 @@ use clap::Parser;
 use berth::cli::{
     BuilderCmd, Cli, Cmd, ContainerCmd, ContainerVerb, ImageCmd, ImageVerb, ObjectType, SystemCmd,
 };
-use berth::commands::{build, compose, container, image, inspect, network, run, system, volume};
+use berth::commands::{
+    build, compose, container, events, image, inspect, network, run, system, volume,
+};
 use berth::engine;
 use berth::exit::{verb_status, EXIT_BERTH};
 
@@ -154,6 +156,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         } => build::prune(root, force)?,
         Cmd::DnsServe { network: n } => berth::engine::network::dns::serve(root, &n)?,
         Cmd::Version(_) => {}
+        Cmd::Search { .. } => anyhow::bail!(
+            "search is out of scope for berth: it does not search registries (see berth search --help)"
+        ),
+        Cmd::Events(a)
+        | Cmd::System {
+            cmd: SystemCmd::Events(a),
+        } => events::events(root, &a)?,
         Cmd::Info(a)
         | Cmd::System {
             cmd: SystemCmd::Info(a),

@@ -14,6 +14,7 @@
 
 pub mod archive;
 pub mod build;
+pub mod commit;
 pub mod digest;
 pub mod error;
 pub mod fsmode;

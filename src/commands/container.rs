@@ -38,6 +38,12 @@ pub fn dispatch(root: &Path, v: ContainerVerb) -> Result<()> {
         ContainerVerb::Top { container } => top(root, &container),
         ContainerVerb::Stats(a) => stats(root, &a),
         ContainerVerb::Cp { archive, src, dst } => cp(root, &src, &dst, archive),
+        ContainerVerb::Update(a) => update(root, &a),
+        ContainerVerb::Diff { container: c } => super::snapshot::diff(root, &c),
+        ContainerVerb::Commit(a) => super::snapshot::commit(root, a),
+        ContainerVerb::Export { output, container } => {
+            super::snapshot::export(root, &container, output.as_deref())
+        }
     }
 }
 
@@ -562,4 +568,47 @@ fn port(root: &Path, container: &str, want: Option<&str>) -> Result<()> {
         bail!("no public port '{w}' published for {}", rec.bare_name());
     }
     Ok(())
+}
+
+/// `update`: Docker's flags in, one engine call per container.
+fn update(root: &Path, a: &crate::cli::UpdateArgs) -> Result<()> {
+    use crate::engine::options::Size;
+    let size = |flag: &str, v: &Option<String>| -> Result<Option<i64>> {
+        match v.as_deref() {
+            None => Ok(None),
+            Some("-1") => Ok(Some(-1)),
+            Some(s) => Ok(Some(
+                s.parse::<Size>()
+                    .with_context(|| format!("{flag} {s:?}"))?
+                    .0 as i64,
+            )),
+        }
+    };
+    let u = crate::engine::update::Update {
+        memory: size("--memory", &a.memory)?,
+        memory_swap: size("--memory-swap", &a.memory_swap)?,
+        cpus: a.cpus,
+        cpu_shares: a.cpu_shares,
+        cpuset_cpus: a.cpuset_cpus.clone(),
+        pids_limit: a.pids_limit,
+        restart: a
+            .restart
+            .as_deref()
+            .map(crate::engine::container::RestartPolicy::parse)
+            .transpose()?,
+    };
+    if u.memory.is_none()
+        && u.memory_swap.is_none()
+        && u.cpus.is_none()
+        && u.cpu_shares.is_none()
+        && u.cpuset_cpus.is_none()
+        && u.pids_limit.is_none()
+        && u.restart.is_none()
+    {
+        bail!("you must provide one or more flags when using this command");
+    }
+    open(root)?;
+    each(&a.containers, |n| {
+        crate::engine::update::update(root, n, &u)
+    })
 }

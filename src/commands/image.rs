@@ -20,6 +20,12 @@ pub fn import(root: &Path, file: &str, reference: Option<&str>, changes: &[Strin
     };
     let img = archive::import(&store, &mut input, name.as_ref(), changes)
         .with_context(|| format!("import {file}"))?;
+    ev(
+        root,
+        "import",
+        &img.id().to_string(),
+        reference.unwrap_or(""),
+    );
     println!("{}", img.id());
     Ok(())
 }
@@ -43,6 +49,7 @@ pub fn push(root: &Path, what: &str, insecure: Vec<String>, quiet: bool) -> Resu
         }
     };
     let d = push::push(&store, &img, &r, &PushOptions { insecure }, &say)?;
+    ev(root, "push", &r.to_string(), &r.to_string());
     let size = store.blob_path(&d).metadata().map(|m| m.len()).unwrap_or(0);
     println!(
         "{}: digest: {d} size: {size}",
@@ -110,6 +117,7 @@ pub fn pull(
     };
     let img = registry::pull(&store, &r, &PullOptions { platform, insecure }, &say)
         .with_context(|| format!("pull {r}"))?;
+    ev(root, "pull", &r.to_string(), &r.to_string());
     if !quiet {
         eprintln!("Digest: {}", img.manifest_digest);
         eprintln!("Status: Downloaded newer image for {r}");
@@ -130,6 +138,8 @@ pub fn load(root: &Path, input: Option<&Path>, quiet: bool) -> Result<()> {
     let images =
         archive::load(&store, reader, src).with_context(|| format!("load {}", src.display()))?;
     for img in images {
+        let name = img.names.first().map(|n| n.to_string()).unwrap_or_default();
+        ev(root, "load", &img.id().to_string(), &name);
         if quiet {
             println!("{}", img.id());
         } else if img.names.is_empty() {
@@ -191,7 +201,16 @@ pub fn save(root: &Path, output: Option<&Path>, format: &str, images: &[String])
             archive::save(&store, &list, std::io::BufWriter::new(out), format)?;
         }
     }
+    for (img, names) in &list {
+        let name = names.first().map(|n| n.to_string()).unwrap_or_default();
+        ev(root, "save", &img.id().to_string(), &name);
+    }
     Ok(())
+}
+
+/// An image event in the root's log (engine/events.rs).
+fn ev(root: &Path, action: &str, id: &str, name: &str) {
+    crate::engine::events::image(root, action, id, name);
 }
 
 fn atty_stdout() -> bool {
@@ -302,6 +321,7 @@ pub fn tag(root: &Path, source: &str, target: &str) -> Result<()> {
             size,
         ),
     )?;
+    ev(root, "tag", &img.id().to_string(), &target.to_string());
     Ok(())
 }
 
@@ -330,10 +350,13 @@ pub fn rmi(root: &Path, force: bool, images: &[String]) -> Result<()> {
             match what.parse::<Reference>() {
                 Ok(r) if img.names.contains(&r) && img.names.len() > 1 => {
                     store.untag(&r)?;
+                    ev(root, "untag", &img.id().to_string(), &r.to_string());
                     println!("Untagged: {r}");
                 }
                 Ok(r) if img.names.contains(&r) => {
                     store.remove_manifest(&img.manifest_digest)?;
+                    ev(root, "untag", &img.id().to_string(), &r.to_string());
+                    ev(root, "delete", &img.id().to_string(), &r.to_string());
                     println!("Untagged: {r}\nDeleted: {}", img.id());
                 }
                 _ => {
@@ -346,6 +369,7 @@ pub fn rmi(root: &Path, force: bool, images: &[String]) -> Result<()> {
                         );
                     }
                     store.remove_manifest(&img.manifest_digest)?;
+                    ev(root, "delete", &img.id().to_string(), "");
                     println!("Deleted: {}", img.id());
                 }
             }

@@ -1,5 +1,6 @@
-//! `berth inspect [--type container|image|volume] NAME...`: a container by name or id, else
-//! an image by reference or id, else a volume; each printed as `docker inspect` does.
+//! `berth inspect [--type container|image|volume|network] NAME...`: a container by name or
+//! id, else an image by reference or id, else a volume, else a network; each printed as
+//! `docker inspect` does.
 
 use std::path::Path;
 
@@ -26,6 +27,7 @@ pub fn inspect(root: &Path, a: &InspectArgs) -> Result<()> {
                 Ok(v) => v,
                 Err(e) => match one(root, &cs, ObjectType::Image, n)
                     .or_else(|_| one(root, &cs, ObjectType::Volume, n))
+                    .or_else(|_| one(root, &cs, ObjectType::Network, n))
                 {
                     Ok(v) => v,
                     Err(_) => bail!(
@@ -50,5 +52,8 @@ fn one(root: &Path, cs: &Containers, kind: ObjectType, n: &str) -> Result<Value>
         ObjectType::Volume => Ok(serde_json::to_value(
             Volumes::new(root).get(&VolumeName::new(n)?)?,
         )?),
+        ObjectType::Network => Ok(serde_json::to_value(crate::engine::network::find(
+            root, n,
+        )?)?),
     }
 }

@@ -3,10 +3,12 @@
 pub mod build;
 pub mod compose;
 pub mod container;
+pub mod events;
 pub mod image;
 pub mod inspect;
 pub mod network;
 pub mod output;
 pub mod run;
+pub mod snapshot;
 pub mod system;
 pub mod volume;

@@ -85,6 +85,15 @@ pub fn exec(root: &Path, name: &str, o: &ExecOptions) -> Result<i32> {
         dup_onto(&null, 0)?;
     }
     use_runtime_binary();
+    let cmd = o.command.join(" ");
+    let exec_id = super::base::new_id()?;
+    let ev = |action: &str, extra: Option<(&str, String)>| {
+        let mut a = vec![("execID", exec_id.clone())];
+        a.extend(extra);
+        super::events::container(root, &rec, &format!("{action}: {cmd}"), &a);
+    };
+    ev("exec_create", None);
+    ev("exec_start", None);
     let res = rt::exec(rt::ExecOpts {
         root: &runtime_root(root),
         id: &rec.id,
@@ -98,6 +107,13 @@ pub fn exec(root: &Path, name: &str, o: &ExecOptions) -> Result<i32> {
         Ok(code) => {
             if o.detach {
                 println!("{}", rec.id);
+            } else {
+                super::events::container(
+                    root,
+                    &rec,
+                    "exec_die",
+                    &[("execID", exec_id.clone()), ("exitCode", code.to_string())],
+                );
             }
             Ok(code)
         }

@@ -135,6 +135,8 @@ pub fn build_with(
         network: o.network.clone().unwrap_or_else(build_network),
     };
     let img = berth_image::build::build(&store, &spec, &runner, progress)?;
+    let name = o.tags.first().cloned().unwrap_or_default();
+    super::events::image(root, "build", &img.id().to_string(), &name);
     Ok(img.id().to_string())
 }
 

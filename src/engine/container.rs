@@ -267,6 +267,11 @@ pub struct HostConfig {
     pub nano_cpus: i64,
     pub cpu_shares: i64,
     pub pids_limit: Option<i64>,
+    /// Memory plus swap (`--memory-swap`), 0 when not set.
+    #[serde(default)]
+    pub memory_swap: i64,
+    #[serde(default)]
+    pub cpuset_cpus: String,
     pub ulimits: Vec<String>,
     pub init: bool,
 }
@@ -433,7 +438,11 @@ impl Containers {
     pub fn save(&self, rec: &Record) -> Result<()> {
         check_id(&rec.id)?;
         let p = self.dir_of(&rec.id).join("container.json");
-        super::fsutil::write_private(&p, &serde_json::to_vec_pretty(rec)?)
+        let old = self.load(&rec.id).ok();
+        super::fsutil::write_private(&p, &serde_json::to_vec_pretty(rec)?)?;
+        // The one place a record's transitions become events (create, start, die, ...).
+        super::events::transition(&self.root, old.as_ref(), rec);
+        Ok(())
     }
 
     /// Read-modify-write of a record under its state lock; returns the new record.

@@ -78,6 +78,9 @@ const ROOT_ENTRIES: &[&str] = &[
     "trash",
     "networks",
     "netns",
+    "events.log",
+    "events.log.1",
+    "events.lock",
 ];
 
 /// Makes the root (0700) or, if it exists, tightens what an older berth made with the

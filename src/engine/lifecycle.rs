@@ -148,7 +148,12 @@ pub fn record_failed_start(cs: &Containers, id: &str, code: i32, msg: &str) -> R
 /// volumes. The caller made sure nothing else watches it. A root that cannot be unmounted
 /// keeps the container, to be retried.
 pub fn remove_dir(cs: &Containers, id: &str, volumes: bool) -> Result<()> {
-    teardown(cs, id, Level::Removed { volumes }).into_result(id)
+    let rec = cs.load(id).ok();
+    teardown(cs, id, Level::Removed { volumes }).into_result(id)?;
+    if let Some(rec) = rec.filter(|r| r.state.status != Status::Creating) {
+        super::events::container(&cs.root, &rec, "destroy", &[]);
+    }
+    Ok(())
 }
 
 /// SIGKILL to every process of the container: through the runtime, or, when its state is
@@ -287,6 +292,14 @@ pub fn current_status(cs: &Containers, rec: &Record) -> Status {
 /// Signals the container's init (`all`: every process in its cgroup).
 pub fn signal(cs: &Containers, id: &str, sig: nix::sys::signal::Signal, all: bool) -> Result<()> {
     rt::kill_container(&runtime_root(&cs.root), id, sig, all)?;
+    if let Ok(rec) = cs.load(id) {
+        super::events::container(
+            &cs.root,
+            &rec,
+            "kill",
+            &[("signal", (sig as i32).to_string())],
+        );
+    }
     Ok(())
 }
 
@@ -313,6 +326,12 @@ pub fn stop(cs: &Containers, rec: &Record, timeout: Duration) -> Result<()> {
         bail!("container {} did not stop", rec.bare_name());
     }
     heal_one(cs, id);
+    super::events::container(
+        &cs.root,
+        &cs.load(id).unwrap_or_else(|_| rec.clone()),
+        "stop",
+        &[],
+    );
     Ok(())
 }
 

@@ -20,6 +20,7 @@ pub mod base;
 pub mod build;
 pub mod config;
 pub mod container;
+pub mod events;
 pub mod fault;
 pub mod foreground;
 pub mod fscopy;
@@ -30,10 +31,12 @@ pub mod lifecycle;
 pub mod network;
 pub mod options;
 pub mod seccomp;
+pub mod snapshot;
 pub mod spec;
 pub mod start;
 pub mod system;
 pub mod teardown;
+pub mod update;
 pub mod volume;
 
 use std::collections::BTreeMap;
@@ -371,6 +374,7 @@ fn record_of(
         pids_limit: o.resources.pids_limit,
         ulimits: o.resources.ulimits.iter().map(|u| u.to_string()).collect(),
         init: o.process.init,
+        ..HostConfig::default()
     };
     Ok(rec)
 }

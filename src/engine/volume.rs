@@ -155,6 +155,13 @@ impl Volumes {
             populated: false,
         };
         self.save(&v)?;
+        super::events::object(
+            &self.root,
+            "volume",
+            "create",
+            &v.name,
+            &[("driver", "local")],
+        );
         Ok(v)
     }
 
@@ -204,6 +211,13 @@ impl Volumes {
         }
         let gone = fsutil::to_trash(&self.root, &self.dir_of(name))?;
         drop(_l);
+        super::events::object(
+            &self.root,
+            "volume",
+            "destroy",
+            name.as_str(),
+            &[("driver", "local")],
+        );
         fsutil::remove_trash_entry_now(&gone)
     }
 }

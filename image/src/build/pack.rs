@@ -27,13 +27,19 @@ pub struct Packed {
 
 /// Tars `dir` into a new layer blob in `store`.
 pub fn pack(store: &Store, dir: &Path) -> Result<Packed> {
+    pack_except(store, dir, &[])
+}
+
+/// Tars `dir` into a new layer blob in `store`, without the entries at the relative paths
+/// in `skip` (a running container's mount points, which `commit` cannot remove).
+pub fn pack_except(store: &Store, dir: &Path, skip: &[String]) -> Result<Packed> {
     let blob = store.blob_writer("layer")?;
     let gz = GzEncoder::new(blob, flate2::Compression::fast());
     let mut b = tar::Builder::new(HashingWriter::new(gz));
     b.mode(tar::HeaderMode::Complete);
     b.follow_symlinks(false);
     let mut links = HashMap::new();
-    walk(&mut b, dir, "", &mut links)?;
+    walk(&mut b, dir, "", &mut links, skip)?;
     let hw = b.into_inner().ctx("finish layer tar", dir)?;
     let (gz, diff_id, _) = hw.finish();
     let blob = gz.finish().ctx("finish gzip", dir)?;
@@ -69,6 +75,7 @@ fn walk(
     dir: &Path,
     rel: &str,
     links: &mut HashMap<(u64, u64), String>,
+    skip: &[String],
 ) -> Result<()> {
     let mut names: Vec<_> = fs::read_dir(dir)
         .ctx("list", dir)?
@@ -86,6 +93,9 @@ fn walk(
         } else {
             format!("{rel}/{name}")
         };
+        if skip.contains(&path) {
+            continue;
+        }
         let m = fs::symlink_metadata(&p).ctx("stat", &p)?;
         let ft = m.file_type();
         if let Some(cap) = get_xattr(&p, c"security.capability") {
@@ -106,7 +116,7 @@ fn walk(
             if get_xattr(&p, c"trusted.overlay.opaque").as_deref() == Some(b"y") {
                 empty(b, &format!("{path}/.wh..wh..opq"), &m)?;
             }
-            walk(b, &p, &path, links)?;
+            walk(b, &p, &path, links, skip)?;
         } else if ft.is_symlink() {
             let target = fs::read_link(&p).ctx("readlink", &p)?;
             let mut h = header(&m, tar::EntryType::Symlink);
@@ -160,6 +170,25 @@ pub fn prune_mount_points(
     files: &[&str],
     dirs: &[&str],
 ) {
+    for rel in mount_points(upper, lower, files, dirs) {
+        let p = upper.join(&rel);
+        if p.is_dir() {
+            let _ = fs::remove_dir(&p);
+        } else {
+            let _ = fs::remove_file(&p);
+        }
+    }
+}
+
+/// The runtime's mount points in `upper` that `prune_mount_points` removes (files first),
+/// as relative paths: what `commit` and `diff` leave out of a container's changes.
+pub fn mount_points(
+    upper: &Path,
+    lower: &[std::path::PathBuf],
+    files: &[&str],
+    dirs: &[&str],
+) -> Vec<String> {
+    let mut out = Vec::new();
     let in_lower = |rel: &str| {
         lower
             .iter()
@@ -170,7 +199,7 @@ pub fn prune_mount_points(
         if fs::symlink_metadata(&p).is_ok_and(|m| m.is_file() && m.len() == 0)
             && in_lower(f).is_none()
         {
-            let _ = fs::remove_file(&p);
+            out.push(f.to_string());
         }
     }
     for d in dirs {
@@ -178,7 +207,13 @@ pub fn prune_mount_points(
         let Ok(m) = fs::symlink_metadata(&p) else {
             continue;
         };
-        let empty = fs::read_dir(&p).is_ok_and(|mut r| r.next().is_none());
+        // Empty once the mount-point files found above are left out.
+        let empty = fs::read_dir(&p).is_ok_and(|r| {
+            r.flatten().all(|e| {
+                let rel = format!("{d}/{}", e.file_name().to_string_lossy());
+                out.contains(&rel)
+            })
+        });
         if !m.is_dir() || !empty || get_xattr(&p, c"trusted.overlay.opaque").is_some() {
             continue;
         }
@@ -189,9 +224,10 @@ pub fn prune_mount_points(
             }
         };
         if unchanged {
-            let _ = fs::remove_dir(&p);
+            out.push(d.to_string());
         }
     }
+    out
 }
 
 /// Makes `dir` (made by the builder in the store's tmp/, not from outside input) the

@@ -391,7 +391,16 @@ pub fn create(root: &Path, c: &NetworkConfig) -> Result<NetworkRecord> {
         let _ = take_down(root, &rec);
         return Err(e);
     }
+    event(root, "create", &rec.id, &rec.name, None);
     Ok(rec)
+}
+
+/// A network event as Docker's: Actor.ID the network's id, `name` and `type` attributes,
+/// `container` for connect/disconnect.
+fn event(root: &Path, action: &str, id: &str, name: &str, container: Option<&str>) {
+    let mut a = vec![("name", name), ("type", "bridge")];
+    a.extend(container.map(|c| ("container", c)));
+    crate::engine::events::object(root, "network", action, id, &a);
 }
 
 /// The bridge, table and directory of a network, every one tried.
@@ -416,6 +425,7 @@ fn take_down(root: &Path, n: &NetworkRecord) -> Result<()> {
         }
     }
     if errs.is_empty() {
+        event(root, "destroy", &n.id, &n.name, None);
         Ok(())
     } else {
         bail!("removing network {}: {}", n.name, errs.join("; "))
@@ -527,7 +537,11 @@ pub fn connect(
 ) -> Result<()> {
     let cs = Containers::new(root);
     let rec = cs.find(container)?;
-    attach::connect(&cs, &rec, net, aliases, ip)
+    attach::connect(&cs, &rec, net, aliases, ip)?;
+    if let Ok(n) = find(root, net) {
+        event(root, "connect", &n.id, &n.name, Some(&rec.id));
+    }
+    Ok(())
 }
 
 /// Detaches a container from a network (`force`: even if the container is not found).
@@ -538,7 +552,11 @@ pub fn disconnect(root: &Path, net: &str, container: &str, force: bool) -> Resul
         Err(_) if force => return Ok(()),
         Err(e) => return Err(e),
     };
-    attach::disconnect(&cs, &rec, net)
+    attach::disconnect(&cs, &rec, net)?;
+    if let Ok(n) = find(root, net) {
+        event(root, "disconnect", &n.id, &n.name, Some(&rec.id));
+    }
+    Ok(())
 }
 
 /// Removes every network no container uses (the default `bridge` stays); their names.
