@@ -1124,6 +1124,7 @@ pub struct BuildArgs {
     /// Write the image id to this file
     #[arg(long)]
     pub iidfile: Option<PathBuf>,
-    /// The build context directory
+    /// The build context directory, or - for stdin: a tar archive of the context (plain,
+    /// gzip, zstd, xz, bzip2) or a Dockerfile with no context
     pub context: PathBuf,
 }

@@ -667,7 +667,11 @@ pub fn build(
         escape: d.escape,
         done: BTreeMap::new(),
         meta_args: p.meta_args.clone(),
-        hashes: std::sync::Arc::new(super::hashes::Hashes::load(&spec.root, &spec.context)),
+        hashes: std::sync::Arc::new(if spec.transient_context {
+            super::hashes::Hashes::transient()
+        } else {
+            super::hashes::Hashes::load(&spec.root, &spec.context)
+        }),
     };
     let single = p.stages.len() == 1;
     let target = *p
