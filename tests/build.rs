@@ -881,3 +881,76 @@ fn saved_build_loads_into_a_fresh_store() {
         .status
         .success());
 }
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@t")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@t")
+        .output()
+        .expect("git");
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+}
+
+#[test]
+fn add_checks_out_a_git_repository() {
+    if !root_or_skip("add_checks_out_a_git_repository") {
+        return;
+    }
+    if std::process::Command::new("git")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        panic!("git is not installed (scripts/setup.sh installs it)");
+    }
+    let w = World::with_busybox();
+    // A repository with a tag v1 and a later commit on main, served over dumb HTTP.
+    let served = tempfile::tempdir().unwrap();
+    let work = served.path().join("work");
+    std::fs::create_dir_all(work.join("sub")).unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    std::fs::write(work.join("top.txt"), "v1 top\n").unwrap();
+    std::fs::write(work.join("sub/s.txt"), "v1 sub\n").unwrap();
+    git(&work, &["add", "."]);
+    git(&work, &["commit", "-qm", "one"]);
+    git(&work, &["tag", "v1"]);
+    std::fs::write(work.join("top.txt"), "main top\n").unwrap();
+    git(&work, &["commit", "-qam", "two"]);
+    git(
+        served.path(),
+        &["clone", "-q", "--bare", "work", "repo.git"],
+    );
+    git(&served.path().join("repo.git"), &["update-server-info"]);
+    let http = Http::serve(served.path());
+    let url = format!("http://127.0.0.1:{}/repo.git", http.1);
+    let ctx = context(&[(
+        "Dockerfile",
+        &format!(
+            "FROM bb:1\nADD {url} /head/\nADD {url}#v1 /v1\nADD {url}#v1:sub /s/\n\
+             CMD cat /head/top.txt /v1/top.txt /v1/sub/s.txt /s/s.txt; ls -a /head\n"
+        ),
+    )]);
+    build_ok(&w, ctx.path(), &["-t", "git:1"]);
+    assert_eq!(
+        run_out(&w, &["git:1"]),
+        "main top\nv1 top\nv1 sub\nv1 sub\n.\n..\nsub\ntop.txt\n"
+    );
+    // An unknown ref fails, naming the line and the ref.
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM bb:1\nADD {url}#nope /x/\n"),
+    )
+    .unwrap();
+    let out = build(&w, ctx.path(), &[]);
+    let e = text(&out.stderr);
+    assert!(
+        !out.status.success() && e.contains("Dockerfile:2") && e.contains("nope"),
+        "{e}"
+    );
+}

@@ -20,6 +20,7 @@ pub mod copy;
 mod exec;
 pub mod fetch;
 pub mod fsview;
+pub mod git;
 pub mod hashes;
 pub mod ignore;
 pub mod instructions;
