@@ -15,5 +15,6 @@ pub mod model;
 pub mod normalize;
 pub mod plan;
 pub mod show;
+pub mod yaml;
 
 pub use load::{load, LoadOptions, Project};
