@@ -617,6 +617,16 @@ pub fn check(m: &Model, file: &str) -> Result<()> {
         if s.image.is_none() && s.build.is_none() {
             bail!("{file}: {p}: has neither an image nor a build context");
         }
+        // A local build context must exist (docker compose: "unable to prepare context");
+        // URLs and git contexts are the builder's business.
+        if let Some(b) = &s.build {
+            if b.context.starts_with('/') && !Path::new(&b.context).is_dir() {
+                bail!(
+                    "{file}: {p}.build.context: {} is not a directory (service {n:?})",
+                    b.context
+                );
+            }
+        }
         for d in s.depends_on.keys() {
             if !m.services.contains_key(d) {
                 bail!("{file}: {p}.depends_on: no such service {d:?}");
@@ -692,6 +702,7 @@ pub fn check(m: &Model, file: &str) -> Result<()> {
                 .map_err(|e| anyhow!("{file}: {p}.mem_limit: {e}"))?;
         }
     }
+    super::files::check(m, file)?;
     // A cycle: depth-first, with the path so far.
     fn visit<'a>(
         m: &'a Model,
@@ -769,6 +780,8 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         for (svc, port) in [("user", 5000), ("order", 5001), ("product", 5002)] {
             std::fs::create_dir(d.path().join(svc)).unwrap();
+            // Contexts resolve against the first file's directory: they must exist there.
+            std::fs::create_dir_all(d.path().join("user").join(svc)).unwrap();
             write(
                 &d.path().join(svc),
                 "docker-compose.yml",

@@ -7,6 +7,7 @@
 
 pub mod apply;
 pub mod attach;
+pub mod files;
 pub mod images;
 pub mod interpolate;
 pub mod load;

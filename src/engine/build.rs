@@ -232,6 +232,7 @@ impl Runner {
             dns: Default::default(),
             extra_hosts: Vec::new(),
             exposed: Vec::new(),
+            files: Vec::new(),
         }
     }
 
