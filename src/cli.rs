@@ -881,6 +881,12 @@ pub enum ComposeCmd {
     Port(ComposePort),
     /// List the images the services' containers use
     Images(ComposeServices),
+    /// Copy files between a service container and the host: SERVICE:SRC DEST or SRC SERVICE:DEST
+    Cp(ComposeCp),
+    /// Wait for the services' containers to stop; print their exit codes
+    Wait(ComposeWait),
+    /// Resource use of the services' containers (CPU, memory, pids)
+    Stats(ComposeStats),
     /// Show the compose version berth speaks
     Version,
 }
@@ -1152,6 +1158,40 @@ pub struct ComposePort {
     pub private_port: u16,
 }
 
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ComposeCp {
+    /// Which container of the service (1-based; default: the first to copy from, all to copy to)
+    #[arg(long)]
+    pub index: Option<u32>,
+    /// Keep uid/gid (archive mode)
+    #[arg(long, short)]
+    pub archive: bool,
+    pub src: String,
+    pub dst: String,
+}
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ComposeWait {
+    /// Take the project down when the containers have stopped
+    #[arg(long)]
+    pub down_project: bool,
+    #[arg(required = true)]
+    pub services: Vec<String>,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ComposeStats {
+    /// Print one sample and exit
+    #[arg(long)]
+    pub no_stream: bool,
+    /// Show all containers (default: running ones)
+    #[arg(long, short)]
+    pub all: bool,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    pub services: Vec<String>,
+}
+
 #[derive(Subcommand)]
 pub enum BuilderCmd {
     /// Remove the build cache
@@ -1209,6 +1249,7 @@ pub struct BuildArgs {
     /// Write the image id to this file
     #[arg(long)]
     pub iidfile: Option<PathBuf>,
-    /// The build context directory
+    /// The build context directory, or - for stdin: a tar archive of the context (plain,
+    /// gzip, zstd, xz, bzip2) or a Dockerfile with no context
     pub context: PathBuf,
 }

@@ -627,10 +627,38 @@ fn add_extracts_local_archives_and_downloads_urls() {
         ),
     )
     .unwrap();
+    // xz and bzip2 archives are extracted too (Docker's DecompressStream knows them).
+    let plain = tar_of(&[("xz/", b""), ("xz/a.txt", b"from xz\n")]);
+    std::fs::write(ctx.path().join("a.tar.xz"), filter("xz", &["-c"], &plain)).unwrap();
+    let plain = tar_of(&[("bz/", b""), ("bz/b.txt", b"from bzip2\n")]);
+    std::fs::write(ctx.path().join("b.tbz2"), filter("bzip2", &["-c"], &plain)).unwrap();
+    // A compressed file that is no archive is refused, naming it.
+    std::fs::write(
+        ctx.path().join("not.xz"),
+        filter("xz", &["-c"], b"just text\n"),
+    )
+    .unwrap();
+    let df = std::fs::read_to_string(ctx.path().join("Dockerfile")).unwrap();
+    let df = df.replace(
+        "ADD pkg.tar.gz /opt/\n",
+        "ADD pkg.tar.gz /opt/\nADD a.tar.xz b.tbz2 /opt/\n",
+    );
+    let df = df.replace(
+        "CMD cat /opt/pkg/lib.txt",
+        "CMD cat /opt/pkg/lib.txt /opt/xz/a.txt /opt/bz/b.txt",
+    );
+    std::fs::write(ctx.path().join("Dockerfile"), &df).unwrap();
     build_ok(&w, ctx.path(), &["-t", "add:1"]);
     assert_eq!(
         run_out(&w, &["add:1"]),
-        "from the archive\ndownloaded\ndownloaded\npkg.tar.gz\n600\n"
+        "from the archive\nfrom xz\nfrom bzip2\ndownloaded\ndownloaded\npkg.tar.gz\n600\n"
+    );
+    std::fs::write(ctx.path().join("Dockerfile"), "FROM bb:1\nADD not.xz /n/\n").unwrap();
+    let out = build(&w, ctx.path(), &[]);
+    let e = text(&out.stderr);
+    assert!(
+        !out.status.success() && e.contains("Dockerfile:2") && e.contains("not.xz"),
+        "{e}"
     );
     // A wrong checksum fails the build and names the line.
     std::fs::write(
@@ -648,6 +676,81 @@ fn add_extracts_local_archives_and_downloads_urls() {
         e.contains("Dockerfile:2") && e.contains("checksum mismatch"),
         "{e}"
     );
+}
+
+#[test]
+fn context_or_dockerfile_from_stdin() {
+    if !root_or_skip("context_or_dockerfile_from_stdin") {
+        return;
+    }
+    let w = World::with_busybox();
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            "FROM bb:1\nCOPY app/ /app/\nCMD cat /app/x.txt\n",
+        ),
+        ("Other.df", "FROM bb:1\nCOPY app/x.txt /y\nCMD cat /y\n"),
+        ("app/x.txt", "in the tar\n"),
+    ]);
+    let tar = |c: &[&str]| {
+        let out = std::process::Command::new("tar")
+            .args(c)
+            .args(["-C", ctx.path().to_str().unwrap(), "."])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        out.stdout
+    };
+    // `build -` with a tar context: plain, gzip and xz; -f names a file inside it.
+    for (flags, tag) in [
+        (&["-c"][..], "s:plain"),
+        (&["-cz"][..], "s:gz"),
+        (&["-cJ"][..], "s:xz"),
+    ] {
+        let out = w.berth_input(&["build", "-q", "-t", tag, "-"], &tar(flags));
+        assert!(out.status.success(), "{tag}: {}", text(&out.stderr));
+        assert_eq!(run_out(&w, &[tag]), "in the tar\n");
+    }
+    let out = w.berth_input(
+        &["build", "-t", "s:f", "-f", "Other.df", "-"],
+        &tar(&["-c"]),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(run_out(&w, &["s:f"]), "in the tar\n");
+    // `build -` with a Dockerfile: no context, so COPY finds nothing.
+    let out = w.berth_input(
+        &["build", "-t", "s:df", "-"],
+        b"FROM bb:1\nRUN echo made > /m\nCMD cat /m\n",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(run_out(&w, &["s:df"]), "made\n");
+    let out = w.berth_input(&["build", "-"], b"FROM bb:1\nCOPY app /app\n");
+    let e = text(&out.stderr);
+    assert!(
+        !out.status.success() && e.contains("not found in the build context"),
+        "{e}"
+    );
+    // `-f -` with a directory context.
+    let c = ctx.path().to_str().unwrap();
+    let out = w.berth_input(
+        &["build", "-t", "s:fd", "-f", "-", c],
+        b"FROM bb:1\nCOPY app/x.txt /z\nCMD cat /z\n",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(run_out(&w, &["s:fd"]), "in the tar\n");
+    // Both from stdin is refused.
+    let out = w.berth_input(&["build", "-f", "-", "-"], b"");
+    assert!(!out.status.success() && text(&out.stderr).contains("both"));
+    // The scratch contexts are gone (RUN steps' containers leave the trash in the
+    // background), and none left its file digests behind.
+    let trash = w.root().join("trash");
+    w.eventually(10, "an empty trash", || {
+        std::fs::read_dir(&trash).map_or(true, |mut d| d.next().is_none())
+    });
+    let ctxs: Vec<_> = std::fs::read_dir(w.root().join("build-cache/context"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(ctxs.len() <= 1, "{ctxs:?}");
 }
 
 #[test]
@@ -777,4 +880,77 @@ fn saved_build_loads_into_a_fresh_store() {
         .berth(&["run", "--rm", "saved:1", "ls", "/bin/true"])
         .status
         .success());
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@t")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@t")
+        .output()
+        .expect("git");
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+}
+
+#[test]
+fn add_checks_out_a_git_repository() {
+    if !root_or_skip("add_checks_out_a_git_repository") {
+        return;
+    }
+    if std::process::Command::new("git")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        panic!("git is not installed (scripts/setup.sh installs it)");
+    }
+    let w = World::with_busybox();
+    // A repository with a tag v1 and a later commit on main, served over dumb HTTP.
+    let served = tempfile::tempdir().unwrap();
+    let work = served.path().join("work");
+    std::fs::create_dir_all(work.join("sub")).unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    std::fs::write(work.join("top.txt"), "v1 top\n").unwrap();
+    std::fs::write(work.join("sub/s.txt"), "v1 sub\n").unwrap();
+    git(&work, &["add", "."]);
+    git(&work, &["commit", "-qm", "one"]);
+    git(&work, &["tag", "v1"]);
+    std::fs::write(work.join("top.txt"), "main top\n").unwrap();
+    git(&work, &["commit", "-qam", "two"]);
+    git(
+        served.path(),
+        &["clone", "-q", "--bare", "work", "repo.git"],
+    );
+    git(&served.path().join("repo.git"), &["update-server-info"]);
+    let http = Http::serve(served.path());
+    let url = format!("http://127.0.0.1:{}/repo.git", http.1);
+    let ctx = context(&[(
+        "Dockerfile",
+        &format!(
+            "FROM bb:1\nADD {url} /head/\nADD {url}#v1 /v1\nADD {url}#v1:sub /s/\n\
+             CMD cat /head/top.txt /v1/top.txt /v1/sub/s.txt /s/s.txt; ls -a /head\n"
+        ),
+    )]);
+    build_ok(&w, ctx.path(), &["-t", "git:1"]);
+    assert_eq!(
+        run_out(&w, &["git:1"]),
+        "main top\nv1 top\nv1 sub\nv1 sub\n.\n..\nsub\ntop.txt\n"
+    );
+    // An unknown ref fails, naming the line and the ref.
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM bb:1\nADD {url}#nope /x/\n"),
+    )
+    .unwrap();
+    let out = build(&w, ctx.path(), &[]);
+    let e = text(&out.stderr);
+    assert!(
+        !out.status.success() && e.contains("Dockerfile:2") && e.contains("nope"),
+        "{e}"
+    );
 }

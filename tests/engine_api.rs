@@ -37,6 +37,7 @@ fn config(name: &str, script: &str) -> ContainerConfig {
         dns: Default::default(),
         extra_hosts: Vec::new(),
         exposed: Vec::new(),
+        files: Vec::new(),
     }
 }
 

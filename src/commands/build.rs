@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use berth_image::Store;
 
 use crate::cli::{BuildArgs, ProgressMode};
-use crate::engine::build::{BuildOptions, Dockerfile};
+use crate::engine::build::{BuildOptions, Dockerfile, StdinContext};
 use crate::engine::config::NetworkMode;
 
 fn key_values(flag: &str, items: &[String], from_env: bool) -> Result<BTreeMap<String, String>> {
@@ -31,19 +31,41 @@ fn key_values(flag: &str, items: &[String], from_env: bool) -> Result<BTreeMap<S
 }
 
 pub fn build(root: &Path, a: BuildArgs) -> Result<()> {
-    if a.context.as_os_str() == "-" {
-        bail!("a build context from stdin (-) is not supported yet: give a directory");
-    }
-    let dockerfile = match a.file.as_deref() {
-        None => None,
-        Some("-") => {
+    // `build -`: the context (a tar) or the Dockerfile (anything else) from stdin.
+    let stdin = if a.context.as_os_str() == "-" {
+        if a.file.as_deref() == Some("-") {
+            bail!("-f - with context -: stdin cannot be both the context and the Dockerfile");
+        }
+        Some(StdinContext::read(root, std::io::stdin().lock())?)
+    } else {
+        None
+    };
+    let dockerfile = match (a.file.as_deref(), &stdin) {
+        (
+            _,
+            Some(StdinContext {
+                dockerfile: Some(t),
+                ..
+            }),
+        ) => {
+            if let Some(f) = &a.file {
+                bail!("-f {f}: stdin was a Dockerfile, not a context to find {f} in");
+            }
+            Some(Dockerfile::Inline(t.clone()))
+        }
+        // With a tar context, -f names a file inside it (as Docker).
+        (Some(f), Some(s)) => Some(Dockerfile::Path(
+            s.dir.path().join(f.trim_start_matches('/')),
+        )),
+        (None, _) => None,
+        (Some("-"), None) => {
             let mut t = String::new();
             std::io::stdin()
                 .read_to_string(&mut t)
                 .context("read the Dockerfile from stdin")?;
             Some(Dockerfile::Inline(t))
         }
-        Some(p) => Some(Dockerfile::Path(p.into())),
+        (Some(p), None) => Some(Dockerfile::Path(p.into())),
     };
     let network = match a.network.as_deref() {
         None | Some("default") => None,
@@ -52,7 +74,11 @@ pub fn build(root: &Path, a: BuildArgs) -> Result<()> {
     };
     let quiet = a.quiet || a.progress == ProgressMode::Quiet;
     let o = BuildOptions {
-        context: a.context.clone(),
+        context: match &stdin {
+            Some(s) => s.dir.path().to_path_buf(),
+            None => a.context.clone(),
+        },
+        transient_context: stdin.is_some(),
         dockerfile,
         tags: a.tags.clone(),
         build_args: key_values("--build-arg", &a.build_args, true)?,

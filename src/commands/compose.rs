@@ -411,6 +411,41 @@ pub fn dispatch(root: &Path, a: ComposeArgs) -> Result<i32> {
                 })?;
             println!("{}:{}", b.host_ip, b.host_port);
         }
+        ComposeCmd::Cp(c) => cp(root, &p, &c)?,
+        ComposeCmd::Wait(w) => {
+            let recs = of_services(root, &p, &w.services, false)?;
+            if recs.is_empty() {
+                bail!("no containers for {}", w.services.join(", "));
+            }
+            let ids: Vec<String> = recs.iter().map(|r| r.id.clone()).collect();
+            super::container::wait(root, &ids)?;
+            if w.down_project {
+                apply::down(root, &p, false, None, false, None)?;
+            }
+        }
+        ComposeCmd::Stats(st) => {
+            let ids: Vec<String> = of_services(root, &p, &st.services, false)?
+                .into_iter()
+                .filter(|r| st.all || apply::status(root, r).is_alive())
+                .map(|r| r.id)
+                .collect();
+            if ids.is_empty() {
+                // Nothing to sample: the header alone, as docker compose prints.
+                if st.format == crate::cli::Format::Table {
+                    println!("CONTAINER ID   NAME   CPU %   MEM USAGE / LIMIT   MEM %   PIDS");
+                }
+            } else {
+                super::container::stats(
+                    root,
+                    &crate::cli::StatsArgs {
+                        no_stream: st.no_stream,
+                        all: true,
+                        format: st.format,
+                        containers: ids,
+                    },
+                )?;
+            }
+        }
         ComposeCmd::Images(s) => {
             let store = berth_image::Store::open(root)?;
             println!(
@@ -505,4 +540,50 @@ fn run(root: &Path, p: &Project, r: crate::cli::ComposeRun) -> Result<i32> {
         cfg.restart = crate::engine::container::RestartPolicy::parse("no")?;
     }
     engine::run(root, &cfg, r.detach)
+}
+
+/// `compose cp`: `SERVICE:PATH` on one side. From a service: its `--index` container (the
+/// first by default); to a service: that one, or every container of it.
+fn cp(root: &Path, p: &Project, c: &crate::cli::ComposeCp) -> Result<()> {
+    let side = |s: &str| -> Option<(String, String)> {
+        let (svc, path) = s.split_once(':')?;
+        (!svc.is_empty() && !svc.contains('/') && plan::service(p, svc).is_some())
+            .then(|| (svc.to_string(), path.to_string()))
+    };
+    let (svc, from) = match (side(&c.src), side(&c.dst)) {
+        (Some((s, _)), None) => (s, true),
+        (None, Some((s, _))) => (s, false),
+        (Some(_), Some(_)) => {
+            bail!("copying between services is not supported (nor by docker compose)")
+        }
+        (None, None) => bail!(
+            "one of {:?} and {:?} must be SERVICE:PATH with a service of the project",
+            c.src,
+            c.dst
+        ),
+    };
+    let mut recs: Vec<Record> = of_services(root, p, std::slice::from_ref(&svc), false)?;
+    recs.sort_by_key(apply::number_of);
+    let recs: Vec<Record> = match c.index {
+        Some(n) => recs
+            .into_iter()
+            .filter(|r| apply::number_of(r) == n)
+            .collect(),
+        None if from => recs.into_iter().take(1).collect(),
+        None => recs,
+    };
+    if recs.is_empty() {
+        bail!(
+            "service {svc:?} has no container{}",
+            c.index.map(|n| format!(" number {n}")).unwrap_or_default()
+        );
+    }
+    for r in recs {
+        let with_id = |s: &str| match s.split_once(':') {
+            Some((x, path)) if x == svc => format!("{}:{path}", r.id),
+            _ => s.to_string(),
+        };
+        super::container::cp(root, &with_id(&c.src), &with_id(&c.dst), c.archive)?;
+    }
+    Ok(())
 }

@@ -159,6 +159,7 @@ fn config(a: CreateArgs) -> Result<ContainerConfig> {
         dns,
         extra_hosts,
         exposed,
+        files: Vec::new(),
     })
 }
 

@@ -230,6 +230,7 @@ pub fn build_service(
             None => None,
         },
         quiet: false,
+        transient_context: false,
     };
     eprintln!(" Service {name}  Building");
     let id = engine::build::build(root, &o, &mut std::io::stderr())

@@ -15,6 +15,7 @@ use super::interpolate::interpolate_tree;
 use super::merge::merge;
 use super::model::{Model, Service};
 use super::normalize;
+use super::yaml::{self, apply_tags, TagPath};
 
 /// The files docker compose looks for, in its order of preference.
 pub const DEFAULT_FILES: &[&str] = &[
@@ -197,7 +198,18 @@ pub fn parse_file(
     base: &Path,
     ignored: &mut Vec<String>,
 ) -> Result<Map<String, Value>> {
-    let v: Value = serde_saphyr::from_str(text).map_err(|e| anyhow!("{file}: {e}"))?;
+    Ok(parse_file_tagged(text, file, env, base, ignored)?.0)
+}
+
+/// `parse_file`, with the file's `!reset` / `!override` tags (yaml.rs) for the merge.
+pub fn parse_file_tagged(
+    text: &str,
+    file: &str,
+    env: &BTreeMap<String, String>,
+    base: &Path,
+    ignored: &mut Vec<String>,
+) -> Result<(Map<String, Value>, Vec<TagPath>)> {
+    let (v, tags) = yaml::parse(text).map_err(|e| anyhow!("{file}: {e}"))?;
     let mut doc = match v {
         Value::Object(m) => m,
         Value::Null => Map::new(),
@@ -213,7 +225,153 @@ pub fn parse_file(
     }
     let skipped = normalize::file(&mut doc, base).map_err(|e| anyhow!("{file}: {e}"))?;
     ignored.extend(skipped.into_iter().map(|k| format!("{file}: {k}")));
-    Ok(doc)
+    Ok((doc, tags))
+}
+
+/// The top-level sections an `include` brings in.
+const SECTIONS: &[&str] = &["services", "networks", "volumes", "configs", "secrets"];
+
+/// Resolves `doc`'s top-level `include` (read from `file`; `dir` resolves its paths), as
+/// docker compose does: each entry (a path, or `{path: one or a list, project_directory,
+/// env_file}`) is loaded as a project of its own -- relative paths against its project
+/// directory (default: the first file's directory), interpolated from its own `.env` (or
+/// `env_file`) under the process environment, its own includes resolved -- and its
+/// services, networks, volumes, configs and secrets added to `doc`. A name defined both
+/// here and in an included file, differently, is an error.
+fn include(
+    doc: &mut Map<String, Value>,
+    dir: &Path,
+    file: &str,
+    environ: &BTreeMap<String, String>,
+    ignored: &mut Vec<String>,
+    depth: usize,
+) -> Result<()> {
+    let Some(inc) = doc.remove("include") else {
+        return Ok(());
+    };
+    if depth > 16 {
+        bail!("{file}: include: nested too deep (does a file include itself?)");
+    }
+    let items = match inc {
+        Value::Null => Vec::new(),
+        Value::Array(a) => a,
+        x => bail!(
+            "{file}: include: want a list, found {}",
+            normalize::kind(&x)
+        ),
+    };
+    let strings = |v: &Value, p: &str| -> Result<Vec<String>> {
+        match v {
+            Value::String(s) => Ok(vec![s.clone()]),
+            Value::Array(a) => a
+                .iter()
+                .map(|x| {
+                    x.as_str()
+                        .map(String::from)
+                        .with_context(|| format!("{file}: {p}: want strings"))
+                })
+                .collect(),
+            x => bail!(
+                "{file}: {p}: want a string or a list, found {}",
+                normalize::kind(x)
+            ),
+        }
+    };
+    for (i, it) in items.iter().enumerate() {
+        let p = format!("include[{i}]");
+        let (paths, pdir, env_files) = match it {
+            Value::String(s) => (vec![s.clone()], None, Vec::new()),
+            Value::Object(m) => {
+                for k in m.keys() {
+                    if !matches!(k.as_str(), "path" | "project_directory" | "env_file") {
+                        bail!("{file}: {p}.{k}: unknown key (known: path, project_directory, env_file)");
+                    }
+                }
+                let paths = strings(
+                    m.get("path")
+                        .with_context(|| format!("{file}: {p}: want path: FILE"))?,
+                    &format!("{p}.path"),
+                )?;
+                let pdir = match m.get("project_directory") {
+                    Some(v) => Some(strings(v, &format!("{p}.project_directory"))?.concat()),
+                    None => None,
+                };
+                let envs = match m.get("env_file") {
+                    Some(v) => strings(v, &format!("{p}.env_file"))?,
+                    None => Vec::new(),
+                };
+                (paths, pdir, envs)
+            }
+            x => bail!(
+                "{file}: {p}: want a path or a mapping, found {}",
+                normalize::kind(x)
+            ),
+        };
+        let paths: Vec<PathBuf> = paths.iter().map(|f| dir.join(f)).collect();
+        let Some(first) = paths.first() else {
+            bail!("{file}: {p}.path: empty");
+        };
+        let pdir = match pdir {
+            Some(d) => dir.join(d),
+            None => first.parent().unwrap_or(Path::new("/")).to_path_buf(),
+        };
+        let mut env = BTreeMap::new();
+        let env_paths: Vec<PathBuf> = if env_files.is_empty() {
+            Some(pdir.join(".env"))
+                .filter(|d| d.is_file())
+                .into_iter()
+                .collect()
+        } else {
+            env_files.iter().map(|e| dir.join(e)).collect()
+        };
+        for ep in env_paths {
+            let t = std::fs::read_to_string(&ep)
+                .with_context(|| format!("{file}: {p}.env_file: read {}", ep.display()))?;
+            env.extend(parse_dotenv(&t, &ep.display().to_string())?);
+        }
+        env.extend(environ.clone());
+        let mut sub = Value::Object(Map::new());
+        let mut names = Vec::new();
+        for ip in &paths {
+            let iname = ip.display().to_string();
+            let text = std::fs::read_to_string(ip)
+                .with_context(|| format!("{file}: {p}: read {iname}"))?;
+            let (mut idoc, tags) = parse_file_tagged(&text, &iname, &env, &pdir, ignored)?;
+            resolve_extends(&mut idoc, ip, &env, 0)?;
+            let idir = ip.parent().unwrap_or(Path::new("/")).to_path_buf();
+            include(&mut idoc, &idir, &iname, environ, ignored, depth + 1)?;
+            apply_tags(&mut sub, &tags);
+            merge(&mut sub, Value::Object(idoc), "");
+            names.push(iname);
+        }
+        for top in SECTIONS {
+            let Some(Value::Object(defs)) = sub.get(*top) else {
+                continue;
+            };
+            let target = doc
+                .entry(top.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if target.is_null() {
+                *target = Value::Object(Map::new());
+            }
+            let Some(target) = target.as_object_mut() else {
+                continue;
+            };
+            for (k, v) in defs {
+                match target.get(k) {
+                    Some(mine) if mine != v => bail!(
+                        "{file}: {top}.{k}: defined here and, differently, in included {}",
+                        names.join(", ")
+                    ),
+                    Some(_) => {}
+                    None => {
+                        target.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Resolves `extends` of every service of `doc` (read from `file`).
@@ -382,10 +540,18 @@ pub fn load(o: &LoadOptions) -> Result<Project> {
     for f in &files {
         let text = read_file(f, o)?;
         let name = shown(f);
-        let mut doc = parse_file(&text, &name, &env, &working_dir, &mut ignored)?;
+        let (mut doc, tags) = parse_file_tagged(&text, &name, &env, &working_dir, &mut ignored)?;
         resolve_extends(&mut doc, f, &env, 0)?;
+        let dir = if f.as_os_str() == "-" {
+            o.cwd.clone()
+        } else {
+            f.parent().unwrap_or(Path::new("/")).to_path_buf()
+        };
+        include(&mut doc, &dir, &name, &o.environ, &mut ignored, 0)?;
         // Each file alone first: an unknown key is reported with the file it is in.
         typed(doc.clone(), &name)?;
+        // `!reset` / `!override`: what earlier files said at those keys goes first.
+        apply_tags(&mut merged, &tags);
         merge(&mut merged, Value::Object(doc), "");
     }
     let names: Vec<String> = files.iter().map(|f| shown(f)).collect();
@@ -450,6 +616,16 @@ pub fn check(m: &Model, file: &str) -> Result<()> {
         let p = format!("services.{n}");
         if s.image.is_none() && s.build.is_none() {
             bail!("{file}: {p}: has neither an image nor a build context");
+        }
+        // A local build context must exist (docker compose: "unable to prepare context");
+        // URLs and git contexts are the builder's business.
+        if let Some(b) = &s.build {
+            if b.context.starts_with('/') && !Path::new(&b.context).is_dir() {
+                bail!(
+                    "{file}: {p}.build.context: {} is not a directory (service {n:?})",
+                    b.context
+                );
+            }
         }
         for d in s.depends_on.keys() {
             if !m.services.contains_key(d) {
@@ -526,6 +702,7 @@ pub fn check(m: &Model, file: &str) -> Result<()> {
                 .map_err(|e| anyhow!("{file}: {p}.mem_limit: {e}"))?;
         }
     }
+    super::files::check(m, file)?;
     // A cycle: depth-first, with the path so far.
     fn visit<'a>(
         m: &'a Model,
@@ -603,6 +780,8 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         for (svc, port) in [("user", 5000), ("order", 5001), ("product", 5002)] {
             std::fs::create_dir(d.path().join(svc)).unwrap();
+            // Contexts resolve against the first file's directory: they must exist there.
+            std::fs::create_dir_all(d.path().join("user").join(svc)).unwrap();
             write(
                 &d.path().join(svc),
                 "docker-compose.yml",
@@ -744,6 +923,95 @@ mod tests {
         assert_eq!(env["B"], "x y");
         assert_eq!(env["C"], "q\nr");
         assert_eq!(env["D"], "v");
+    }
+
+    #[test]
+    fn include_short_and_long_with_their_own_directories() {
+        let d = tempfile::tempdir().unwrap();
+        for sub in ["db", "api", "api/lib"] {
+            std::fs::create_dir(d.path().join(sub)).unwrap();
+        }
+        write(&d.path().join("db"), ".env", "DBTAG=15\n");
+        write(
+            &d.path().join("db"),
+            "compose.yaml",
+            "services:\n  db:\n    image: pg:${DBTAG}\n    volumes: [./data:/data, dbdata:/var]\nvolumes:\n  dbdata: {}\n",
+        );
+        write(
+            &d.path().join("api"),
+            "api.yaml",
+            "include: [lib/lib.yaml]\nservices:\n  api:\n    image: bb\n    env_file: [./api.env]\n",
+        );
+        write(&d.path().join("api"), "vars.env", "X=1\n");
+        write(
+            &d.path().join("api/lib"),
+            "lib.yaml",
+            "services:\n  lib:\n    image: lib:${X:-none}\n",
+        );
+        write(
+            d.path(),
+            "compose.yaml",
+            "include:\n  - db/compose.yaml\n  - path: [api/api.yaml]\n    project_directory: api\n    env_file: api/vars.env\nservices:\n  web:\n    image: bb\n    depends_on: [db, api]\n",
+        );
+        let p = load(&opts(d.path(), &[])).unwrap();
+        let m = &p.model;
+        assert_eq!(
+            m.services.keys().collect::<Vec<_>>(),
+            ["api", "db", "lib", "web"]
+        );
+        // Its own .env, its own directory for relative paths.
+        assert_eq!(m.services["db"].image.as_deref(), Some("pg:15"));
+        assert_eq!(
+            m.services["db"].volumes[0].source.as_deref(),
+            Some(d.path().join("db/data").to_str().unwrap())
+        );
+        assert!(m.volumes.contains_key("dbdata"));
+        assert_eq!(
+            m.services["api"].env_file[0].path,
+            d.path().join("api/api.env").display().to_string()
+        );
+        // Nested includes are read relative to the file that includes them; the env file
+        // of the include feeds its interpolation only.
+        assert_eq!(m.services["lib"].image.as_deref(), Some("lib:none"));
+        // A service defined both here and in an included file is an error naming both.
+        write(
+            d.path(),
+            "compose.yaml",
+            "include: [db/compose.yaml]\nservices:\n  db:\n    image: other\n",
+        );
+        let e = format!("{:#}", load(&opts(d.path(), &[])).unwrap_err());
+        assert!(
+            e.contains("services.db: defined here and, differently, in included"),
+            "{e}"
+        );
+        write(d.path(), "compose.yaml", "include: [nope.yaml]\n");
+        let e = format!("{:#}", load(&opts(d.path(), &[])).unwrap_err());
+        assert!(
+            e.contains("include[0]: read") && e.contains("nope.yaml"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn reset_and_override_tags() {
+        let d = tempfile::tempdir().unwrap();
+        write(
+            d.path(),
+            "compose.yaml",
+            "services:\n  web:\n    image: bb\n    ports: [\"8080:80\", \"9090:90\"]\n    environment: {A: '1', B: '2'}\n    command: [sleep, '9']\n    labels: {l: v}\n",
+        );
+        write(
+            d.path(),
+            "compose.override.yaml",
+            "services:\n  web:\n    ports: !override [\"7070:70\"]\n    environment: !override {C: '3'}\n    command: !reset null\n    labels: !reset {}\n",
+        );
+        let p = load(&opts(d.path(), &[])).unwrap();
+        let w = &p.model.services["web"];
+        assert_eq!(w.ports.len(), 1);
+        assert_eq!(w.ports[0].published.as_deref(), Some("7070"));
+        assert_eq!(w.environment.keys().collect::<Vec<_>>(), ["C"]);
+        assert!(w.command.is_none());
+        assert!(w.labels.is_empty());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod apply;
 pub mod attach;
+pub mod files;
 pub mod images;
 pub mod interpolate;
 pub mod load;
@@ -15,5 +16,6 @@ pub mod model;
 pub mod normalize;
 pub mod plan;
 pub mod show;
+pub mod yaml;
 
 pub use load::{load, LoadOptions, Project};

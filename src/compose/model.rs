@@ -26,11 +26,10 @@ pub struct Model {
     pub networks: BTreeMap<String, NetworkDef>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub volumes: BTreeMap<String, VolumeDef>,
-    /// Accepted (swarm-era), not used by berth.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub configs: BTreeMap<String, serde_json::Value>,
+    pub configs: BTreeMap<String, FileObjectDef>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub secrets: BTreeMap<String, serde_json::Value>,
+    pub secrets: BTreeMap<String, FileObjectDef>,
 }
 
 /// `command`, `entrypoint`: a shell string, or an exec list.
@@ -116,6 +115,10 @@ pub struct Service {
     /// `host:ip` entries, as docker compose config prints them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra_hosts: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub configs: Vec<FileRef>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<FileRef>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -221,6 +224,49 @@ pub struct ServiceVolume {
     pub tmpfs: Option<TmpfsOptions>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consistency: Option<String>,
+}
+
+/// A top-level config or secret: its content from a file (absolute after normalize), an
+/// environment variable of the project, or inline (`content`, configs only).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileObjectDef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub external: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Swarm's; accepted and unused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver_opts: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_driver: Option<serde_json::Value>,
+}
+
+/// A service's use of a config or secret (the short syntax `- NAME` is `{source: NAME}`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRef {
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
+    /// Octal digits as a string or a number (YAML's `0440` is read as octal where the
+    /// parser does, as 440 where not: both mean 0o440 here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -129,7 +129,6 @@ pub const IGNORED: &[&str] = &[
     "blkio_config",
     "cgroup",
     "cgroup_parent",
-    "configs",
     "cpu_count",
     "cpu_percent",
     "cpu_period",
@@ -162,7 +161,6 @@ pub const IGNORED: &[&str] = &[
     "pre_stop",
     "provider",
     "runtime",
-    "secrets",
     "shm_size",
     "storage_opt",
     "sysctls",
@@ -221,6 +219,12 @@ pub fn file(doc: &mut Map<String, Value>, base: &Path) -> R<Vec<String>> {
                                     m.insert("name".into(), n.clone());
                                 }
                             }
+                            if top == "configs" || top == "secrets" {
+                                if let Some(Value::String(f)) = m.get("file") {
+                                    let abs = absolute(f, base);
+                                    m.insert("file".into(), Value::String(abs));
+                                }
+                            }
                             if top == "volumes" || top == "networks" {
                                 if let Some(o) = m.get_mut("driver_opts") {
                                     *o = list_or_map(o, &format!("{path}.driver_opts"), false)?;
@@ -249,6 +253,7 @@ pub fn service(m: &mut Map<String, Value>, base: &Path, path: &str) -> R<()> {
             "environment" => Some(list_or_map(v, &p, true)?),
             "labels" => Some(list_or_map(v, &p, false)?),
             "env_file" => Some(env_files(v, base, &p)?),
+            "configs" | "secrets" => Some(file_refs(v, &p)?),
             "ports" => Some(ports(v, &p)?),
             "expose" => Some(string_list(v, &p)?),
             "volumes" => Some(volumes(v, base, &p)?),
@@ -407,6 +412,36 @@ fn build(v: &Value, base: &Path, p: &str) -> R<Value> {
         *t = string_list(t, &format!("{p}.tags"))?;
     }
     Ok(Value::Object(m))
+}
+
+/// A service's `configs` / `secrets`: `- NAME` becomes `{source: NAME}`.
+fn file_refs(v: &Value, p: &str) -> R<Value> {
+    let Value::Array(a) = v else {
+        return Err(format!("{p}: want a list, found {}", kind(v)));
+    };
+    let mut out = Vec::new();
+    for (i, x) in a.iter().enumerate() {
+        out.push(match x {
+            Value::String(s) => json!({ "source": s }),
+            Value::Object(m) => {
+                let mut m = m.clone();
+                for k in ["uid", "gid"] {
+                    if let Some(n @ Value::Number(_)) = m.get(k) {
+                        let t = n.to_string();
+                        m.insert(k.into(), Value::String(t));
+                    }
+                }
+                Value::Object(m)
+            }
+            x => {
+                return Err(format!(
+                    "{p}[{i}]: want a name or a mapping, found {}",
+                    kind(x)
+                ))
+            }
+        });
+    }
+    Ok(Value::Array(out))
 }
 
 fn env_files(v: &Value, base: &Path, p: &str) -> R<Value> {

@@ -274,6 +274,8 @@ pub fn container_config(p: &Project, s: &Service, i: &Instance) -> Result<Contai
     for t in &s.tmpfs {
         mounts.push(options::tmpfs(t).with_context(|| at("tmpfs"))?);
     }
+    let (file_mounts, given_files) = super::files::mounts(p, i.service, s)?;
+    mounts.extend(file_mounts);
     let network = match s.network_mode.as_deref() {
         Some("none") => NetworkMode::None,
         Some("host") => NetworkMode::Host,
@@ -514,6 +516,7 @@ pub fn container_config(p: &Project, s: &Service, i: &Instance) -> Result<Contai
         dns,
         extra_hosts,
         exposed,
+        files: given_files,
     })
 }
 

@@ -34,6 +34,9 @@ pub enum Dockerfile {
 pub struct BuildOptions {
     /// The build context directory.
     pub context: PathBuf,
+    /// The context is a scratch directory (`build -`, `StdinContext`): its files' digests
+    /// are not remembered.
+    pub transient_context: bool,
     /// None: `<context>/Dockerfile`.
     pub dockerfile: Option<Dockerfile>,
     /// References to name the result (`-t`), e.g. `web:latest`.
@@ -63,6 +66,39 @@ pub fn build_network() -> NetworkMode {
     NetworkMode::Bridge(vec![crate::engine::config::Attachment::to(
         crate::engine::network::DEFAULT,
     )])
+}
+
+/// `build -`: what came on stdin, as Docker takes it: a tar archive (plain, gzip, zstd,
+/// xz or bzip2) is the context, extracted into a scratch directory; anything else is a
+/// Dockerfile with an empty context.
+pub struct StdinContext {
+    /// The context directory; deleted when this is dropped.
+    pub dir: super::fsutil::Scratch,
+    /// The Dockerfile's text when stdin was one.
+    pub dockerfile: Option<String>,
+}
+
+impl StdinContext {
+    pub fn read(root: &Path, mut input: impl std::io::Read) -> Result<StdinContext> {
+        super::fsutil::prepare_root(root)?;
+        let dir = super::fsutil::Scratch::new(root)?;
+        let head =
+            berth_image::build::copy::read_head(&mut input).context("read the build context")?;
+        let archive = berth_image::build::copy::extract_if_archive(&head, &mut input, dir.path())
+            .map_err(|e| anyhow::anyhow!("extract the build context from stdin: {e}"))?;
+        let dockerfile = if archive {
+            None
+        } else {
+            let mut rest = head;
+            input
+                .read_to_end(&mut rest)
+                .context("read the Dockerfile from stdin")?;
+            Some(String::from_utf8(rest).context(
+                "stdin is neither a tar archive (plain, gzip, zstd, xz, bzip2) nor a UTF-8 Dockerfile",
+            )?)
+        };
+        Ok(StdinContext { dir, dockerfile })
+    }
 }
 
 /// Builds the image `o` describes under `root`, writing BuildKit-style plain progress to
@@ -116,6 +152,7 @@ pub fn build_with(
     let spec = BuildSpec {
         root: root.to_path_buf(),
         context,
+        transient_context: o.transient_context,
         dockerfile_text: text,
         dockerfile_name: name,
         dockerfile_path: path,
@@ -197,6 +234,7 @@ impl Runner {
             dns: Default::default(),
             extra_hosts: Vec::new(),
             exposed: Vec::new(),
+            files: Vec::new(),
         }
     }
 

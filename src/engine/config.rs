@@ -63,6 +63,19 @@ pub struct ContainerConfig {
     pub extra_hosts: Vec<(String, IpAddr)>,
     /// `--expose` (and compose's `expose`): ports exposed beside the image's.
     pub exposed: Vec<(u16, Proto)>,
+    /// Files given by content (compose's configs and secrets from `environment` or
+    /// `content`), written into the container's directory and bind-mounted read-only.
+    pub files: Vec<FileMount>,
+}
+
+/// A file the container sees at `dst` with this content, mode and owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileMount {
+    pub dst: String,
+    pub content: Vec<u8>,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
 }
 
 /// One network a container joins (`--network NAME --network-alias A --ip IP`).

@@ -124,6 +124,46 @@ pub fn to_trash(root: &Path, path: &Path) -> Result<std::path::PathBuf> {
     Ok(gone)
 }
 
+/// A scratch directory (0700) in `<root>/trash`, held by its claim while in use: dropped,
+/// it is deleted; a killed berth leaves it to the next command's `empty_trash`.
+pub struct Scratch {
+    path: std::path::PathBuf,
+    _claim: nix::fcntl::Flock<File>,
+}
+
+impl Scratch {
+    pub fn new(root: &Path) -> Result<Scratch> {
+        let trash = root.join("trash");
+        mkdir_private(&trash)?;
+        let path = trash.join(&super::base::new_id()?[..20]);
+        std::fs::DirBuilder::new()
+            .mode(DIR_MODE)
+            .create(&path)
+            .with_context(|| format!("create {}", path.display()))?;
+        let f = File::open(&path).with_context(|| format!("open {}", path.display()))?;
+        let claim = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| anyhow::anyhow!("lock {}: {e}", path.display()))?;
+        // Another command's empty_trash may have taken it before the claim.
+        if !path.is_dir() {
+            anyhow::bail!("scratch directory {} went away: try again", path.display());
+        }
+        Ok(Scratch {
+            path,
+            _claim: claim,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = remove_tree(&self.path);
+    }
+}
+
 /// An exclusive flock on a trash entry, or None if a deleter holds it (or it is gone).
 fn claim(entry: &Path) -> Option<nix::fcntl::Flock<File>> {
     let f = File::open(entry).ok()?;

@@ -182,6 +182,7 @@ pub fn create_from(
             None => (netns, None),
         };
         mounts.extend(network::files::make(&cs, &id, o, nameserver)?);
+        mounts.extend(given_files(&dir, &o.files)?);
         berth_runtime::debug::step("engine: network set up");
         let spec = spec::build(img, o, &netns, &mounts, &id, &rootfs_dir)?;
         berth_runtime::debug::step("engine: spec built");
@@ -377,6 +378,42 @@ fn record_of(
         ..HostConfig::default()
     };
     Ok(rec)
+}
+
+/// `ContainerConfig.files` written to `<container>/files/<n>` (the directory 0700; each
+/// file with its own mode and owner, which the container sees) and bind-mounted read-only.
+/// They go with the container's directory.
+fn given_files(dir: &Path, files: &[config::FileMount]) -> Result<Vec<Mount>> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if files.is_empty() {
+        return Ok(Vec::new());
+    }
+    let fdir = dir.join("files");
+    fsutil::mkdir_private(&fdir)?;
+    let mut out = Vec::new();
+    for (n, f) in files.iter().enumerate() {
+        let p = fdir.join(n.to_string());
+        let _ = std::fs::remove_file(&p);
+        let mut h = std::fs::OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .mode(0o600)
+            .open(&p)
+            .with_context(|| format!("create {} for {}", p.display(), f.dst))?;
+        h.write_all(&f.content)
+            .with_context(|| format!("write {}", p.display()))?;
+        std::os::unix::fs::fchown(&h, Some(f.uid), Some(f.gid))
+            .with_context(|| format!("chown {} for {}", p.display(), f.dst))?;
+        h.set_permissions(std::fs::Permissions::from_mode(f.mode & 0o7777))
+            .with_context(|| format!("chmod {} for {}", p.display(), f.dst))?;
+        out.push(Mount::Bind {
+            src: p,
+            dst: f.dst.clone(),
+            ro: true,
+        });
+    }
+    Ok(out)
 }
 
 /// Volumes resolved to bind mounts of their data (made, and filled from the image when

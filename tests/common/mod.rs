@@ -27,6 +27,23 @@ pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// `data` through a filter command (`xz -c`, `bzip2 -c`, ...): its stdout.
+pub fn filter(cmd: &str, args: &[&str], data: &[u8]) -> Vec<u8> {
+    let mut c = Command::new(cmd)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    let mut stdin = c.stdin.take().expect("stdin");
+    let data = data.to_vec();
+    let t = std::thread::spawn(move || stdin.write_all(&data));
+    let out = c.wait_with_output().expect("filter");
+    t.join().expect("join").expect("write");
+    assert!(out.status.success(), "{cmd} {args:?} failed");
+    out.stdout
+}
+
 pub fn sha256_hex(data: &[u8]) -> String {
     let mut c = Command::new("sha256sum")
         .stdin(Stdio::piped())
@@ -122,6 +139,24 @@ impl World {
             .stdin(Stdio::null())
             .output()
             .expect("run berth")
+    }
+    /// Runs berth with `input` on its stdin.
+    pub fn berth_input(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut c = Command::new(BIN)
+            .arg("--root")
+            .arg(self.root())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run berth");
+        let mut stdin = c.stdin.take().expect("stdin");
+        let data = input.to_vec();
+        let t = std::thread::spawn(move || stdin.write_all(&data));
+        let out = c.wait_with_output().expect("run berth");
+        let _ = t.join();
+        out
     }
     /// Runs berth and insists on success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {

@@ -6,7 +6,7 @@
 //! layer does not change them; symlinks among the image's parents are followed.
 
 use std::fs::{self, File};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
@@ -19,30 +19,91 @@ pub struct Attrs {
     /// None: root (0:0), as Docker does without --chown.
     pub owner: Option<(u32, u32)>,
     pub chmod: Option<u32>,
-    /// ADD: a local tar archive (plain, gzip or zstd) is extracted into the destination.
+    /// ADD: a local tar archive (plain, gzip, zstd, xz or bzip2) is extracted into the
+    /// destination.
     pub extract: bool,
 }
 
-/// Whether `p` is a tar archive ADD extracts: gzip or zstd (by magic), or a plain tar
-/// (`ustar` at offset 257).
-fn is_archive(p: &Path) -> bool {
-    use std::io::Read;
-    let mut head = [0u8; 263];
-    let Ok(mut f) = File::open(p) else {
-        return false;
-    };
-    let mut n = 0;
-    while n < head.len() {
-        match f.read(&mut head[n..]) {
-            Ok(0) | Err(_) => break,
-            Ok(k) => n += k,
+/// The compressions ADD takes for a local archive: the layer ones (gzip, zstd) and the
+/// two more Docker's `archive.DecompressStream` knows (xz, bzip2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Packed {
+    /// Plain, gzip or zstd: the layer unpacker reads it as it is.
+    Layer,
+    Xz,
+    Bzip2,
+}
+
+/// xz starts with fd 37 7a 58 5a 00, bzip2 with "BZh" and the block size digit.
+fn packed(head: &[u8]) -> Option<Packed> {
+    if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
+        Some(Packed::Xz)
+    } else if head.len() >= 4 && head.starts_with(b"BZh") && (b'1'..=b'9').contains(&head[3]) {
+        Some(Packed::Bzip2)
+    } else {
+        match crate::unpack::Compression::detect(head) {
+            crate::unpack::Compression::None => {
+                (head.len() >= 262 && &head[257..262] == b"ustar").then_some(Packed::Layer)
+            }
+            _ => Some(Packed::Layer),
         }
     }
-    let head = &head[..n];
-    match crate::unpack::Compression::detect(head) {
-        crate::unpack::Compression::None => head.len() >= 262 && &head[257..262] == b"ustar",
-        _ => true,
+}
+
+/// Whether `p` is an archive ADD extracts, and how it is compressed. A compressed file
+/// is taken to be an archive by its magic, as Docker does (a `.xz` that is not a tar then
+/// fails to extract, naming the source).
+fn archive_kind(p: &Path) -> Option<Packed> {
+    let mut f = File::open(p).ok()?;
+    packed(&read_head(&mut f).ok()?)
+}
+
+/// Enough of a stream's first bytes to tell an archive (a tar's magic is at 257).
+pub fn read_head(r: &mut dyn std::io::Read) -> std::io::Result<Vec<u8>> {
+    let mut head = vec![0u8; 263];
+    let mut n = 0;
+    while n < head.len() {
+        match r.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
+    head.truncate(n);
+    Ok(head)
+}
+
+/// `r` as a tar stream (or a gzip/zstd one the unpacker decompresses itself).
+fn archive_stream<'a>(r: impl std::io::Read + 'a, kind: Packed) -> Box<dyn std::io::Read + 'a> {
+    let r = std::io::BufReader::new(r);
+    match kind {
+        Packed::Layer => Box::new(r),
+        // Multi-stream, as `xz -d` reads concatenated .xz files.
+        Packed::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(r)),
+        Packed::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(r)),
+    }
+}
+
+/// If `head` (the first bytes, as `read_head` gives them) starts an archive, extracts
+/// `head` + `rest` into `dest` (which must exist) and returns true; otherwise false and
+/// nothing is read. Entries land beneath `dest` only. `build -` takes its context so.
+pub fn extract_if_archive(
+    head: &[u8],
+    rest: impl std::io::Read,
+    dest: &Path,
+) -> Result<bool, String> {
+    let Some(kind) = packed(head) else {
+        return Ok(false);
+    };
+    crate::unpack::unpack_layer(
+        std::io::BufReader::new(archive_stream(head.chain(rest), kind)),
+        dest,
+        None,
+        None,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(true)
 }
 
 fn io(what: &str, p: &Path, e: std::io::Error) -> String {
@@ -192,17 +253,21 @@ pub fn copy_into(
                 dest.to_string()
             };
             if let Some((p, m)) = tree.stat(src) {
-                if a.extract && m.is_file() && is_archive(&p) {
+                let kind = if a.extract && m.is_file() {
+                    archive_kind(&p)
+                } else {
+                    None
+                };
+                if let Some(kind) = kind {
                     // Into the destination as a directory; entries are made beneath it
                     // only (the unpacker refuses `..`, absolute paths and symlinked
                     // parents).
                     make_dirs(layer, img, dest, a.owner)?;
                     let f = File::open(&p).map_err(|e| io("open", &p, e))?;
-                    crate::unpack::unpack_layer(
-                        std::io::BufReader::new(f),
+                    extract_merged(
+                        layer,
                         &fsview::host_path(layer, dest),
-                        None,
-                        None,
+                        archive_stream(f, kind),
                     )
                     .map_err(|e| format!("extract {src}: {e}"))?;
                     continue;
@@ -211,6 +276,54 @@ pub fn copy_into(
                 make_dirs(layer, img, parent, a.owner)?;
                 copy_one(layer, &p, &m, &target, a)?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// Extracts a tar stream into `to`: straight in when it is empty (the unpacker wants an
+/// empty destination), else into a fresh directory beside the layer that is then merged
+/// in (another source of the same ADD was there first).
+fn extract_merged(layer: &Path, to: &Path, tar: Box<dyn Read + '_>) -> Result<(), String> {
+    let empty = fs::read_dir(to)
+        .map_err(|e| io("read", to, e))?
+        .next()
+        .is_none();
+    if empty {
+        crate::unpack::unpack_layer(std::io::BufReader::new(tar), to, None, None)
+            .map_err(|e| e.to_string())?;
+        return Ok(());
+    }
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let side = layer.with_file_name(format!(
+        "{}.add-{n}",
+        layer
+            .file_name()
+            .map_or("layer".into(), |f| f.to_string_lossy())
+    ));
+    fs::create_dir(&side).map_err(|e| io("create", &side, e))?;
+    let r = crate::unpack::unpack_layer(std::io::BufReader::new(tar), &side, None, None)
+        .map_err(|e| e.to_string())
+        .and_then(|_| merge_into(&side, to));
+    let _ = crate::fsmode::remove_tree(&side);
+    r
+}
+
+/// Moves what `from` holds into `to`: directories on both sides merge (`to`'s keeps its
+/// mode, as tar does over an existing directory), anything else replaces.
+fn merge_into(from: &Path, to: &Path) -> Result<(), String> {
+    for e in fs::read_dir(from).map_err(|e| io("read", from, e))? {
+        let e = e.map_err(|e| io("read", from, e))?;
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        let src_dir = e.file_type().is_ok_and(|t| t.is_dir());
+        match fs::symlink_metadata(&dst) {
+            Ok(m) if m.is_dir() && src_dir => merge_into(&src, &dst)?,
+            Ok(_) => {
+                fsview_remove(&dst)?;
+                fs::rename(&src, &dst).map_err(|e| io("move to", &dst, e))?;
+            }
+            Err(_) => fs::rename(&src, &dst).map_err(|e| io("move to", &dst, e))?,
         }
     }
     Ok(())
@@ -331,4 +444,24 @@ pub fn content_digest(
         }
     }
     Ok(Digest::of(text.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archive_kinds_by_magic() {
+        assert_eq!(
+            packed(&[0xfd, b'7', b'z', b'X', b'Z', 0, 0]),
+            Some(Packed::Xz)
+        );
+        assert_eq!(packed(b"BZh91AY&SY"), Some(Packed::Bzip2));
+        assert_eq!(packed(b"BZhx"), None);
+        assert_eq!(packed(&[0x1f, 0x8b, 8, 0]), Some(Packed::Layer));
+        let mut tar = vec![0u8; 300];
+        tar[257..262].copy_from_slice(b"ustar");
+        assert_eq!(packed(&tar), Some(Packed::Layer));
+        assert_eq!(packed(b"hello"), None);
+    }
 }

@@ -8,7 +8,6 @@ use std::io::Write;
 use std::path::Path;
 
 use super::copy::{self, Attrs};
-use super::fetch;
 use super::fsview::{self, Context, ImageFs, Tree};
 use super::instructions::{Cmd, CmdLine, CopyArgs, Instruction};
 use super::pack;
@@ -17,6 +16,7 @@ use super::progress::{Progress, Vertex};
 use super::state::State;
 use super::words::{expand, expand_text, Vars};
 use super::{cache, BuildSpec, RunStep, StepRunner};
+use super::{fetch, git};
 use crate::digest::chain_ids;
 use crate::error::{Error, Result};
 use crate::layers;
@@ -351,19 +351,36 @@ impl<O: Write> Run<'_, O> {
         let mut srcs = Vec::new();
         for src in &c.srcs {
             let e = self.x(i, src, vars)?;
-            if e.starts_with("git@") || (!add && fetch::is_url(&e)) {
-                return Err(at(
-                    self.spec,
-                    i,
-                    format!("{e}: only ADD takes URLs, and git sources are not supported"),
-                ));
+            if !add && (fetch::is_url(&e) || git::is_git(&e)) {
+                return Err(at(self.spec, i, format!("{e}: only ADD takes URLs")));
             }
             srcs.push(e);
         }
+        // ADD <git url>: checked out into a directory of its own, whose contents (or the
+        // subdirectory's) are copied like a context directory's.
+        let git_dir = match srcs.iter().find(|x| git::is_git(x)) {
+            None => None,
+            Some(u) => {
+                if srcs.len() != 1 || c.from.is_some() || c.checksum.is_some() {
+                    return Err(at(
+                        self.spec,
+                        i,
+                        "a git source is ADD's only source, without --from or --checksum",
+                    ));
+                }
+                let g = git::parse(u).map_err(|e| at(self.spec, i, e))?;
+                let dir = TempDir::new(self.store, "git")?;
+                git::checkout(&g, &dir.0).map_err(|e| at(self.spec, i, e))?;
+                srcs = vec![g.subdir.unwrap_or_else(|| ".".into())];
+                Some(dir)
+            }
+        };
         // ADD <url>...: downloaded first (its content is the cache key), then copied from
         // a directory of their own like context files.
         let urls: Vec<String> = srcs.iter().filter(|x| fetch::is_url(x)).cloned().collect();
-        let url_dir = if urls.is_empty() {
+        let url_dir = if git_dir.is_some() {
+            git_dir
+        } else if urls.is_empty() {
             None
         } else {
             if urls.len() != srcs.len() || c.from.is_some() {
@@ -667,7 +684,11 @@ pub fn build(
         escape: d.escape,
         done: BTreeMap::new(),
         meta_args: p.meta_args.clone(),
-        hashes: std::sync::Arc::new(super::hashes::Hashes::load(&spec.root, &spec.context)),
+        hashes: std::sync::Arc::new(if spec.transient_context {
+            super::hashes::Hashes::transient()
+        } else {
+            super::hashes::Hashes::load(&spec.root, &spec.context)
+        }),
     };
     let single = p.stages.len() == 1;
     let target = *p

@@ -61,6 +61,14 @@ impl Hashes {
         }
     }
 
+    /// None remembered and none kept: a context that is a scratch directory (`build -`).
+    pub fn transient() -> Hashes {
+        Hashes {
+            path: PathBuf::new(),
+            inner: Mutex::new((HashMap::new(), false)),
+        }
+    }
+
     /// The digest of `rel` if its stat is the one remembered.
     pub fn get(&self, rel: &str, m: &Metadata) -> Option<Digest> {
         let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
@@ -87,7 +95,7 @@ impl Hashes {
     /// Writes them back if they changed (best effort: without them a build only reads more).
     pub fn save(&self) {
         let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if !g.1 {
+        if !g.1 || self.path.as_os_str().is_empty() {
             return;
         }
         let Some(dir) = self.path.parent() else {

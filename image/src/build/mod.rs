@@ -20,6 +20,7 @@ pub mod copy;
 mod exec;
 pub mod fetch;
 pub mod fsview;
+pub mod git;
 pub mod hashes;
 pub mod ignore;
 pub mod instructions;
@@ -52,6 +53,9 @@ pub struct BuildSpec {
     pub root: PathBuf,
     /// The context directory.
     pub context: PathBuf,
+    /// The context is a scratch directory made for this build (`build -`): its files'
+    /// digests are not remembered for the next build.
+    pub transient_context: bool,
     pub dockerfile_text: String,
     /// How errors name the Dockerfile (its path as given).
     pub dockerfile_name: String,
