@@ -251,7 +251,12 @@ pub enum ContainerVerb {
     /// Rename a container
     Rename { container: String, new_name: String },
     /// Show the processes of a container
-    Top { container: String },
+    Top {
+        container: String,
+        /// Options for ps(1) (default -ef), e.g. `aux` or `-o pid,comm`
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
     /// Live resource use of containers (CPU, memory, pids), from their cgroups
     Stats(StatsArgs),
     /// Copy files between a container and the host: CONTAINER:SRC DEST or SRC CONTAINER:DEST

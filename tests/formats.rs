@@ -2,7 +2,8 @@
 //! `images`, `inspect` (containers, images, volumes, networks), `volume ls`, `network ls`,
 //! `history`, `stats`, `system df`; `table` headers aligned as Docker's tabwriter; the
 //! template functions; errors with their position and status; `ps -n/-l/-s/--no-trunc`.
-//! The expected strings are written from docs.docker.com (config/formatting, container ls,
+//! Also the other forms of Docker's that issue 10 lists: `top` with ps options, `cp` with
+//! tar streams and `dir/.`. The expected strings are written from docs.docker.com (config/formatting, container ls,
 //! image ls, inspect), not from berth's output.
 
 mod common;
@@ -424,4 +425,169 @@ fn list_verbs_templates_and_tables() {
         format!("{} \"linux\"\n", env!("CARGO_PKG_VERSION"))
     );
     w.ok(&["network", "rm", "fmtnet"]);
+}
+
+/// `top CONTAINER [ps OPTIONS]`: ps on the host, only the container's processes, Docker's
+/// layout (tabwriter, min width 20).
+#[test]
+fn top_passes_ps_options() {
+    if !root_or_skip("top_passes_ps_options") {
+        return;
+    }
+    let w = World::with_busybox();
+    w.run_d(&[
+        "--name",
+        "fmt-top",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        "sleep 1000 & sleep 1001",
+    ]);
+    w.eventually(10, "two processes", || {
+        w.ok(&["top", "fmt-top", "-o", "pid"]).lines().count() == 3
+    });
+    let t = w.ok(&["top", "fmt-top"]);
+    let head: Vec<&str> = t.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        head,
+        ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
+        "{t}"
+    );
+    assert!(
+        t.starts_with(&format!("UID{}PID{}", " ".repeat(17), " ".repeat(17))),
+        "{t}"
+    );
+    assert!(t.contains("sleep 1000") && t.contains("sleep 1001"), "{t}");
+    assert_eq!(t.lines().count(), 3, "only the container's processes: {t}");
+    let aux = w.ok(&["top", "fmt-top", "aux"]);
+    assert!(aux.starts_with("USER "), "{aux}");
+    assert!(aux.lines().next().unwrap().contains("%CPU"), "{aux}");
+    let pc = w.ok(&["top", "fmt-top", "-o", "pid,comm"]);
+    let rows: Vec<Vec<&str>> = pc.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows[0], ["PID", "COMMAND"]);
+    assert_eq!(rows.len(), 3);
+    assert!(rows[1..].iter().all(|r| r[1] == "sleep"), "{pc}");
+    // no PID column: Docker's error
+    let out = w.berth(&["top", "fmt-top", "-o", "comm"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("PID"), "{}", text(&out.stderr));
+}
+
+/// `cp CONTAINER:PATH -` writes a tar stream, `cp - CONTAINER:DIR` reads one, and `SRC/.`
+/// copies a directory's contents (Docker's rules), both ways.
+#[test]
+fn cp_tar_streams_and_contents() {
+    if !root_or_skip("cp_tar_streams_and_contents") {
+        return;
+    }
+    let w = World::with_busybox();
+    w.run_d(&[
+        "--name",
+        "fmt-cp",
+        "--network",
+        "none",
+        "bb:1",
+        "sleep",
+        "300",
+    ]);
+    w.ok(&[
+        "exec",
+        "fmt-cp",
+        "sh",
+        "-c",
+        "mkdir -p /d/sub /empty && echo a > /d/a && echo b > /d/sub/b && ln -s /etc/passwd /d/link",
+    ]);
+    let tar_list = |args: &[&str]| {
+        let out = w.berth(args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let mut ar = tar::Archive::new(&out.stdout[..]);
+        let mut v: Vec<String> = ar
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let mut p = e
+                    .path()
+                    .unwrap()
+                    .to_string_lossy()
+                    .trim_end_matches('/')
+                    .to_string();
+                if e.header().entry_type().is_symlink() {
+                    p = format!("{p} -> {}", e.link_name().unwrap().unwrap().display());
+                }
+                p
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        tar_list(&["cp", "fmt-cp:/d", "-"]),
+        ["d", "d/a", "d/link -> /etc/passwd", "d/sub", "d/sub/b"]
+    );
+    assert_eq!(
+        tar_list(&["cp", "fmt-cp:/d/.", "-"]),
+        ["a", "link -> /etc/passwd", "sub", "sub/b"]
+    );
+    assert_eq!(tar_list(&["cp", "fmt-cp:/d/a", "-"]), ["a"]);
+    // a tar stream in: unpacked into the directory, which must exist
+    let tarball = tar_of(&[("x/f", b"hi\n"), ("g", b"top\n")]);
+    let put = |dst: &str| {
+        let mut c = std::process::Command::new(BIN)
+            .arg("--root")
+            .arg(w.root())
+            .args(["cp", "-", dst])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        c.stdin.take().unwrap().write_all(&tarball).unwrap();
+        c.wait_with_output().unwrap()
+    };
+    assert!(put("fmt-cp:/empty").status.success());
+    assert_eq!(
+        w.ok(&["exec", "fmt-cp", "sh", "-c", "cat /empty/x/f /empty/g"]),
+        "hi\ntop\n"
+    );
+    let out = put("fmt-cp:/nosuch");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("/nosuch"),
+        "{}",
+        text(&out.stderr)
+    );
+    // SRC/. : the contents, into an existing directory or as a new one
+    let src = w.dir.path().join("src");
+    std::fs::create_dir_all(src.join("in")).unwrap();
+    std::fs::write(src.join("in/one"), "1").unwrap();
+    std::fs::write(src.join("two"), "2").unwrap();
+    let dot = format!("{}/.", src.display());
+    w.ok(&["cp", &dot, "fmt-cp:/d/sub"]);
+    w.ok(&["cp", &dot, "fmt-cp:/fresh"]);
+    w.ok(&["cp", src.to_str().unwrap(), "fmt-cp:/d"]);
+    assert_eq!(
+        w.ok(&[
+            "exec",
+            "fmt-cp",
+            "sh",
+            "-c",
+            "cat /d/sub/in/one /d/sub/two /fresh/in/one /fresh/two /d/src/two"
+        ]),
+        "12122"
+    );
+    let host = w.dir.path().join("host");
+    std::fs::create_dir_all(&host).unwrap();
+    w.ok(&["cp", "fmt-cp:/d/sub/.", host.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(host.join("b")).unwrap(), "b\n");
+    assert_eq!(std::fs::read_to_string(host.join("in/one")).unwrap(), "1");
+    w.ok(&["cp", "fmt-cp:/d/sub", host.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(host.join("sub/b")).unwrap(), "b\n");
+    // the scratch space of the tar forms is gone
+    let trash = std::fs::read_dir(w.root().join("trash"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(trash, 0);
 }

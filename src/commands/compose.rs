@@ -384,7 +384,7 @@ pub fn dispatch(root: &Path, a: ComposeArgs) -> Result<i32> {
             for r in of_services(root, &p, &s.services, false)? {
                 if apply::status(root, &r).is_alive() {
                     println!("{}", r.bare_name());
-                    super::container::top(root, &r.id)?;
+                    super::container::top(root, &r.id, &[])?;
                     println!();
                 }
             }

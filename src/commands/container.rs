@@ -35,7 +35,7 @@ pub fn dispatch(root: &Path, v: ContainerVerb) -> Result<()> {
             container,
             new_name,
         } => rename(root, &container, &new_name),
-        ContainerVerb::Top { container } => top(root, &container),
+        ContainerVerb::Top { container, ps_args } => top(root, &container, &ps_args),
         ContainerVerb::Stats(a) => stats(root, &a),
         ContainerVerb::Cp { archive, src, dst } => cp(root, &src, &dst, archive),
     }
@@ -497,17 +497,11 @@ pub fn rename(root: &Path, old: &str, new: &str) -> Result<()> {
     Ok(())
 }
 
-fn proc_field(pid: i32, file: &str, key: &str) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/{file}"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.split_whitespace().next())
-        .unwrap_or("?")
-        .to_string()
-}
-
-pub fn top(root: &Path, name: &str) -> Result<()> {
+/// `top CONTAINER [ps OPTIONS]` as Docker's daemon does it: ps(1) on the host with the
+/// options (default `-ef`) and `-q` with the container's pids (again without `-q` when ps
+/// refuses the pair, as BSD-style `f` does), then only the lines whose PID column is one of
+/// the container's; printed as Docker's CLI prints them (tabwriter, min width 20).
+pub fn top(root: &Path, name: &str, ps_args: &[String]) -> Result<()> {
     let cs = open(root)?;
     let rec = cs.find(name)?;
     let status = lifecycle::current_status(&cs, &rec);
@@ -516,23 +510,75 @@ pub fn top(root: &Path, name: &str) -> Result<()> {
     }
     let mut pids = lifecycle::pids(&cs, &rec.id)?;
     pids.sort();
-    println!("{:<8}{:<10}{:<10}CMD", "UID", "PID", "PPID");
-    for pid in pids {
-        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let cmd: Vec<String> = cmd
-            .split(|b| *b == 0)
-            .filter(|s| !s.is_empty())
-            .map(|s| String::from_utf8_lossy(s).into_owned())
-            .collect();
-        println!(
-            "{:<8}{:<10}{:<10}{}",
-            proc_field(pid, "status", "Uid:"),
-            pid,
-            proc_field(pid, "status", "PPid:"),
-            cmd.join(" ")
+    let args: Vec<String> = if ps_args.is_empty() {
+        vec!["-ef".into()]
+    } else {
+        ps_args
+            .iter()
+            .flat_map(|a| a.split(' '))
+            .filter(|a| !a.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let list: Vec<String> = pids.iter().map(|p| p.to_string()).collect();
+    let ps = |with_q: bool| {
+        let mut c = std::process::Command::new("ps");
+        c.args(&args);
+        if with_q {
+            c.arg("-q").arg(list.join(","));
+        }
+        c.stdin(std::process::Stdio::null()).output()
+    };
+    let mut out = ps(true).context("ps")?;
+    if !out.status.success() {
+        out = ps(false).context("ps")?;
+    }
+    if !out.status.success() {
+        bail!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
         );
     }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let table = top_table(&text, &pids)?;
+    print!("{}", crate::commands::output::tabwrite_min(&table, 20));
     Ok(())
+}
+
+/// ps output -> the header and the lines of `pids`, tab-separated (the last column, the
+/// command, keeps its spaces), as Docker's parsePSOutput.
+fn top_table(text: &str, pids: &[i32]) -> Result<String> {
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let pid_col = header
+        .iter()
+        .position(|t| *t == "PID")
+        .context("couldn't find PID field in ps output")?;
+    let mut out = header.join("\t");
+    for l in lines {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.is_empty() {
+            continue;
+        }
+        let Some(pid) = f.get(pid_col).and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        if !pids.contains(&pid) {
+            continue;
+        }
+        let n = header.len().max(1);
+        let mut row: Vec<String> = f.iter().take(n - 1).map(|s| s.to_string()).collect();
+        row.push(f.get(n - 1..).map(|r| r.join(" ")).unwrap_or_default());
+        out.push('\n');
+        let row: Vec<String> = row.iter().map(|c| crate::escape_controls(c)).collect();
+        out.push_str(&row.join("\t"));
+    }
+    Ok(out)
 }
 
 pub fn human_bytes(b: u64) -> String {
@@ -639,6 +685,16 @@ fn split_ref(s: &str) -> Option<(&str, &str)> {
 pub fn cp(root: &Path, src: &str, dst: &str, archive: bool) -> Result<()> {
     let cs = open(root)?;
     match (split_ref(src), split_ref(dst)) {
+        // Docker's `-`: a tar stream on stdout, or from stdin
+        (Some((c, p)), None) if dst == "-" => {
+            let rec = cs.find(c)?;
+            let out = std::io::stdout().lock();
+            crate::engine::access::copy_out_tar(&cs, &rec, Path::new(p), out)
+        }
+        (None, Some((c, p))) if src == "-" => {
+            let rec = cs.find(c)?;
+            crate::engine::access::copy_in_tar(&cs, &rec, std::io::stdin().lock(), Path::new(p))
+        }
         (Some((c, p)), None) => {
             let rec = cs.find(c)?;
             crate::engine::access::copy_out(&cs, &rec, Path::new(p), Path::new(dst), archive)

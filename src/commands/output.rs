@@ -138,6 +138,11 @@ pub fn print_list(
 /// least 10; a line's last cell (no tab after it) is not aligned. Runs of lines with the
 /// same column make one block, as tabwriter's.
 pub fn tabwrite(text: &str) -> String {
+    tabwrite_min(text, 10)
+}
+
+/// `tabwrite` with another minimum column width (`top` uses 20).
+pub fn tabwrite_min(text: &str, min: usize) -> String {
     let lines: Vec<Vec<&str>> = text.split('\n').map(|l| l.split('\t').collect()).collect();
     let mut widths: Vec<Vec<usize>> = lines.iter().map(|l| vec![0; l.len()]).collect();
     // column j of line i is aligned over the block of neighbouring lines that have a
@@ -156,7 +161,7 @@ pub fn tabwrite(text: &str) -> String {
                 w = w.max(lines[i][j].chars().count());
                 i += 1;
             }
-            let w = (w + 3).max(10);
+            let w = (w + 3).max(min);
             for row in widths.iter_mut().take(i).skip(start) {
                 row[j] = w;
             }

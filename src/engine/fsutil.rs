@@ -121,6 +121,18 @@ pub fn to_trash(root: &Path, path: &Path) -> Result<std::path::PathBuf> {
     Ok(gone)
 }
 
+/// A private scratch directory in `<root>/trash`, held (flocked) while the returned lock
+/// lives: nobody else empties it meanwhile, and a killed user leaves it to the next
+/// command's `empty_trash`.
+pub fn scratch_dir(root: &Path) -> Result<(std::path::PathBuf, nix::fcntl::Flock<File>)> {
+    let trash = root.join("trash");
+    mkdir_private(&trash)?;
+    let dir = trash.join(&super::base::new_id()?[..20]);
+    mkdir_private(&dir)?;
+    let hold = claim(&dir).with_context(|| format!("lock {}", dir.display()))?;
+    Ok((dir, hold))
+}
+
 /// An exclusive flock on a trash entry, or None if a deleter holds it (or it is gone).
 fn claim(entry: &Path) -> Option<nix::fcntl::Flock<File>> {
     let f = File::open(entry).ok()?;
