@@ -28,12 +28,6 @@ pub struct Cli {
     pub cmd: Cmd,
 }
 
-#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
-pub enum Format {
-    Table,
-    Json,
-}
-
 #[derive(Subcommand)]
 pub enum Cmd {
     /// Define and run multi-container applications (docker compose)
@@ -209,8 +203,10 @@ pub enum ImageVerb {
     /// Show the history of an image
     History {
         image: String,
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
+        /// table (default), json (one object a line), `table TEMPLATE`, or a Go template
+        /// such as '{{.ID}}: {{.Names}}'
+        #[arg(long)]
+        format: Option<String>,
     },
 }
 
@@ -219,8 +215,10 @@ pub struct ImagesArgs {
     /// Only show image ids
     #[arg(long, short)]
     pub quiet: bool,
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: Format,
+    /// table (default), json (one object a line), `table TEMPLATE`, or a Go template
+    /// such as '{{.ID}}: {{.Names}}'
+    #[arg(long)]
+    pub format: Option<String>,
     /// Show full ids
     #[arg(long)]
     pub no_trunc: bool,
@@ -278,7 +276,12 @@ pub enum ContainerVerb {
     /// Rename a container
     Rename { container: String, new_name: String },
     /// Show the processes of a container
-    Top { container: String },
+    Top {
+        container: String,
+        /// Options for ps(1) (default -ef), e.g. `aux` or `-o pid,comm`
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
     /// Live resource use of containers (CPU, memory, pids), from their cgroups
     Stats(StatsArgs),
     /// Change containers' limits and restart policy (running ones at once)
@@ -386,8 +389,10 @@ pub struct StatsArgs {
     /// Show all containers (default: running ones)
     #[arg(long, short)]
     pub all: bool,
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: Format,
+    /// table (default), json (one object a line), `table TEMPLATE`, or a Go template
+    /// such as '{{.ID}}: {{.Names}}'
+    #[arg(long)]
+    pub format: Option<String>,
     pub containers: Vec<String>,
 }
 
@@ -429,15 +434,17 @@ pub enum NetworkCmd {
         /// Filter: name=, id=, label=KEY[=VALUE], driver=
         #[arg(long, short)]
         filter: Vec<String>,
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
+        /// table (default), json (one object a line), `table TEMPLATE`, or a Go template
+        /// such as '{{.ID}}: {{.Names}}'
+        #[arg(long)]
+        format: Option<String>,
         /// Do not truncate ids
         #[arg(long)]
         no_trunc: bool,
     },
     /// Show networks as JSON (Docker's shape)
     Inspect {
-        /// Go-template subset: {{.Id}}, {{json .IPAM}}
+        /// A Go template, e.g. {{.Id}}, {{json .IPAM}}
         #[arg(long, short)]
         format: Option<String>,
         #[arg(required = true)]
@@ -492,8 +499,10 @@ pub enum VolumeCmd {
         /// Filter: label=KEY[=VALUE], dangling=true|false, name=
         #[arg(long, short)]
         filter: Vec<String>,
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
+        /// table (default), json (one object a line), `table TEMPLATE`, or a Go template
+        /// such as '{{.ID}}: {{.Names}}'
+        #[arg(long)]
+        format: Option<String>,
     },
     /// Show volumes as JSON
     Inspect {
@@ -552,12 +561,22 @@ pub struct PsArgs {
     /// Filter: name=, label=KEY[=VALUE], status=, ancestor=, id=
     #[arg(long, short)]
     pub filter: Vec<String>,
-    /// table, or json (one object per line)
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: Format,
+    /// table (default), json (one object a line), `table TEMPLATE`, or a Go template
+    /// such as '{{.ID}}: {{.Names}}'
+    #[arg(long)]
+    pub format: Option<String>,
     /// Do not truncate ids and commands
     #[arg(long)]
     pub no_trunc: bool,
+    /// Show the last N created containers (all states)
+    #[arg(long = "last", short = 'n', allow_negative_numbers = true)]
+    pub last: Option<i64>,
+    /// Show the latest created container (all states)
+    #[arg(long, short)]
+    pub latest: bool,
+    /// Show sizes: the writable layer, and the image under it as "virtual"
+    #[arg(long, short)]
+    pub size: bool,
 }
 
 #[derive(clap::Args)]
@@ -614,7 +633,7 @@ pub struct RmArgs {
 
 #[derive(clap::Args)]
 pub struct InspectArgs {
-    /// Go-template subset: {{.State.Status}}, {{json .Config}}
+    /// A Go template, e.g. {{.State.Status}}, {{json .Config}}
     #[arg(long, short)]
     pub format: Option<String>,
     /// Only objects of this type (default: a container, else an image, a volume, a network)
@@ -775,7 +794,7 @@ pub enum ImageCmd {
     Verb(ImageVerb),
     /// Show an image's manifest and config as JSON
     Inspect {
-        /// Go-template subset: {{.Id}}, {{json .Config}}
+        /// A Go template, e.g. {{.Id}}, {{json .Config}}
         #[arg(long, short)]
         format: Option<String>,
         #[arg(required = true)]
@@ -1187,8 +1206,9 @@ pub struct ComposeStats {
     /// Show all containers (default: running ones)
     #[arg(long, short)]
     pub all: bool,
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: Format,
+    /// table (default), json (one object a line), `table TEMPLATE`, or a Go template
+    #[arg(long)]
+    pub format: Option<String>,
     pub services: Vec<String>,
 }
 

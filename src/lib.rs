@@ -9,6 +9,7 @@ pub mod engine;
 pub mod exit;
 pub mod monitor;
 pub mod sys;
+pub mod template;
 
 pub mod text;
 

@@ -128,7 +128,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     match cli.cmd {
         Cmd::Compose(a) => return compose::dispatch(root, a),
         Cmd::ImageVerbs(v) => image_verb(root, v)?,
-        Cmd::Images(a) => image::images(root, a.quiet, a.format, a.no_trunc)?,
+        Cmd::Images(a) => image::images(root, a.quiet, a.format.as_deref(), a.no_trunc)?,
         Cmd::Rmi(a) => image::rmi(root, a.force, &a.images)?,
         Cmd::Image { cmd } => match cmd {
             ImageCmd::Verb(v) => image_verb(root, v)?,
@@ -136,7 +136,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 image::inspect(root, &images, format.as_deref())?
             }
             ImageCmd::Prune { all, force } => image::prune(root, all, force)?,
-            ImageCmd::Ls(a) => image::images(root, a.quiet, a.format, a.no_trunc)?,
+            ImageCmd::Ls(a) => image::images(root, a.quiet, a.format.as_deref(), a.no_trunc)?,
             ImageCmd::Rm(a) => image::rmi(root, a.force, &a.images)?,
         },
         Cmd::Containers(v) => return container_verb(root, v),
@@ -209,7 +209,7 @@ fn image_verb(root: &Path, v: ImageVerb) -> anyhow::Result<()> {
             quiet,
         } => image::push(root, &img, insecure_registry, quiet),
         ImageVerb::Tag { source, target } => image::tag(root, &source, &target),
-        ImageVerb::History { image: img, format } => image::history(root, &img, format),
+        ImageVerb::History { image: img, format } => image::history(root, &img, format.as_deref()),
     }
 }
 

@@ -17,7 +17,7 @@ fn usage_errors_exit_125_and_unknown_commands_1() {
         "{}",
         text(&out.stderr)
     );
-    let out = w.berth(&["ps", "--format", "xml"]);
+    let out = w.berth(&["ps", "--last", "xml"]);
     assert_eq!(out.status.code(), Some(125));
     assert!(text(&out.stderr).contains("xml"), "{}", text(&out.stderr));
     let out = w.berth(&["run", "--memory"]);
@@ -217,7 +217,7 @@ fn command_groups_reach_the_same_verbs() {
     let ls = w.ok(&["image", "ls"]);
     assert!(ls.contains("bb ") && ls.lines().count() == 3, "{ls}");
     assert_eq!(w.ok(&["image", "list", "-q"]).lines().count(), 1);
-    assert!(w.ok(&["image", "history", "bb:1"]).starts_with("CREATED"));
+    assert!(w.ok(&["image", "history", "bb:1"]).starts_with("IMAGE   "));
     let arch = w.dir.path().join("bb2.tar");
     w.ok(&["image", "save", "-o", arch.to_str().unwrap(), "bb:2"]);
     let rm = w.ok(&["image", "rm", "bb:2"]);

@@ -223,7 +223,11 @@ fn exec_into_a_running_container() {
     assert!(top.contains("sleep 100"), "{top}");
     let stats = w.ok(&["stats", "--no-stream", "--format", "json", "box"]);
     let s: serde_json::Value = serde_json::from_str(stats.trim()).unwrap();
-    assert!(s["PIDs"].as_u64().unwrap() >= 1, "{stats}");
+    // Docker's stats formatter: every column a string
+    assert!(
+        s["PIDs"].as_str().unwrap().parse::<u64>().unwrap() >= 1,
+        "{stats}"
+    );
     assert!(s["MemBytes"].as_u64().unwrap() > 0, "{stats}");
     // pause freezes: exec is refused, status says paused; unpause thaws.
     w.ok(&["pause", "box"]);

@@ -37,6 +37,7 @@ pub const TARGETS: &[Target] = &[
     ("dockerfile", dockerfile),
     ("compose", compose),
     ("dns", dns),
+    ("template", template),
 ];
 
 /// Largest file a body may write. A tar entry declares its own size and a sparse one any
@@ -396,5 +397,24 @@ pub fn dns(data: &[u8]) {
     if let dns::Reply::Answer(r) = dns::reply(data, &zone, data.len()) {
         assert_eq!(r[..2], data[..2], "the answer keeps the query's id");
         let _ = dns::answers_of(&r);
+    }
+}
+
+/// `--format` Go templates (src/template.rs) over a container-list row and an inspect-shaped
+/// value, and the table layout of what they print.
+pub fn template(data: &[u8]) {
+    let s = text(data);
+    let v = serde_json::json!({
+        "Name": "/x", "State": {"Status": "running", "ExitCode": 0, "Health": null},
+        "Config": {"Labels": {"app": "web", "b": "2"}, "Cmd": ["sh", "-c", "true"]},
+        "Mounts": [{"Name": "v", "Destination": "/d"}], "N": 1.5,
+        "\u{1}Label": {"app": "web"},
+    });
+    for t in std::iter::once(&*s).chain(s.lines()) {
+        if let Ok(tmpl) = berth::template::Template::parse(t) {
+            if let Ok(out) = tmpl.render(&v) {
+                let _ = berth::commands::output::tabwrite(&out);
+            }
+        }
     }
 }

@@ -384,7 +384,7 @@ pub fn dispatch(root: &Path, a: ComposeArgs) -> Result<i32> {
             for r in of_services(root, &p, &s.services, false)? {
                 if apply::status(root, &r).is_alive() {
                     println!("{}", r.bare_name());
-                    super::container::top(root, &r.id)?;
+                    super::container::top(root, &r.id, &[])?;
                     println!();
                 }
             }
@@ -431,7 +431,7 @@ pub fn dispatch(root: &Path, a: ComposeArgs) -> Result<i32> {
                 .collect();
             if ids.is_empty() {
                 // Nothing to sample: the header alone, as docker compose prints.
-                if st.format == crate::cli::Format::Table {
+                if st.format.as_deref().is_none_or(|f| f == "table") {
                     println!("CONTAINER ID   NAME   CPU %   MEM USAGE / LIMIT   MEM %   PIDS");
                 }
             } else {
@@ -440,7 +440,7 @@ pub fn dispatch(root: &Path, a: ComposeArgs) -> Result<i32> {
                     &crate::cli::StatsArgs {
                         no_stream: st.no_stream,
                         all: true,
-                        format: st.format,
+                        format: st.format.clone(),
                         containers: ids,
                     },
                 )?;

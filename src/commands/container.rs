@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use crate::cli::{ContainerVerb, Format, KillArgs, LogsArgs, PsArgs, RmArgs, StopArgs};
+use crate::cli::{ContainerVerb, KillArgs, LogsArgs, PsArgs, RmArgs, StopArgs};
 use crate::engine::container::{Containers, Record, Status};
 use crate::engine::lifecycle;
 use crate::monitor::logs;
@@ -35,7 +35,7 @@ pub fn dispatch(root: &Path, v: ContainerVerb) -> Result<()> {
             container,
             new_name,
         } => rename(root, &container, &new_name),
-        ContainerVerb::Top { container } => top(root, &container),
+        ContainerVerb::Top { container, ps_args } => top(root, &container, &ps_args),
         ContainerVerb::Stats(a) => stats(root, &a),
         ContainerVerb::Cp { archive, src, dst } => cp(root, &src, &dst, archive),
         ContainerVerb::Update(a) => update(root, &a),
@@ -92,7 +92,13 @@ pub fn ps(root: &Path, a: &PsArgs) -> Result<()> {
         }
         filters.push((k.to_string(), v.to_string()));
     }
-    let show_all = a.all || filters.iter().any(|(k, _)| k == "status");
+    // -n N / -l: the last N created, whatever their state (Docker sets --all with them)
+    let last = if a.latest {
+        Some(1)
+    } else {
+        a.last.filter(|n| *n > 0)
+    };
+    let show_all = a.all || last.is_some() || filters.iter().any(|(k, _)| k == "status");
     let mut rows = Vec::new();
     for rec in cs.all().into_iter().rev() {
         let status = lifecycle::current_status(&cs, &rec);
@@ -107,67 +113,179 @@ pub fn ps(root: &Path, a: &PsArgs) -> Result<()> {
         }
         rows.push((rec, status));
     }
+    if let Some(n) = last {
+        rows.truncate(n as usize);
+    }
     if a.quiet {
         for (rec, _) in &rows {
             println!("{}", if a.no_trunc { &rec.id } else { rec.short_id() });
         }
         return Ok(());
     }
-    if a.format == Format::Json {
-        for (rec, status) in &rows {
-            let labels: Vec<String> = rec
-                .config
-                .labels
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            println!(
-                "{}",
-                serde_json::json!({
-                    "ID": if a.no_trunc { rec.id.as_str() } else { rec.short_id() },
-                    "Names": rec.bare_name(),
-                    "Image": rec.config.image,
-                    "Command": format!("\"{}\"", rec.command_text()),
-                    "CreatedAt": rec.created,
-                    "State": status,
-                    "Status": rec.status_text(*status),
-                    "Labels": labels.join(","),
-                    "Mounts": rec.mounts.iter().map(|m| if m.name.is_empty() { m.source.clone() } else { m.name.clone() }).collect::<Vec<_>>().join(","),
-                    "Ports": "",
-                })
-            );
-        }
-        return Ok(());
-    }
-    let pw = rows
+    let size = a.size || a.format.as_deref().is_some_and(|f| f.contains(".Size"));
+    let store = if size {
+        berth_image::Store::open(root).ok()
+    } else {
+        None
+    };
+    let values: Vec<Value> = rows
         .iter()
-        .map(|(r, _)| r.ports_text().len())
-        .max()
-        .unwrap_or(0)
-        .max(5)
-        + 3;
-    println!(
-        "{:<14}{:<20}{:<24}{:<24}{:<36}{:<pw$}NAMES",
-        "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS"
+        .map(|(rec, status)| {
+            ps_row(
+                &cs,
+                rec,
+                *status,
+                !a.no_trunc,
+                size.then_some(store.as_ref()),
+            )
+        })
+        .collect();
+    let mut table = String::from(
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}",
     );
-    for (rec, status) in &rows {
-        // The command comes from the image: no escape sequence of its reaches the terminal.
-        let mut cmd = format!("\"{}\"", crate::escape_controls(&rec.command_text()));
-        if !a.no_trunc && cmd.chars().count() > 22 {
-            cmd = format!("{}…\"", cmd.chars().take(20).collect::<String>());
-        }
-        println!(
-            "{:<14}{:<20}{:<24}{:<24}{:<36}{:<pw$}{}",
-            if a.no_trunc { &rec.id } else { rec.short_id() },
-            crate::escape_controls(&rec.config.image),
-            cmd,
-            rec.created_ago(),
-            rec.status_text(*status),
-            rec.ports_text(),
-            rec.bare_name()
-        );
+    if a.size {
+        table.push_str("\t{{.Size}}");
     }
-    Ok(())
+    crate::commands::output::print_list(&values, &ps_header(), &table, a.format.as_deref())
+}
+
+/// The column titles of Docker's container formatter (cli/command/formatter/container.go).
+fn ps_header() -> Value {
+    serde_json::json!({
+        "ID": "CONTAINER ID", "Names": "NAMES", "Image": "IMAGE", "Command": "COMMAND",
+        "CreatedAt": "CREATED AT", "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE",
+        "Status": "STATUS", "Size": "SIZE", "Labels": "LABELS", "Label": "LABEL",
+        "Mounts": "MOUNTS", "LocalVolumes": "LOCAL VOLUMES", "Networks": "NETWORKS",
+    })
+}
+
+/// Docker's Ellipsis: at most `n` characters, the last one "…" when cut.
+pub fn ellipsis(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        return s.to_string();
+    }
+    let mut o: String = s.chars().take(n.saturating_sub(1)).collect();
+    o.push('…');
+    o
+}
+
+/// One container as Docker's container formatter shows it: every field a string.
+fn ps_row(
+    cs: &Containers,
+    rec: &Record,
+    status: Status,
+    trunc: bool,
+    size: Option<Option<&berth_image::Store>>,
+) -> Value {
+    let cmd = rec.command_text();
+    let cmd = if trunc { ellipsis(&cmd, 20) } else { cmd };
+    let labels: Vec<String> = rec
+        .config
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let mounts: Vec<String> = rec
+        .mounts
+        .iter()
+        .map(|m| {
+            let n = if m.name.is_empty() {
+                &m.source
+            } else {
+                &m.name
+            };
+            if trunc {
+                ellipsis(n, 15)
+            } else {
+                n.clone()
+            }
+        })
+        .collect();
+    let local = rec.mounts.iter().filter(|m| m.kind == "volume").count();
+    let nets: Vec<&str> = rec
+        .network_settings
+        .networks
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    let size_text = match size {
+        // Docker's SizeRw when sizes were not asked for
+        None => "0B".to_string(),
+        Some(store) => {
+            let (upper, _, _) = berth_image::rootfs::paths(&cs.dir_of(&rec.id));
+            let rw = crate::engine::system::du(&upper);
+            let image = store
+                .and_then(|s| s.resolve(&rec.image).ok())
+                .map(|i| i.size())
+                .unwrap_or(0);
+            if image > 0 {
+                format!("{} (virtual {})", human_size(rw), human_size(rw + image))
+            } else {
+                human_size(rw)
+            }
+        }
+    };
+    crate::commands::output::row(
+        [
+            ("ID", (if trunc { rec.short_id() } else { &rec.id }).into()),
+            ("Names", rec.bare_name().into()),
+            ("Image", rec.config.image.clone().into()),
+            ("Command", format!("{cmd:?}").into()),
+            ("CreatedAt", created_at(&rec.created).into()),
+            ("RunningFor", rec.created_ago().into()),
+            ("Ports", rec.ports_text().into()),
+            ("State", status.as_str().into()),
+            ("Status", rec.status_text(status).into()),
+            ("Size", size_text.into()),
+            ("Labels", labels.join(",").into()),
+            ("Mounts", mounts.join(",").into()),
+            ("LocalVolumes", local.to_string().into()),
+            ("Networks", nets.join(",").into()),
+        ],
+        Some(&rec.config.labels),
+    )
+}
+
+/// Go's time.Time.String() of an RFC 3339 time, as Docker's `CreatedAt` columns show it:
+/// "2024-01-02 15:04:05 +0000 UTC".
+pub fn created_at(rfc3339: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(rfc3339) {
+        Ok(t) => t
+            .with_timezone(&chrono::Utc)
+            .format("%Y-%m-%d %H:%M:%S +0000 UTC")
+            .to_string(),
+        Err(_) => rfc3339.to_string(),
+    }
+}
+
+/// Docker's units.HumanSizeWithPrecision(n, 3): decimal units, three significant digits
+/// ("12B", "1.23MB").
+pub fn human_size(n: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i + 1 < units.len() {
+        v /= 1000.0;
+        i += 1;
+    }
+    format!("{}{}", go_g3(v), units[i])
+}
+
+/// Go's %.3g for 0 <= v < 1000: three significant digits, trailing zeros dropped.
+fn go_g3(v: f64) -> String {
+    let digits = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    let s = format!("{v:.digits$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
 }
 
 pub fn logs(root: &Path, a: &LogsArgs) -> Result<()> {
@@ -388,17 +506,11 @@ pub fn rename(root: &Path, old: &str, new: &str) -> Result<()> {
     Ok(())
 }
 
-fn proc_field(pid: i32, file: &str, key: &str) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/{file}"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.split_whitespace().next())
-        .unwrap_or("?")
-        .to_string()
-}
-
-pub fn top(root: &Path, name: &str) -> Result<()> {
+/// `top CONTAINER [ps OPTIONS]` as Docker's daemon does it: ps(1) on the host with the
+/// options (default `-ef`) and `-q` with the container's pids (again without `-q` when ps
+/// refuses the pair, as BSD-style `f` does), then only the lines whose PID column is one of
+/// the container's; printed as Docker's CLI prints them (tabwriter, min width 20).
+pub fn top(root: &Path, name: &str, ps_args: &[String]) -> Result<()> {
     let cs = open(root)?;
     let rec = cs.find(name)?;
     let status = lifecycle::current_status(&cs, &rec);
@@ -407,23 +519,75 @@ pub fn top(root: &Path, name: &str) -> Result<()> {
     }
     let mut pids = lifecycle::pids(&cs, &rec.id)?;
     pids.sort();
-    println!("{:<8}{:<10}{:<10}CMD", "UID", "PID", "PPID");
-    for pid in pids {
-        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let cmd: Vec<String> = cmd
-            .split(|b| *b == 0)
-            .filter(|s| !s.is_empty())
-            .map(|s| String::from_utf8_lossy(s).into_owned())
-            .collect();
-        println!(
-            "{:<8}{:<10}{:<10}{}",
-            proc_field(pid, "status", "Uid:"),
-            pid,
-            proc_field(pid, "status", "PPid:"),
-            cmd.join(" ")
+    let args: Vec<String> = if ps_args.is_empty() {
+        vec!["-ef".into()]
+    } else {
+        ps_args
+            .iter()
+            .flat_map(|a| a.split(' '))
+            .filter(|a| !a.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let list: Vec<String> = pids.iter().map(|p| p.to_string()).collect();
+    let ps = |with_q: bool| {
+        let mut c = std::process::Command::new("ps");
+        c.args(&args);
+        if with_q {
+            c.arg("-q").arg(list.join(","));
+        }
+        c.stdin(std::process::Stdio::null()).output()
+    };
+    let mut out = ps(true).context("ps")?;
+    if !out.status.success() {
+        out = ps(false).context("ps")?;
+    }
+    if !out.status.success() {
+        bail!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
         );
     }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let table = top_table(&text, &pids)?;
+    print!("{}", crate::commands::output::tabwrite_min(&table, 20));
     Ok(())
+}
+
+/// ps output -> the header and the lines of `pids`, tab-separated (the last column, the
+/// command, keeps its spaces), as Docker's parsePSOutput.
+fn top_table(text: &str, pids: &[i32]) -> Result<String> {
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let pid_col = header
+        .iter()
+        .position(|t| *t == "PID")
+        .context("couldn't find PID field in ps output")?;
+    let mut out = header.join("\t");
+    for l in lines {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.is_empty() {
+            continue;
+        }
+        let Some(pid) = f.get(pid_col).and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        if !pids.contains(&pid) {
+            continue;
+        }
+        let n = header.len().max(1);
+        let mut row: Vec<String> = f.iter().take(n - 1).map(|s| s.to_string()).collect();
+        row.push(f.get(n - 1..).map(|r| r.join(" ")).unwrap_or_default());
+        out.push('\n');
+        let row: Vec<String> = row.iter().map(|c| crate::escape_controls(c)).collect();
+        out.push_str(&row.join("\t"));
+    }
+    Ok(out)
 }
 
 pub fn human_bytes(b: u64) -> String {
@@ -455,15 +619,11 @@ pub fn stats(root: &Path, a: &crate::cli::StatsArgs) -> Result<()> {
         let t = std::time::Instant::now();
         std::thread::sleep(Duration::from_millis(if a.no_stream { 200 } else { 1000 }));
         let dt = t.elapsed().as_nanos() as f64;
-        if !a.no_stream && a.format == Format::Table {
-            print!("\x1b[2J\x1b[H");
-        }
-        if a.format == Format::Table {
-            println!(
-                "{:<14}{:<24}{:<9}{:<24}{:<9}PIDS",
-                "CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %"
-            );
-        }
+        let table = a
+            .format
+            .as_deref()
+            .is_none_or(|f| f.trim().starts_with("table"));
+        let mut values = Vec::new();
         for (rec, s0) in recs.iter().zip(first) {
             let s1 = lifecycle::sample(&cs, &rec.id);
             let cpu = match (s0.cpu_ns, s1.cpu_ns) {
@@ -476,37 +636,45 @@ pub fn stats(root: &Path, a: &crate::cli::StatsArgs) -> Result<()> {
             } else {
                 0.0
             };
-            if a.format == Format::Json {
-                println!(
-                    "{}",
-                    serde_json::json!({
-                        "ID": rec.short_id(), "Name": rec.bare_name(),
-                        "CPUPerc": format!("{cpu:.2}%"),
-                        "MemUsage": format!("{} / {}", human_bytes(s1.mem), if limit > 0 { human_bytes(limit) } else { "unlimited".into() }),
-                        "MemPerc": format!("{mem_pct:.2}%"),
-                        "MemBytes": s1.mem, "MemLimitBytes": limit, "PIDs": s1.pids,
-                    })
-                );
+            let limit_text = if limit > 0 {
+                human_bytes(limit)
             } else {
-                println!(
-                    "{:<14}{:<24}{:<9}{:<24}{:<9}{}",
-                    rec.short_id(),
-                    rec.bare_name(),
-                    format!("{cpu:.2}%"),
-                    format!(
-                        "{} / {}",
-                        human_bytes(s1.mem),
-                        if limit > 0 {
-                            human_bytes(limit)
-                        } else {
-                            "unlimited".into()
-                        }
+                "unlimited".into()
+            };
+            values.push(crate::commands::output::row(
+                [
+                    ("Container", rec.bare_name().into()),
+                    ("ID", rec.short_id().into()),
+                    ("Name", rec.bare_name().into()),
+                    ("CPUPerc", format!("{cpu:.2}%").into()),
+                    (
+                        "MemUsage",
+                        format!("{} / {limit_text}", human_bytes(s1.mem)).into(),
                     ),
-                    format!("{mem_pct:.2}%"),
-                    s1.pids
-                );
-            }
+                    ("MemPerc", format!("{mem_pct:.2}%").into()),
+                    ("NetIO", "--".into()),
+                    ("BlockIO", "--".into()),
+                    ("PIDs", s1.pids.to_string().into()),
+                    ("MemBytes", s1.mem.into()),
+                    ("MemLimitBytes", limit.into()),
+                ],
+                None,
+            ));
         }
+        if !a.no_stream && table {
+            print!("\x1b[2J\x1b[H");
+        }
+        let header = serde_json::json!({
+            "Container": "CONTAINER", "ID": "CONTAINER ID", "Name": "NAME", "CPUPerc": "CPU %",
+            "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O",
+            "BlockIO": "BLOCK I/O", "PIDs": "PIDS",
+        });
+        crate::commands::output::print_list(
+            &values,
+            &header,
+            "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.PIDs}}",
+            a.format.as_deref(),
+        )?;
         if a.no_stream {
             return Ok(());
         }
@@ -526,6 +694,16 @@ fn split_ref(s: &str) -> Option<(&str, &str)> {
 pub fn cp(root: &Path, src: &str, dst: &str, archive: bool) -> Result<()> {
     let cs = open(root)?;
     match (split_ref(src), split_ref(dst)) {
+        // Docker's `-`: a tar stream on stdout, or from stdin
+        (Some((c, p)), None) if dst == "-" => {
+            let rec = cs.find(c)?;
+            let out = std::io::stdout().lock();
+            crate::engine::access::copy_out_tar(&cs, &rec, Path::new(p), out)
+        }
+        (None, Some((c, p))) if src == "-" => {
+            let rec = cs.find(c)?;
+            crate::engine::access::copy_in_tar(&cs, &rec, std::io::stdin().lock(), Path::new(p))
+        }
         (Some((c, p)), None) => {
             let rec = cs.find(c)?;
             crate::engine::access::copy_out(&cs, &rec, Path::new(p), Path::new(dst), archive)

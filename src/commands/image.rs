@@ -5,10 +5,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use berth_image::archive::{self, SaveFormat};
-use berth_image::text::escape_for_terminal as esc;
 use berth_image::{Image, Reference, Store};
-
-use crate::cli::Format;
 
 pub fn import(root: &Path, file: &str, reference: Option<&str>, changes: &[String]) -> Result<()> {
     let name = reference.map(|r| r.parse::<Reference>()).transpose()?;
@@ -250,7 +247,7 @@ fn rows(images: &[Image]) -> Vec<(String, String, &Image)> {
     out
 }
 
-pub fn images(root: &Path, quiet: bool, format: Format, no_trunc: bool) -> Result<()> {
+pub fn images(root: &Path, quiet: bool, format: Option<&str>, no_trunc: bool) -> Result<()> {
     let store = Store::open(root)?;
     let images = store.images()?;
     if quiet {
@@ -269,43 +266,60 @@ pub fn images(root: &Path, quiet: bool, format: Format, no_trunc: bool) -> Resul
         }
         return Ok(());
     }
-    let rows = rows(&images);
-    if format == Format::Json {
-        for (repo, tag, img) in rows {
-            println!(
-                "{}",
-                serde_json::json!({
-                    "Repository": repo, "Tag": tag, "ID": img.id().to_string(),
-                    "Digest": img.manifest_digest.to_string(),
-                    "CreatedAt": img.config.created, "Size": img.size(),
+    let values: Vec<serde_json::Value> = rows(&images)
+        .into_iter()
+        .map(|(repo, tag, img)| {
+            let created = img.config.created.clone().unwrap_or_default();
+            let since = crate::monitor::logs::parse_rfc3339(&created)
+                .map(|t| {
+                    let now = crate::monitor::logs::now().as_nanos() as i128;
+                    let d = std::time::Duration::from_nanos((now - t).max(0) as u64);
+                    format!("{} ago", crate::text::human_duration(d))
                 })
-            );
-        }
-        return Ok(());
-    }
-    println!(
-        "{:<40} {:<16} {:<14} {:<22} SIZE",
-        "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
-    );
-    for (repo, tag, img) in rows {
-        let id = if no_trunc {
-            img.id().to_string()
-        } else {
-            img.id().short().to_string()
-        };
-        // Names and dates come from the image (an archive's manifest, its config): a table
-        // on a terminal shows their control characters escaped, never raw.
-        let created = img.config.created.clone().unwrap_or_default();
-        let created = created.get(..19).unwrap_or(&created);
-        println!(
-            "{:<40} {:<16} {id:<14} {:<22} {}",
-            esc(&repo),
-            esc(&tag),
-            esc(created),
-            human(img.size())
-        );
-    }
-    Ok(())
+                .unwrap_or_else(|| "N/A".into());
+            let digest = img.manifest_digest.to_string();
+            let size = crate::commands::container::human_size(img.size());
+            crate::commands::output::row(
+                [
+                    (
+                        "ID",
+                        (if no_trunc {
+                            img.id().to_string()
+                        } else {
+                            img.id().short().to_string()
+                        })
+                        .into(),
+                    ),
+                    ("Repository", repo.into()),
+                    ("Tag", tag.into()),
+                    ("Digest", digest.into()),
+                    ("CreatedSince", since.into()),
+                    (
+                        "CreatedAt",
+                        crate::commands::container::created_at(&created).into(),
+                    ),
+                    ("Size", size.clone().into()),
+                    ("VirtualSize", size.into()),
+                    ("Containers", "N/A".into()),
+                    ("SharedSize", "N/A".into()),
+                    ("UniqueSize", "N/A".into()),
+                ],
+                None,
+            )
+        })
+        .collect();
+    let header = serde_json::json!({
+        "ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
+        "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE",
+        "VirtualSize": "VIRTUAL SIZE", "Containers": "CONTAINERS", "SharedSize": "SHARED SIZE",
+        "UniqueSize": "UNIQUE SIZE",
+    });
+    crate::commands::output::print_list(
+        &values,
+        &header,
+        "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}",
+        format,
+    )
 }
 
 pub fn tag(root: &Path, source: &str, target: &str) -> Result<()> {
@@ -391,7 +405,7 @@ pub fn rmi(root: &Path, force: bool, images: &[String]) -> Result<()> {
     }
 }
 
-pub fn history(root: &Path, image: &str, format: Format) -> Result<()> {
+pub fn history(root: &Path, image: &str, format: Option<&str>) -> Result<()> {
     let store = Store::open(root)?;
     let img = store.resolve(image)?;
     let mut layer_sizes = img.manifest.layers.iter().map(|l| l.size);
@@ -410,32 +424,53 @@ pub fn history(root: &Path, image: &str, format: Format) -> Result<()> {
         ));
     }
     rows.reverse();
-    if format == Format::Json {
-        for (created, by, size, comment) in rows {
-            println!(
-                "{}",
-                serde_json::json!({"CreatedAt": created, "CreatedBy": by, "Size": size, "Comment": comment})
-            );
-        }
-        return Ok(());
-    }
-    println!(
-        "{:<22} {:<50} {:<10} COMMENT",
-        "CREATED", "CREATED BY", "SIZE"
-    );
-    for (created, by, size, comment) in rows {
-        // created_by and comment are whatever the image's author wrote: escaped for the
-        // terminal (the JSON form escapes them itself).
-        let by: String = by.chars().take(48).collect();
-        println!(
-            "{:<22} {:<50} {:<10} {}",
-            esc(created.get(..19).unwrap_or(&created)),
-            esc(&by),
-            human(size),
-            esc(&comment)
-        );
-    }
-    Ok(())
+    let top = img.id().to_string();
+    let values: Vec<serde_json::Value> = rows
+        .into_iter()
+        .enumerate()
+        .map(|(i, (created, by, size, comment))| {
+            let since = crate::monitor::logs::parse_rfc3339(&created)
+                .map(|t| {
+                    let now = crate::monitor::logs::now().as_nanos() as i128;
+                    let d = std::time::Duration::from_nanos((now - t).max(0) as u64);
+                    format!("{} ago", crate::text::human_duration(d))
+                })
+                .unwrap_or_else(|| "N/A".into());
+            // Docker names only the top entry; the layers under it are "<missing>"
+            let id = if i == 0 {
+                top[7..19.min(top.len())].to_string()
+            } else {
+                "<missing>".into()
+            };
+            crate::commands::output::row(
+                [
+                    ("ID", id.into()),
+                    ("CreatedSince", since.into()),
+                    (
+                        "CreatedAt",
+                        crate::commands::container::created_at(&created).into(),
+                    ),
+                    (
+                        "CreatedBy",
+                        crate::commands::container::ellipsis(&by.replace('\t', " "), 45).into(),
+                    ),
+                    ("Size", crate::commands::container::human_size(size).into()),
+                    ("Comment", comment.into()),
+                ],
+                None,
+            )
+        })
+        .collect();
+    let header = serde_json::json!({
+        "ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
+        "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT",
+    });
+    crate::commands::output::print_list(
+        &values,
+        &header,
+        "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}",
+        format,
+    )
 }
 
 pub fn inspect(root: &Path, images: &[String], format: Option<&str>) -> Result<()> {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use crate::cli::{Format, NetworkCmd};
+use crate::cli::NetworkCmd;
 use crate::engine::lifecycle;
 use crate::engine::network::{self, NetworkConfig, NetworkRecord, Subnet};
 
@@ -103,29 +103,41 @@ pub fn dispatch(root: &Path, cmd: NetworkCmd) -> Result<()> {
                 for n in &nets {
                     println!("{}", id(n));
                 }
-            } else if format == Format::Json {
-                for n in &nets {
-                    println!(
-                        "{}",
-                        serde_json::json!({
-                            "ID": id(n), "Name": n.name, "Driver": n.driver, "Scope": n.scope,
-                            "Internal": n.internal.to_string(), "IPv6": "false",
-                            "Labels": n.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
-                            "CreatedAt": n.created,
-                        })
-                    );
-                }
             } else {
-                println!("{:<14}{:<24}{:<10}SCOPE", "NETWORK ID", "NAME", "DRIVER");
-                for n in &nets {
-                    println!(
-                        "{:<14}{:<24}{:<10}{}",
-                        id(n),
-                        crate::escape_controls(&n.name),
-                        n.driver,
-                        n.scope
-                    );
-                }
+                let rows: Vec<serde_json::Value> = nets
+                    .iter()
+                    .map(|n| {
+                        let labels: Vec<String> =
+                            n.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                        crate::commands::output::row(
+                            [
+                                ("ID", id(n).into()),
+                                ("Name", n.name.clone().into()),
+                                ("Driver", n.driver.clone().into()),
+                                ("Scope", n.scope.clone().into()),
+                                ("IPv6", n.enable_ipv6.to_string().into()),
+                                ("Internal", n.internal.to_string().into()),
+                                ("Labels", labels.join(",").into()),
+                                (
+                                    "CreatedAt",
+                                    crate::commands::container::created_at(&n.created).into(),
+                                ),
+                            ],
+                            Some(&n.labels),
+                        )
+                    })
+                    .collect();
+                let header = serde_json::json!({
+                    "ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE",
+                    "IPv6": "IPV6", "Internal": "INTERNAL", "Labels": "LABELS",
+                    "Label": "LABEL", "CreatedAt": "CREATED AT",
+                });
+                crate::commands::output::print_list(
+                    &rows,
+                    &header,
+                    "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}",
+                    format.as_deref(),
+                )?;
             }
         }
         NetworkCmd::Inspect { format, networks } => {

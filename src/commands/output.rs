@@ -1,18 +1,33 @@
 //! How the verbs print what scripts read: `inspect`'s JSON array and the `-f`/`--format`
 //! template. The commands' ground floor: it imports no other command.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+
+use crate::template::Template;
 use serde_json::Value;
 
-/// Prints inspect's values: a JSON array, or each through the template. Template output
-/// carries image text (Cmd, labels) straight to the terminal, so control characters are
-/// escaped there.
+/// Prints inspect's values as Docker's inspector does: an indented JSON array; `json`, the
+/// array on one line; else each through the template. A template that does not parse ends
+/// with status 64 before anything is printed (Docker's `cli.StatusError{64}`); one that fails
+/// on a value is reported after the others are printed, status 1.
 pub fn print_inspect(out: &[Value], format: Option<&str>) -> Result<()> {
     match format {
-        None => println!("{}", serde_json::to_string_pretty(out)?),
+        None | Some("") => println!("{}", serde_json::to_string_pretty(out)?),
+        Some("json") => println!("{}", serde_json::to_string(out)?),
         Some(t) => {
+            let tmpl = parse(t).map_err(|e| crate::exit::ExitError {
+                code: 64,
+                msg: crate::text::error_chain(&e),
+            })?;
+            let mut failed = Vec::new();
             for v in out {
-                println!("{}", crate::text::escape_controls(&render(t, v)?));
+                match tmpl.render(v) {
+                    Ok(s) => println!("{}", for_terminal(&s)),
+                    Err(e) => failed.push(format!("template {t:?}: executing: {e}")),
+                }
+            }
+            if !failed.is_empty() {
+                anyhow::bail!("{}", failed.join("\n"));
             }
         }
     }
@@ -40,44 +55,148 @@ pub fn print_object(v: &Value, format: Option<&str>, table: impl FnOnce(&Value))
     match format {
         None | Some("") | Some("table") => table(v),
         Some("json") => println!("{}", serde_json::to_string(v)?),
-        Some(t) => println!("{}", crate::text::escape_controls(&render(t, v)?)),
+        Some(t) => println!("{}", for_terminal(&render(t, v)?)),
     }
     Ok(())
 }
 
-/// The part of Go's text/template that `docker inspect -f` users write: `{{.A.B}}` and
-/// `{{json .A}}`.
+/// A Go template (src/template.rs) applied to `v`; a bad template's error names it.
 pub fn render(t: &str, v: &Value) -> Result<String> {
-    let mut out = String::new();
-    let mut rest = t;
-    while let Some(i) = rest.find("{{") {
-        out.push_str(&rest[..i]);
-        let j = rest[i..]
-            .find("}}")
-            .with_context(|| format!("--format {t:?}: unclosed {{{{"))?;
-        let expr = rest[i + 2..i + j].trim();
-        let (json, path) = match expr.strip_prefix("json ") {
-            Some(p) => (true, p.trim()),
-            None => (false, expr),
-        };
-        if !path.starts_with('.') {
-            bail!("--format {t:?}: {expr:?} is not .Field or json .Field");
-        }
-        let mut cur = v;
-        for part in path.split('.').filter(|p| !p.is_empty()) {
-            cur = cur
-                .get(part)
-                .with_context(|| format!("--format {t:?}: no field {part:?} in {path}"))?;
-        }
-        match (json, cur) {
-            (false, Value::String(s)) => out.push_str(s),
-            (false, Value::Null) => out.push_str("<no value>"),
-            _ => out.push_str(&cur.to_string()),
-        }
-        rest = &rest[i + j + 2..];
+    parse(t)?
+        .render(v)
+        .with_context(|| format!("template {t:?}: executing"))
+}
+
+fn parse(t: &str) -> Result<Template> {
+    Template::parse(t).with_context(|| format!("template parsing error in {t:?}"))
+}
+
+/// Template output carries image and user text (names, labels, commands) to the terminal:
+/// control characters are escaped, except the tabs and newlines a template writes.
+fn for_terminal(s: &str) -> String {
+    s.split('\n')
+        .map(|l| {
+            l.split('\t')
+                .map(crate::text::escape_controls)
+                .collect::<Vec<_>>()
+                .join("\t")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A list verb's rows (`ps`, `images`, `volume ls`, ...) as Docker's formatter prints them.
+/// `format`: none or `table` = `default_table`; `json` = `{{json .}}` a row; `table TEMPLATE`
+/// = a header row (the template applied to `header`, which maps each field to its column
+/// title) then the rows, aligned in columns as Go's tabwriter (min width 10, padding 3);
+/// anything else is a template applied to each row. `\t` and `\n` typed in the format are
+/// a tab and a newline, as Docker reads them.
+pub fn print_list(
+    rows: &[Value],
+    header: &Value,
+    default_table: &str,
+    format: Option<&str>,
+) -> Result<()> {
+    let f = format.unwrap_or("table").trim();
+    let (table, body) = match f {
+        "" | "table" => (true, default_table.trim_start_matches("table").trim()),
+        "json" => (false, "{{json .}}"),
+        _ => match f.strip_prefix("table") {
+            Some(rest) if rest.starts_with([' ', '\t', '\n']) => (true, rest.trim()),
+            _ => (false, f),
+        },
+    };
+    let body = body.replace("\\t", "\t").replace("\\n", "\n");
+    let t = parse(&body)?;
+    let mut lines = Vec::new();
+    if table {
+        lines.push(t.render(header).context("template: the header row")?);
     }
-    out.push_str(rest);
-    Ok(out)
+    for r in rows {
+        let s = t
+            .render(r)
+            .with_context(|| format!("template {body:?}: executing"))?;
+        lines.push(for_terminal(&s));
+    }
+    let mut out = String::new();
+    if table {
+        out = tabwrite(&lines.join("\n"));
+    } else {
+        for l in lines {
+            out.push_str(&l);
+            out.push('\n');
+        }
+    }
+    use std::io::Write;
+    let mut so = std::io::stdout().lock();
+    so.write_all(out.as_bytes())?;
+    Ok(())
+}
+
+/// Go's text/tabwriter as Docker's tables use it (minwidth 10, tabwidth 1, padding 3, blank
+/// padding): a cell ends at a tab; each column is as wide as its widest cell plus 3, at
+/// least 10; a line's last cell (no tab after it) is not aligned. Runs of lines with the
+/// same column make one block, as tabwriter's.
+pub fn tabwrite(text: &str) -> String {
+    tabwrite_min(text, 10)
+}
+
+/// `tabwrite` with another minimum column width (`top` uses 20).
+pub fn tabwrite_min(text: &str, min: usize) -> String {
+    let lines: Vec<Vec<&str>> = text.split('\n').map(|l| l.split('\t').collect()).collect();
+    let mut widths: Vec<Vec<usize>> = lines.iter().map(|l| vec![0; l.len()]).collect();
+    // column j of line i is aligned over the block of neighbouring lines that have a
+    // terminated cell j
+    let cols = lines.iter().map(|l| l.len()).max().unwrap_or(0);
+    for j in 0..cols {
+        let mut i = 0;
+        while i < lines.len() {
+            if lines[i].len() <= j + 1 {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            let mut w = 0;
+            while i < lines.len() && lines[i].len() > j + 1 {
+                w = w.max(lines[i][j].chars().count());
+                i += 1;
+            }
+            let w = (w + 3).max(min);
+            for row in widths.iter_mut().take(i).skip(start) {
+                row[j] = w;
+            }
+        }
+    }
+    let mut out = String::new();
+    for (l, w) in lines.iter().zip(widths) {
+        for (j, cell) in l.iter().enumerate() {
+            out.push_str(cell);
+            if j + 1 < l.len() {
+                out.push_str(&" ".repeat(w[j].saturating_sub(cell.chars().count())));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// A row's string fields; the `.Label "k"` method's table (see src/template.rs) from
+/// `labels`.
+pub fn row<'a>(
+    fields: impl IntoIterator<Item = (&'a str, Value)>,
+    labels: Option<&std::collections::BTreeMap<String, String>>,
+) -> Value {
+    let mut m = serde_json::Map::new();
+    for (k, v) in fields {
+        m.insert(k.to_string(), v);
+    }
+    if let Some(l) = labels {
+        m.insert(
+            format!("{}Label", crate::template::METHOD),
+            serde_json::to_value(l).unwrap_or_default(),
+        );
+    }
+    Value::Object(m)
 }
 
 #[cfg(test)]
@@ -93,6 +212,17 @@ mod tests {
         );
         assert_eq!(render("{{ .State.OOMKilled }}", &v).unwrap(), "true");
         assert_eq!(render("{{json .State.Status}}", &v).unwrap(), "\"exited\"");
-        assert!(render("{{.Nope}}", &v).is_err());
+        assert_eq!(render("{{.Nope}}", &v).unwrap(), "<no value>");
+    }
+
+    #[test]
+    fn tabwriter_as_docker() {
+        // `docker ps --format "table {{.ID}}\t{{.Names}}"` pads each column to its widest
+        // cell + 3 (at least 10); the last column is not padded.
+        assert_eq!(
+            tabwrite("CONTAINER ID\tNAMES\nabc\tweb"),
+            "CONTAINER ID   NAMES\nabc            web\n"
+        );
+        assert_eq!(tabwrite("A\tB\nx\ty"), "A         B\nx         y\n");
     }
 }

@@ -153,28 +153,17 @@ pub fn df(root: &Path, verbose: bool, format: Option<&str>) -> Result<()> {
             })
         })
         .collect();
-    if let Some(f) = format.filter(|f| !f.is_empty() && *f != "table") {
-        for o in &objects {
-            print_object(o, Some(f), |_| {})?;
-        }
-        return Ok(());
-    }
-    if !verbose {
-        println!(
-            "{:<16}{:<10}{:<10}{:<10}RECLAIMABLE",
-            "TYPE", "TOTAL", "ACTIVE", "SIZE"
+    if !verbose || format.is_some_and(|f| !f.trim().is_empty() && f.trim() != "table") {
+        let header = serde_json::json!({
+            "Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE",
+            "Reclaimable": "RECLAIMABLE",
+        });
+        return crate::commands::output::print_list(
+            &objects,
+            &header,
+            "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
+            format,
         );
-        for o in &objects {
-            println!(
-                "{:<16}{:<10}{:<10}{:<10}{}",
-                s(&o["Type"]),
-                s(&o["TotalCount"]),
-                s(&o["Active"]),
-                s(&o["Size"]),
-                s(&o["Reclaimable"])
-            );
-        }
-        return Ok(());
     }
     println!("Images space usage:\n");
     println!(

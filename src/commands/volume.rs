@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use crate::cli::{Format, VolumeCmd};
+use crate::cli::VolumeCmd;
 use crate::engine::container::Containers;
 use crate::engine::volume::{Volume, VolumeName, Volumes};
 use crate::engine::{lifecycle, new_id};
@@ -69,15 +69,37 @@ pub fn dispatch(root: &Path, cmd: VolumeCmd) -> Result<()> {
                 for v in rows {
                     println!("{}", v.name);
                 }
-            } else if format == Format::Json {
-                for v in rows {
-                    println!("{}", serde_json::to_string(&v)?);
-                }
             } else {
-                println!("{:<10}VOLUME NAME", "DRIVER");
-                for v in rows {
-                    println!("{:<10}{}", v.driver, v.name);
-                }
+                let values: Vec<serde_json::Value> = rows
+                    .iter()
+                    .map(|v| {
+                        let labels: Vec<String> =
+                            v.labels.iter().map(|(k, x)| format!("{k}={x}")).collect();
+                        crate::commands::output::row(
+                            [
+                                ("Name", v.name.clone().into()),
+                                ("Driver", v.driver.clone().into()),
+                                ("Scope", v.scope.clone().into()),
+                                ("Mountpoint", v.mountpoint.display().to_string().into()),
+                                ("Labels", labels.join(",").into()),
+                                ("Links", "N/A".into()),
+                                ("Size", "N/A".into()),
+                            ],
+                            Some(&v.labels),
+                        )
+                    })
+                    .collect();
+                let header = serde_json::json!({
+                    "Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE",
+                    "Mountpoint": "MOUNTPOINT", "Labels": "LABELS", "Label": "LABEL",
+                    "Links": "LINKS", "Size": "SIZE",
+                });
+                crate::commands::output::print_list(
+                    &values,
+                    &header,
+                    "table {{.Driver}}\t{{.Name}}",
+                    format.as_deref(),
+                )?;
             }
         }
         VolumeCmd::Inspect { format, names } => {

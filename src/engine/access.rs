@@ -2,6 +2,7 @@
 //! cgroup) and `cp` (files both ways, resolved inside the container's root).
 
 use std::fs::File;
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -13,7 +14,7 @@ use nix::fcntl::OFlag;
 use super::base::{exit_error, runtime_root, ExitError, EXIT_BERTH};
 use super::container::{Containers, Record, Status};
 use super::start::{mount_rootfs, use_runtime_binary};
-use super::{fscopy, lifecycle, spec};
+use super::{fscopy, fsutil, lifecycle, spec};
 use crate::sys::dup_onto;
 
 pub struct ExecOptions {
@@ -190,12 +191,23 @@ fn fd_path(fd: &OwnedFd) -> String {
     format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fd))
 }
 
+/// Whether a cp source names a directory's contents (`dir/.`): Docker copies what is in it
+/// into the destination (made if missing) instead of the directory itself.
+pub fn names_contents(p: &str) -> bool {
+    p == "." || p.ends_with("/.")
+}
+
 /// `cp CONTAINER:SRC DST`.
 pub fn copy_out(cs: &Containers, rec: &Record, src: &Path, dst: &Path, keep: bool) -> Result<()> {
     let root_fd = cp_root(cs, rec)?;
+    copy_out_at(&root_fd, rec, src, dst, keep)
+}
+
+fn copy_out_at(root_fd: &OwnedFd, rec: &Record, src: &Path, dst: &Path, keep: bool) -> Result<()> {
+    let contents = names_contents(&src.to_string_lossy());
     let res = (|| {
         let (parent, name) = fscopy::split(src)?;
-        let pfd = fscopy::open_in(&root_fd, &parent, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+        let pfd = fscopy::open_in(root_fd, &parent, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
         nix::sys::stat::fstatat(
             pfd.as_fd(),
             name.as_os_str(),
@@ -208,7 +220,7 @@ pub fn copy_out(cs: &Containers, rec: &Record, src: &Path, dst: &Path, keep: boo
                 rec.bare_name()
             )
         })?;
-        let (ddir, dname) = if dst.is_dir() {
+        let (ddir, dname) = if dst.is_dir() && !contents {
             (fscopy::open_dir(dst)?, name.clone())
         } else {
             let parent = dst
@@ -227,6 +239,12 @@ pub fn copy_out(cs: &Containers, rec: &Record, src: &Path, dst: &Path, keep: boo
 
 /// `cp SRC CONTAINER:DST`.
 pub fn copy_in(cs: &Containers, rec: &Record, src: &Path, dst: &Path, keep: bool) -> Result<()> {
+    let root_fd = cp_root(cs, rec)?;
+    copy_in_at(&root_fd, rec, src, dst, keep)
+}
+
+fn copy_in_at(root_fd: &OwnedFd, rec: &Record, src: &Path, dst: &Path, keep: bool) -> Result<()> {
+    let contents = names_contents(&src.to_string_lossy());
     let sname = src
         .file_name()
         .with_context(|| format!("{}: no file name", src.display()))?
@@ -239,14 +257,17 @@ pub fn copy_in(cs: &Containers, rec: &Record, src: &Path, dst: &Path, keep: bool
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let sdir = fscopy::open_dir(sparent)?;
-    let root_fd = cp_root(cs, rec)?;
     let res = (|| {
-        let (ddir, dname) = match fscopy::open_in(&root_fd, dst, OFlag::O_PATH | OFlag::O_DIRECTORY)
-        {
+        let into = if contents {
+            Err(anyhow::anyhow!("the contents go to the directory itself"))
+        } else {
+            fscopy::open_in(root_fd, dst, OFlag::O_PATH | OFlag::O_DIRECTORY)
+        };
+        let (ddir, dname) = match into {
             Ok(d) => (d, sname.clone()),
             Err(_) => {
                 let (parent, name) = fscopy::split(dst)?;
-                let d = fscopy::open_in(&root_fd, &parent, OFlag::O_PATH | OFlag::O_DIRECTORY)
+                let d = fscopy::open_in(root_fd, &parent, OFlag::O_PATH | OFlag::O_DIRECTORY)
                     .with_context(|| {
                         format!(
                             "{}: no such directory in container {}",
@@ -258,6 +279,79 @@ pub fn copy_in(cs: &Containers, rec: &Record, src: &Path, dst: &Path, keep: bool
             }
         };
         fscopy::copy_entry(sdir.as_fd(), &sname, ddir.as_fd(), &dname, keep)
+    })();
+    res
+}
+
+/// `cp CONTAINER:SRC -`: SRC as a tar stream (its name at the top, or for `dir/.` what is
+/// in it), written to `out`. The tree is copied out safely first (the same walk as a plain
+/// cp) into a scratch directory under the root's trash, then archived without following
+/// links.
+pub fn copy_out_tar(cs: &Containers, rec: &Record, src: &Path, out: impl Write) -> Result<()> {
+    let scratch = fsutil::Scratch::new(&cs.root)?;
+    let scratch = scratch.path();
+    let res = (|| {
+        let root_fd = cp_root(cs, rec)?;
+        let contents = names_contents(&src.to_string_lossy());
+        let (_, name) = fscopy::split(src)?;
+        let top = scratch.join(&name);
+        copy_out_at(&root_fd, rec, src, &top, true)?;
+        let mut tar = tar::Builder::new(out);
+        tar.follow_symlinks(false);
+        let entries: Vec<(PathBuf, PathBuf)> = if contents && top.is_dir() {
+            let mut v: Vec<_> = std::fs::read_dir(&top)?
+                .map(|e| e.map(|e| (PathBuf::from(e.file_name()), e.path())))
+                .collect::<std::io::Result<_>>()?;
+            v.sort();
+            v
+        } else {
+            vec![(PathBuf::from(&name), top.clone())]
+        };
+        for (n, p) in entries {
+            if p.symlink_metadata()?.is_dir() {
+                tar.append_dir_all(&n, &p)
+            } else {
+                tar.append_path_with_name(&p, &n)
+            }
+            .with_context(|| format!("archive {}", n.display()))?;
+        }
+        tar.finish().context("write the tar stream")?;
+        Ok(())
+    })();
+    res
+}
+
+/// `cp - CONTAINER:DST`: a tar stream from `input` unpacked into the directory DST (which
+/// must exist, as Docker's). Unpacked into a fresh private scratch directory first, then
+/// copied in entry by entry the safe way, owners kept.
+pub fn copy_in_tar(cs: &Containers, rec: &Record, input: impl Read, dst: &Path) -> Result<()> {
+    let scratch = fsutil::Scratch::new(&cs.root)?;
+    let scratch = scratch.path();
+    let res = (|| {
+        let root_fd = cp_root(cs, rec)?;
+        fscopy::open_in(&root_fd, dst, OFlag::O_PATH | OFlag::O_DIRECTORY).with_context(|| {
+            format!(
+                "destination {} must be a directory in container {}",
+                dst.display(),
+                rec.bare_name()
+            )
+        })?;
+        let into = scratch.join("in");
+        fsutil::mkdir_private(&into)?;
+        let mut ar = tar::Archive::new(input);
+        ar.set_preserve_permissions(true);
+        ar.set_preserve_ownerships(true);
+        ar.set_unpack_xattrs(false);
+        ar.unpack(&into)
+            .context("unpack the tar stream from stdin")?;
+        let mut names: Vec<PathBuf> = std::fs::read_dir(&into)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<std::io::Result<_>>()?;
+        names.sort();
+        for p in names {
+            copy_in_at(&root_fd, rec, &p, dst, true)?;
+        }
+        Ok(())
     })();
     res
 }
