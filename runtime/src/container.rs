@@ -86,13 +86,13 @@ pub fn load_spec(bundle: &Path) -> Result<Spec> {
 }
 
 /// A container without a mount namespace shares the caller's (config-linux.md
-/// "Namespaces"), so whatever it would mount would be mounted on the host: refuse it, as
-/// runc refuses masked and read-only paths there.
+/// "Namespaces"). Its `mounts` are made under the rootfs on the host, as runc and crun do
+/// (and undone by teardown, see `host_mounts`); what would change mounts outside the rootfs
+/// is refused: masked and read-only paths (runc refuses them too), a read-only root and a
+/// root propagation (both would remount the host's mount that holds the rootfs).
 fn check_without_mount_ns(spec: &Spec, path: &Path) -> Result<()> {
     let linux = spec.linux().clone().unwrap_or_default();
-    let what = if spec.mounts().as_ref().is_some_and(|m| !m.is_empty()) {
-        "mounts"
-    } else if linux.masked_paths().as_ref().is_some_and(|m| !m.is_empty()) {
+    let what = if linux.masked_paths().as_ref().is_some_and(|m| !m.is_empty()) {
         "linux.maskedPaths"
     } else if linux
         .readonly_paths()
@@ -113,6 +113,16 @@ fn check_without_mount_ns(spec: &Spec, path: &Path) -> Result<()> {
             "{what} need a mount namespace of the container's own: add {{\"type\": \"mount\"}} to linux.namespaces (without one the container shares the caller's mounts)"
         ),
     })
+}
+
+/// Where the init mounts each of the config's `mounts` when it has no mount namespace of
+/// its own: under the rootfs, in the caller's namespace.
+fn host_mount_points(spec: &Spec, rootfs: &Path) -> Vec<PathBuf> {
+    spec.mounts()
+        .iter()
+        .flatten()
+        .map(|m| rootfs.join(m.destination().strip_prefix("/").unwrap_or(m.destination())))
+        .collect()
 }
 
 /// Refreshes the status from the kernel: is our init (same pid and start time) alive?
@@ -261,6 +271,11 @@ fn create_inner(
                 .unwrap_or_default(),
         },
         resources: None,
+        host_mounts: if own_mount_ns {
+            Vec::new()
+        } else {
+            host_mount_points(&spec, &rootfs)
+        },
     };
     let linux = spec.linux().clone().unwrap_or_default();
     let resources = linux.resources().clone();
@@ -488,6 +503,14 @@ fn teardown(st: &State) -> Vec<Error> {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+    // Last made first; lazily, so a process that still holds one does not block delete.
+    // EINVAL (no longer a mount point) and ENOENT mean it is gone already.
+    for m in st.host_mounts.iter().rev() {
+        match nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH) {
+            Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
+            Err(e) => errs.push(Error::sys(format!("unmount {}", m.display()), e)),
         }
     }
     if let Err(e) = cgroups::remove(&st.cgroup) {

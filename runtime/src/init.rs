@@ -189,8 +189,9 @@ fn create(
     // Seccomp programs compiled by the parent (they may arrive during the hooks exchange).
     let mut precompiled: Option<Vec<seccomp::RawProgram>> = None;
     // config-linux.md "Namespaces": a type not listed is the runtime's own. Without a mount
-    // namespace (create refused mounts, masked and read-only paths then) nothing is mounted:
-    // the init only chroots into the rootfs at step 5, as runc does.
+    // namespace the config's mounts go under the rootfs in the caller's namespace (create
+    // recorded them for teardown and refused masked and read-only paths), and the init
+    // chroots into the rootfs at step 5, as runc and crun do.
     let own_mount_ns = namespaces(spec)
         .iter()
         .any(|(t, _)| *t == LinuxNamespaceType::Mount);

@@ -100,6 +100,11 @@ pub struct State {
     /// The cgroup resources in force: the config's, with every `update` merged in (update.rs).
     #[serde(default)]
     pub resources: Option<oci_spec::runtime::LinuxResources>,
+    /// Mount points the init made in the caller's mount namespace, in the order made: a
+    /// container without a mount namespace of its own mounts its `mounts` under the rootfs
+    /// on the host (as runc and crun do); teardown unmounts them, deepest last made first.
+    #[serde(default)]
+    pub host_mounts: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

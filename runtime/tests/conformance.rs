@@ -172,13 +172,47 @@ fn namespaces_not_listed_are_inherited() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), "inherited");
 
-    // Mounts without a mount namespace would land on the host: refused, naming why.
-    b.config["mounts"] = json!([{"destination": "/proc", "type": "proc", "source": "proc"}]);
+    // Its mounts go under the rootfs in the caller's namespace, as runc and crun make them
+    // (the OCI validation's linux_ns_itype runs the default mounts without a mount
+    // namespace); delete takes them away again, which runc leaves to the caller.
+    b.config["mounts"] = json!([
+        {"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666"]}
+    ]);
+    b.config["process"]["args"] = json!([
+        "sh",
+        "-c",
+        "test -e /proc/self/stat && test -e /dev/null && echo mounted"
+    ]);
     b.save();
     let id = w.id("inherit-mounts");
+    let (code, out, err) = w.run(&b, &id);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "mounted");
+    assert_gone(&w, &id, 0, &b);
+    let id = w.id("inherit-mounts-created");
+    let (ok, err) = w.rt_bg(&["create", "--bundle", b.p(), &id]);
+    assert!(ok, "{err}");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let rootfs = b.rootfs();
+    for d in ["proc", "dev", "dev/pts"] {
+        let at = format!(" {} ", rootfs.join(d).display());
+        assert!(mounts.contains(&at), "no mount at {at} on the host");
+    }
+    assert!(w.rt(&["delete", "--force", &id]).status.success());
+    assert_gone(&w, &id, 0, &b);
+
+    // Masked paths would need a mount of the container's own: refused, naming why.
+    b.config["linux"]["maskedPaths"] = json!(["/proc/kcore"]);
+    b.save();
+    let id = w.id("inherit-masked");
     let (code, _, err) = w.run(&b, &id);
     assert_ne!(code, 0);
-    assert!(err.contains("mount namespace"), "{err}");
+    assert!(
+        err.contains("mount namespace") && err.contains("maskedPaths"),
+        "{err}"
+    );
     assert_gone(&w, &id, 0, &b);
 }
 
