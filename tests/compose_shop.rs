@@ -236,8 +236,10 @@ fn the_shop_through_compose() {
     assert!(!vols.contains(&shop.name), "{vols}");
     let nets = shop.w.ok(&["network", "ls"]);
     assert!(!nets.contains(&shop.name), "{nets}");
-    // The seed's form: three files, one service each, `build: ./user` against the project
-    // directory; the images are already built under this project's name.
+    // The seed's form, as issue 14 types it: three files, one service each, `build: ./user`
+    // meaning the directory beside the files' own (docker compose would look in
+    // user/user: berth says so and uses ./user); the images are already built under this
+    // project's name.
     let seed = ["5000", "5001", "5002"]
         .iter()
         .all(|p| std::net::TcpListener::bind(format!("0.0.0.0:{p}")).is_ok());
@@ -246,8 +248,6 @@ fn the_shop_through_compose() {
         return;
     }
     let three = [
-        "--project-directory",
-        ".",
         "-f",
         "user/docker-compose.yml",
         "-f",

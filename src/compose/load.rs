@@ -580,6 +580,9 @@ pub fn load(o: &LoadOptions) -> Result<Project> {
         bail!("project name is empty after normalization: pass -p NAME (lowercase letters, digits, - and _)");
     }
     model.name = Some(name.clone());
+    if o.project_directory.is_none() {
+        rebase_missing_contexts(&mut model, &working_dir, &o.cwd);
+    }
     check(&model, &shown_files)?;
     let mut profiles: BTreeSet<String> = o.profiles.iter().cloned().collect();
     if let Some(p) = env.get("COMPOSE_PROFILES") {
@@ -606,6 +609,37 @@ pub fn load(o: &LoadOptions) -> Result<Project> {
         env,
         ignored,
     })
+}
+
+/// The seed's layout, one compose file per service (`build: ./user` in
+/// user/docker-compose.yml, ... run as `-f user/docker-compose.yml -f order/...` from their
+/// parent): by docker compose's rule every relative path resolves against the project
+/// directory, the first file's, where `./order` is missing and docker compose stops. When
+/// the project directory was not given and a missing local context is a directory under the
+/// current one by the same relative path, that one is used, and the user is told.
+fn rebase_missing_contexts(m: &mut Model, project_dir: &Path, cwd: &Path) {
+    if project_dir == cwd {
+        return;
+    }
+    for (n, s) in m.services.iter_mut() {
+        let Some(b) = s.build.as_mut() else { continue };
+        let ctx = Path::new(&b.context);
+        if !ctx.is_absolute() || ctx.is_dir() {
+            continue;
+        }
+        let Ok(rel) = ctx.strip_prefix(project_dir) else {
+            continue;
+        };
+        let here = cwd.join(rel);
+        if here.is_dir() {
+            eprintln!(
+                "berth compose: service {n:?}: build context {} does not exist; using {} (relative to the current directory; docker compose would stop here, --project-directory says which is meant)",
+                b.context,
+                here.display()
+            );
+            b.context = here.display().to_string();
+        }
+    }
 }
 
 /// References and values the types cannot check: every service has an image or a build,
@@ -780,32 +814,44 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         for (svc, port) in [("user", 5000), ("order", 5001), ("product", 5002)] {
             std::fs::create_dir(d.path().join(svc)).unwrap();
-            // Contexts resolve against the first file's directory: they must exist there.
-            std::fs::create_dir_all(d.path().join("user").join(svc)).unwrap();
             write(
                 &d.path().join(svc),
                 "docker-compose.yml",
                 &format!("version: '3'\n\nservices:\n  {svc}:\n    build: ./{svc}\n    ports:\n      - \"{port}:{port}\"\n"),
             );
         }
-        let p = load(&opts(
-            d.path(),
-            &[
-                "user/docker-compose.yml",
-                "order/docker-compose.yml",
-                "product/docker-compose.yml",
-            ],
-        ))
-        .unwrap();
+        let files = [
+            "user/docker-compose.yml",
+            "order/docker-compose.yml",
+            "product/docker-compose.yml",
+        ];
+        // As the seed writes them: user/user is missing, ./user from here is meant.
+        let p = load(&opts(d.path(), &files)).unwrap();
         assert_eq!(p.model.services.len(), 3);
-        // Relative paths of every file resolve against the first file's directory.
-        let b = p.model.services["order"].build.as_ref().unwrap();
-        assert_eq!(b.context, d.path().join("user/order").display().to_string());
+        for svc in ["user", "order", "product"] {
+            let b = p.model.services[svc].build.as_ref().unwrap();
+            assert_eq!(b.context, d.path().join(svc).display().to_string());
+        }
         assert_eq!(
             p.model.services["product"].ports[0].published.as_deref(),
             Some("5002")
         );
         assert_eq!(p.name, "user");
+        // Where the first file's directory has them, docker compose's rule holds.
+        for svc in ["user", "order", "product"] {
+            std::fs::create_dir_all(d.path().join("user").join(svc)).unwrap();
+        }
+        let p = load(&opts(d.path(), &files)).unwrap();
+        let b = p.model.services["order"].build.as_ref().unwrap();
+        assert_eq!(b.context, d.path().join("user/order").display().to_string());
+        // With --project-directory given, a missing context is an error naming it.
+        let mut o = opts(d.path(), &files);
+        o.project_directory = Some(d.path().join("order"));
+        let e = load(&o).unwrap_err().to_string();
+        assert!(
+            e.contains("build.context") && e.contains("order/order"),
+            "{e}"
+        );
     }
 
     #[test]
