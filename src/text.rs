@@ -1,6 +1,6 @@
 //! How berth says things on a terminal: an error and its causes on one line, and any text
 //! from outside (an image, an archive, a name someone typed) with its control characters
-//! made visible. The ground floor of the crate: it imports nothing of berth's.
+//! made visible. The ground floor of the crate: it imports nothing of this crate (the image crate escapes).
 
 /// The error and its causes on one line, each said once: the library errors already name
 /// their source in their message, so a cause the line already holds is not repeated.
@@ -42,18 +42,11 @@ pub fn for_terminal(s: &str) -> String {
     out
 }
 
-/// Control characters (C0, DEL, C1: ESC and CSI among them) as visible `\u{..}` escapes;
-/// everything printable, any script, kept.
+/// Control characters (C0, DEL, C1: ESC and CSI among them) as visible escapes (`\x1b`,
+/// `\u{9b}`); everything printable, any script, kept. The image crate's escaper, so text
+/// from an image reads the same whichever verb prints it.
 pub fn escape_controls(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    berth_image::text::escape_for_terminal(s).into_owned()
 }
 
 /// "3 seconds", "About a minute", "2 hours": Docker's units.HumanDuration, as `ps` shows ages.
@@ -78,7 +71,7 @@ mod tests {
     fn terminal_text_is_escaped_and_clipped() {
         let s = super::for_terminal("bad entry \u{1b}[31mred\u{9b}2J done");
         assert!(!s.contains('\u{1b}') && !s.contains('\u{9b}'), "{s}");
-        assert!(s.contains("\\u{1b}[31mred"), "{s}");
+        assert!(s.contains("\\x1b[31mred"), "{s}");
         let long = "a".repeat(4096);
         let s = super::for_terminal(&format!("no such container: {long}"));
         assert!(s.len() < 120 && s.contains("(4096 bytes)"), "{s}");
