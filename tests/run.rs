@@ -80,8 +80,16 @@ fn bind_mounts_and_tmpfs() {
     ]);
     assert!(out.contains("Read-only file system"), "{out}");
     assert!(!host.join("ro").exists());
-    let out = w.berth(&["run", "-v", "/nonexistent-berth-src:/x", "bb:1", "true"]);
+    // `-v` makes a missing source (tests/docker_defaults.rs); `--mount` refuses, as Docker's.
+    let out = w.berth(&[
+        "run",
+        "--mount",
+        "type=bind,src=/nonexistent-berth-src,dst=/x",
+        "bb:1",
+        "true",
+    ]);
     assert_eq!(out.status.code(), Some(125));
+    assert!(!std::path::Path::new("/nonexistent-berth-src").exists());
     assert!(
         text(&out.stderr).contains("/nonexistent-berth-src")
             && text(&out.stderr).contains("does not exist")
