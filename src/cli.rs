@@ -644,6 +644,13 @@ pub struct InspectArgs {
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
+pub enum PullPolicy {
+    Missing,
+    Always,
+    Never,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
 pub enum ObjectType {
     Container,
     Image,
@@ -783,6 +790,9 @@ pub struct CreateArgs {
     /// Add a line to /etc/hosts: NAME:IP
     #[arg(long)]
     pub add_host: Vec<String>,
+    /// Pull the image first: missing (when not in the store), always, never
+    #[arg(long, value_enum, default_value = "missing")]
+    pub pull: PullPolicy,
     pub image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,

@@ -93,6 +93,16 @@ fn ps_templates_as_docker_documents_them() {
         w.ok(&["ps", "-f", "name=fmt-web", "--format", r#"{{.Label "app"}}|{{.Label "none"}}|{{.Mounts}}|{{.Networks}}|{{.LocalVolumes}}|{{.Image}}|{{.State}}"#]),
         "shop||fmtdata|bridge|1|bb:1|running\n"
     );
+    assert_eq!(
+        w.ok(&[
+            "ps",
+            "-f",
+            "name=fmt-db",
+            "--format",
+            "{{.Networks}}|{{.Mounts}}|{{.Labels}}"
+        ]),
+        "none||\n"
+    );
     // `{{json .}}` (and `--format json`): Docker's keys, every value a string
     for f in ["{{json .}}", "json"] {
         let line = w.ok(&["ps", "-f", "name=fmt-web", "--format", f]);

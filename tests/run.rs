@@ -80,6 +80,11 @@ fn bind_mounts_and_tmpfs() {
     ]);
     assert!(out.contains("Read-only file system"), "{out}");
     assert!(!host.join("ro").exists());
+    // -v makes a missing host directory, as Docker's does
+    let made = w.dir.path().join("nonexistent-berth-src");
+    let v = format!("{}:/x", made.display());
+    w.ok(&["run", "-v", &v, "bb:1", "true"]);
+    assert!(made.is_dir());
     // `-v` makes a missing source (tests/docker_defaults.rs); `--mount` refuses, as Docker's.
     let out = w.berth(&[
         "run",

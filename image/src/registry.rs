@@ -42,8 +42,27 @@ const ACCEPT: &[&str] = &[
     MT_DOCKER_LIST,
 ];
 
-fn reg_err(r: &Reference, e: impl std::fmt::Display) -> Error {
-    Error::Invalid(format!("pull {r}: {e}"))
+/// A registry failure as a message. The reference is not repeated: every caller says
+/// "pull REF" already. `r` stays for the callers' symmetry.
+fn reg_err(_r: &Reference, e: impl std::fmt::Display) -> Error {
+    Error::Invalid(e.to_string())
+}
+
+/// A client error with its causes ("error sending request for url (...): client error
+/// (Connect): tcp connect error: Connection refused (os error 111)"): the cause is what a
+/// user can act on (DNS, TLS, refused, HTTP status), so it is shown, each part once.
+fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !line.contains(&m) {
+            line.push_str(": ");
+            line.push_str(&m);
+        }
+        cur = c.source();
+    }
+    line
 }
 
 fn parse_platform(p: &str) -> Result<Platform> {
@@ -151,7 +170,7 @@ async fn pull_async(
     let (bytes, digest) = client
         .pull_manifest_raw(&oref, &auth, ACCEPT)
         .await
-        .map_err(|e| reg_err(r, e))?;
+        .map_err(|e| reg_err(r, with_causes(&e)))?;
     let top: Digest = digest.parse()?;
     if Digest::of(&bytes) != top {
         return Err(reg_err(
@@ -204,7 +223,7 @@ async fn pull_async(
         let (b, d) = client
             .pull_manifest_raw(&by_digest, &auth, ACCEPT)
             .await
-            .map_err(|e| reg_err(r, e))?;
+            .map_err(|e| reg_err(r, with_causes(&e)))?;
         let d: Digest = d.parse()?;
         if b.len() as u64 != pick.size {
             return Err(Error::SizeMismatch {

@@ -202,12 +202,17 @@ fn ps_row(
         })
         .collect();
     let local = rec.mounts.iter().filter(|m| m.kind == "volume").count();
-    let nets: Vec<&str> = rec
+    let mut nets: Vec<&str> = rec
         .network_settings
         .networks
         .keys()
         .map(|k| k.as_str())
         .collect();
+    // Docker lists `none` and `host` as networks too
+    let mode = rec.host_config.network_mode.as_str();
+    if nets.is_empty() && matches!(mode, "none" | "host") {
+        nets.push(mode);
+    }
     let size_text = match size {
         // Docker's SizeRw when sizes were not asked for
         None => "0B".to_string(),

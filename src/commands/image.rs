@@ -62,6 +62,23 @@ pub fn pull(
     insecure: Vec<String>,
     quiet: bool,
 ) -> Result<()> {
+    let r = pull_image(root, what, platform, insecure, quiet)?;
+    println!("{r}");
+    Ok(())
+}
+
+/// `run`'s pull: progress on stderr as `pull`'s, nothing on stdout.
+pub fn pull_quietly(root: &Path, what: &str) -> Result<()> {
+    pull_image(root, what, None, Vec::new(), false).map(|_| ())
+}
+
+fn pull_image(
+    root: &Path,
+    what: &str,
+    platform: Option<String>,
+    insecure: Vec<String>,
+    quiet: bool,
+) -> Result<Reference> {
     use berth_image::registry::{self, Event, PullOptions};
     use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
     use std::collections::HashMap;
@@ -119,8 +136,7 @@ pub fn pull(
         eprintln!("Digest: {}", img.manifest_digest);
         eprintln!("Status: Downloaded newer image for {r}");
     }
-    println!("{r}");
-    Ok(())
+    Ok(r)
 }
 
 pub fn load(root: &Path, input: Option<&Path>, quiet: bool) -> Result<()> {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use crate::cli::{CreateArgs, RunArgs};
+use crate::cli::{CreateArgs, PullPolicy, RunArgs};
 use crate::engine;
 use crate::engine::config::{
     ContainerConfig, DnsConfig, LogOptions, NetworkMode, ProcessConfig, Resources, Security,
@@ -15,13 +15,37 @@ use crate::engine::container::RestartPolicy;
 use crate::engine::options::{self, env_file, mount, tmpfs, volume, Ulimit};
 
 pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
+    ensure_image(root, &a.create)?;
     engine::run(root, &config(a.create)?, a.detach)
 }
 
 /// `create`: the container made and left in `created` for `start`; its id printed.
 pub fn create(root: &Path, a: CreateArgs) -> Result<()> {
+    ensure_image(root, &a)?;
     println!("{}", engine::create_stopped(root, &config(a)?)?);
     Ok(())
+}
+
+/// `--pull missing|always|never`, as Docker's run: an image that is not in the store is
+/// pulled first ("Unable to find image 'X' locally" on stderr), `always` pulls anyway,
+/// `never` leaves the store's answer ("no such image") to the engine.
+fn ensure_image(root: &Path, a: &CreateArgs) -> Result<()> {
+    let have = || {
+        berth_image::Store::open(root)
+            .and_then(|s| s.resolve(&a.image))
+            .is_ok()
+    };
+    match a.pull {
+        PullPolicy::Never => return Ok(()),
+        PullPolicy::Missing if have() => return Ok(()),
+        PullPolicy::Missing => eprintln!(
+            "Unable to find image '{}' locally",
+            crate::for_terminal(&a.image)
+        ),
+        PullPolicy::Always => {}
+    }
+    // the progress goes to stderr; the pulled name that `pull` prints is not run's output
+    crate::commands::image::pull_quietly(root, &a.image)
 }
 
 /// The flags of `run`/`create` as the engine's ContainerConfig.
@@ -34,7 +58,9 @@ fn config(a: CreateArgs) -> Result<ContainerConfig> {
     env.extend(a.env.iter().cloned());
     let mut mounts = Vec::new();
     for v in &a.volume {
-        mounts.push(volume(v)?);
+        let m = volume(v)?;
+        options::ensure_bind_source(&m)?;
+        mounts.push(m);
     }
     for m in &a.mount {
         mounts.push(mount(m)?);

@@ -290,7 +290,10 @@ pub fn volume(v: &str) -> Result<Mount> {
             other => bail!("--volume {v:?}: unknown option {other:?} (ro, rw, nocopy)"),
         }
     }
-    if src.is_empty() || !src.starts_with('/') {
+    // Docker >= 23: `.`, `..`, `./x` and `../x` are host paths relative to the current
+    // directory; any other source without a leading slash names a volume.
+    let relative = matches!(src, "." | "..") || src.starts_with("./") || src.starts_with("../");
+    if src.is_empty() || !(src.starts_with('/') || relative) {
         let name = if src.is_empty() {
             None
         } else {
@@ -303,14 +306,54 @@ pub fn volume(v: &str) -> Result<Mount> {
             nocopy,
         });
     }
-    if !Path::new(src).exists() {
-        bail!("--volume {v:?}: host path {src} does not exist");
-    }
+    let src = if relative {
+        let cwd = std::env::current_dir()
+            .with_context(|| format!("--volume {v:?}: the current directory"))?;
+        clean(&cwd.join(src))
+    } else {
+        clean(Path::new(src))
+    };
+    // A missing host path is made by `ensure_bind_source` when the container is created,
+    // as Docker's `-v` does (`--mount type=bind` refuses instead).
     Ok(Mount::Bind {
-        src: src.into(),
+        src,
         dst: dst.into(),
         ro,
     })
+}
+
+/// An absolute path with `.` and `..` taken out lexically (Go's filepath.Clean).
+fn clean(p: &Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut out = std::path::PathBuf::from("/");
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => out.push(n),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// `-v /missing:/ctr`: Docker makes a missing bind source as a directory (0755, as root).
+pub fn ensure_bind_source(m: &Mount) -> Result<()> {
+    if let Mount::Bind { src, .. } = m {
+        if std::fs::symlink_metadata(src).is_err() {
+            use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(src)
+                .with_context(|| format!("create the bind source {}", src.display()))?;
+            // explicit, whatever the umask
+            std::fs::set_permissions(src, std::fs::Permissions::from_mode(0o755))
+                .with_context(|| format!("chmod {}", src.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// `--mount type=bind|volume|tmpfs,source=...,target=...[,readonly][,tmpfs-size=64m]`.
@@ -504,10 +547,21 @@ mod tests {
         ));
         assert!(mount("type=bind,source=/nonexistent-berth,target=/x").is_err());
         assert!(mount("type=nfs,target=/x").is_err());
-        assert!(volume("/nonexistent-berth-x:/data")
-            .unwrap_err()
-            .to_string()
-            .contains("does not exist"));
+        // -v makes a missing host path at create time; relative forms are from the cwd
+        assert!(matches!(
+            volume("/nonexistent-berth-x/../y/:/data").unwrap(),
+            Mount::Bind { src, .. } if src == Path::new("/y")
+        ));
+        let cwd = std::env::current_dir().unwrap();
+        assert!(matches!(
+            volume("./a/b:/data").unwrap(),
+            Mount::Bind { src, .. } if src == cwd.join("a/b")
+        ));
+        assert!(matches!(
+            volume("../a:/data").unwrap(),
+            Mount::Bind { src, .. } if src == cwd.parent().unwrap_or(&cwd).join("a")
+        ));
+        assert!(matches!(volume("ab:/data").unwrap(), Mount::Volume { .. }));
         assert!(volume("/tmp:/data:bogus").is_err());
     }
 }

@@ -5,7 +5,7 @@ use anyhow::{anyhow, bail, Result};
 use serde_json::Value;
 use std::fmt::Write as _;
 
-use super::{kind, missing, plain, show, truth, METHOD};
+use super::{kind, plain, show, truth, METHOD};
 
 fn text(v: &Value) -> String {
     show(v)
@@ -69,8 +69,10 @@ pub(super) fn call(name: &str, a: &[Value]) -> Result<Value> {
             let mut cur = first.clone();
             for k in keys {
                 cur = match (&cur, k) {
+                    // Go's index gives the map's zero value for a missing key: Docker's
+                    // maps (Labels, Options) hold strings, so "".
                     (Value::Object(m), Value::String(k)) => {
-                        m.get(k).cloned().unwrap_or_else(missing)
+                        m.get(k).cloned().unwrap_or_else(|| "".into())
                     }
                     (Value::Array(v), Value::Number(i)) => {
                         match i.as_u64().and_then(|i| v.get(i as usize)) {
