@@ -283,6 +283,8 @@ pub enum ContainerVerb {
     Stats(StatsArgs),
     /// Change containers' limits and restart policy (running ones at once)
     Update(UpdateArgs),
+    /// Attach this terminal to a running container's input and output (detach: Ctrl-P Ctrl-Q)
+    Attach(AttachArgs),
     /// Show the files a container added (A), changed (C) and deleted (D)
     Diff { container: String },
     /// Make a new image from a container's changes
@@ -302,6 +304,20 @@ pub enum ContainerVerb {
         src: String,
         dst: String,
     },
+}
+
+#[derive(clap::Args)]
+pub struct AttachArgs {
+    /// Keys that detach and leave the container running: ctrl-<c> or a character, comma-separated
+    #[arg(long, default_value = "ctrl-p,ctrl-q")]
+    pub detach_keys: String,
+    /// Do not attach stdin
+    #[arg(long)]
+    pub no_stdin: bool,
+    /// Forward signals to the container (not with a tty)
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub sig_proxy: bool,
+    pub container: String,
 }
 
 #[derive(clap::Args)]

@@ -110,7 +110,12 @@ fn streams_a_container(cmd: &Cmd) -> bool {
     }
     matches!(
         verb_of(cmd),
-        Some(ContainerVerb::Run(_) | ContainerVerb::Exec(_) | ContainerVerb::Start(_))
+        Some(
+            ContainerVerb::Run(_)
+                | ContainerVerb::Exec(_)
+                | ContainerVerb::Start(_)
+                | ContainerVerb::Attach(_)
+        )
     )
 }
 
@@ -221,6 +226,15 @@ fn container_verb(root: &Path, v: ContainerVerb) -> anyhow::Result<i32> {
         ContainerVerb::Create(a) => run::create(root, *a).map(|()| 0),
         ContainerVerb::Exec(a) => container::exec(root, a),
         ContainerVerb::Inspect(a) => inspect::inspect(root, &a).map(|()| 0),
+        ContainerVerb::Attach(a) => engine::attach::attach(
+            root,
+            &a.container,
+            &engine::attach::AttachOptions {
+                detach_keys: engine::attach::parse_detach_keys(&a.detach_keys)?,
+                no_stdin: a.no_stdin,
+                sig_proxy: a.sig_proxy,
+            },
+        ),
         v => container::dispatch(root, v).map(|()| 0),
     }
 }

@@ -16,6 +16,7 @@
 //! ```
 
 pub mod access;
+pub mod attach;
 pub mod base;
 pub mod build;
 pub mod config;
