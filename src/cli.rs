@@ -85,6 +85,28 @@ pub enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Log in to a registry (credentials kept in ~/.docker/config.json, as Docker keeps them)
+    Login {
+        /// Username
+        #[arg(long, short)]
+        username: Option<String>,
+        /// Password (visible to other users in the process list: prefer --password-stdin)
+        #[arg(long, short)]
+        password: Option<String>,
+        /// Read the password from stdin
+        #[arg(long)]
+        password_stdin: bool,
+        /// Speak plain http to this registry (localhost and 127.0.0.1 always are)
+        #[arg(long = "insecure-registry")]
+        insecure_registry: Vec<String>,
+        /// Registry (default: Docker Hub)
+        server: Option<String>,
+    },
+    /// Log out from a registry (forget its credentials)
+    Logout {
+        /// Registry (default: Docker Hub)
+        server: Option<String>,
+    },
     /// Manage berth: information about the root and the host
     System {
         #[command(subcommand)]

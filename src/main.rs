@@ -125,6 +125,28 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         system::version(a.format.as_deref())?;
         return Ok(0);
     }
+    // login/logout touch the user's config.json only, not berth's root.
+    if let Cmd::Login {
+        username,
+        password,
+        password_stdin,
+        insecure_registry,
+        server,
+    } = cli.cmd
+    {
+        image::login(
+            server.as_deref(),
+            username,
+            password,
+            password_stdin,
+            &insecure_registry,
+        )?;
+        return Ok(0);
+    }
+    if let Cmd::Logout { server } = &cli.cmd {
+        image::logout(server.as_deref())?;
+        return Ok(0);
+    }
     // The monitor and the runtime work from "/": the root must not depend on the cwd.
     let root = std::path::absolute(&cli.root)?;
     let root = root.as_path();
@@ -160,7 +182,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             cmd: BuilderCmd::Prune { all: _, force },
         } => build::prune(root, force)?,
         Cmd::DnsServe { network: n } => berth::engine::network::dns::serve(root, &n)?,
-        Cmd::Version(_) => {}
+        Cmd::Version(_) | Cmd::Login { .. } | Cmd::Logout { .. } => {}
         Cmd::Search { .. } => anyhow::bail!(
             "search is out of scope for berth: it does not search registries (see berth search --help)"
         ),

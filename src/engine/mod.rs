@@ -17,6 +17,7 @@
 
 pub mod access;
 pub mod attach;
+pub mod auth;
 pub mod base;
 pub mod build;
 pub mod config;
