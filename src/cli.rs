@@ -79,6 +79,28 @@ pub enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Log in to a registry (credentials kept in ~/.docker/config.json, as Docker keeps them)
+    Login {
+        /// Username
+        #[arg(long, short)]
+        username: Option<String>,
+        /// Password (visible to other users in the process list: prefer --password-stdin)
+        #[arg(long, short)]
+        password: Option<String>,
+        /// Read the password from stdin
+        #[arg(long)]
+        password_stdin: bool,
+        /// Speak plain http to this registry (localhost and 127.0.0.1 always are)
+        #[arg(long = "insecure-registry")]
+        insecure_registry: Vec<String>,
+        /// Registry (default: Docker Hub)
+        server: Option<String>,
+    },
+    /// Log out from a registry (forget its credentials)
+    Logout {
+        /// Registry (default: Docker Hub)
+        server: Option<String>,
+    },
     /// Manage berth: information about the root and the host
     System {
         #[command(subcommand)]
@@ -286,6 +308,8 @@ pub enum ContainerVerb {
     Stats(StatsArgs),
     /// Change containers' limits and restart policy (running ones at once)
     Update(UpdateArgs),
+    /// Attach this terminal to a running container's input and output (detach: Ctrl-P Ctrl-Q)
+    Attach(AttachArgs),
     /// Show the files a container added (A), changed (C) and deleted (D)
     Diff { container: String },
     /// Make a new image from a container's changes
@@ -305,6 +329,20 @@ pub enum ContainerVerb {
         src: String,
         dst: String,
     },
+}
+
+#[derive(clap::Args)]
+pub struct AttachArgs {
+    /// Keys that detach and leave the container running: ctrl-<c> or a character, comma-separated
+    #[arg(long, default_value = "ctrl-p,ctrl-q")]
+    pub detach_keys: String,
+    /// Do not attach stdin
+    #[arg(long)]
+    pub no_stdin: bool,
+    /// Forward signals to the container (not with a tty)
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub sig_proxy: bool,
+    pub container: String,
 }
 
 #[derive(clap::Args)]

@@ -110,7 +110,12 @@ fn streams_a_container(cmd: &Cmd) -> bool {
     }
     matches!(
         verb_of(cmd),
-        Some(ContainerVerb::Run(_) | ContainerVerb::Exec(_) | ContainerVerb::Start(_))
+        Some(
+            ContainerVerb::Run(_)
+                | ContainerVerb::Exec(_)
+                | ContainerVerb::Start(_)
+                | ContainerVerb::Attach(_)
+        )
     )
 }
 
@@ -118,6 +123,28 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     // `version` reads no root: it works for anyone, before any root exists.
     if let Cmd::Version(a) = &cli.cmd {
         system::version(a.format.as_deref())?;
+        return Ok(0);
+    }
+    // login/logout touch the user's config.json only, not berth's root.
+    if let Cmd::Login {
+        username,
+        password,
+        password_stdin,
+        insecure_registry,
+        server,
+    } = cli.cmd
+    {
+        image::login(
+            server.as_deref(),
+            username,
+            password,
+            password_stdin,
+            &insecure_registry,
+        )?;
+        return Ok(0);
+    }
+    if let Cmd::Logout { server } = &cli.cmd {
+        image::logout(server.as_deref())?;
         return Ok(0);
     }
     // The monitor and the runtime work from "/": the root must not depend on the cwd.
@@ -155,7 +182,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             cmd: BuilderCmd::Prune { all: _, force },
         } => build::prune(root, force)?,
         Cmd::DnsServe { network: n } => berth::engine::network::dns::serve(root, &n)?,
-        Cmd::Version(_) => {}
+        Cmd::Version(_) | Cmd::Login { .. } | Cmd::Logout { .. } => {}
         Cmd::Search { .. } => anyhow::bail!(
             "search is out of scope for berth: it does not search registries (see berth search --help)"
         ),
@@ -221,6 +248,15 @@ fn container_verb(root: &Path, v: ContainerVerb) -> anyhow::Result<i32> {
         ContainerVerb::Create(a) => run::create(root, *a).map(|()| 0),
         ContainerVerb::Exec(a) => container::exec(root, a),
         ContainerVerb::Inspect(a) => inspect::inspect(root, &a).map(|()| 0),
+        ContainerVerb::Attach(a) => engine::attach::attach(
+            root,
+            &a.container,
+            &engine::attach::AttachOptions {
+                detach_keys: engine::attach::parse_detach_keys(&a.detach_keys)?,
+                no_stdin: a.no_stdin,
+                sig_proxy: a.sig_proxy,
+            },
+        ),
         v => container::dispatch(root, v).map(|()| 0),
     }
 }

@@ -256,9 +256,11 @@ fn inspect_type_container_image_volume() {
     assert_eq!(w.ok(&["inspect", "-f", "{{.Id}}", "bb:1"]), img);
     let out = w.berth(&["inspect", "--type", "container", "bb:1"]);
     assert_eq!(out.status.code(), Some(1));
-    // Not a network: an error of a verb other than run/create/start, 1 as Docker's.
+    // No network is called ctr; a type berth does not know is a usage error.
     let out = w.berth(&["inspect", "--type", "network", "ctr"]);
     assert_eq!(out.status.code(), Some(1));
+    let out = w.berth(&["inspect", "--type", "plugin", "ctr"]);
+    assert_eq!(out.status.code(), Some(125));
     let out = w.berth(&["container", "inspect", "vol"]);
     assert_eq!(out.status.code(), Some(1));
 }

@@ -284,6 +284,12 @@ pub fn options(data: &[u8]) {
             }
         }
         let _ = archive::apply_change(&mut RunConfig::default(), t);
+        // attach's --detach-keys, events' --filter, a registry's config.json key.
+        if let Ok(k) = berth::engine::attach::parse_detach_keys(t) {
+            assert!(!k.is_empty(), "--detach-keys {t:?} gave no keys");
+        }
+        let _ = berth::engine::events::Query::default().filter(t);
+        let _ = berth::engine::auth::key_of(t);
         // A `-f`/`--format` template over an inspect-shaped value.
         let _ = berth::commands::output::render(
             t,

@@ -13,6 +13,7 @@
 //! ```
 
 pub mod archive;
+pub mod auth;
 pub mod build;
 pub mod commit;
 pub mod digest;

@@ -8,8 +8,7 @@ use std::io::Read;
 use std::sync::Arc;
 
 use futures_util::stream;
-use oci_client::secrets::RegistryAuth;
-use oci_client::{client::ClientConfig, client::ClientProtocol, Client, RegistryOperation};
+use oci_client::RegistryOperation;
 
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
@@ -32,6 +31,8 @@ pub enum PushEvent {
 pub struct PushOptions {
     /// Registries spoken to over plain http (localhost and 127.0.0.1 always are).
     pub insecure: Vec<String>,
+    /// Who to push as (`login`); anonymous without.
+    pub credentials: Option<crate::auth::Credentials>,
 }
 
 fn push_err(r: &Reference, e: impl std::fmt::Display) -> Error {
@@ -65,21 +66,9 @@ async fn push_async(
     o: &PushOptions,
     progress: &(dyn Fn(PushEvent) + Sync),
 ) -> Result<Digest> {
-    let insecure = o.insecure.contains(&r.registry)
-        || r.registry.starts_with("localhost")
-        || r.registry.starts_with("127.0.0.1");
-    let protocol = if insecure {
-        ClientProtocol::HttpsExcept(vec![r.registry.clone()])
-    } else {
-        ClientProtocol::Https
-    };
     // One PUT per blob, streamed from the file (distribution spec "monolithic upload"):
     // no round trip per chunk.
-    let client = Arc::new(Client::new(ClientConfig {
-        protocol,
-        use_monolithic_push: true,
-        ..Default::default()
-    }));
+    let client = Arc::new(crate::auth::client_for(&r.registry, &o.insecure, true));
     let spec = format!(
         "{}/{}:{}",
         r.registry,
@@ -88,7 +77,11 @@ async fn push_async(
     );
     let oref: oci_client::Reference = spec.parse().map_err(|e| push_err(r, e))?;
     client
-        .auth(&oref, &RegistryAuth::Anonymous, RegistryOperation::Push)
+        .auth(
+            &oref,
+            &crate::auth::registry_auth(o.credentials.as_ref()),
+            RegistryOperation::Push,
+        )
         .await
         .map_err(|e| push_err(r, e))?;
     let mut blobs = vec![(img.config_digest.clone(), img.manifest.config.size)];

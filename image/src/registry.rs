@@ -9,8 +9,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use oci_client::secrets::RegistryAuth;
-use oci_client::{client::ClientConfig, client::ClientProtocol, Client};
+use oci_client::Client;
 
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
@@ -33,6 +32,8 @@ pub struct PullOptions {
     pub platform: Option<String>,
     /// Registries spoken to over plain http (e.g. `localhost:5000`).
     pub insecure: Vec<String>,
+    /// Who to pull as (`login`); anonymous without.
+    pub credentials: Option<crate::auth::Credentials>,
 }
 
 const ACCEPT: &[&str] = &[
@@ -147,18 +148,7 @@ async fn pull_async(
     progress: &(dyn Fn(Event) + Sync),
     unpack: &(dyn Fn(Descriptor, Digest, Digest) + Sync),
 ) -> Result<Image> {
-    let insecure = o.insecure.contains(&r.registry)
-        || r.registry.starts_with("localhost")
-        || r.registry.starts_with("127.0.0.1");
-    let protocol = if insecure {
-        ClientProtocol::HttpsExcept(vec![r.registry.clone()])
-    } else {
-        ClientProtocol::Https
-    };
-    let client = Arc::new(Client::new(ClientConfig {
-        protocol,
-        ..Default::default()
-    }));
+    let client = Arc::new(crate::auth::client_for(&r.registry, &o.insecure, false));
     // oci-client's reference: registry/repo:tag or @digest.
     let spec = match (&r.digest, &r.tag) {
         (Some(d), _) => format!("{}/{}@{d}", r.registry, r.repository),
@@ -166,7 +156,7 @@ async fn pull_async(
         (None, None) => format!("{}/{}:latest", r.registry, r.repository),
     };
     let oref: oci_client::Reference = spec.parse().map_err(|e| reg_err(r, e))?;
-    let auth = RegistryAuth::Anonymous;
+    let auth = crate::auth::registry_auth(o.credentials.as_ref());
     let (bytes, digest) = client
         .pull_manifest_raw(&oref, &auth, ACCEPT)
         .await

@@ -24,6 +24,7 @@ pub fn dispatch(root: &Path, v: ContainerVerb) -> Result<()> {
         // main dispatches these: `inspect` looks at images too (commands/inspect.rs), `run`
         // has its own exit status (commands/run.rs).
         ContainerVerb::Inspect(_) => bail!("inspect is dispatched by main, not here"),
+        ContainerVerb::Attach(_) => bail!("attach is dispatched by main, not here"),
         ContainerVerb::Run(_) | ContainerVerb::Create(_) => {
             bail!("run and create are dispatched by main, not here")
         }

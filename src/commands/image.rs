@@ -45,7 +45,16 @@ pub fn push(root: &Path, what: &str, insecure: Vec<String>, quiet: bool) -> Resu
             PushEvent::Manifest(_) => {}
         }
     };
-    let d = push::push(&store, &img, &r, &PushOptions { insecure }, &say)?;
+    let d = push::push(
+        &store,
+        &img,
+        &r,
+        &PushOptions {
+            insecure,
+            credentials: crate::engine::auth::credentials_for(&r.registry),
+        },
+        &say,
+    )?;
     ev(root, "push", &r.to_string(), &r.to_string());
     let size = store.blob_path(&d).metadata().map(|m| m.len()).unwrap_or(0);
     println!(
@@ -129,8 +138,17 @@ fn pull_image(
             Event::Unpacking => eprintln!("{r}: unpacking layers"),
         }
     };
-    let img = registry::pull(&store, &r, &PullOptions { platform, insecure }, &say)
-        .with_context(|| format!("pull {r}"))?;
+    let img = registry::pull(
+        &store,
+        &r,
+        &PullOptions {
+            platform,
+            insecure,
+            credentials: crate::engine::auth::credentials_for(&r.registry),
+        },
+        &say,
+    )
+    .with_context(|| format!("pull {r}"))?;
     ev(root, "pull", &r.to_string(), &r.to_string());
     if !quiet {
         eprintln!("Digest: {}", img.manifest_digest);
@@ -547,5 +565,80 @@ pub fn prune(root: &Path, all: bool, force: bool) -> Result<()> {
         "Deleted {blobs} blobs and {layers} layers\nTotal reclaimed space: {}",
         human(bytes)
     );
+    Ok(())
+}
+
+/// `login [SERVER]`: the password from -p, --password-stdin, or a prompt on the terminal.
+pub fn login(
+    server: Option<&str>,
+    username: Option<String>,
+    password: Option<String>,
+    password_stdin: bool,
+    insecure: &[String],
+) -> Result<()> {
+    use std::io::BufRead;
+    let server = server.unwrap_or("docker.io");
+    let tty = nix::unistd::isatty(std::io::stdin()).unwrap_or(false);
+    let username = match username {
+        Some(u) => u,
+        None if tty && !password_stdin => {
+            eprint!("Username: ");
+            let mut u = String::new();
+            std::io::stdin().lock().read_line(&mut u)?;
+            u.trim().to_string()
+        }
+        None => bail!("--username is needed (no terminal to ask on)"),
+    };
+    let password = match (password, password_stdin) {
+        (Some(_), true) => bail!("--password and --password-stdin are mutually exclusive"),
+        (Some(p), false) => {
+            eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+            p
+        }
+        (None, true) => {
+            let mut p = String::new();
+            std::io::stdin().read_to_string(&mut p)?;
+            p.trim_end_matches(['\n', '\r']).to_string()
+        }
+        (None, false) if tty => read_password()?,
+        (None, false) => bail!("a password is needed: -p, or --password-stdin"),
+    };
+    if username.is_empty() || password.is_empty() {
+        bail!("username and password must not be empty");
+    }
+    let c = berth_image::auth::Credentials { username, password };
+    crate::engine::auth::login(server, &c, insecure)?;
+    println!("Login Succeeded");
+    Ok(())
+}
+
+/// The password from the terminal, not echoed.
+fn read_password() -> Result<String> {
+    use nix::sys::termios::{self, LocalFlags, SetArg};
+    use std::io::BufRead;
+    use std::os::fd::AsFd;
+    let stdin = std::io::stdin();
+    let old = termios::tcgetattr(stdin.as_fd())?;
+    let mut quiet = old.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &quiet)?;
+    eprint!("Password: ");
+    let mut p = String::new();
+    let res = stdin.lock().read_line(&mut p);
+    let _ = termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &old);
+    eprintln!();
+    res?;
+    Ok(p.trim_end_matches(['\n', '\r']).to_string())
+}
+
+/// `logout [SERVER]`.
+pub fn logout(server: Option<&str>) -> Result<()> {
+    let server = server.unwrap_or("docker.io");
+    let key = crate::engine::auth::key_of(server);
+    if crate::engine::auth::logout(server)? {
+        println!("Removing login credentials for {key}");
+    } else {
+        println!("Not logged in to {key}");
+    }
     Ok(())
 }

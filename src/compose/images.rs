@@ -176,6 +176,7 @@ pub fn pull(root: &Path, image: &str) -> Result<String> {
         &PullOptions {
             platform: None,
             insecure: Vec::new(),
+            credentials: crate::engine::auth::credentials_for(&r.registry),
         },
         &|_| {},
     )

@@ -163,6 +163,7 @@ pub fn build_with(
         labels: o.labels.clone(),
         tags,
         insecure_registries: Vec::new(),
+        credentials: super::auth::all(),
         tty,
     };
     let store = Store::open(root)?;

@@ -16,6 +16,8 @@
 //! ```
 
 pub mod access;
+pub mod attach;
+pub mod auth;
 pub mod base;
 pub mod build;
 pub mod config;

@@ -3,6 +3,8 @@
 //! container, then executes this; when the container's init exits, this executes berth
 //! again (same pid, still the init's parent) to record the exit and restart or clean up.
 
+#[path = "hub.rs"]
+mod hub;
 #[path = "pump.rs"]
 mod pump;
 #[allow(dead_code)] // the engine's part of the crate's unsafe calls, unused here

@@ -25,6 +25,7 @@ use nix::fcntl::OFlag;
 use crate::exit::{ExitError, EXIT_BERTH};
 use crate::sys;
 
+pub mod hub;
 pub mod logs;
 pub mod pump;
 

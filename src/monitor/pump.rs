@@ -301,6 +301,7 @@ pub fn pump(
     err: Option<OwnedFd>,
     w: &mut Writer,
     mut probes: Option<Probes>,
+    mut hub: Option<super::hub::Hub>,
 ) -> nix::Result<i32> {
     let mut mask = SigSet::empty();
     for s in [
@@ -314,12 +315,12 @@ pub fn pump(
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)?;
     crate::sys::ignore_sigpipe();
     let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
-    let mut streams: Vec<(OwnedFd, &str, LineBuf)> = Vec::new();
+    let mut streams: Vec<(OwnedFd, &str, LineBuf, u8)> = Vec::new();
     if let Some(o) = out {
-        streams.push((o, "stdout", LineBuf::default()));
+        streams.push((o, "stdout", LineBuf::default(), 1));
     }
     if let Some(e) = err {
-        streams.push((e, "stderr", LineBuf::default()));
+        streams.push((e, "stderr", LineBuf::default(), 2));
     }
     let mut status: Option<i32> = None;
     let mut buf = vec![0u8; 32 * 1024];
@@ -341,8 +342,14 @@ pub fn pump(
             break;
         }
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
-        for (fd, _, _) in &streams {
+        for (fd, _, _, _) in &streams {
             fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+        }
+        let nstreams = fds.len();
+        if let Some(h) = &hub {
+            for fd in h.fds() {
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+            }
         }
         // After the init is gone, give leftover writers (its children) a moment.
         let probe_wait = probes.as_ref().and_then(Probes::wait);
@@ -378,8 +385,11 @@ pub fn pump(
             while let Ok(Some(_)) = sfd.read_signal() {}
             reap(&mut status, &mut probes);
         }
+        if let Some(h) = hub.as_mut() {
+            h.ready(&ready[nstreams..]);
+        }
         let mut closed = Vec::new();
-        for (i, (fd, name, lb)) in streams.iter_mut().enumerate() {
+        for (i, (fd, name, lb, num)) in streams.iter_mut().enumerate() {
             if !ready[i + 1] {
                 continue;
             }
@@ -390,16 +400,23 @@ pub fn pump(
                     });
                     closed.push(i);
                 }
-                Ok(n) => lb.push(&buf[..n], |l| {
-                    let _ = w.write(name, l, now());
-                }),
+                Ok(n) => {
+                    if let Some(h) = hub.as_mut() {
+                        h.broadcast(*num, &buf[..n]);
+                    }
+                    lb.push(&buf[..n], |l| {
+                        let _ = w.write(name, l, now());
+                    })
+                }
             }
         }
         for i in closed.into_iter().rev() {
             streams.remove(i);
         }
     }
-    for (_, name, lb) in streams.iter_mut() {
+    // Attached clients see the socket close: the container is gone.
+    drop(hub);
+    for (_, name, lb, _) in streams.iter_mut() {
         lb.flush(|l| {
             let _ = w.write(name, l, now());
         });
@@ -466,7 +483,7 @@ pub fn loop_main(a: &[String]) -> Result<i32, String> {
     let take = |s: &str| -> Option<OwnedFd> { crate::sys::take_inherited_fd(s.parse().ok()?) };
     let (out, err) = (take(&a[4]), take(&a[5]));
     // Held open so an `-i` container's stdin does not see EOF.
-    let _stdin = take(&a[6]);
+    let stdin = take(&a[6]);
     shed_startup_pages();
     let log = Path::new(&a[0])
         .join("containers")
@@ -479,7 +496,16 @@ pub fn loop_main(a: &[String]) -> Result<i32, String> {
         (Some(berth), Some(spec)) => Probes::parse(spec, berth, &a[0], &a[1]),
         _ => None,
     };
-    pump(pid, out, err, &mut w, probes).map_err(|e| e.to_string())
+    // `berth attach` joins here: input goes to the stdin pipe (`-i`), or to the pty master
+    // (`-it`: no stderr stream, stdout is the master).
+    let input = match (&stdin, &err) {
+        (Some(_), None) => out.as_ref().map(|o| o.as_fd()),
+        (Some(s), Some(_)) => Some(s.as_fd()),
+        (None, _) => None,
+    };
+    let dir = Path::new(&a[0]).join("containers").join(&a[1]);
+    let hub = super::hub::Hub::open(&dir, input).ok();
+    pump(pid, out, err, &mut w, probes, hub).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -15,6 +15,12 @@ pub struct Registry {
 
 impl Registry {
     pub fn start(dir: &Path) -> Registry {
+        Registry::start_with(dir, "")
+    }
+
+    /// A registry whose config has `extra` appended (e.g. an `auth:` section); ready once
+    /// /v2/ answers (200, or 401 when it wants credentials).
+    pub fn start_with(dir: &Path, extra: &str) -> Registry {
         let port = TcpListener::bind("127.0.0.1:0")
             .expect("bind")
             .local_addr()
@@ -31,7 +37,8 @@ impl Registry {
         std::fs::write(
             &cfg,
             tmpl.replace("@ROOT@", data.to_str().unwrap())
-                .replace("@ADDR@", &addr),
+                .replace("@ADDR@", &addr)
+                + extra,
         )
         .expect("write config");
         let child = Command::new("docker-registry")
@@ -47,7 +54,15 @@ impl Registry {
                 let _ = write!(s, "GET /v2/ HTTP/1.0\r\n\r\n");
                 let mut r = String::new();
                 let _ = s.read_to_string(&mut r);
-                if r.starts_with("HTTP/1.1 200") || r.starts_with("HTTP/1.0 200") {
+                if [
+                    "HTTP/1.1 200",
+                    "HTTP/1.0 200",
+                    "HTTP/1.1 401",
+                    "HTTP/1.0 401",
+                ]
+                .iter()
+                .any(|p| r.starts_with(p))
+                {
                     return reg;
                 }
             }

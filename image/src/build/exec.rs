@@ -76,6 +76,7 @@ impl<O: Write> Run<'_, O> {
         let o = crate::registry::PullOptions {
             platform: platform.map(String::from),
             insecure: self.spec.insecure_registries.clone(),
+            credentials: self.spec.credentials.get(&r.registry).cloned(),
         };
         crate::registry::pull(self.store, &r, &o, &|_| {})
             .map_err(|e| at(self.spec, i, format!("pull {r}: {e}")))

@@ -73,6 +73,8 @@ pub struct BuildSpec {
     pub tags: Vec<Reference>,
     /// Registries pulled from over plain http.
     pub insecure_registries: Vec<String>,
+    /// Who to pull base images as, by registry (`login`).
+    pub credentials: std::collections::BTreeMap<String, crate::auth::Credentials>,
     /// Progress as a compact live view for a terminal, not BuildKit's plain lines.
     pub tty: bool,
 }
