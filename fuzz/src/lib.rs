@@ -389,6 +389,7 @@ pub fn dns(data: &[u8]) {
         .into_iter()
         .collect(),
         upstreams: Vec::new(),
+        by_client: Default::default(),
     };
     if let Ok(q) = dns::parse_query(data) {
         assert!(q.end <= data.len());
