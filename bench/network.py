@@ -2,7 +2,8 @@
 """Network benchmark (issue 12): `berth run --rm IMAGE true` on the default bridge against
 `--network none`, and the same pair for podman (the same busybox image, imported), all
 interleaved (A B C D A B C D ...), medians; then the latency of the network's DNS server
-(queries from the host to the server on the gateway, a container name; median and p99);
+(a container name asked from the host, from inside a container on the network, and from a
+container on two networks for a name of its second one; median and p99);
 then iperf3 throughput (if installed): loopback, container to container, host to a
 published port.
 
@@ -59,6 +60,31 @@ def query(name, qid):
     for label in name.split("."):
         q += bytes([len(label)]) + label.encode()
     return q + b"\0" + struct.pack(">HH", 1, 1)
+
+
+# Run inside a container: A queries for argv[1] to the first nameserver of /etc/resolv.conf,
+# argv[2] times; prints each latency in microseconds (a failed lookup fails the run).
+IN_CONTAINER = r"""
+import socket, struct, sys, time
+name, n = sys.argv[1], int(sys.argv[2])
+ns = [l.split()[1] for l in open("/etc/resolv.conf") if l.startswith("nameserver")][0]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+out = []
+for i in range(n + 20):
+    q = struct.pack(">HHHHHH", i, 0x0100, 1, 0, 0, 0)
+    for label in name.split("."):
+        q += bytes([len(label)]) + label.encode()
+    q += b"\0" + struct.pack(">HH", 1, 1)
+    t = time.perf_counter()
+    s.sendto(q, (ns, 53))
+    r, _ = s.recvfrom(512)
+    dt = (time.perf_counter() - t) * 1e6
+    assert r[:2] == q[:2] and r[3] & 15 == 0 and r[7] >= 1, "no answer for " + name
+    if i >= 20:
+        out.append(dt)
+print(" ".join(f"{x:.1f}" for x in out))
+"""
 
 
 def gbits(out):
@@ -152,7 +178,24 @@ def main():
     lat.sort()
     print(f"DNS, {a.queries} A queries for a container name from the host to the network's server:")
     print(f"  median {statistics.median(lat):.0f} us, p99 {lat[int(len(lat) * 0.99) - 1]:.0f} us")
-    sh(berth + ["rm", "-f", cid])
+    # The same from inside a container on the network (the path an app's lookup takes: its
+    # /etc/resolv.conf names the gateway), and from a container on two networks asking for
+    # a name of its second one. Python from the host's /usr times the queries in there.
+    sh(berth + ["network", "create", "--subnet", "10.213.241.0/24", "benchnet2"])
+    cid2 = sh(berth + ["run", "-d", "--name", "target2", "--network", "benchnet2", "bench:1", "sleep",
+                       "300"]).strip()
+    for title, nets, name in [("a container on the network", ["benchnet"], "target"),
+                              ("a container on two networks (a name of its second)", ["benchnet", "benchnet2"],
+                               "target2")]:
+        argv = berth + ["run", "--rm", "-v", "/usr:/usr:ro"]
+        for n in nets:
+            argv += ["--network", n]
+        out = sh(argv + ["bench:1", "/usr/bin/python3", "-c", IN_CONTAINER, name, str(a.queries)])
+        lat = sorted(float(x) for x in out.split())
+        print(f"DNS, {a.queries} A queries for {name!r} from {title} to its nameserver:")
+        print(f"  median {statistics.median(lat):.0f} us, p99 {lat[int(len(lat) * 0.99) - 1]:.0f} us")
+    sh(berth + ["rm", "-f", cid, cid2])
+    sh(berth + ["network", "rm", "benchnet2"])
     if shutil.which("iperf3"):
         iperf(berth, a.iperf_seconds)
     sh(berth + ["network", "rm", "benchnet"])

@@ -715,3 +715,122 @@ fn bridge_name_mtu_labels_and_listing() {
     w.ok(&["network", "rm", "bt-custom"]);
     assert!(!link_exists("btcustom23"));
 }
+
+#[test]
+fn a_container_on_two_networks_resolves_names_on_both() {
+    if !root_or_skip("a_container_on_two_networks_resolves_names_on_both") {
+        return;
+    }
+    let (w, _) = world_with_net("bt-mnA", 41);
+    w.ok(&["network", "create", "--subnet", "10.213.42.0/24", "bt-mnB"]);
+    w.run_d(&[
+        "--name",
+        "mn-a",
+        "--network",
+        "bt-mnA",
+        "bb:1",
+        "sleep",
+        "60",
+    ]);
+    w.run_d(&[
+        "--name",
+        "mn-b",
+        "--network",
+        "bt-mnB",
+        "bb:1",
+        "sleep",
+        "60",
+    ]);
+    w.run_d(&[
+        "--name",
+        "mn-both",
+        "--network",
+        "bt-mnA",
+        "--network",
+        "bt-mnB",
+        "bb:1",
+        "sleep",
+        "60",
+    ]);
+    let look = |from: &str, name: &str| w.berth(&["exec", from, "nslookup", name]);
+    for name in ["mn-a", "mn-b"] {
+        let o = look("mn-both", name);
+        assert!(o.status.success(), "{name}: {}", text(&o.stdout));
+    }
+    assert!(text(&look("mn-both", "mn-b").stdout).contains("10.213.42."));
+    // A container that joins the other network later is found too.
+    w.run_d(&[
+        "--name",
+        "mn-b2",
+        "--network",
+        "bt-mnB",
+        "bb:1",
+        "sleep",
+        "60",
+    ]);
+    let o = look("mn-both", "mn-b2");
+    assert!(o.status.success(), "{}", text(&o.stdout));
+    // The others still see only their own network's names.
+    assert!(!look("mn-a", "mn-b").status.success());
+    assert!(!look("mn-b", "mn-a").status.success());
+    for c in ["mn-a", "mn-b", "mn-b2", "mn-both"] {
+        w.ok(&["rm", "-f", c]);
+    }
+    w.ok(&["network", "rm", "bt-mnA", "bt-mnB"]);
+}
+
+#[test]
+fn a_host_port_range_takes_its_first_free_port() {
+    if !root_or_skip("a_host_port_range_takes_its_first_free_port") {
+        return;
+    }
+    let (w, _) = world_with_net("bt-range", 43);
+    // 28040 is held by a program, 28041 by another container: the next gets 28042.
+    let l = std::net::TcpListener::bind("0.0.0.0:28040").expect("bind 28040");
+    w.run_d(&[
+        "--name",
+        "rg-1",
+        "--network",
+        "bt-range",
+        "-p",
+        "28041:80",
+        "bb:1",
+        "sleep",
+        "60",
+    ]);
+    let id = serve(
+        &w,
+        &[
+            "--name",
+            "rg-2",
+            "--network",
+            "bt-range",
+            "-p",
+            "28040-28045:80",
+        ],
+    );
+    assert_eq!(w.ok(&["port", &id, "80"]).trim(), "0.0.0.0:28042");
+    let body = eventually(|| http_get("127.0.0.1:28042", "/hostname")).expect("GET");
+    assert_eq!(body.trim(), &id[..12]);
+    // A range with nothing free left is refused, naming it.
+    let o = w.berth(&[
+        "run",
+        "-d",
+        "--network",
+        "bt-range",
+        "-p",
+        "28040-28042:80",
+        "bb:1",
+        "sleep",
+        "60",
+    ]);
+    let e = text(&o.stderr);
+    assert!(
+        !o.status.success() && e.contains("no free host port in 28040-28042/tcp"),
+        "{e}"
+    );
+    drop(l);
+    for c in ["rg-1", "rg-2"] {
+        w.ok(&["rm", "-f", c]);
+    }
+}

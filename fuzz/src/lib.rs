@@ -315,6 +315,16 @@ pub fn dockerfile(data: &[u8]) {
         let _ = words::expand(&w, &vars, '\\');
     }
     let _ = words::expand_text(text, &vars, '`');
+    // ADD sources: git URLs with #ref:subdir; a parsed one never climbs out or starts
+    // with '-'.
+    for line in text.lines() {
+        if berth_image::build::git::is_git(line) {
+            if let Ok(g) = berth_image::build::git::parse(line) {
+                assert!(!g.remote.starts_with('-'));
+                assert!(!g.subdir.unwrap_or_default().split('/').any(|p| p == ".."));
+            }
+        }
+    }
     if let Ok(m) = ignore::Matcher::new(text) {
         for p in ["a", "a/b/c", ".git", "x.txt", "src/main.rs"] {
             let _ = m.excluded(p);
@@ -396,6 +406,7 @@ pub fn dns(data: &[u8]) {
         .into_iter()
         .collect(),
         upstreams: Vec::new(),
+        by_client: Default::default(),
     };
     if let Ok(q) = dns::parse_query(data) {
         assert!(q.end <= data.len());

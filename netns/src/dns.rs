@@ -128,6 +128,10 @@ fn error_response(packet: &[u8], rcode: u8) -> Option<Vec<u8>> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Zone {
     pub names: BTreeMap<String, Vec<Ipv4Addr>>,
+    /// Names of a client's other networks, by the client's address here: a container on
+    /// several networks resolves the names of all of them (as Docker's embedded DNS), and
+    /// no one else gets them.
+    pub by_client: BTreeMap<Ipv4Addr, BTreeMap<String, Vec<Ipv4Addr>>>,
     /// Empty: nothing is forwarded (--internal).
     pub upstreams: Vec<SocketAddr>,
 }
@@ -143,12 +147,23 @@ pub enum Reply {
 
 /// The reply to `packet`; `turn` rotates the order of a shared name's addresses.
 pub fn reply(packet: &[u8], zone: &Zone, turn: usize) -> Reply {
+    reply_to(packet, zone, None, turn)
+}
+
+/// `reply` for a query from `client`: the network's names first, then those of the
+/// client's other networks.
+pub fn reply_to(packet: &[u8], zone: &Zone, client: Option<Ipv4Addr>, turn: usize) -> Reply {
     let q = match parse_query(packet) {
         Ok(q) => q,
         Err(_) => return error_response(packet, RCODE_FORMERR).map_or(Reply::Drop, Reply::Answer),
     };
     let key = q.name.trim_end_matches('.');
-    if let Some(addrs) = zone.names.get(key) {
+    let found = zone.names.get(key).or_else(|| {
+        client
+            .and_then(|c| zone.by_client.get(&c))
+            .and_then(|names| names.get(key))
+    });
+    if let Some(addrs) = found {
         if q.qclass != CLASS_IN {
             return Reply::Answer(response(packet, &q, &[], 0));
         }
@@ -216,7 +231,11 @@ pub fn serve(sock: UdpSocket, mut zone: impl FnMut() -> Option<Zone>) -> Result<
         };
         let packet = buf[..n].to_vec();
         turn = turn.wrapping_add(1);
-        match reply(&packet, &z, turn) {
+        let client = match from.ip() {
+            std::net::IpAddr::V4(a) => Some(a),
+            std::net::IpAddr::V6(_) => None,
+        };
+        match reply_to(&packet, &z, client, turn) {
             Reply::Answer(r) => {
                 let _ = sock.send_to(&r, from);
             }
@@ -316,7 +335,34 @@ mod tests {
                 ),
             ]),
             upstreams: vec!["192.0.2.53:53".parse().unwrap()],
+            by_client: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn a_client_on_two_networks_gets_the_other_ones_names() {
+        let mut z = zone();
+        let client = Ipv4Addr::new(10, 213, 1, 9);
+        z.by_client.insert(
+            client,
+            BTreeMap::from([("db".into(), vec![Ipv4Addr::new(10, 214, 0, 2)])]),
+        );
+        let p = query_packet(3, "db", TYPE_A);
+        let Reply::Answer(r) = reply_to(&p, &z, Some(client), 0) else {
+            panic!("no answer")
+        };
+        assert_eq!(answers_of(&r), vec![Ipv4Addr::new(10, 214, 0, 2)]);
+        // Another client of this network does not see it.
+        let Reply::Answer(r) = reply_to(&p, &z, Some(Ipv4Addr::new(10, 213, 1, 2)), 0) else {
+            panic!("no answer")
+        };
+        assert_eq!(rcode_of(&r), RCODE_NXDOMAIN);
+        // The network's own names come first.
+        let p = query_packet(4, "web", TYPE_A);
+        let Reply::Answer(r) = reply_to(&p, &z, Some(client), 0) else {
+            panic!("no answer")
+        };
+        assert_eq!(answers_of(&r), vec![Ipv4Addr::new(10, 213, 1, 2)]);
     }
 
     #[test]

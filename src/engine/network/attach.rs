@@ -98,7 +98,10 @@ fn resolve_ports(
     publish_all: bool,
     exposed: &[(u16, Proto)],
 ) -> Result<Vec<PortLease>> {
-    let mut want: Vec<(Option<Ipv4Addr>, Option<u16>, u16, &'static str)> = Vec::new();
+    // Host ports wanted: None (any free one), or a range to take the first free port of
+    // (one port: that port).
+    type Want = (Option<Ipv4Addr>, Option<(u16, u16)>, u16, &'static str);
+    let mut want: Vec<Want> = Vec::new();
     for s in specs {
         let host_ip = match s.host_ip {
             None => None,
@@ -110,9 +113,16 @@ fn resolve_ports(
         };
         let (c0, c1) = s.container_ports;
         for (i, cport) in (c0..=c1).enumerate() {
-            let hport = s
-                .host_ports
-                .map(|(h0, h1)| if h0 == h1 { h0 } else { h0 + i as u16 });
+            // `8000-8010:80`: the first free port of the range (Docker); `8000-8001:80-81`:
+            // port by port.
+            let hport = s.host_ports.map(|(h0, h1)| {
+                if c0 == c1 {
+                    (h0, h1)
+                } else {
+                    let h = h0.saturating_add(i as u16);
+                    (h, h)
+                }
+            });
             want.push((host_ip, hport, cport, proto_name(s.proto)));
         }
     }
@@ -130,25 +140,40 @@ fn resolve_ports(
     let others = published(root);
     let mut out: Vec<PortLease> = Vec::new();
     for (host_ip, hport, port, proto) in want {
-        let host_port = match hport {
-            Some(h) => h,
-            None => hostports::free_port(host_ip, proto)?,
-        };
-        let clash = |l: &PortLease| {
+        let clash = |host_port: u16, l: &PortLease| {
             l.host_port == host_port
                 && l.proto == proto
                 && (l.host_ip.is_none() || host_ip.is_none() || l.host_ip == host_ip)
         };
-        if let Some((name, _)) = others.iter().find(|(_, l)| clash(l)) {
-            bail!(
-                "port {host_port}/{proto} on {} is already published by container {name}",
-                host_ip.map_or("0.0.0.0".into(), |i| i.to_string())
-            );
-        }
-        if out.iter().any(clash) {
-            bail!("port {host_port}/{proto} is published twice");
-        }
-        hostports::check_free(host_ip, host_port, proto)?;
+        // Whether `h` can be had: not berth's already, not twice here, free on the host.
+        let take = |h: u16, out: &[PortLease]| -> Result<()> {
+            if let Some((name, _)) = others.iter().find(|(_, l)| clash(h, l)) {
+                bail!(
+                    "port {h}/{proto} on {} is already published by container {name}",
+                    host_ip.map_or("0.0.0.0".into(), |i| i.to_string())
+                );
+            }
+            if out.iter().any(|l| clash(h, l)) {
+                bail!("port {h}/{proto} is published twice");
+            }
+            Ok(hostports::check_free(host_ip, h, proto)?)
+        };
+        let host_port = match hport {
+            None => {
+                let h = hostports::free_port(host_ip, proto)?;
+                take(h, &out)?;
+                h
+            }
+            Some((h0, h1)) if h0 == h1 => {
+                take(h0, &out)?;
+                h0
+            }
+            Some((h0, h1)) => (h0..=h1)
+                .find(|h| take(*h, &out).is_ok())
+                .with_context(|| {
+                    format!("no free host port in {h0}-{h1}/{proto} for container port {port}")
+                })?,
+        };
         out.push(PortLease {
             host_ip,
             host_port,

@@ -131,12 +131,58 @@ pub fn zone_of(leases: &BTreeMap<String, Lease>, internal: bool, resolv: &str) -
     }
     Zone {
         names,
+        by_client: BTreeMap::new(),
         upstreams: if internal {
             Vec::new()
         } else {
             dns::upstreams_of(resolv)
         },
     }
+}
+
+/// Each of `net_id`'s containers that is on other networks too, by its address here: the
+/// names of those networks (`others`: every other network's leases).
+fn other_networks_names(
+    here: &BTreeMap<String, Lease>,
+    others: &[BTreeMap<String, Lease>],
+) -> BTreeMap<Ipv4Addr, BTreeMap<String, Vec<Ipv4Addr>>> {
+    let mut out = BTreeMap::new();
+    for (id, l) in here {
+        let Some(a) = l.addr else { continue };
+        let mut names: BTreeMap<String, Vec<Ipv4Addr>> = BTreeMap::new();
+        for o in others.iter().filter(|o| o.contains_key(id)) {
+            for (k, v) in zone_of(o, true, "").names {
+                let e = names.entry(k).or_default();
+                for x in v {
+                    if !e.contains(&x) {
+                        e.push(x);
+                    }
+                }
+            }
+        }
+        if !names.is_empty() {
+            out.insert(a, names);
+        }
+    }
+    out
+}
+
+/// When any network's leases last changed (the zone depends on them all).
+fn leases_stamp(root: &Path) -> Vec<(std::ffi::OsString, std::time::SystemTime)> {
+    let Ok(rd) = std::fs::read_dir(root.join("networks")) else {
+        return Vec::new();
+    };
+    let mut v: Vec<_> = rd
+        .flatten()
+        .filter_map(|e| {
+            let m = std::fs::metadata(e.path().join("leases"))
+                .and_then(|m| m.modified())
+                .ok()?;
+            Some((e.file_name(), m))
+        })
+        .collect();
+    v.sort();
+    v
 }
 
 /// `berth dns-serve NETID`: serves on the socket it was given as stdin until the network
@@ -166,7 +212,8 @@ pub fn serve(root: &Path, net_id: &str) -> Result<()> {
                 let _ = berth_netns::firewall::ensure_forward_accepts(&r);
             }
         }
-        let m = Some(std::fs::metadata(&dir).and_then(|m| m.modified()).ok()?);
+        std::fs::metadata(&dir).ok()?;
+        let m = Some(leases_stamp(root));
         if m != seen {
             seen = m;
             let all: BTreeMap<String, Lease> = leases.all();
@@ -174,6 +221,12 @@ pub fn serve(root: &Path, net_id: &str) -> Result<()> {
                 return None;
             }
             zone = zone_of(&all, n.internal, &resolv);
+            let others: Vec<BTreeMap<String, Lease>> = super::records(root)
+                .iter()
+                .filter(|o| o.id != net_id)
+                .map(|o| leases_of(root, &o.id).all())
+                .collect();
+            zone.by_client = other_networks_names(&all, &others);
         }
         Some(zone.clone())
     })?;
