@@ -954,6 +954,8 @@ pub enum ComposeCmd {
     Wait(ComposeWait),
     /// Resource use of the services' containers (CPU, memory, pids)
     Stats(ComposeStats),
+    /// Follow the services' container events (from berth's event log, as `berth events`)
+    Events(ComposeEvents),
     /// Show the compose version berth speaks
     Version,
 }
@@ -1243,6 +1245,14 @@ pub struct ComposeWait {
     #[arg(long)]
     pub down_project: bool,
     #[arg(required = true)]
+    pub services: Vec<String>,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ComposeEvents {
+    /// One JSON object a line: time, type, action, id, service, attributes
+    #[arg(long)]
+    pub json: bool,
     pub services: Vec<String>,
 }
 

@@ -152,7 +152,7 @@ fn attach_without_a_tty_pipes_stdin_and_stdout() {
         return;
     }
     let w = World::with_busybox();
-    w.run_d(&[
+    let id = w.run_d(&[
         "-i",
         "--init",
         "--name",
@@ -162,6 +162,13 @@ fn attach_without_a_tty_pipes_stdin_and_stdout() {
         "bb:1",
         "cat",
     ]);
+    // The monitor binds its socket before `run -d` returns: attach works at once.
+    assert!(w
+        .root()
+        .join("containers")
+        .join(&id)
+        .join("attach.sock")
+        .exists());
     let mut child = Command::new(BIN)
         .arg("--root")
         .arg(w.root())

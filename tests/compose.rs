@@ -323,6 +323,13 @@ fn up_ps_logs_down_leaves_nothing() {
         return;
     }
     let p = Proj::new("life", APP);
+    // A follower of the project's events, started before anything happens.
+    let mut follower = p
+        .cmd(&["events", "--json", "web"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("compose events");
+    std::thread::sleep(std::time::Duration::from_millis(800));
     let t = Instant::now();
     p.ok(&["up", "-d"]);
     eprintln!("compose up -d of 2 services: {:?}", t.elapsed());
@@ -381,7 +388,22 @@ fn up_ps_logs_down_leaves_nothing() {
     }
     assert!(p.ps().is_empty());
     assert_eq!(p.w.ok(&["volume", "ls", "-q"]).trim(), "", "no volume left");
-    let _ = id;
+    // The follower saw web's life, and only web's.
+    let _ = follower.kill();
+    let out = follower.wait_with_output().expect("events output");
+    let evs: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON event a line"))
+        .collect();
+    let actions: Vec<&str> = evs.iter().filter_map(|e| e["action"].as_str()).collect();
+    for a in ["create", "start", "destroy"] {
+        assert!(actions.contains(&a), "{a} missing: {evs:?}");
+    }
+    assert!(
+        evs.iter()
+            .all(|e| e["service"] == "web" && e["id"].as_str().is_some_and(|i| i.starts_with(&id))),
+        "{evs:?}"
+    );
 }
 
 #[test]

@@ -40,7 +40,10 @@ fn import_and_run_through_the_runtime() {
     );
     let out = w.ok(&["run", "--rm", "busybox:test"]);
     assert!(out.starts_with("hello from "), "{out}");
-    let out = w.berth(&["run", "--rm", "busybox", "sh", "-c", "exit 3"]);
+    // Not in the store and not to be pulled (`--pull missing` would try a registry).
+    let out = w.berth(&[
+        "run", "--rm", "--pull", "never", "busybox", "sh", "-c", "exit 3",
+    ]);
     assert!(
         text(&out.stderr).contains("no such image"),
         "{}",

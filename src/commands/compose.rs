@@ -412,6 +412,7 @@ pub fn dispatch(root: &Path, a: ComposeArgs) -> Result<i32> {
             println!("{}:{}", b.host_ip, b.host_port);
         }
         ComposeCmd::Cp(c) => cp(root, &p, &c)?,
+        ComposeCmd::Events(e) => events(root, &p, &e)?,
         ComposeCmd::Wait(w) => {
             let recs = of_services(root, &p, &w.services, false)?;
             if recs.is_empty() {
@@ -586,4 +587,61 @@ fn cp(root: &Path, p: &Project, c: &crate::cli::ComposeCp) -> Result<()> {
         super::container::cp(root, &with_id(&c.src), &with_id(&c.dst), c.archive)?;
     }
     Ok(())
+}
+
+/// `compose events`: the project's container events as they happen, in docker compose's
+/// line (`TIME container ACTION ID (k=v, ...)`) or its JSON object; ends quietly when the
+/// reader goes away.
+fn events(root: &Path, p: &Project, a: &crate::cli::ComposeEvents) -> Result<()> {
+    use crate::engine::events::{self, Query};
+    use std::io::Write;
+    for s in &a.services {
+        if !p.model.services.contains_key(s) {
+            bail!("no such service: {s}");
+        }
+    }
+    let mut q = Query::default();
+    q.filter("type=container")?;
+    q.filter(&format!("label=com.docker.compose.project={}", p.name))?;
+    q.since = Some(crate::monitor::logs::now().as_nanos() as i128);
+    let mut out = std::io::stdout().lock();
+    events::read(root, &q, true, |e| {
+        let attrs = &e.actor.attributes;
+        let service = attrs
+            .get("com.docker.compose.service")
+            .cloned()
+            .unwrap_or_default();
+        if !a.services.is_empty() && !a.services.contains(&service) {
+            return true;
+        }
+        let time =
+            chrono::DateTime::from_timestamp_nanos(e.time_nano).with_timezone(&chrono::Local);
+        let line = if a.json {
+            serde_json::json!({
+                "time": time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+                "type": "container",
+                "action": e.action,
+                "id": e.actor.id,
+                "service": service,
+                "attributes": attrs,
+            })
+            .to_string()
+        } else {
+            let kv: Vec<String> = attrs
+                .iter()
+                .filter(|(k, _)| !k.starts_with("com.docker.compose."))
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            format!(
+                "{} container {} {} ({})",
+                time.format("%Y-%m-%d %H:%M:%S%.6f"),
+                e.action,
+                e.actor.id,
+                kv.join(", ")
+            )
+        };
+        writeln!(out, "{}", crate::text::escape_controls(&line))
+            .and_then(|()| out.flush())
+            .is_ok()
+    })
 }

@@ -40,16 +40,33 @@ pub fn open_dir(dir: &Path) -> std::io::Result<File> {
         .open(dir)
 }
 
+/// Binds `<container_dir>/attach.sock` (0600), replacing one a monitor before us (a
+/// restart) left. The monitor binds it before it reports the container started, so an
+/// `attach` right after `run -d` finds it.
+pub fn listen(container_dir: &Path) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = open_dir(container_dir)?;
+    let path = via_fd(&dir, SOCKET);
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
 impl Hub {
-    pub fn open(container_dir: &Path, input: Option<BorrowedFd<'_>>) -> std::io::Result<Hub> {
+    /// The hub on `listener` (bound by `listen`), or on a socket bound now.
+    pub fn open(
+        container_dir: &Path,
+        listener: Option<UnixListener>,
+        input: Option<BorrowedFd<'_>>,
+    ) -> std::io::Result<Hub> {
         let input = input.map(|f| f.try_clone_to_owned()).transpose()?;
-        use std::os::unix::fs::PermissionsExt;
+        let listener = match listener {
+            Some(l) => l,
+            None => listen(container_dir)?,
+        };
         let dir = open_dir(container_dir)?;
         let path = via_fd(&dir, SOCKET);
-        // A monitor before us (a restart) may have left it.
-        let _ = std::fs::remove_file(&path);
-        let listener = UnixListener::bind(&path)?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
         listener.set_nonblocking(true)?;
         Ok(Hub {
             listener,

@@ -199,6 +199,10 @@ fn start_and_loop(
             return Ok(());
         }
     };
+    // Bound before "ok": `attach` right after `run -d` finds the socket.
+    let attach: Option<OwnedFd> = hub::listen(&root.join("containers").join(id))
+        .ok()
+        .map(OwnedFd::from);
     notify(note.take(), "ok");
     let (max_size, max_files) = host.log_limits(root, id);
     let health = host.health_start(root, id).unwrap_or_else(|e| {
@@ -217,6 +221,7 @@ fn start_and_loop(
         fd(&l.out).to_string(),
         fd(&l.err).to_string(),
         fd(&l.stdin).to_string(),
+        fd(&attach).to_string(),
         max_size.to_string(),
         max_files.to_string(),
         berth.display().to_string(),
@@ -224,14 +229,14 @@ fn start_and_loop(
     if let Some(h) = health {
         args.push(h);
     }
-    let keep = [lock_fd, fd(&l.out), fd(&l.err), fd(&l.stdin)];
+    let keep = [lock_fd, fd(&l.out), fd(&l.err), fd(&l.stdin), fd(&attach)];
     // The small loop binary beside berth, if installed; berth itself otherwise.
     let small = berth.with_file_name(ARGV0);
     let exe = if small.is_file() { small } else { berth };
     exec_path(&exe, &args, &keep)
 }
 
-/// `berth-monitor loop ROOT ID PID LOCK OUT ERR STDIN MAXSIZE MAXFILES BERTH [HEALTH]`, when the
+/// `berth-monitor loop ROOT ID PID LOCK OUT ERR STDIN ATTACH MAXSIZE MAXFILES BERTH [HEALTH]`, when the
 /// small binary is not installed: the same loop, in berth.
 fn run_loop(host: &dyn Host, a: &[String]) -> Result<()> {
     let code = pump::loop_main(a).map_err(|e| anyhow!(e))?;

@@ -473,10 +473,10 @@ pub fn shed_startup_pages() {
     }
 }
 
-/// `loop ROOT ID PID LOCK OUT ERR STDIN MAXSIZE MAXFILES [BERTH]`: pumps until the init
-/// exits; returns its status.
+/// `loop ROOT ID PID LOCK OUT ERR STDIN ATTACH MAXSIZE MAXFILES [BERTH [HEALTH]]`: pumps
+/// until the init exits; returns its status.
 pub fn loop_main(a: &[String]) -> Result<i32, String> {
-    if a.len() < 9 {
+    if a.len() < 10 {
         return Err("loop: bad arguments".into());
     }
     let pid: i32 = a[2].parse().map_err(|_| "loop: bad pid")?;
@@ -489,10 +489,11 @@ pub fn loop_main(a: &[String]) -> Result<i32, String> {
         .join("containers")
         .join(&a[1])
         .join("container.log");
-    let max_size = a[7].parse().unwrap_or(DEFAULT_MAX_SIZE);
-    let max_files = a[8].parse().unwrap_or(DEFAULT_MAX_FILES);
+    let attach = take(&a[7]).map(std::os::unix::net::UnixListener::from);
+    let max_size = a[8].parse().unwrap_or(DEFAULT_MAX_SIZE);
+    let max_files = a[9].parse().unwrap_or(DEFAULT_MAX_FILES);
     let mut w = Writer::open(&log, max_size, max_files).map_err(|e| e.to_string())?;
-    let probes = match (a.get(9), a.get(10)) {
+    let probes = match (a.get(10), a.get(11)) {
         (Some(berth), Some(spec)) => Probes::parse(spec, berth, &a[0], &a[1]),
         _ => None,
     };
@@ -504,7 +505,7 @@ pub fn loop_main(a: &[String]) -> Result<i32, String> {
         (None, _) => None,
     };
     let dir = Path::new(&a[0]).join("containers").join(&a[1]);
-    let hub = super::hub::Hub::open(&dir, input).ok();
+    let hub = super::hub::Hub::open(&dir, attach, input).ok();
     pump(pid, out, err, &mut w, probes, hub).map_err(|e| e.to_string())
 }
 
