@@ -21,7 +21,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from lifecycle import hide_hybrid_unified, run_once  # noqa: E402
-from run import sh, start_dockerd  # noqa: E402
+from run import bench_image, podman_with, sh, start_dockerd  # noqa: E402
 
 
 def verbs(prefix, first):
@@ -57,20 +57,10 @@ def main():
     dockerd = None
     tools = {}
     try:
-        bundle = os.path.join(work, "bundle")
-        subprocess.run([os.path.join(HERE, "..", "scripts", "mkbundle.sh"), bundle, "/bin/true"], check=True,
-                       stdout=subprocess.DEVNULL)
-        rootfs_tar = os.path.join(work, "rootfs.tar")
-        sh(["tar", "-C", os.path.join(bundle, "rootfs"), "-cf", rootfs_tar, "."])
-        berth = [os.path.abspath(a.bin), "--root", os.path.join(work, "berth")]
-        sh(berth + ["import", rootfs_tar, "bench:latest"])
-        archive = os.path.join(work, "bench.tar")
-        sh(berth + ["save", "-o", archive, "bench:latest"])
+        _, berth, archive = bench_image(work, a.bin)
         tools["berth"] = berth
-        if shutil.which("podman"):
-            podman = [shutil.which("podman"), "--root", os.path.join(work, "podman"), "--runroot",
-                      os.path.join(work, "podman-run"), "--storage-driver", "overlay"]
-            sh(podman + ["load", "-i", archive], stderr=subprocess.DEVNULL)
+        podman = podman_with(work, archive)
+        if podman:
             tools["podman"] = podman
         if not a.no_docker:
             d = start_dockerd(work)

@@ -55,6 +55,32 @@ def start_dockerd(work):
     return None
 
 
+def bench_image(work, berth_bin):
+    """A busybox bundle running /bin/true (scripts/mkbundle.sh), its rootfs imported into a
+    berth root under `work` as bench:latest and saved for the peers to load. Returns (bundle
+    dir, berth argv prefix, archive path)."""
+    bundle = os.path.join(work, "bundle")
+    subprocess.run([os.path.join(HERE, "..", "scripts", "mkbundle.sh"), bundle, "/bin/true"], check=True,
+                   stdout=subprocess.DEVNULL)
+    rootfs_tar = os.path.join(work, "rootfs.tar")
+    sh(["tar", "-C", os.path.join(bundle, "rootfs"), "-cf", rootfs_tar, "."])
+    berth = [os.path.abspath(berth_bin), "--root", os.path.join(work, "berth")]
+    sh(berth + ["import", rootfs_tar, "bench:latest"])
+    archive = os.path.join(work, "bench.tar")
+    sh(berth + ["save", "-o", archive, "bench:latest"])
+    return bundle, berth, archive
+
+
+def podman_with(work, archive):
+    """podman argv prefix with its own storage under `work`, the archive loaded; or None."""
+    if not shutil.which("podman"):
+        return None
+    podman = [shutil.which("podman"), "--root", os.path.join(work, "podman"), "--runroot",
+              os.path.join(work, "podman-run"), "--storage-driver", "overlay"]
+    sh(podman + ["load", "-i", archive], stderr=subprocess.DEVNULL)
+    return podman
+
+
 def monitor_rss(berth, root):
     cid = sh(berth + ["run", "-d", "bench", "sleep", "100"]).strip()
     time.sleep(0.5)
@@ -88,23 +114,13 @@ def main():
     work = tempfile.mkdtemp(prefix="berth-bench-run-")
     dockerd = None
     try:
-        bundle = os.path.join(work, "bundle")
-        subprocess.run([os.path.join(HERE, "..", "scripts", "mkbundle.sh"), bundle, "/bin/true"], check=True)
-        rootfs_tar = os.path.join(work, "rootfs.tar")
-        sh(["tar", "-C", os.path.join(bundle, "rootfs"), "-cf", rootfs_tar, "."])
-        berth = [os.path.abspath(a.bin), "--root", os.path.join(work, "berth")]
-        sh(berth + ["import", rootfs_tar, "bench:latest"])
-        archive = os.path.join(work, "bench.tar")
-        sh(berth + ["save", "-o", archive, "bench:latest"])
+        bundle, berth, archive = bench_image(work, a.bin)
         cmds = {"berth": berth + ["run", "--rm", "bench", "true"]}
         crun = shutil.which("crun")
         if crun:
             cmds["crun"] = [crun, "--root", os.path.join(work, "crun"), "run", "--bundle", bundle, "bench-crun"]
-        podman = None
-        if shutil.which("podman"):
-            podman = [shutil.which("podman"), "--root", os.path.join(work, "podman"), "--runroot", os.path.join(work, "podman-run"),
-                      "--storage-driver", "overlay"]
-            sh(podman + ["load", "-i", archive], stderr=subprocess.DEVNULL)
+        podman = podman_with(work, archive)
+        if podman:
             cmds["podman"] = podman + ["run", "--rm", "--network", "none", *PODMAN_LIMITS, "bench", "true"]
         docker = None
         if not a.no_docker:
