@@ -388,13 +388,31 @@ fn up_ps_logs_down_leaves_nothing() {
     }
     assert!(p.ps().is_empty());
     assert_eq!(p.w.ok(&["volume", "ls", "-q"]).trim(), "", "no volume left");
-    // The follower saw web's life, and only web's.
+    // The follower saw web's life, and only web's (read until its destroy, or 20 s).
+    let stdout = follower.stdout.take().expect("follower stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut evs: Vec<Value> = Vec::new();
+    while let Ok(l) = rx.recv_timeout(std::time::Duration::from_secs(20)) {
+        let e: Value = serde_json::from_str(&l).expect("one JSON event a line");
+        let done = e["action"] == "destroy";
+        evs.push(e);
+        if done {
+            break;
+        }
+    }
     let _ = follower.kill();
-    let out = follower.wait_with_output().expect("events output");
-    let evs: Vec<Value> = text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON event a line"))
-        .collect();
+    let _ = follower.wait();
     let actions: Vec<&str> = evs.iter().filter_map(|e| e["action"].as_str()).collect();
     for a in ["create", "start", "destroy"] {
         assert!(actions.contains(&a), "{a} missing: {evs:?}");
