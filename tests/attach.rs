@@ -27,6 +27,18 @@ fn openpty() -> (std::fs::File, OwnedFd) {
         )
     };
     assert_eq!(rc, 0, "openpty");
+    let ws = libc::winsize {
+        ws_row: 33,
+        ws_col: 101,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one winsize that lives across the call; m is open.
+    assert_eq!(
+        unsafe { libc::ioctl(m, libc::TIOCSWINSZ, &ws) },
+        0,
+        "set the pty's size"
+    );
     // SAFETY: both were just opened and are owned by nothing else.
     unsafe { (std::fs::File::from_raw_fd(m), OwnedFd::from_raw_fd(s)) }
 }
@@ -111,6 +123,9 @@ fn attach_through_a_pty_then_ctrl_p_ctrl_q_detaches() {
     std::thread::sleep(Duration::from_millis(300));
     master.write_all(b"echo hel''lo-$((40+2))\r").expect("type");
     wait_for(&rx, &mut seen, "hello-42");
+    // The container's pty has the attaching terminal's size.
+    master.write_all(b"busybox stty size\r").expect("type");
+    wait_for(&rx, &mut seen, "33 101");
     // Ctrl-P Ctrl-Q: attach ends with 0, the container runs on.
     master.write_all(&[0x10, 0x11]).expect("detach keys");
     let st = wait_exit(&mut child, 10);

@@ -115,6 +115,17 @@ impl Drop for RawMode {
     }
 }
 
+/// Tells the monitor this terminal's size, for the container's pty.
+fn send_size(sock: &mut UnixStream) -> Result<()> {
+    if let Some((rows, cols)) = crate::sys::get_winsize(std::io::stdin().as_fd()) {
+        let mut p = rows.to_be_bytes().to_vec();
+        p.extend_from_slice(&cols.to_be_bytes());
+        sock.write_all(&hub::frame(hub::RESIZE, &p))
+            .context("send the window size")?;
+    }
+    Ok(())
+}
+
 /// Attaches to container `name`; returns 0 after a detach, else the container's exit status.
 pub fn attach(root: &Path, name: &str, o: &AttachOptions) -> Result<i32> {
     lifecycle::heal(root)?;
@@ -129,7 +140,19 @@ pub fn attach(root: &Path, name: &str, o: &AttachOptions) -> Result<i32> {
         ),
     }
     let dir = hub::open_dir(&cs.dir_of(&rec.id))?;
-    let mut sock = UnixStream::connect(hub::via_fd(&dir, hub::SOCKET)).with_context(|| {
+    // A monitor that just started the container binds its socket a moment later.
+    let path = hub::via_fd(&dir, hub::SOCKET);
+    let mut tries = 0;
+    let sock = loop {
+        match UnixStream::connect(&path) {
+            Err(_) if tries < 300 && lifecycle::watched(&cs, &rec.id) => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            r => break r,
+        }
+    };
+    let mut sock = sock.with_context(|| {
         format!(
             "container {} has no attach socket (a foreground `run`, or a monitor from an older berth)",
             rec.bare_name()
@@ -152,7 +175,16 @@ pub fn attach(root: &Path, name: &str, o: &AttachOptions) -> Result<i32> {
         mask.add(s);
     }
     let proxy = o.sig_proxy && !tty;
-    let sfd = if proxy {
+    // With a terminal on both sides, its size follows ours (now and on SIGWINCH).
+    let resize = tty && stdin_tty;
+    if !proxy {
+        mask = SigSet::empty();
+    }
+    if resize {
+        mask.add(Signal::SIGWINCH);
+        send_size(&mut sock)?;
+    }
+    let sfd = if proxy || resize {
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)?;
         Some(SignalFd::with_flags(
             &mask,
@@ -195,7 +227,7 @@ pub fn attach(root: &Path, name: &str, o: &AttachOptions) -> Result<i32> {
                 } else {
                     let (fwd, detach) = scan(&o.detach_keys, &mut held, &buf[..n]);
                     if !fwd.is_empty() {
-                        sock.write_all(&fwd)
+                        sock.write_all(&hub::frame(hub::INPUT, &fwd))
                             .context("send input to the container")?;
                     }
                     if detach {
@@ -208,8 +240,12 @@ pub fn attach(root: &Path, name: &str, o: &AttachOptions) -> Result<i32> {
         if let Some(s) = &sfd {
             if ready[i] {
                 while let Ok(Some(si)) = s.read_signal() {
-                    if let Ok(sig) = Signal::try_from(si.ssi_signo as i32) {
-                        let _ = lifecycle::signal(&cs, &rec.id, sig, false);
+                    match Signal::try_from(si.ssi_signo as i32) {
+                        Ok(Signal::SIGWINCH) => send_size(&mut sock)?,
+                        Ok(sig) => {
+                            let _ = lifecycle::signal(&cs, &rec.id, sig, false);
+                        }
+                        Err(_) => {}
                     }
                 }
             }

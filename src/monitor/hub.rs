@@ -1,8 +1,9 @@
 //! The monitor's attach socket (`berth attach`): `<container dir>/attach.sock` (0600), which
 //! any number of clients may join. Each gets the container's output as it is read for the
 //! log, in Docker's stream framing (an 8-byte header: stream 1 stdout / 2 stderr, three zero
-//! bytes, the length big-endian u32; then the bytes), and what a client sends is written to
-//! the container's stdin (the pty master for a `-t` container). Detach keys are the
+//! bytes, the length big-endian u32; then the bytes). Clients send frames of the same shape:
+//! kind 0 is input, written to the container's stdin (the pty master for `-it`); kind 1 is
+//! a window size (rows, columns: two big-endian u16), set on the pty. Detach keys are the
 //! client's business: it simply leaves. std and nix only, as the rest of the monitor loop.
 //!
 //! The socket is bound through `/proc/self/fd/N/attach.sock`, N the container directory
@@ -18,9 +19,42 @@ use std::path::{Path, PathBuf};
 
 pub const SOCKET: &str = "attach.sock";
 
+/// Client frame kinds.
+pub const INPUT: u8 = 0;
+pub const RESIZE: u8 = 1;
+
+/// A frame: kind, three zero bytes, length (big-endian u32), payload.
+pub fn frame(kind: u8, data: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(8 + data.len());
+    f.extend_from_slice(&[kind, 0, 0, 0]);
+    f.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    f.extend_from_slice(data);
+    f
+}
+
+/// Takes the whole frames off the front of `buf`: (kind, payload) each.
+pub fn take_frames(buf: &mut Vec<u8>) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut off = 0;
+    while buf.len() - off >= 8 {
+        let len =
+            u32::from_be_bytes([buf[off + 4], buf[off + 5], buf[off + 6], buf[off + 7]]) as usize;
+        if buf.len() - off - 8 < len {
+            break;
+        }
+        out.push((buf[off], buf[off + 8..off + 8 + len].to_vec()));
+        off += 8 + len;
+    }
+    buf.drain(..off);
+    out
+}
+
 pub struct Hub {
     listener: UnixListener,
-    clients: Vec<UnixStream>,
+    /// Each client and the part of a frame it sent so far.
+    clients: Vec<(UnixStream, Vec<u8>)>,
+    /// The pty master of a `-t` container, for window sizes.
+    pty: Option<OwnedFd>,
     /// Where clients' input goes: a copy of the container's stdin (or pty master).
     input: Option<OwnedFd>,
     _dir: File,
@@ -41,8 +75,13 @@ pub fn open_dir(dir: &Path) -> std::io::Result<File> {
 }
 
 impl Hub {
-    pub fn open(container_dir: &Path, input: Option<BorrowedFd<'_>>) -> std::io::Result<Hub> {
+    pub fn open(
+        container_dir: &Path,
+        input: Option<BorrowedFd<'_>>,
+        pty: Option<BorrowedFd<'_>>,
+    ) -> std::io::Result<Hub> {
         let input = input.map(|f| f.try_clone_to_owned()).transpose()?;
+        let pty = pty.map(|f| f.try_clone_to_owned()).transpose()?;
         use std::os::unix::fs::PermissionsExt;
         let dir = open_dir(container_dir)?;
         let path = via_fd(&dir, SOCKET);
@@ -54,6 +93,7 @@ impl Hub {
         Ok(Hub {
             listener,
             clients: Vec::new(),
+            pty,
             input,
             _dir: dir,
             path,
@@ -63,7 +103,7 @@ impl Hub {
     /// The descriptors to poll: the listener, then each client.
     pub fn fds(&self) -> Vec<BorrowedFd<'_>> {
         let mut v = vec![self.listener.as_fd()];
-        v.extend(self.clients.iter().map(|c| c.as_fd()));
+        v.extend(self.clients.iter().map(|(c, _)| c.as_fd()));
         v
     }
 
@@ -71,15 +111,26 @@ impl Hub {
     pub fn ready(&mut self, ready: &[bool]) {
         let mut gone = Vec::new();
         let mut buf = [0u8; 4096];
-        for (i, c) in self.clients.iter_mut().enumerate() {
+        for (i, (c, pending)) in self.clients.iter_mut().enumerate() {
             if !ready.get(i + 1).copied().unwrap_or(false) {
                 continue;
             }
             match c.read(&mut buf) {
                 Ok(0) => gone.push(i),
                 Ok(n) => {
-                    if let Some(fd) = &self.input {
-                        let _ = write_all_fd(fd.as_fd(), &buf[..n]);
+                    pending.extend_from_slice(&buf[..n]);
+                    for (kind, data) in take_frames(pending) {
+                        match (kind, &self.input, &self.pty) {
+                            (INPUT, Some(fd), _) => {
+                                let _ = write_all_fd(fd.as_fd(), &data);
+                            }
+                            (RESIZE, _, Some(pty)) if data.len() == 4 => {
+                                let rows = u16::from_be_bytes([data[0], data[1]]);
+                                let cols = u16::from_be_bytes([data[2], data[3]]);
+                                crate::sys::set_winsize(pty.as_fd(), rows, cols);
+                            }
+                            _ => {}
+                        }
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
@@ -92,7 +143,7 @@ impl Hub {
         if ready.first().copied().unwrap_or(false) {
             while let Ok((c, _)) = self.listener.accept() {
                 if c.set_nonblocking(true).is_ok() {
-                    self.clients.push(c);
+                    self.clients.push((c, Vec::new()));
                 }
             }
         }
@@ -104,11 +155,8 @@ impl Hub {
         if self.clients.is_empty() || data.is_empty() {
             return;
         }
-        let mut frame = Vec::with_capacity(8 + data.len());
-        frame.extend_from_slice(&[stream, 0, 0, 0]);
-        frame.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        frame.extend_from_slice(data);
-        self.clients.retain_mut(|c| send(c, &frame));
+        let f = frame(stream, data);
+        self.clients.retain_mut(|(c, _)| send(c, &f));
     }
 }
 
@@ -145,5 +193,27 @@ fn write_all_fd(fd: BorrowedFd<'_>, mut data: &[u8]) -> nix::Result<()> {
 impl Drop for Hub {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_wait_for_the_rest() {
+        let mut buf = frame(INPUT, b"abc");
+        buf.extend_from_slice(&frame(RESIZE, &[0, 33, 0, 101]));
+        let tail = frame(INPUT, b"later");
+        buf.extend_from_slice(&tail[..5]);
+        let got = take_frames(&mut buf);
+        assert_eq!(
+            got,
+            [(INPUT, b"abc".to_vec()), (RESIZE, vec![0, 33, 0, 101])]
+        );
+        assert_eq!(buf, tail[..5]);
+        buf.extend_from_slice(&tail[5..]);
+        assert_eq!(take_frames(&mut buf), [(INPUT, b"later".to_vec())]);
+        assert!(buf.is_empty());
     }
 }

@@ -504,7 +504,11 @@ pub fn loop_main(a: &[String]) -> Result<i32, String> {
         (None, _) => None,
     };
     let dir = Path::new(&a[0]).join("containers").join(&a[1]);
-    let hub = super::hub::Hub::open(&dir, input).ok();
+    let pty = match &err {
+        None => out.as_ref().map(|o| o.as_fd()),
+        Some(_) => None,
+    };
+    let hub = super::hub::Hub::open(&dir, input, pty).ok();
     pump(pid, out, err, &mut w, probes, hub).map_err(|e| e.to_string())
 }
 
