@@ -3,7 +3,8 @@
 //! log, in Docker's stream framing (an 8-byte header: stream 1 stdout / 2 stderr, three zero
 //! bytes, the length big-endian u32; then the bytes). Clients send frames of the same shape:
 //! kind 0 is input, written to the container's stdin (the pty master for `-it`); kind 1 is
-//! a window size (rows, columns: two big-endian u16), set on the pty. Detach keys are the
+//! a window size (rows, columns: two big-endian u16), set on the pty. The monitor's last
+//! frame (kind 3) is the exit status, before the socket closes. Detach keys are the
 //! client's business: it simply leaves. std and nix only, as the rest of the monitor loop.
 //!
 //! The socket is bound through `/proc/self/fd/N/attach.sock`, N the container directory
@@ -18,10 +19,18 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
 pub const SOCKET: &str = "attach.sock";
+/// Made by `run -it` before the start: a client is on its way, so a container that exits at
+/// once keeps the socket open for it (up to `LINGER`) to get the output and the status.
+pub const EXPECT: &str = "attach.expect";
+const LINGER: std::time::Duration = std::time::Duration::from_secs(3);
+
+const BACKLOG: usize = 64 << 10;
 
 /// Client frame kinds.
 pub const INPUT: u8 = 0;
 pub const RESIZE: u8 = 1;
+/// The monitor's last frame: the init's exit status (big-endian i32).
+pub const EXIT: u8 = 3;
 
 /// A frame: kind, three zero bytes, length (big-endian u32), payload.
 pub fn frame(kind: u8, data: &[u8]) -> Vec<u8> {
@@ -55,6 +64,11 @@ pub struct Hub {
     clients: Vec<(UnixStream, Vec<u8>)>,
     /// The pty master of a `-t` container, for window sizes.
     pty: Option<OwnedFd>,
+    /// Output (as frames) until the first client joins, up to `BACKLOG` bytes: `run -it`
+    /// attaches just after the start and must not miss the shell's first prompt.
+    backlog: Option<Vec<u8>>,
+    /// `EXPECT` was there: wait for the first client before going.
+    expect: Option<PathBuf>,
     /// Where clients' input goes: a copy of the container's stdin (or pty master).
     input: Option<OwnedFd>,
     _dir: File,
@@ -74,25 +88,46 @@ pub fn open_dir(dir: &Path) -> std::io::Result<File> {
         .open(dir)
 }
 
+/// The environment variable that hands the bound listener to the monitor loop: it is bound
+/// before `run -d` returns, so an `attach` right after finds it.
+pub const LISTENER_ENV: &str = "BERTH_ATTACH_FD";
+
+/// Binds the container's attach socket (0600).
+pub fn bind(container_dir: &Path) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = open_dir(container_dir)?;
+    let path = via_fd(&dir, SOCKET);
+    // A monitor before us (a restart) may have left it.
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
 impl Hub {
+    /// The hub on `listener` (bound by `bind`; None: bound here).
     pub fn open(
         container_dir: &Path,
+        listener: Option<UnixListener>,
         input: Option<BorrowedFd<'_>>,
         pty: Option<BorrowedFd<'_>>,
     ) -> std::io::Result<Hub> {
         let input = input.map(|f| f.try_clone_to_owned()).transpose()?;
         let pty = pty.map(|f| f.try_clone_to_owned()).transpose()?;
-        use std::os::unix::fs::PermissionsExt;
         let dir = open_dir(container_dir)?;
         let path = via_fd(&dir, SOCKET);
-        // A monitor before us (a restart) may have left it.
-        let _ = std::fs::remove_file(&path);
-        let listener = UnixListener::bind(&path)?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        let listener = match listener {
+            Some(l) => l,
+            None => bind(container_dir)?,
+        };
         listener.set_nonblocking(true)?;
+        let expect = via_fd(&dir, EXPECT);
+        let expect = expect.exists().then_some(expect);
         Ok(Hub {
+            expect,
             listener,
             clients: Vec::new(),
+            backlog: Some(Vec::new()),
             pty,
             input,
             _dir: dir,
@@ -142,20 +177,49 @@ impl Hub {
         }
         if ready.first().copied().unwrap_or(false) {
             while let Ok((c, _)) = self.listener.accept() {
+                if let Some(e) = self.expect.take() {
+                    let _ = std::fs::remove_file(e);
+                }
                 if c.set_nonblocking(true).is_ok() {
-                    self.clients.push((c, Vec::new()));
+                    let mut c = c;
+                    let early = self.backlog.take().unwrap_or_default();
+                    if early.is_empty() || send(&mut c, &early) {
+                        self.clients.push((c, Vec::new()));
+                    }
                 }
             }
+        }
+    }
+
+    /// Before the socket goes: if `run -it`'s client has not joined yet, waits for it (up to
+    /// `LINGER`), so it still gets the output and the exit status.
+    pub fn linger(&mut self) {
+        let t = std::time::Instant::now();
+        while self.expect.is_some() && t.elapsed() < LINGER {
+            let mut fds = [nix::poll::PollFd::new(
+                self.listener.as_fd(),
+                nix::poll::PollFlags::POLLIN,
+            )];
+            let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(50u16));
+            self.ready(&[true]);
+        }
+        if let Some(e) = self.expect.take() {
+            let _ = std::fs::remove_file(e);
         }
     }
 
     /// Sends output of `stream` (1 stdout, 2 stderr) to every client; a client that cannot
     /// take it now is dropped rather than allowed to stall the container.
     pub fn broadcast(&mut self, stream: u8, data: &[u8]) {
-        if self.clients.is_empty() || data.is_empty() {
+        if data.is_empty() {
             return;
         }
         let f = frame(stream, data);
+        if let Some(b) = self.backlog.as_mut() {
+            if b.len() + f.len() <= BACKLOG {
+                b.extend_from_slice(&f);
+            }
+        }
         self.clients.retain_mut(|(c, _)| send(c, &f));
     }
 }

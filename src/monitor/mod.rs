@@ -199,6 +199,9 @@ fn start_and_loop(
             return Ok(());
         }
     };
+    // The attach socket exists before the caller hears "ok" (`run -d` then `attach`).
+    let listener = hub::bind(&root.join("containers").join(id)).ok();
+    let lfd = listener.as_ref().map_or(-1, |l| l.as_raw_fd());
     notify(note.take(), "ok");
     let (max_size, max_files) = host.log_limits(root, id);
     let health = host.health_start(root, id).unwrap_or_else(|e| {
@@ -224,7 +227,13 @@ fn start_and_loop(
     if let Some(h) = health {
         args.push(h);
     }
-    let keep = [lock_fd, fd(&l.out), fd(&l.err), fd(&l.stdin)];
+    let keep = [lock_fd, fd(&l.out), fd(&l.err), fd(&l.stdin), lfd];
+    // Single-threaded here (a forked child, or a monitor process): the environment is ours.
+    if lfd >= 0 {
+        std::env::set_var(hub::LISTENER_ENV, lfd.to_string());
+    } else {
+        std::env::remove_var(hub::LISTENER_ENV);
+    }
     // The small loop binary beside berth, if installed; berth itself otherwise.
     let small = berth.with_file_name(ARGV0);
     let exe = if small.is_file() { small } else { berth };

@@ -414,8 +414,6 @@ pub fn pump(
             streams.remove(i);
         }
     }
-    // Attached clients see the socket close: the container is gone.
-    drop(hub);
     for (_, name, lb, _) in streams.iter_mut() {
         lb.flush(|l| {
             let _ = w.write(name, l, now());
@@ -426,6 +424,12 @@ pub fn pump(
             Ok(ws) => status = wait_status(ws),
             Err(_) => status = Some(255),
         }
+    }
+    // Attached clients get the exit status (an `--rm` container's record is about to go),
+    // then see the socket close.
+    if let Some(mut h) = hub {
+        h.linger();
+        h.broadcast(super::hub::EXIT, &status.unwrap_or(255).to_be_bytes());
     }
     Ok(status.unwrap_or(255))
 }
@@ -508,7 +512,13 @@ pub fn loop_main(a: &[String]) -> Result<i32, String> {
         None => out.as_ref().map(|o| o.as_fd()),
         Some(_) => None,
     };
-    let hub = super::hub::Hub::open(&dir, input, pty).ok();
+    let listener = std::env::var(super::hub::LISTENER_ENV)
+        .ok()
+        .and_then(|n| take(&n))
+        .map(std::os::unix::net::UnixListener::from);
+    // Not for what this process executes next (finish, a restart's monitor).
+    std::env::remove_var(super::hub::LISTENER_ENV);
+    let hub = super::hub::Hub::open(&dir, listener, input, pty).ok();
     pump(pid, out, err, &mut w, probes, hub).map_err(|e| e.to_string())
 }
 
