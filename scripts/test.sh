@@ -30,7 +30,7 @@ if [ -x "$vm" ] && [ "${BERTH_SKIP_VM:-0}" != 1 ]; then
     cargo test -p berth-runtime --test lifecycle --test config --test cgroups --test conformance \
       --test cli --test containerd --test cri
   stage "container integration tests (monitor, OOM, stats, volumes, exec, teardown, security, build, compose) on the cgroup-v2 kernel" \
-    cargo test -p berth --test containers --test volumes_exec --test run --test teardown --test security --test build --test compose --test compose_services --test update --test snapshot --test events
+    cargo test -p berth --test containers --test volumes_exec --test run --test teardown --test security --test build --test compose --test compose_services --test update --test snapshot --test events --test attach
   # veth, bridge, nf_tables (NAT, fib, conntrack) are loaded in the guest; it has no global
   # address, so the host-address part of the published-port test is not run there.
   stage "network tests (bridges, ports, DNS, healing) on the cgroup-v2 kernel" \
