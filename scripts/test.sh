@@ -31,9 +31,9 @@ if [ -x "$vm" ] && [ "${BERTH_SKIP_VM:-0}" != 1 ]; then
       --test cli --test containerd --test cri
   # build, compose, commit/diff/export and events handle files the same on both kernels and
   # run on the host above; compose_services keeps healthchecks and restarts (the monitor on
-  # cgroup v2) in the VM, update its live cgroup limits.
-  stage "container integration tests (monitor, OOM, stats, volumes, exec, teardown, security, compose services, update, formats/top/cp) on the cgroup-v2 kernel" \
-    cargo test -p berth --test containers --test volumes_exec --test run --test teardown --test security --test compose_services --test update --test formats
+  # cgroup v2) in the VM, update its live cgroup limits, attach the monitor's socket and ptys.
+  stage "container integration tests (monitor, OOM, stats, volumes, exec, teardown, security, compose services, update, formats/top/cp, attach) on the cgroup-v2 kernel" \
+    cargo test -p berth --test containers --test volumes_exec --test run --test teardown --test security --test compose_services --test update --test formats --test attach
   # veth, bridge, nf_tables (NAT, fib, conntrack) are loaded in the guest; it has no global
   # address, so the host-address part of the published-port test is not run there.
   stage "network tests (bridges, ports, DNS, healing) on the cgroup-v2 kernel" \

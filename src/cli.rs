@@ -701,6 +701,9 @@ pub struct RunArgs {
     /// Run in the background under a monitor; print the container id
     #[arg(long, short)]
     pub detach: bool,
+    /// Keys that detach from a `run -it` and leave the container running (default ctrl-p,ctrl-q)
+    #[arg(long)]
+    pub detach_keys: Option<String>,
     #[command(flatten)]
     pub create: CreateArgs,
 }

@@ -186,3 +186,44 @@ impl Drop for InterruptGuard {
         }
     }
 }
+
+/// The window size (rows, columns) of the terminal `fd` (TIOCGWINSZ), if it is one.
+pub fn get_winsize(fd: BorrowedFd<'_>) -> Option<(u16, u16)> {
+    use std::os::fd::AsRawFd;
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize struct, which we own, through the pointer; the
+    // descriptor is borrowed for the call.
+    let ret = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::TIOCGWINSZ,
+            &mut ws as *mut libc::winsize,
+        )
+    };
+    (ret == 0).then_some((ws.ws_row, ws.ws_col))
+}
+
+/// Sets the window size of the terminal `fd` (TIOCSWINSZ): `attach` resizing a pty.
+pub fn set_winsize(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> bool {
+    use std::os::fd::AsRawFd;
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one winsize struct that lives across the call; the
+    // descriptor is borrowed for the call.
+    unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::TIOCSWINSZ,
+            &ws as *const libc::winsize,
+        ) == 0
+    }
+}

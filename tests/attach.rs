@@ -27,6 +27,18 @@ fn openpty() -> (std::fs::File, OwnedFd) {
         )
     };
     assert_eq!(rc, 0, "openpty");
+    let ws = libc::winsize {
+        ws_row: 33,
+        ws_col: 101,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one winsize that lives across the call; m is open.
+    assert_eq!(
+        unsafe { libc::ioctl(m, libc::TIOCSWINSZ, &ws) },
+        0,
+        "set the pty's size"
+    );
     // SAFETY: both were just opened and are owned by nothing else.
     unsafe { (std::fs::File::from_raw_fd(m), OwnedFd::from_raw_fd(s)) }
 }
@@ -111,6 +123,9 @@ fn attach_through_a_pty_then_ctrl_p_ctrl_q_detaches() {
     std::thread::sleep(Duration::from_millis(300));
     master.write_all(b"echo hel''lo-$((40+2))\r").expect("type");
     wait_for(&rx, &mut seen, "hello-42");
+    // The container's pty has the attaching terminal's size.
+    master.write_all(b"busybox stty size\r").expect("type");
+    wait_for(&rx, &mut seen, "33 101");
     // Ctrl-P Ctrl-Q: attach ends with 0, the container runs on.
     master.write_all(&[0x10, 0x11]).expect("detach keys");
     let st = wait_exit(&mut child, 10);
@@ -198,4 +213,54 @@ fn attach_without_a_tty_pipes_stdin_and_stdout() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// `run -it` on a terminal runs under a monitor with this process attached, as Docker's:
+/// Ctrl-P Ctrl-Q leaves it running; a command that ends at once still shows its output and
+/// gives its status (also with --rm).
+#[test]
+fn run_it_detaches_with_ctrl_p_ctrl_q() {
+    if !root_or_skip("run_it_detaches_with_ctrl_p_ctrl_q") {
+        return;
+    }
+    let w = World::with_busybox();
+    let (mut child, mut master) = attach_on_pty(
+        &w,
+        &[
+            "run",
+            "-it",
+            "--name",
+            "run-it",
+            "--network",
+            "none",
+            "bb:1",
+            "sh",
+        ],
+    );
+    let rx = reader(master.try_clone().expect("dup"));
+    let mut seen = String::new();
+    std::thread::sleep(Duration::from_millis(300));
+    master.write_all(b"echo run-$((3+4))\r").expect("type");
+    wait_for(&rx, &mut seen, "run-7");
+    master.write_all(&[0x10, 0x11]).expect("detach keys");
+    assert_eq!(wait_exit(&mut child, 10).code(), Some(0), "{seen:?}");
+    assert_eq!(w.inspect("run-it", "{{.State.Status}}"), "running");
+    let (mut child, master) = attach_on_pty(
+        &w,
+        &[
+            "run",
+            "-it",
+            "--rm",
+            "--network",
+            "none",
+            "bb:1",
+            "sh",
+            "-c",
+            "echo quick; exit 6",
+        ],
+    );
+    let rx = reader(master);
+    assert_eq!(wait_exit(&mut child, 15).code(), Some(6));
+    let mut seen = String::new();
+    wait_for(&rx, &mut seen, "quick");
 }

@@ -185,7 +185,13 @@ fn add_tree(
         if m.file_type().is_socket() {
             continue;
         }
-        b.append_path_with_name(&p, &path)
+        // Directories named with a trailing slash, as `docker export`'s tar lists them.
+        let name = if m.is_dir() {
+            format!("{path}/")
+        } else {
+            path.clone()
+        };
+        b.append_path_with_name(&p, &name)
             .ctx("write tar entry", &p)?;
         if m.is_dir() {
             add_tree(b, &p, &path, skip)?;

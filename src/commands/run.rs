@@ -15,8 +15,24 @@ use crate::engine::container::RestartPolicy;
 use crate::engine::options::{self, env_file, mount, tmpfs, volume, Ulimit};
 
 pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
+    let keys = engine::attach::parse_detach_keys(
+        a.detach_keys
+            .as_deref()
+            .unwrap_or(engine::attach::DEFAULT_DETACH_KEYS),
+    )
+    .context("--detach-keys")?;
+    // `-it` on a terminal: under a monitor, attached, so the detach keys work (Docker's
+    // way); otherwise the foreground run streams itself.
+    let attach = !a.detach
+        && a.create.tty
+        && a.create.interactive
+        && nix::unistd::isatty(std::io::stdin()).unwrap_or(false);
     ensure_image(root, &a.create)?;
-    engine::run(root, &config(a.create)?, a.detach)
+    let c = config(a.create)?;
+    if attach {
+        return engine::attach::run_attached(root, &c, &keys);
+    }
+    engine::run(root, &c, a.detach)
 }
 
 /// `create`: the container made and left in `created` for `start`; its id printed.

@@ -115,13 +115,88 @@ impl Drop for RawMode {
     }
 }
 
-/// Attaches to container `name`; returns 0 after a detach, else the container's exit status.
-pub fn attach(root: &Path, name: &str, o: &AttachOptions) -> Result<i32> {
+/// `run -it` on a terminal, as Docker's: the container under a monitor, this process
+/// attached to it, so the detach keys leave it running; the container's exit status.
+pub fn run_attached(root: &Path, c: &super::ContainerConfig, detach_keys: &[u8]) -> Result<i32> {
     lifecycle::heal(root)?;
     let cs = Containers::new(root);
-    let rec = cs.find(name)?;
+    let (rec, lock) = super::create(root, c)?;
+    // The monitor keeps its socket for us even if the command exits before we connect.
+    super::fsutil::write_private(&cs.dir_of(&rec.id).join(hub::EXPECT), b"")?;
+    if let Err(e) = super::host::launch(&cs, &rec.id, lock) {
+        let _ = lifecycle::remove(&cs, &rec.id, true, true);
+        return Err(e);
+    }
+    attach_to(
+        root,
+        &rec.id,
+        &AttachOptions {
+            detach_keys: detach_keys.to_vec(),
+            no_stdin: false,
+            sig_proxy: true,
+        },
+        true,
+    )
+}
+
+/// Tells the monitor this terminal's size, for the container's pty.
+fn send_size(sock: &mut UnixStream) -> Result<()> {
+    if let Some((rows, cols)) = crate::sys::get_winsize(std::io::stdin().as_fd()) {
+        let mut p = rows.to_be_bytes().to_vec();
+        p.extend_from_slice(&cols.to_be_bytes());
+        // A monitor that is closing already (the container exited): its last frames are
+        // still to be read.
+        let _ = sock.write_all(&hub::frame(hub::RESIZE, &p));
+    }
+    Ok(())
+}
+
+/// Attaches to container `name`; returns 0 after a detach, else the container's exit status.
+pub fn attach(root: &Path, name: &str, o: &AttachOptions) -> Result<i32> {
+    attach_to(root, name, o, false)
+}
+
+/// The exit status a container recorded once its monitor is done; for one removed
+/// (`--rm`), the one its `die` event logged.
+fn recorded_exit(root: &Path, cs: &Containers, id: &str) -> i32 {
+    for _ in 0..1000 {
+        if !lifecycle::watched(cs, id) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if let Ok(r) = cs.load(id) {
+        return r.state.exit_code;
+    }
+    let mut q = super::events::Query::default();
+    let _ = q.filter(&format!("container={id}"));
+    let _ = q.filter("event=die");
+    let mut code = 0;
+    let _ = super::events::read(root, &q, false, |e| {
+        code = e
+            .actor
+            .attributes
+            .get("exitCode")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        true
+    });
+    code
+}
+
+fn attach_to(root: &Path, name: &str, o: &AttachOptions, just_started: bool) -> Result<i32> {
+    lifecycle::heal(root)?;
+    let cs = Containers::new(root);
+    let rec = match cs.find(name) {
+        Ok(r) => r,
+        // An `--rm` container gone already: the status its die event logged.
+        Err(_) if just_started => return Ok(recorded_exit(root, &cs, name)),
+        Err(e) => return Err(e),
+    };
     match lifecycle::current_status(&cs, &rec) {
         Status::Running => {}
+        // `run -it` of a command that was quicker than us: its status.
+        _ if just_started => return Ok(recorded_exit(root, &cs, &rec.id)),
         Status::Paused => bail!("container {} is paused; unpause it first", rec.bare_name()),
         s => bail!(
             "you cannot attach to a stopped container, start it first ({} is {s})",
@@ -129,7 +204,19 @@ pub fn attach(root: &Path, name: &str, o: &AttachOptions) -> Result<i32> {
         ),
     }
     let dir = hub::open_dir(&cs.dir_of(&rec.id))?;
-    let mut sock = UnixStream::connect(hub::via_fd(&dir, hub::SOCKET)).with_context(|| {
+    // A monitor that just started the container binds its socket a moment later.
+    let path = hub::via_fd(&dir, hub::SOCKET);
+    let mut tries = 0;
+    let sock = loop {
+        match UnixStream::connect(&path) {
+            Err(_) if tries < 300 && lifecycle::watched(&cs, &rec.id) => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            r => break r,
+        }
+    };
+    let mut sock = sock.with_context(|| {
         format!(
             "container {} has no attach socket (a foreground `run`, or a monitor from an older berth)",
             rec.bare_name()
@@ -152,7 +239,16 @@ pub fn attach(root: &Path, name: &str, o: &AttachOptions) -> Result<i32> {
         mask.add(s);
     }
     let proxy = o.sig_proxy && !tty;
-    let sfd = if proxy {
+    // With a terminal on both sides, its size follows ours (now and on SIGWINCH).
+    let resize = tty && stdin_tty;
+    if !proxy {
+        mask = SigSet::empty();
+    }
+    if resize {
+        mask.add(Signal::SIGWINCH);
+        send_size(&mut sock)?;
+    }
+    let sfd = if proxy || resize {
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)?;
         Some(SignalFd::with_flags(
             &mask,
@@ -168,6 +264,7 @@ pub fn attach(root: &Path, name: &str, o: &AttachOptions) -> Result<i32> {
     let mut buf = vec![0u8; 32 * 1024];
     let mut out = std::io::stdout();
     let mut err = std::io::stderr();
+    let mut exit: Option<i32> = None;
     loop {
         let mut fds = vec![PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
         if stdin_open {
@@ -195,8 +292,10 @@ pub fn attach(root: &Path, name: &str, o: &AttachOptions) -> Result<i32> {
                 } else {
                     let (fwd, detach) = scan(&o.detach_keys, &mut held, &buf[..n]);
                     if !fwd.is_empty() {
-                        sock.write_all(&fwd)
-                            .context("send input to the container")?;
+                        // Refused only by a monitor that is closing: read what is left.
+                        if sock.write_all(&hub::frame(hub::INPUT, &fwd)).is_err() {
+                            stdin_open = false;
+                        }
                     }
                     if detach {
                         return Ok(0);
@@ -208,8 +307,12 @@ pub fn attach(root: &Path, name: &str, o: &AttachOptions) -> Result<i32> {
         if let Some(s) = &sfd {
             if ready[i] {
                 while let Ok(Some(si)) = s.read_signal() {
-                    if let Ok(sig) = Signal::try_from(si.ssi_signo as i32) {
-                        let _ = lifecycle::signal(&cs, &rec.id, sig, false);
+                    match Signal::try_from(si.ssi_signo as i32) {
+                        Ok(Signal::SIGWINCH) => send_size(&mut sock)?,
+                        Ok(sig) => {
+                            let _ = lifecycle::signal(&cs, &rec.id, sig, false);
+                        }
+                        Err(_) => {}
                     }
                 }
             }
@@ -231,16 +334,25 @@ pub fn attach(root: &Path, name: &str, o: &AttachOptions) -> Result<i32> {
                 }
                 let data = &frames[8..8 + len];
                 // Nothing more to do if our own stdout is gone.
-                let _ = if frames[0] == 2 {
-                    err.write_all(data).and_then(|()| err.flush())
-                } else {
-                    out.write_all(data).and_then(|()| out.flush())
+                let _ = match frames[0] {
+                    2 => err.write_all(data).and_then(|()| err.flush()),
+                    hub::EXIT => {
+                        if let Ok(b) = <[u8; 4]>::try_from(data) {
+                            exit = Some(i32::from_be_bytes(b));
+                        }
+                        Ok(())
+                    }
+                    _ => out.write_all(data).and_then(|()| out.flush()),
                 };
                 frames.drain(..8 + len);
             }
         }
     }
-    // The monitor closed the socket: the container exited; its status once recorded.
+    // The monitor closed the socket: the container exited, with the status it sent (or, from
+    // a monitor that did not, the one recorded).
+    if let Some(code) = exit {
+        return Ok(code);
+    }
     let mut code = 0;
     for _ in 0..500 {
         let r = cs.load(&rec.id);

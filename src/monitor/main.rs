@@ -15,17 +15,17 @@ use std::os::unix::process::CommandExt;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    // berth-monitor loop ROOT ID PID LOCK OUT ERR STDIN ATTACH MAXSIZE MAXFILES BERTH [HEALTH]
-    if !(13..=14).contains(&args.len()) || args[1] != "loop" {
+    // berth-monitor loop ROOT ID PID LOCK OUT ERR STDIN MAXSIZE MAXFILES BERTH [HEALTH]
+    if !(12..=13).contains(&args.len()) || args[1] != "loop" {
         eprintln!("berth-monitor is started by berth, not by hand");
         std::process::exit(2);
     }
     let a = &args[2..];
     let code = pump::loop_main(a).unwrap_or(255);
-    let err = std::process::Command::new(&a[10])
+    let err = std::process::Command::new(&a[9])
         .arg0("berth-monitor")
         .args(["finish", &a[0], &a[1], &code.to_string(), &a[3]])
         .exec();
-    eprintln!("berth-monitor: execute {}: {err}", a[10]);
+    eprintln!("berth-monitor: execute {}: {err}", a[9]);
     std::process::exit(1);
 }

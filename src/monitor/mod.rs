@@ -199,10 +199,9 @@ fn start_and_loop(
             return Ok(());
         }
     };
-    // Bound before "ok": `attach` right after `run -d` finds the socket.
-    let attach: Option<OwnedFd> = hub::listen(&root.join("containers").join(id))
-        .ok()
-        .map(OwnedFd::from);
+    // The attach socket exists before the caller hears "ok" (`run -d` then `attach`).
+    let listener = hub::bind(&root.join("containers").join(id)).ok();
+    let lfd = listener.as_ref().map_or(-1, |l| l.as_raw_fd());
     notify(note.take(), "ok");
     let (max_size, max_files) = host.log_limits(root, id);
     let health = host.health_start(root, id).unwrap_or_else(|e| {
@@ -221,7 +220,6 @@ fn start_and_loop(
         fd(&l.out).to_string(),
         fd(&l.err).to_string(),
         fd(&l.stdin).to_string(),
-        fd(&attach).to_string(),
         max_size.to_string(),
         max_files.to_string(),
         berth.display().to_string(),
@@ -229,14 +227,20 @@ fn start_and_loop(
     if let Some(h) = health {
         args.push(h);
     }
-    let keep = [lock_fd, fd(&l.out), fd(&l.err), fd(&l.stdin), fd(&attach)];
+    let keep = [lock_fd, fd(&l.out), fd(&l.err), fd(&l.stdin), lfd];
+    // Single-threaded here (a forked child, or a monitor process): the environment is ours.
+    if lfd >= 0 {
+        std::env::set_var(hub::LISTENER_ENV, lfd.to_string());
+    } else {
+        std::env::remove_var(hub::LISTENER_ENV);
+    }
     // The small loop binary beside berth, if installed; berth itself otherwise.
     let small = berth.with_file_name(ARGV0);
     let exe = if small.is_file() { small } else { berth };
     exec_path(&exe, &args, &keep)
 }
 
-/// `berth-monitor loop ROOT ID PID LOCK OUT ERR STDIN ATTACH MAXSIZE MAXFILES BERTH [HEALTH]`, when the
+/// `berth-monitor loop ROOT ID PID LOCK OUT ERR STDIN MAXSIZE MAXFILES BERTH [HEALTH]`, when the
 /// small binary is not installed: the same loop, in berth.
 fn run_loop(host: &dyn Host, a: &[String]) -> Result<()> {
     let code = pump::loop_main(a).map_err(|e| anyhow!(e))?;

@@ -414,8 +414,6 @@ pub fn pump(
             streams.remove(i);
         }
     }
-    // Attached clients see the socket close: the container is gone.
-    drop(hub);
     for (_, name, lb, _) in streams.iter_mut() {
         lb.flush(|l| {
             let _ = w.write(name, l, now());
@@ -426,6 +424,12 @@ pub fn pump(
             Ok(ws) => status = wait_status(ws),
             Err(_) => status = Some(255),
         }
+    }
+    // Attached clients get the exit status (an `--rm` container's record is about to go),
+    // then see the socket close.
+    if let Some(mut h) = hub {
+        h.linger();
+        h.broadcast(super::hub::EXIT, &status.unwrap_or(255).to_be_bytes());
     }
     Ok(status.unwrap_or(255))
 }
@@ -473,10 +477,10 @@ pub fn shed_startup_pages() {
     }
 }
 
-/// `loop ROOT ID PID LOCK OUT ERR STDIN ATTACH MAXSIZE MAXFILES [BERTH [HEALTH]]`: pumps
-/// until the init exits; returns its status.
+/// `loop ROOT ID PID LOCK OUT ERR STDIN MAXSIZE MAXFILES [BERTH]`: pumps until the init
+/// exits; returns its status.
 pub fn loop_main(a: &[String]) -> Result<i32, String> {
-    if a.len() < 10 {
+    if a.len() < 9 {
         return Err("loop: bad arguments".into());
     }
     let pid: i32 = a[2].parse().map_err(|_| "loop: bad pid")?;
@@ -489,11 +493,10 @@ pub fn loop_main(a: &[String]) -> Result<i32, String> {
         .join("containers")
         .join(&a[1])
         .join("container.log");
-    let attach = take(&a[7]).map(std::os::unix::net::UnixListener::from);
-    let max_size = a[8].parse().unwrap_or(DEFAULT_MAX_SIZE);
-    let max_files = a[9].parse().unwrap_or(DEFAULT_MAX_FILES);
+    let max_size = a[7].parse().unwrap_or(DEFAULT_MAX_SIZE);
+    let max_files = a[8].parse().unwrap_or(DEFAULT_MAX_FILES);
     let mut w = Writer::open(&log, max_size, max_files).map_err(|e| e.to_string())?;
-    let probes = match (a.get(10), a.get(11)) {
+    let probes = match (a.get(9), a.get(10)) {
         (Some(berth), Some(spec)) => Probes::parse(spec, berth, &a[0], &a[1]),
         _ => None,
     };
@@ -505,7 +508,17 @@ pub fn loop_main(a: &[String]) -> Result<i32, String> {
         (None, _) => None,
     };
     let dir = Path::new(&a[0]).join("containers").join(&a[1]);
-    let hub = super::hub::Hub::open(&dir, attach, input).ok();
+    let pty = match &err {
+        None => out.as_ref().map(|o| o.as_fd()),
+        Some(_) => None,
+    };
+    let listener = std::env::var(super::hub::LISTENER_ENV)
+        .ok()
+        .and_then(|n| take(&n))
+        .map(std::os::unix::net::UnixListener::from);
+    // Not for what this process executes next (finish, a restart's monitor).
+    std::env::remove_var(super::hub::LISTENER_ENV);
+    let hub = super::hub::Hub::open(&dir, listener, input, pty).ok();
     pump(pid, out, err, &mut w, probes, hub).map_err(|e| e.to_string())
 }
 
