@@ -17,7 +17,7 @@ suite=$(realpath "$1")
 runtime=$(realpath "$(command -v "$2" || echo "$2")")
 out=${3:-$(mktemp -d /tmp/oci-validation.XXXXXX)}
 shift $(($# < 3 ? $# : 3))
-mkdir -p "$out"
+mkdir -p "$out" || exit 2
 cd "$suite" || exit 2
 [ -x runtimetest ] && [ -f "rootfs-amd64.tar.gz" ] || { echo "$suite: no runtimetest or rootfs-amd64.tar.gz" >&2; exit 2; }
 

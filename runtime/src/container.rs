@@ -505,18 +505,58 @@ fn teardown(st: &State) -> Vec<Error> {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
-    // Last made first; lazily, so a process that still holds one does not block delete.
-    // EINVAL (no longer a mount point) and ENOENT mean it is gone already.
-    for m in st.host_mounts.iter().rev() {
-        match nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH) {
-            Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
-            Err(e) => errs.push(Error::sys(format!("unmount {}", m.display()), e)),
-        }
-    }
+    unmount_host_mounts(st, &mut errs);
     if let Err(e) = cgroups::remove(&st.cgroup) {
         errs.push(e);
     }
     errs
+}
+
+/// Undoes the mounts a container without a mount namespace made on the host, last made
+/// first; lazily, so a process that still holds one does not block delete. Each is found
+/// again inside the rootfs as the init found it (openat2 RESOLVE_IN_ROOT), never through
+/// the host's view of the path: a symlink in the image must not lead to a host mount.
+/// ENOENT and EINVAL (no longer a mount point) mean it is gone already.
+fn unmount_host_mounts(st: &State, errs: &mut Vec<Error>) {
+    use nix::errno::Errno;
+    use nix::fcntl::OFlag;
+    if st.host_mounts.is_empty() {
+        return;
+    }
+    let root = match nix::fcntl::open(
+        &st.rootfs,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return,
+        Err(e) => {
+            errs.push(Error::sys(
+                format!("open rootfs {}", st.rootfs.display()),
+                e,
+            ));
+            return;
+        }
+    };
+    for m in st.host_mounts.iter().rev() {
+        let rel = m.strip_prefix(&st.rootfs).unwrap_or(m);
+        let at = match crate::rootfs::open_in_root(&root, rel, OFlag::O_PATH) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => continue,
+            Err(e) => {
+                errs.push(Error::sys(format!("find mount {}", m.display()), e));
+                continue;
+            }
+        };
+        // The descriptor's magic link names exactly the mount it was resolved to.
+        match nix::mount::umount2(
+            &crate::rootfs::fd_path(&at),
+            nix::mount::MntFlags::MNT_DETACH,
+        ) {
+            Ok(()) | Err(Errno::EINVAL) | Err(Errno::ENOENT) => {}
+            Err(e) => errs.push(Error::sys(format!("unmount {}", m.display()), e)),
+        }
+    }
 }
 
 pub fn start(root: &Path, id: &str) -> Result<State> {

@@ -26,7 +26,7 @@ pub fn open_in_root(root: &impl AsFd, path: &Path, flags: OFlag) -> nix::Result<
     openat2(root.as_fd(), path, how)
 }
 
-fn fd_path(fd: &OwnedFd) -> PathBuf {
+pub fn fd_path(fd: &OwnedFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 

@@ -349,3 +349,63 @@ fn init_failures_carry_the_step_and_the_errno() {
     assert_eq!(step, "exec");
     assert_eq!(errno, Some(libc::EACCES));
 }
+
+/// A tmpfs this test mounts on the host for itself, unmounted however the test ends.
+struct HostTmpfs(std::path::PathBuf);
+
+impl HostTmpfs {
+    fn new(at: std::path::PathBuf) -> HostTmpfs {
+        std::fs::create_dir_all(&at).expect("mkdir");
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "berth-test", at.to_str().expect("utf8")])
+            .status()
+            .expect("mount")
+            .success();
+        assert!(ok, "mount tmpfs at {}", at.display());
+        HostTmpfs(at)
+    }
+
+    fn mounted(&self) -> bool {
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+        mounts.contains(&format!(" {} ", self.0.display()))
+    }
+}
+
+impl Drop for HostTmpfs {
+    fn drop(&mut self) {
+        while self.mounted() {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+}
+
+/// Without a mount namespace the config's mounts land on the host, so delete must find them
+/// again inside the rootfs, as the init resolved them: through an image's symlink that
+/// points at a host path, the host's view of `<rootfs>/escape/sub` is a host mount.
+#[test]
+fn host_mounts_are_unmounted_inside_the_rootfs_only() {
+    if !root_or_skip("host_mounts_are_unmounted_inside_the_rootfs_only") {
+        return;
+    }
+    let w = World::new();
+    let outside = w.dir.path().join("outside");
+    let host = HostTmpfs::new(outside.join("sub"));
+    let mut b = w.bundle("escape", &["true"]);
+    std::os::unix::fs::symlink(&outside, b.rootfs().join("escape")).expect("symlink");
+    b.config["linux"]["namespaces"] = json!([{"type": "pid"}]);
+    b.config["linux"]["maskedPaths"] = json!([]);
+    b.config["linux"]["readonlyPaths"] = json!([]);
+    b.config["mounts"] =
+        json!([{"destination": "/escape/sub", "type": "tmpfs", "source": "tmpfs"}]);
+    b.config["hostname"] = json!(null);
+    b.save();
+    let id = w.id("escape");
+    let (code, _, err) = w.run(&b, &id);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        host.mounted(),
+        "delete unmounted the host's {}",
+        host.0.display()
+    );
+    assert_gone(&w, &id, 0, &b);
+}
