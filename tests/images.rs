@@ -40,7 +40,10 @@ fn import_and_run_through_the_runtime() {
     );
     let out = w.ok(&["run", "--rm", "busybox:test"]);
     assert!(out.starts_with("hello from "), "{out}");
-    let out = w.berth(&["run", "--rm", "busybox", "sh", "-c", "exit 3"]);
+    // not in the store, and not pulled (--pull never: tests stay on loopback)
+    let out = w.berth(&[
+        "run", "--pull", "never", "--rm", "busybox", "sh", "-c", "exit 3",
+    ]);
     assert!(
         text(&out.stderr).contains("no such image"),
         "{}",

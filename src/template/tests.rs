@@ -44,7 +44,10 @@ fn control() {
     );
     assert_eq!(r("{{range .Empty}}x{{else}}none{{end}}", &v), "none");
     assert_eq!(r(r#"{{index .Labels "app"}}"#, &v), "web");
-    assert_eq!(r(r#"{{index .Labels "nope"}}|{{.Labels.nope}}"#, &v), "|<no value>");
+    assert_eq!(
+        r(r#"{{index .Labels "nope"}}|{{.Labels.nope}}"#, &v),
+        "|<no value>"
+    );
     assert_eq!(
         r(
             r#"{{if eq (index .Labels "app") "web"}}yes{{else}}no{{end}}"#,
