@@ -63,7 +63,8 @@ fn verb_errors_exit_1_but_run_keeps_125() {
     );
     let out = w.berth(&["start", "nosuch"]);
     assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
-    let out = w.berth(&["run", "--rm", "nosuch:1"]);
+    // --pull never: a test sends nothing past loopback (the pull path: docker_defaults.rs)
+    let out = w.berth(&["run", "--pull", "never", "--rm", "nosuch:1"]);
     assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
 }
 
@@ -315,7 +316,7 @@ fn create_then_start() {
     w.ok(&["start", id2.trim()]);
     assert_eq!(w.inspect(id2.trim(), "{{.State.Status}}"), "running");
     assert_eq!(w.berth(&["create", "-d", "bb:1"]).status.code(), Some(125));
-    let out = w.berth(&["create", "nosuch:1"]);
+    let out = w.berth(&["create", "--pull", "never", "nosuch:1"]);
     assert_eq!(out.status.code(), Some(125));
     w.ok(&["rm", "-f", id, id2.trim()]);
 }

@@ -40,9 +40,9 @@ fn import_and_run_through_the_runtime() {
     );
     let out = w.ok(&["run", "--rm", "busybox:test"]);
     assert!(out.starts_with("hello from "), "{out}");
-    // Not in the store and not to be pulled (`--pull missing` would try a registry).
+    // not in the store, and not pulled (--pull never: tests stay on loopback)
     let out = w.berth(&[
-        "run", "--rm", "--pull", "never", "busybox", "sh", "-c", "exit 3",
+        "run", "--pull", "never", "--rm", "busybox", "sh", "-c", "exit 3",
     ]);
     assert!(
         text(&out.stderr).contains("no such image"),

@@ -77,7 +77,7 @@ fn for_terminal(s: &str) -> String {
     s.split('\n')
         .map(|l| {
             l.split('\t')
-                .map(crate::text::escape_controls)
+                .map(|s| berth_image::text::escape_for_terminal(s).into_owned())
                 .collect::<Vec<_>>()
                 .join("\t")
         })
