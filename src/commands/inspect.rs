@@ -15,7 +15,8 @@ use crate::engine::lifecycle;
 use crate::engine::volume::{VolumeName, Volumes};
 
 pub fn inspect(root: &Path, a: &InspectArgs) -> Result<()> {
-    lifecycle::heal(root)?;
+    // Only what is inspected is healed (below): inspect reads one record whatever the
+    // number of containers.
     let cs = Containers::new(root);
     let mut out = Vec::new();
     for n in &a.names {
@@ -47,7 +48,15 @@ pub fn inspect(root: &Path, a: &InspectArgs) -> Result<()> {
 
 fn one(root: &Path, cs: &Containers, kind: ObjectType, n: &str) -> Result<Value> {
     match kind {
-        ObjectType::Container => container::inspect_value(cs, &cs.find(n)?),
+        ObjectType::Container => {
+            let id = cs.find(n)?.id;
+            lifecycle::heal_container(cs, &id)?;
+            container::inspect_value(
+                cs,
+                &cs.load(&id)
+                    .map_err(|_| anyhow::anyhow!("no such container: {n}"))?,
+            )
+        }
         ObjectType::Image => image::inspect_value(&berth_image::Store::open(root)?, n),
         ObjectType::Volume => Ok(serde_json::to_value(
             Volumes::new(root).get(&VolumeName::new(n)?)?,

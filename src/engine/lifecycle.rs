@@ -426,6 +426,14 @@ pub fn heal(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `heal` of one container only, for a verb that reads just that one (`inspect`): its cost
+/// does not grow with the number of containers.
+pub fn heal_container(cs: &Containers, id: &str) -> Result<()> {
+    let _set = cs.lock_set()?;
+    heal_one(cs, id);
+    Ok(())
+}
+
 /// `pause`/`unpause`: freezes or thaws the container's cgroup and records it.
 pub fn pause(cs: &Containers, id: &str, frozen: bool) -> Result<()> {
     rt::pause(&runtime_root(&cs.root), id, frozen)?;
