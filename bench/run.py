@@ -115,7 +115,8 @@ def main():
     dockerd = None
     try:
         bundle, berth, archive = bench_image(work, a.bin)
-        cmds = {"berth": berth + ["run", "--rm", "bench", "true"]}
+        # --network none for all (berth's default is now its bridge; bench/network.py has that).
+        cmds = {"berth": berth + ["run", "--rm", "--network", "none", "bench", "true"]}
         crun = shutil.which("crun")
         if crun:
             cmds["crun"] = [crun, "--root", os.path.join(work, "crun"), "run", "--bundle", bundle, "bench-crun"]
@@ -146,7 +147,7 @@ def main():
             if peer in med:
                 print(f"  {peer}/berth: {med[peer] / med['berth']:.1f}x")
         print(f"{a.detached} x (run -d + rm -f), one at a time:")
-        loops = {"berth": detached_loop(berth, a.detached)}
+        loops = {"berth": detached_loop(berth, a.detached, ["--network", "none"])}
         if podman:
             # podman's rm -f waits 10 s for SIGTERM first; -t 0 kills at once, as docker and berth do.
             loops["podman"] = detached_loop(podman, a.detached, ["--network", "none", *PODMAN_LIMITS], ["-t", "0"])
