@@ -78,7 +78,9 @@ fn matches(cs: &Containers, rec: &Record, status: Status, filters: &[(String, St
 }
 
 pub fn ps(root: &Path, a: &PsArgs) -> Result<()> {
-    let cs = open(root)?;
+    // Healed and read in one pass: each record is read once.
+    let recs = lifecycle::heal_and_list(root)?;
+    let cs = Containers::new(root);
     let mut filters = Vec::new();
     for f in &a.filter {
         let (k, v) = f
@@ -101,7 +103,7 @@ pub fn ps(root: &Path, a: &PsArgs) -> Result<()> {
     };
     let show_all = a.all || last.is_some() || filters.iter().any(|(k, _)| k == "status");
     let mut rows = Vec::new();
-    for rec in cs.all().into_iter().rev() {
+    for rec in recs.into_iter().rev() {
         let status = lifecycle::current_status(&cs, &rec);
         if status == Status::Creating {
             continue;

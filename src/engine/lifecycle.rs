@@ -337,7 +337,9 @@ pub fn stop(cs: &Containers, rec: &Record, timeout: Duration) -> Result<()> {
 
 /// Heals one container nothing watches: a half-made one goes; one whose monitor died gets
 /// its exit recorded once its init is gone; a stopped one loses leftover mounts.
-fn heal_one(cs: &Containers, id: &str) {
+/// Heals container `id`; returns its record when it was read and left as it was (so a
+/// listing need not read it again), None when it changed, went, or was not read (watched).
+fn heal_one(cs: &Containers, id: &str) -> Option<Record> {
     let _lock = match lock_existing(&cs.dir_of(id), ".lock", FlockArg::LockExclusiveNonblock) {
         Ok(Some(l)) => l,
         Ok(None) => {
@@ -345,16 +347,16 @@ fn heal_one(cs: &Containers, id: &str) {
             if cs.dir_of(id).exists() {
                 note_errors(cs, id, remove_dir(cs, id, true));
             }
-            return;
+            return None;
         }
-        Err(_) => return, // watched
+        Err(_) => return None, // watched
     };
     let rec = match cs.load(id) {
         Ok(r) if r.state.status != Status::Creating => r,
         // A `berth run` killed before the container was made.
         _ => {
             note_errors(cs, id, remove_dir(cs, id, true));
-            return;
+            return None;
         }
     };
     if rec.config.labels.contains_key(super::build::STEP_LABEL) {
@@ -362,11 +364,11 @@ fn heal_one(cs: &Containers, id: &str) {
         let errs = teardown(cs, id, Level::Processes);
         note_errors(cs, id, errs.into_result(id));
         note_errors(cs, id, remove_dir(cs, id, true));
-        return;
+        return None;
     }
     if rec.state.status.is_up() {
         if init_alive(cs, id) {
-            return; // the truth: it runs, unwatched
+            return Some(rec); // the truth: it runs, unwatched
         }
         let code = if rec.state.status == Status::Restarting {
             rec.state.exit_code
@@ -389,13 +391,15 @@ fn heal_one(cs: &Containers, id: &str) {
         note_errors(cs, id, errs.into_result(id));
         if rec.host_config.auto_remove {
             note_errors(cs, id, remove_dir(cs, id, true));
-            return;
         }
+        return None;
     }
     let (_, _, rootfs_dir) = rootfs::paths(&cs.dir_of(id));
     if is_mountpoint(&rootfs_dir) {
         note_errors(cs, id, release(cs, id));
+        return None;
     }
+    Some(rec)
 }
 
 /// Heal runs for whatever command comes next and must not fail it: what it could not
@@ -412,16 +416,36 @@ fn note_errors(cs: &Containers, id: &str, res: Result<()>) {
 
 /// Removes or records what killed berth processes and monitors left behind.
 pub fn heal(root: &Path) -> Result<()> {
+    heal_each(root, |_, _, _| {})
+}
+
+/// `heal`, then every container's record, oldest first, each read once where heal read it
+/// already (`ps`).
+pub fn heal_and_list(root: &Path) -> Result<Vec<Record>> {
+    let mut recs = Vec::new();
+    heal_each(root, |cs, id, seen| {
+        if let Some(r) = seen.or_else(|| cs.load(id).ok()) {
+            recs.push(r);
+        }
+    })?;
+    recs.sort_by(|a, b| a.created.cmp(&b.created));
+    Ok(recs)
+}
+
+/// Heals every container under the set's lock, handing each id and its record when heal
+/// read it and left it as it was to `f`; then the networks.
+fn heal_each(root: &Path, mut f: impl FnMut(&Containers, &str, Option<Record>)) -> Result<()> {
     fsutil::empty_trash(root);
     let cs = Containers::new(root);
     if !cs.dir.exists() {
         return Ok(());
     }
-    let _set = cs.lock_set()?;
+    let set = cs.lock_set()?;
     for id in cs.ids() {
-        heal_one(&cs, &id);
+        let seen = heal_one(&cs, &id);
+        f(&cs, &id, seen);
     }
-    drop(_set);
+    drop(set);
     super::network::heal(root);
     Ok(())
 }
