@@ -1161,7 +1161,7 @@ pub struct ComposeExec {
     /// Run in the background
     #[arg(long, short)]
     pub detach: bool,
-    /// No pseudo-terminal (berth never allocates one for compose exec; accepted)
+    /// No pseudo-terminal (by default one is allocated when stdin and stdout are terminals)
     #[arg(short = 'T', long = "no-TTY")]
     pub no_tty: bool,
     /// Environment variables

@@ -257,6 +257,20 @@ networks:
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = exec(&["busybox", "wget", "-qO-", "http://other/"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // compose exec attaches stdin, as docker compose's does (no terminal here: no pty).
+    let mut c = p
+        .cmd(&["exec", "client", "busybox", "tr", "a-z", "A-Z"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("compose exec");
+    {
+        use std::io::Write;
+        let mut i = c.stdin.take().expect("stdin");
+        i.write_all(b"piped in\n").expect("write");
+    }
+    let out = c.wait_with_output().expect("exec output");
+    assert_eq!(text(&out.stdout), "PIPED IN\n");
     let out = p.run(&["exec", "other", "busybox", "wget", "-qO-", "http://web/"]);
     assert!(
         out.status.success(),

@@ -369,8 +369,13 @@ pub fn dispatch(root: &Path, a: ComposeArgs) -> Result<i32> {
                 root,
                 &r.id,
                 &access::ExecOptions {
-                    interactive: false,
-                    tty: false,
+                    // As docker compose: stdin attached, and a pseudo-terminal when this
+                    // is a terminal, unless -T.
+                    interactive: !e.detach,
+                    tty: !e.no_tty
+                        && !e.detach
+                        && nix::unistd::isatty(std::io::stdin()).unwrap_or(false)
+                        && nix::unistd::isatty(std::io::stdout()).unwrap_or(false),
                     detach: e.detach,
                     env: e.env,
                     workdir: e.workdir,
