@@ -107,12 +107,7 @@ fn walk(
     skip: &[String],
     out: &mut Vec<Change>,
 ) -> Result<()> {
-    let mut names: Vec<_> = fs::read_dir(dir)
-        .ctx("list", dir)?
-        .map(|e| e.map(|e| e.file_name()))
-        .collect::<std::io::Result<_>>()
-        .ctx("list", dir)?;
-    names.sort();
+    let names = crate::build::pack::sorted_names(dir)?;
     for name in names {
         let name = name.to_string_lossy().into_owned();
         let path = if rel.is_empty() {
@@ -165,12 +160,7 @@ fn add_tree(
     rel: &str,
     skip: &[String],
 ) -> Result<()> {
-    let mut names: Vec<_> = fs::read_dir(dir)
-        .ctx("list", dir)?
-        .map(|e| e.map(|e| e.file_name()))
-        .collect::<std::io::Result<_>>()
-        .ctx("list", dir)?;
-    names.sort();
+    let names = crate::build::pack::sorted_names(dir)?;
     for name in names {
         let path = if rel.is_empty() {
             name.to_string_lossy().into_owned()

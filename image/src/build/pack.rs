@@ -70,6 +70,17 @@ fn empty(b: &mut Tar<'_>, path: &str, m: &fs::Metadata) -> Result<()> {
         .ctx("write layer entry", path)
 }
 
+/// The names in `dir`, sorted: layers and diffs list a tree in a stable order.
+pub(crate) fn sorted_names(dir: &Path) -> Result<Vec<std::ffi::OsString>> {
+    let mut names: Vec<_> = fs::read_dir(dir)
+        .ctx("list", dir)?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<std::io::Result<_>>()
+        .ctx("list", dir)?;
+    names.sort();
+    Ok(names)
+}
+
 fn walk(
     b: &mut Tar<'_>,
     dir: &Path,
@@ -77,12 +88,7 @@ fn walk(
     links: &mut HashMap<(u64, u64), String>,
     skip: &[String],
 ) -> Result<()> {
-    let mut names: Vec<_> = fs::read_dir(dir)
-        .ctx("list", dir)?
-        .map(|e| e.map(|e| e.file_name()))
-        .collect::<std::io::Result<_>>()
-        .ctx("list", dir)?;
-    names.sort();
+    let names = sorted_names(dir)?;
     for name in names {
         let p = dir.join(&name);
         let name = name.to_str().ok_or_else(|| {
