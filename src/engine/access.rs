@@ -13,7 +13,7 @@ use nix::fcntl::OFlag;
 
 use super::base::{exit_error, runtime_root, ExitError, EXIT_BERTH};
 use super::container::{Containers, Record, Status};
-use super::start::{mount_rootfs, use_runtime_binary};
+use super::start::{mount_rootfs_privately, use_runtime_binary};
 use super::{fscopy, fsutil, lifecycle, spec};
 use crate::sys::dup_onto;
 
@@ -139,20 +139,9 @@ fn cp_root(cs: &Containers, rec: &Record) -> Result<OwnedFd> {
         let p = PathBuf::from(format!("/proc/{}/root", rec.state.pid));
         return fscopy::open_dir(&p);
     }
-    // berth is single-threaded here, which unshare(CLONE_NEWNS) needs.
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
-        .context("unshare the mount namespace for cp")?;
-    nix::mount::mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .context("make the cp mount namespace private")?;
     let dir = cs.dir_of(&rec.id);
     let (_, _, rootfs_dir) = rootfs::paths(&dir);
-    mount_rootfs(cs, rec)?;
+    mount_rootfs_privately(cs, rec, "cp")?;
     let root = fscopy::open_dir(&rootfs_dir)?;
     for m in rec.mounts.iter().filter(|m| m.kind != "tmpfs") {
         // Resolved inside the root, so a symlink in the image cannot point the mount at a

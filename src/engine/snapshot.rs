@@ -117,18 +117,7 @@ pub fn export(root: &Path, name: &str, out: &mut dyn Write) -> Result<()> {
         .collect();
     let (_, _, rootfs_dir) = rootfs::paths(&cs.dir_of(&rec.id));
     if !super::base::is_mountpoint(&rootfs_dir) {
-        // berth is single-threaded here, which unshare(CLONE_NEWNS) needs.
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
-            .context("unshare the mount namespace for export")?;
-        nix::mount::mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
-            None::<&str>,
-        )
-        .context("make the export mount namespace private")?;
-        super::start::mount_rootfs(&cs, &rec)?;
+        super::start::mount_rootfs_privately(&cs, &rec, "export")?;
     }
     berth_image::commit::tar_tree(&rootfs_dir, &skip, out)
         .with_context(|| format!("export container {}", rec.bare_name()))

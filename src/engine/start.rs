@@ -15,6 +15,24 @@ use super::container::{CState, Containers, Record, Status};
 use super::{fault, teardown};
 use crate::monitor::Launched;
 
+/// Mounts a stopped container's overlay in a private mount namespace of this process
+/// (`for_what` names the verb in errors), so it goes away with the process: `cp` and
+/// `export` read a stopped container without leaving a mount behind. berth must be
+/// single-threaded here, which unshare(CLONE_NEWNS) needs.
+pub fn mount_rootfs_privately(cs: &Containers, rec: &Record, for_what: &str) -> Result<()> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .with_context(|| format!("unshare the mount namespace for {for_what}"))?;
+    nix::mount::mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .with_context(|| format!("make the {for_what} mount namespace private"))?;
+    mount_rootfs(cs, rec)
+}
+
 /// Mounts the container's overlay unless it already is.
 pub fn mount_rootfs(cs: &Containers, rec: &Record) -> Result<()> {
     let dir = &cs.dir_of(&rec.id);
