@@ -1,6 +1,6 @@
 //! Image verbs: import, load, save, images, tag, rmi, history, image inspect/prune.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -201,37 +201,7 @@ pub fn save(root: &Path, output: Option<&Path>, format: &str, images: &[String])
         };
         list.push((img, names));
     }
-    match output {
-        Some(p) => {
-            // Write next to the target and rename: an interrupted save leaves no half file.
-            let tmp = p.with_file_name(format!(
-                ".{}.berth-tmp",
-                p.file_name()
-                    .map(|n| n.to_string_lossy().to_string())
-                    .unwrap_or_default()
-            ));
-            let f =
-                std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
-            let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
-            let res = archive::save(&store, &list, &mut w, format).and_then(|()| {
-                w.flush()
-                    .map_err(|e| berth_image::Error::Invalid(e.to_string()))?;
-                Ok(())
-            });
-            if let Err(e) = res {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(e.into());
-            }
-            std::fs::rename(&tmp, p).with_context(|| format!("rename to {}", p.display()))?;
-        }
-        None => {
-            if atty_stdout() {
-                bail!("refusing to write an archive to a terminal: use -o FILE or redirect stdout");
-            }
-            let out = std::io::stdout().lock();
-            archive::save(&store, &list, std::io::BufWriter::new(out), format)?;
-        }
-    }
+    super::output::write_archive(output, |w| Ok(archive::save(&store, &list, w, format)?))?;
     for (img, names) in &list {
         let name = names.first().map(|n| n.to_string()).unwrap_or_default();
         ev(root, "save", &img.id().to_string(), &name);
@@ -242,10 +212,6 @@ pub fn save(root: &Path, output: Option<&Path>, format: &str, images: &[String])
 /// An image event in the root's log (engine/events.rs).
 fn ev(root: &Path, action: &str, id: &str, name: &str) {
     crate::engine::events::image(root, action, id, name);
-}
-
-fn atty_stdout() -> bool {
-    nix::unistd::isatty(std::io::stdout()).unwrap_or(false)
 }
 
 pub fn human(bytes: u64) -> String {

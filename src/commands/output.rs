@@ -1,5 +1,6 @@
-//! How the verbs print what scripts read: `inspect`'s JSON array and the `-f`/`--format`
-//! template. The commands' ground floor: it imports no other command.
+//! How the verbs print what scripts read: `inspect`'s JSON array, the `-f`/`--format`
+//! template, and archives (`save`, `export`). The commands' ground floor: it imports no
+//! other command.
 
 use anyhow::{Context, Result};
 
@@ -197,6 +198,46 @@ pub fn row<'a>(
         );
     }
     Value::Object(m)
+}
+
+/// Writes an archive (`save`, `export`) to `output`, or to stdout when None. A file is
+/// written next to its target and renamed, so an interrupted write leaves no half file;
+/// a terminal on stdout is refused, as Docker does.
+pub fn write_archive(
+    output: Option<&std::path::Path>,
+    write: impl FnOnce(&mut dyn std::io::Write) -> Result<()>,
+) -> Result<()> {
+    use std::io::Write;
+    match output {
+        Some(p) => {
+            let tmp = p.with_file_name(format!(
+                ".{}.berth-tmp",
+                p.file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default()
+            ));
+            let f =
+                std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+            let res = write(&mut w).and_then(|()| Ok(w.flush()?));
+            if let Err(e) = res {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+            std::fs::rename(&tmp, p).with_context(|| format!("rename to {}", p.display()))
+        }
+        None => {
+            if nix::unistd::isatty(std::io::stdout()).unwrap_or(false) {
+                anyhow::bail!(
+                    "refusing to write an archive to a terminal: use -o FILE or redirect stdout"
+                );
+            }
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+            write(&mut w)?;
+            w.flush()?;
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]
