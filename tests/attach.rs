@@ -260,7 +260,8 @@ fn run_it_detaches_with_ctrl_p_ctrl_q() {
         ],
     );
     let rx = reader(master);
-    assert_eq!(wait_exit(&mut child, 15).code(), Some(6));
+    // Generous: on the qemu VM the client may join seconds after the container ended.
+    assert_eq!(wait_exit(&mut child, 60).code(), Some(6));
     let mut seen = String::new();
     wait_for(&rx, &mut seen, "quick");
 }

@@ -22,7 +22,9 @@ pub const SOCKET: &str = "attach.sock";
 /// Made by `run -it` before the start: a client is on its way, so a container that exits at
 /// once keeps the socket open for it (up to `LINGER`) to get the output and the status.
 pub const EXPECT: &str = "attach.expect";
-const LINGER: std::time::Duration = std::time::Duration::from_secs(3);
+// Long enough for a client on a slow, loaded machine (the qemu VM takes seconds to start
+// one); it is waited only when the container ended before its `run -it` client joined.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(15);
 
 const BACKLOG: usize = 64 << 10;
 
