@@ -27,16 +27,16 @@ if [ -x "$vm" ] && [ "${BERTH_SKIP_VM:-0}" != 1 ]; then
   export BERTH_VM="$(realpath "$vm")" VM_QUIET=1 VM_SHARE="$PWD"
   export CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="$PWD/scripts/vm-runner.sh"
   stage "runtime integration tests on a pure cgroup-v2 kernel ($vm)" \
-    cargo test -p berth-runtime --test lifecycle --test config --test cgroups --test conformance \
+    cargo test --no-fail-fast -p berth-runtime --test lifecycle --test config --test cgroups --test conformance \
       --test cli --test containerd --test cri
   # build, compose, commit/diff/export and events handle files the same on both kernels and
   # run on the host above; compose_services keeps healthchecks and restarts (the monitor on
   # cgroup v2) in the VM, update its live cgroup limits, attach the monitor's socket and ptys.
   stage "container integration tests (monitor, OOM, stats, volumes, exec, teardown, security, compose services, update, formats/top/cp, attach) on the cgroup-v2 kernel" \
-    cargo test -p berth --test containers --test volumes_exec --test run --test teardown --test security --test compose_services --test update --test formats --test attach
+    cargo test --no-fail-fast -p berth --test containers --test volumes_exec --test run --test teardown --test security --test compose_services --test update --test formats --test attach
   # veth, bridge, nf_tables (NAT, fib, conntrack) are loaded in the guest; it has no global
   # address, so the host-address part of the published-port test is not run there.
   stage "network tests (bridges, ports, DNS, healing) on the cgroup-v2 kernel" \
-    cargo test -p berth --test networks --test network_egress
+    cargo test --no-fail-fast -p berth --test networks --test network_egress
 fi
 echo "== all stages: $(($(date +%s) - t_all)) s"
