@@ -82,7 +82,7 @@ def podman_with(work, archive):
 
 
 def monitor_rss(berth, root):
-    cid = sh(berth + ["run", "-d", "bench", "sleep", "100"]).strip()
+    cid = sh(berth + ["run", "-d", "--network", "none", "bench", "sleep", "100"]).strip()
     time.sleep(0.5)
     pid = sh(berth + ["inspect", "-f", "{{.State.MonitorPid}}", cid]).strip()
     fields = {}
