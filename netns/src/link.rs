@@ -157,11 +157,21 @@ pub fn ensure_bridge(bridge: &Bridge) -> Result<()> {
                     ))
                 }
             }
+            // A fixed MAC (from the gateway's address, as Docker fixes one): left to the
+            // kernel, a bridge takes the lowest MAC among its ports and changes it as
+            // containers come and go, and a container whose ARP cache holds the old one sends
+            // its answers to the host (a published port on the host's address) to a port
+            // instead of the host. Set on every ensure, so bridges made before get it too.
             h.link()
-                .set(LinkUnspec::new_with_index(idx).up().build())
+                .set(
+                    LinkUnspec::new_with_index(idx)
+                        .address(mac_of(b.gateway).to_vec())
+                        .up()
+                        .build(),
+                )
                 .execute()
                 .await
-                .map_err(|e| nl("set up", &b.name, e))?;
+                .map_err(|e| nl("set the MAC and up", &b.name, e))?;
             Ok(())
         })
     })?;
