@@ -192,3 +192,56 @@ fn egress_works_through_a_forward_drop_policy_and_internal_has_none() {
     assert!(!chain.contains(&net[..12]), "{chain}");
     drop(out);
 }
+
+#[test]
+fn accept_rules_left_without_their_table_go_with_the_next_network_rm() {
+    if !root_or_skip("accept_rules_left_without_their_table_go_with_the_next_network_rm") {
+        return;
+    }
+    // The chain exists once iptables has listed it (iptables-nft makes its table then).
+    let o = Command::new("iptables")
+        .args(["-nL", "FORWARD"])
+        .output()
+        .expect("iptables (Debian package iptables)");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // What an older berth's race with `network rm` left: a marked rule, no table.
+    let orphan = format!(
+        "berth_{:012x}",
+        0xfeed_0000_0000u64 + std::process::id() as u64
+    );
+    let br = format!("br-{}", &orphan[6..]);
+    let o = Command::new("nft")
+        .args([
+            "insert",
+            "rule",
+            "ip",
+            "filter",
+            "FORWARD",
+            "iifname",
+            &br,
+            "counter",
+            "accept",
+            "comment",
+            &format!("\"{orphan}\""),
+        ])
+        .output()
+        .expect("nft");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(forward_chain().contains(&orphan));
+    let w = World::new();
+    let net = w
+        .ok(&[
+            "network",
+            "create",
+            "--subnet",
+            "10.213.77.0/24",
+            "bt-orphan",
+        ])
+        .trim()
+        .to_string();
+    assert!(forward_chain().contains(&orphan), "not before the rm");
+    w.ok(&["network", "rm", "bt-orphan"]);
+    let chain = forward_chain();
+    assert!(!chain.contains(&orphan), "{chain}");
+    assert!(!chain.contains(&net[..12]), "{chain}");
+}

@@ -139,7 +139,11 @@ fn two_containers_talk_by_name_and_a_published_port_answers_everywhere() {
         &format!("for h in web www {short}; do for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://$h/hostname && break; sleep 0.2; done; done"),
     ]);
     assert_eq!(out.lines().collect::<Vec<_>>(), vec![short; 3], "{out}");
-    assert_eq!(mac(), "02:42:0a:d5:0b:01", "after a second container came and went");
+    assert_eq!(
+        mac(),
+        "02:42:0a:d5:0b:01",
+        "after a second container came and went"
+    );
     // The published port on 127.0.0.1 and on the host's own address.
     let body = eventually(|| http_get("127.0.0.1:28011", "/hostname")).expect("127.0.0.1:28011");
     assert_eq!(body.trim(), short);

@@ -236,7 +236,10 @@ pub fn ensure_forward_accepts(r: &NetRules) -> Result<()> {
     if old.len() == want.len() {
         return Ok(());
     }
-    let mut batch = String::new();
+    // The first line fails when the network's table is gone (a `network rm` since, or
+    // racing: this runs in the DNS server, whose nft child outlives its SIGKILL), and with
+    // it the whole batch: the rules never outlive their table.
+    let mut batch = format!("add chain ip {} forward\n", table_name(&r.id));
     for h in old {
         let _ = writeln!(batch, "delete rule ip filter FORWARD handle {h}");
     }
@@ -248,13 +251,70 @@ pub fn ensure_forward_accepts(r: &NetRules) -> Result<()> {
 
 /// Deletes the network's table and its rules in iptables' FORWARD chain (`bridge`: its
 /// bridge's name), in one batch; what is gone is done.
+/// Tried twice: a rule changed between listing and deleting (see ensure_forward_accepts)
+/// fails the batch, and a second listing sees it.
 pub fn remove(id: &str, bridge: &str) -> Result<()> {
     let t = table_name(id);
-    let mut batch = format!("table ip {t} {{}}\ndelete table ip {t}\n");
-    for h in forward_rules_marked(&t, bridge)?.iter().flatten() {
+    let attempt = || {
+        let mut batch = format!("table ip {t} {{}}\ndelete table ip {t}\n");
+        for h in forward_rules_marked(&t, bridge)?.iter().flatten() {
+            let _ = writeln!(batch, "delete rule ip filter FORWARD handle {h}");
+        }
+        apply(&batch)
+    };
+    attempt().or_else(|_| attempt())
+}
+
+/// Deletes accept rules in iptables' FORWARD chain marked with a berth network's comment
+/// whose table no longer exists (left by an older berth's race with `network rm`); the
+/// comments of those it deleted. A table and its rules are made in one batch, so a rule
+/// without its table belongs to no live network, whichever root made it.
+pub fn remove_orphan_accepts() -> Result<Vec<String>> {
+    let out = Command::new("nft")
+        .args(["-j", "list", "chain", "ip", "filter", "FORWARD"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|e| Error::Nft(format!("run nft (Debian package nftables): {e}")))?;
+    if !out.status.success() {
+        return Ok(Vec::new());
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| Error::Nft(format!("nft -j list chain ip filter FORWARD: {e}")))?;
+    let live: Vec<String> = tables()?
+        .into_iter()
+        .map(|t| format!("berth_{t}"))
+        .collect();
+    let orphans = orphan_handles(&v, &live);
+    if orphans.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut batch = String::new();
+    for (h, _) in &orphans {
         let _ = writeln!(batch, "delete rule ip filter FORWARD handle {h}");
     }
-    apply(&batch)
+    apply(&batch)?;
+    Ok(orphans.into_iter().map(|(_, c)| c).collect())
+}
+
+/// The (handle, comment) of each rule of a `nft -j` listing whose comment is a berth
+/// network's table name not among `live`.
+pub fn orphan_handles(v: &serde_json::Value, live: &[String]) -> Vec<(u64, String)> {
+    v.get("nftables")
+        .and_then(|a| a.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|o| o.get("rule"))
+                .filter_map(|r| {
+                    let c = r.get("comment")?.as_str()?;
+                    let hex = c.strip_prefix("berth_")?;
+                    let ours = hex.len() == 12 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+                    (ours && !live.iter().any(|l| l == c))
+                        .then(|| Some((r.get("handle")?.as_u64()?, c.to_string())))?
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Tables of berth networks on the host (`berth_<12hex>`), for healing.
@@ -349,6 +409,22 @@ mod tests {
         assert!(b.contains("fib daddr type local jump ports"));
         assert!(b.contains("oifname \"br-0123456789ab\" ip saddr 127.0.0.0/8 masquerade"));
         assert!(b.contains("ct status dnat masquerade"));
+    }
+
+    #[test]
+    fn finds_orphan_rules() {
+        let v: serde_json::Value = serde_json::from_str(
+            r#"{"nftables":[{"metainfo":{}},{"chain":{"name":"FORWARD"}},
+            {"rule":{"family":"ip","table":"filter","chain":"FORWARD","handle":7,"comment":"berth_0123456789ab","expr":[]}},
+            {"rule":{"family":"ip","table":"filter","chain":"FORWARD","handle":8,"comment":"berth_aaaaaaaaaaaa","expr":[]}},
+            {"rule":{"family":"ip","table":"filter","chain":"FORWARD","handle":9,"comment":"berth_mine","expr":[]}},
+            {"rule":{"family":"ip","table":"filter","chain":"FORWARD","handle":10,"expr":[]}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            orphan_handles(&v, &["berth_0123456789ab".to_string()]),
+            vec![(8, "berth_aaaaaaaaaaaa".to_string())]
+        );
     }
 
     #[test]

@@ -410,6 +410,8 @@ fn take_down(root: &Path, n: &NetworkRecord) -> Result<()> {
     if let Err(e) = firewall::remove(&n.id, &n.bridge()) {
         errs.push(format!("remove its nft table: {e}"));
     }
+    // Heals what an older berth left (best effort: this network's own are gone above).
+    let _ = firewall::remove_orphan_accepts();
     if let Err(e) = super::fault::point("network-rm-bridge") {
         errs.push(e.to_string());
     }
