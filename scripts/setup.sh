@@ -2,7 +2,7 @@
 # Installs what berth needs to build, test and benchmark on Debian 12, as root. Idempotent.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(build-essential curl ca-certificates busybox-static iproute2 nftables iptables iperf3 crun runc hyperfine python3 python3-pip time xz-utils bzip2 git docker-registry apache2-utils skopeo gzip podman util-linux
+pkgs=(build-essential curl ca-certificates busybox-static iproute2 nftables iptables iperf3 crun runc hyperfine python3 python3-pip time xz-utils bzip2 git docker-registry apache2-utils skopeo gzip podman podman-compose util-linux
   containerd containernetworking-plugins protobuf-compiler python3-grpcio python3-protobuf
   mmdebstrap debian-archive-keyring)
 missing=()
