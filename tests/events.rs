@@ -112,6 +112,20 @@ fn events_since_until_filter_format() {
         "{{.Type}} {{.Action}} {{.Actor.Attributes.exitCode}}",
     ]);
     assert_eq!(t, "container die 0\n");
+    // The Go fields scripts use (`.Status`, `.ID`, `.From`, `.TimeNano`), while `{{json .}}`
+    // keeps the message's JSON names.
+    let t = w.ok(&[
+        "events", "--since", "10m", "--until", "0s", "--filter", "event=die", "--format",
+        "{{.Status}} {{.From}} {{len .ID}} {{.Scope}} {{if gt .TimeNano .Time}}ns{{end}}|{{json .}}",
+    ]);
+    let (head, json) = t.trim().split_once('|').expect(&t);
+    assert_eq!(head, "die bb:1 64 local ns");
+    let v: serde_json::Value = serde_json::from_str(json).expect(json);
+    assert_eq!(v["status"], "die");
+    assert!(
+        v.get("Status").is_none() && v["timeNano"].is_i64(),
+        "{json}"
+    );
     let vols = w.ok(&[
         "events",
         "--since",

@@ -41,6 +41,7 @@ pub fn events(root: &Path, a: &EventsArgs) -> Result<()> {
             Some("json") => serde_json::to_string(e).map_err(anyhow::Error::from),
             Some(t) => serde_json::to_value(e)
                 .map_err(anyhow::Error::from)
+                .map(go_fields)
                 .and_then(|v| super::output::render(t, &v))
                 .map(|s| crate::text::escape_controls(&s)),
         };
@@ -67,4 +68,25 @@ pub fn events(root: &Path, a: &EventsArgs) -> Result<()> {
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// Docker's templates see an event's Go fields: `.Status`, `.ID`, `.From`, `.Scope`,
+/// `.Time`, `.TimeNano` beside `.Type`, `.Action` and `.Actor`, while `{{json .}}` prints
+/// the message's JSON names (`status`, `id`, `timeNano`): the Go names are hidden keys.
+fn go_fields(mut v: serde_json::Value) -> serde_json::Value {
+    use crate::template::METHOD;
+    if let serde_json::Value::Object(m) = &mut v {
+        for (json, go) in [
+            ("status", "Status"),
+            ("id", "ID"),
+            ("from", "From"),
+            ("scope", "Scope"),
+            ("time", "Time"),
+            ("timeNano", "TimeNano"),
+        ] {
+            let x = m.get(json).cloned().unwrap_or_else(|| "".into());
+            m.insert(format!("{METHOD}{go}"), x);
+        }
+    }
+    v
 }

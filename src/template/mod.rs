@@ -702,7 +702,13 @@ fn walk(v: &Value, path: &[String]) -> Result<Value> {
     let mut cur = v.clone();
     for (i, f) in path.iter().enumerate() {
         cur = match &cur {
-            Value::Object(m) => m.get(f).cloned().unwrap_or_else(missing),
+            // A hidden key (METHOD and the name) is a Go field whose JSON name differs
+            // (an event's `.Status` beside its `status`): found here, never printed.
+            Value::Object(m) => m
+                .get(f)
+                .or_else(|| m.get(&format!("{METHOD}{f}")))
+                .cloned()
+                .unwrap_or_else(missing),
             Value::Null => bail!("nil pointer evaluating .{}", path[..=i].join(".")),
             x if is_missing(x) => bail!("nil pointer evaluating .{}", path[..=i].join(".")),
             x => bail!("can't evaluate field {f} in type {}", kind(x)),
