@@ -198,11 +198,14 @@ fn accept_rules_left_without_their_table_go_with_the_next_network_rm() {
     if !root_or_skip("accept_rules_left_without_their_table_go_with_the_next_network_rm") {
         return;
     }
-    // The chain exists once iptables has listed it (iptables-nft makes its table then).
-    let o = Command::new("iptables")
-        .args(["-nL", "FORWARD"])
+    // iptables-nft's FORWARD chain, made as iptables-nft makes it where it is not there yet
+    // (`add` leaves one that is, policy and rules, alone).
+    let o = Command::new("nft")
+        .args([
+            "add table ip filter; add chain ip filter FORWARD { type filter hook forward priority filter; }",
+        ])
         .output()
-        .expect("iptables (Debian package iptables)");
+        .expect("nft");
     assert!(o.status.success(), "{}", text(&o.stderr));
     // What an older berth's race with `network rm` left: a marked rule, no table.
     let orphan = format!(
