@@ -176,6 +176,11 @@ pub fn apply(batch: &str) -> Result<()> {
 /// `-m comment` as a match nft does not show, and iptables cannot list a chain another
 /// program left unreadable). None when that chain does not exist (nothing to accept in).
 fn forward_rules_marked(comment: &str, bridge: &str) -> Result<Option<Vec<u64>>> {
+    Ok(forward_chain()?.map(|v| marked_handles(&v, comment, bridge)))
+}
+
+/// `nft -j list chain ip filter FORWARD`; None when that chain does not exist.
+fn forward_chain() -> Result<Option<serde_json::Value>> {
     let out = Command::new("nft")
         .args(["-j", "list", "chain", "ip", "filter", "FORWARD"])
         .stdin(Stdio::null())
@@ -185,9 +190,9 @@ fn forward_rules_marked(comment: &str, bridge: &str) -> Result<Option<Vec<u64>>>
     if !out.status.success() {
         return Ok(None);
     }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| Error::Nft(format!("nft -j list chain ip filter FORWARD: {e}")))?;
-    Ok(Some(marked_handles(&v, comment, bridge)))
+    serde_json::from_slice(&out.stdout)
+        .map(Some)
+        .map_err(|e| Error::Nft(format!("nft -j list chain ip filter FORWARD: {e}")))
 }
 
 /// The handles of the rules of a `nft -j` listing whose comment is `comment` or that match
@@ -270,17 +275,9 @@ pub fn remove(id: &str, bridge: &str) -> Result<()> {
 /// comments of those it deleted. A table and its rules are made in one batch, so a rule
 /// without its table belongs to no live network, whichever root made it.
 pub fn remove_orphan_accepts() -> Result<Vec<String>> {
-    let out = Command::new("nft")
-        .args(["-j", "list", "chain", "ip", "filter", "FORWARD"])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .map_err(|e| Error::Nft(format!("run nft (Debian package nftables): {e}")))?;
-    if !out.status.success() {
+    let Some(v) = forward_chain()? else {
         return Ok(Vec::new());
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| Error::Nft(format!("nft -j list chain ip filter FORWARD: {e}")))?;
+    };
     let live: Vec<String> = tables()?
         .into_iter()
         .map(|t| format!("berth_{t}"))
