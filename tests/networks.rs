@@ -70,6 +70,24 @@ fn host_addr() -> Option<String> {
         .map(String::from)
 }
 
+/// The MTU of the host's default route's interface (1500 where there is none).
+fn uplink_mtu() -> u32 {
+    let routes = std::fs::read_to_string("/proc/net/route").unwrap();
+    routes
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.len() > 7 && f[1] == "00000000" && f[7] == "00000000")
+        .map(|f| {
+            let p = format!("/sys/class/net/{}/mtu", f[0]);
+            std::fs::read_to_string(&p)
+                .expect(&p)
+                .trim()
+                .parse()
+                .unwrap()
+        })
+        .unwrap_or(1500)
+}
+
 /// A busybox httpd serving its hostname at /hostname (the container's /etc).
 fn httpd_args<'a>(name: &'a str, net: &'a str) -> Vec<&'a str> {
     vec!["--name", name, "--network", net]
@@ -143,6 +161,35 @@ fn two_containers_talk_by_name_and_a_published_port_answers_everywhere() {
         mac(),
         "02:42:0a:d5:0b:01",
         "after a second container came and went"
+    );
+    // Without --mtu the links run at 65520 (traffic that stays on the host moves in 64 KiB
+    // packets) while the default route, the way off the host, keeps the uplink's MTU.
+    let out = w.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "bt-talk",
+        "bb:1",
+        "sh",
+        "-c",
+        "cat /sys/class/net/eth0/mtu; ping -c1 -W3 -s 30000 web >/dev/null; echo ping=$?",
+    ]);
+    assert!(
+        out.starts_with("65520\n") && out.contains("ping=0"),
+        "{out}"
+    );
+    let ns = w.root().join("netns").join(&id);
+    let route = Command::new("nsenter")
+        .arg(format!("--net={}", ns.display()))
+        .args(["ip", "route", "show", "default"])
+        .output()
+        .expect("nsenter");
+    let uplink = uplink_mtu();
+    assert!(
+        text(&route.stdout).contains(&format!(" mtu {uplink}")),
+        "uplink {uplink}: {}{}",
+        text(&route.stdout),
+        text(&route.stderr)
     );
     // The published port on 127.0.0.1 and on the host's own address.
     let body = eventually(|| http_get("127.0.0.1:28011", "/hostname")).expect("127.0.0.1:28011");

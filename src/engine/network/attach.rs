@@ -263,6 +263,8 @@ fn endpoint(id: &str, n: &NetworkRecord, l: &Lease, default_route: bool) -> Resu
         mtu: n.mtu(),
         mac: link::mac_of(addr),
         default_route,
+        // A network without --mtu runs its links at LOCAL_MTU, its way out at the uplink's.
+        route_mtu: n.mtu.is_none().then(link::uplink_mtu),
     })
 }
 

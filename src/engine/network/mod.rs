@@ -216,7 +216,7 @@ impl NetworkRecord {
             .unwrap_or_else(|| names::bridge(&self.id))
     }
     pub fn mtu(&self) -> u32 {
-        self.mtu.unwrap_or(1500)
+        self.mtu.unwrap_or(link::LOCAL_MTU)
     }
     pub fn short_id(&self) -> &str {
         &self.id[..12]
