@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Network benchmark (issue 12): `berth run --rm IMAGE true` on the default bridge against
-`--network none`, and the same pair for podman (the same busybox image, imported), all
+`--network none`, and the same pair for podman and docker (the same busybox image, imported), all
 interleaved (A B C D A B C D ...), medians; then the latency of the network's DNS server
 (a container name asked from the host, from inside a container on the network, and from a
 container on two networks for a name of its second one; median and p99);
 then iperf3 throughput (if installed): loopback, container to container, host to a
-published port.
+published port (and docker's published port, if dockerd is there).
 
 Usage (root): bench/network.py [--runs 30] [--warmup 3] [--bin target/release/berth]
 """
@@ -23,7 +23,12 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from lifecycle import hide_hybrid_unified  # noqa: E402
+from run import start_dockerd  # noqa: E402
 
+# docker's own bridge for this run (dockerd started here, without iptables: published ports
+# go through its userland proxy, as they do on 127.0.0.1 in any case).
+DOCKER_NET = ("--bip", "10.213.250.1/24")
+DOCKER_IMAGE = "berth-netbench:1"
 PODMAN_LIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
 
 
@@ -92,9 +97,10 @@ def gbits(out):
     return json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e9
 
 
-def iperf(berth, secs):
+def iperf(berth, secs, docker=None):
     """TCP throughput: host loopback, container to container on one bridge, host to a
-    published port (127.0.0.1), with Debian's iperf3 (the host's /usr bound in)."""
+    published port (127.0.0.1), with Debian's iperf3 (the host's /usr bound in); and host to
+    a port docker published, if docker is there."""
     ip3 = shutil.which("iperf3")
     usr = ["-v", "/usr:/usr:ro"]
     srv = subprocess.Popen([ip3, "-s", "-1", "-p", "25301"], stdout=subprocess.DEVNULL)
@@ -111,6 +117,14 @@ def iperf(berth, secs):
     print(f"iperf3 TCP, {secs} s each: host loopback {loop:.1f} Gbit/s; container->container on one "
           f"bridge {c2c:.1f} Gbit/s ({c2c / loop:.2f}x loopback); host->published port on 127.0.0.1 "
           f"{pub:.1f} Gbit/s ({pub / loop:.2f}x)")
+    if docker:
+        did = sh(docker + ["run", "-d", "-p", "127.0.0.1:25303:5201", *usr, DOCKER_IMAGE, "/usr/bin/iperf3",
+                           "-s"]).strip()
+        time.sleep(0.5)
+        dpub = gbits(sh([ip3, "-c", "127.0.0.1", "-p", "25303", "-t", str(secs), "-J"]))
+        subprocess.run(docker + ["rm", "-f", did], stdout=subprocess.DEVNULL)
+        print(f"  docker's published port on 127.0.0.1 (its userland proxy): {dpub:.1f} Gbit/s "
+              f"({dpub / loop:.2f}x loopback; berth {pub / dpub:.1f}x docker)")
 
 
 def main():
@@ -122,6 +136,21 @@ def main():
     ap.add_argument("--iperf-seconds", type=int, default=5)
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="berth-netbench-")
+    had_docker0 = os.path.exists("/sys/class/net/docker0")
+    dockerd = None
+    try:
+        dockerd = bench(a, work)
+    finally:
+        if dockerd:
+            dockerd.terminate()
+            dockerd.wait()
+            if not had_docker0:
+                subprocess.run(["ip", "link", "del", "docker0"], stderr=subprocess.DEVNULL)
+        subprocess.run(["rm", "-rf", work])
+
+
+def bench(a, work):
+    """The whole run; returns the dockerd it started (or None) for main to stop."""
     root = os.path.join(work, "root")
     berth = [os.path.abspath(a.bin), "--root", root]
     tar = busybox_tar(work)
@@ -138,6 +167,13 @@ def main():
         base = podman + ["run", "--rm"] + PODMAN_LIMITS
         cases["podman none"] = base + ["--network", "none", "localhost/berth-netbench:1", "true"]
         cases["podman bridge"] = base + ["localhost/berth-netbench:1", "true"]
+    docker, dockerd = None, None
+    d = start_dockerd(work, DOCKER_NET)
+    if d:
+        docker, dockerd = d
+        sh(docker + ["import", tar, DOCKER_IMAGE], stderr=subprocess.DEVNULL)
+        cases["docker none"] = docker + ["run", "--rm", "--network", "none", DOCKER_IMAGE, "true"]
+        cases["docker bridge"] = docker + ["run", "--rm", DOCKER_IMAGE, "true"]
     # A peer that cannot run here is left out, and said so (podman's netavark refuses to work
     # when iptables chains of an earlier podman are still there).
     for k in list(cases):
@@ -161,6 +197,9 @@ def main():
         print(f"  podman bridge / berth bridge: {med['podman bridge'] / med['berth bridge']:.1f}x")
     if "podman none" in med:
         print(f"  podman none / berth bridge: {med['podman none'] / med['berth bridge']:.1f}x")
+    if "docker bridge" in med:
+        print(f"  docker bridge - none: {med['docker bridge'] - med['docker none']:+.2f} ms")
+        print(f"  docker bridge / berth bridge: {med['docker bridge'] / med['berth bridge']:.1f}x")
 
     # DNS: a container on a network, its name asked of the network's server.
     sh(berth + ["network", "create", "--subnet", "10.213.240.0/24", "benchnet"])
@@ -197,14 +236,16 @@ def main():
     sh(berth + ["rm", "-f", cid, cid2])
     sh(berth + ["network", "rm", "benchnet2"])
     if shutil.which("iperf3"):
-        iperf(berth, a.iperf_seconds)
+        iperf(berth, a.iperf_seconds, docker)
     sh(berth + ["network", "rm", "benchnet"])
     for n in sh(berth + ["network", "ls", "-q", "--no-trunc"]).split():
         subprocess.run(berth + ["network", "rm", n], stdout=subprocess.DEVNULL)
     if podman:
         subprocess.run(podman + ["rmi", "-af"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         subprocess.run(["umount", "-R", os.path.join(work, "podman", "overlay")], stderr=subprocess.DEVNULL)
-    subprocess.run(["rm", "-rf", work])
+    if docker:
+        subprocess.run(docker + ["rmi", "-f", DOCKER_IMAGE], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return dockerd
 
 
 if __name__ == "__main__":

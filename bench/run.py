@@ -30,8 +30,9 @@ def sh(argv, **kw):
     return subprocess.run(argv, check=True, stdout=subprocess.PIPE, text=True, **kw).stdout
 
 
-def start_dockerd(work):
-    """Returns (docker argv prefix, dockerd process or None), or None if docker is missing."""
+def start_dockerd(work, network=("--bridge", "none")):
+    """Returns (docker argv prefix, dockerd process or None), or None if docker is missing.
+    `network`: dockerd's network flags (default: no bridge; bench/network.py gives it one)."""
     if not shutil.which("docker"):
         return None
     if subprocess.run(["docker", "info"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0:
@@ -43,7 +44,7 @@ def start_dockerd(work):
     log = open(os.path.join(work, "dockerd.log"), "w")
     p = subprocess.Popen([dockerd, "--host", "unix://" + sock, "--data-root", os.path.join(work, "docker"),
                           "--exec-root", os.path.join(work, "docker-exec"), "--pidfile", os.path.join(work, "docker.pid"),
-                          "--bridge", "none", "--iptables=false", "--ip6tables=false"],
+                          *network, "--iptables=false", "--ip6tables=false"],
                          stdout=log, stderr=log)
     cli = [shutil.which("docker"), "--host", "unix://" + sock]
     for _ in range(200):
