@@ -164,12 +164,13 @@ fn two_containers_talk_by_name_and_a_published_port_answers_everywhere() {
     );
     // Without --mtu the links run at 65520 (traffic that stays on the host moves in 64 KiB
     // packets) while the default route, the way off the host, keeps the uplink's MTU.
-    let out = w.ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "bt-talk",
-        "bb:1",
+    // `run --rm` of a command on the network.
+    let on_net = |cmd: &[&str]| {
+        let mut a = vec!["run", "--rm", "--network", "bt-talk", "bb:1"];
+        a.extend_from_slice(cmd);
+        w.ok(&a)
+    };
+    let out = on_net(&[
         "sh",
         "-c",
         "cat /sys/class/net/eth0/mtu; ping -c1 -W3 -s 30000 web >/dev/null; echo ping=$?",
@@ -200,16 +201,7 @@ fn two_containers_talk_by_name_and_a_published_port_answers_everywhere() {
                 .unwrap_or_else(|e| panic!("{addr}:28011: {e}"));
             assert_eq!(body.trim(), short);
             // Hairpin: another container through the host's address.
-            let out = w.ok(&[
-                "run",
-                "--rm",
-                "--network",
-                "bt-talk",
-                "bb:1",
-                "wget",
-                "-qO-",
-                &format!("http://{addr}:28011/hostname"),
-            ]);
+            let out = on_net(&["wget", "-qO-", &format!("http://{addr}:28011/hostname")]);
             assert_eq!(out.trim(), short);
         }
         None => eprintln!("no global IPv4 address on this host: the host-address part is not run"),
