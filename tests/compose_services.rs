@@ -25,7 +25,7 @@ fn healthchecks_gate_dependants_and_wait() {
     image: bb:1
     init: true
     network_mode: none
-    command: sh -c 'sleep 0.5; touch /tmp/up; exec sleep 1000'
+    command: sh -c 'rm -f /tmp/up; sleep 0.5; touch /tmp/up; exec sleep 1000'
     healthcheck:
       test: [CMD, sh, -c, 'test -e /tmp/up']
       interval: 200ms
@@ -63,6 +63,16 @@ fn healthchecks_gate_dependants_and_wait() {
     let started = |n: &str| p.w.inspect(n, "{{.State.StartedAt}}");
     assert!(started(&app) > started(&db));
     assert!(p.ok(&["ps"]).contains("(healthy)"));
+    // Started again, a container is `starting` until its check passes in this run: the last
+    // run's `healthy` must not end --wait before the service is up.
+    p.ok(&["stop", "-t", "0"]);
+    p.ok(&["up", "-d", "--wait", "db"]);
+    p.w.ok(&["exec", &db, "sh", "-c", "test -e /tmp/up"]);
+    assert_eq!(p.w.inspect(&db, "{{.State.Health.Status}}"), "healthy");
+    p.ok(&["stop", "-t", "0", "db"]);
+    p.w.ok(&["start", &db]);
+    assert_eq!(p.w.inspect(&db, "{{.State.Health.Status}}"), "starting");
+    p.ok(&["up", "-d", "--wait"]);
     // A failing check keeps its dependant from starting and fails --wait, naming it.
     let out = p.run(&["--profile", "sick", "up", "-d"]);
     assert!(!out.status.success());

@@ -202,12 +202,15 @@ fn start_and_loop(
     // The attach socket exists before the caller hears "ok" (`run -d` then `attach`).
     let listener = hub::bind(&root.join("containers").join(id)).ok();
     let lfd = listener.as_ref().map_or(-1, |l| l.as_raw_fd());
-    notify(note.take(), "ok");
-    let (max_size, max_files) = host.log_limits(root, id);
+    // Health is `starting` before the caller hears "ok": `compose up --wait` and
+    // `depends_on: service_healthy` read it as soon as the start returns, and must not see
+    // no health yet (taken for "no healthcheck") or the last run's `healthy`.
     let health = host.health_start(root, id).unwrap_or_else(|e| {
         host.note_error(root, id, &e);
         None
     });
+    notify(note.take(), "ok");
+    let (max_size, max_files) = host.log_limits(root, id);
     let fd = |o: &Option<OwnedFd>| o.as_ref().map_or(-1, |f| f.as_raw_fd());
     let berth = std::fs::read_link("/proc/self/exe")?;
     let mut args = vec![
