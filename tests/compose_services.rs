@@ -405,7 +405,9 @@ fn exit_code_from_stops_the_others() {
     let t = Instant::now();
     let out = p.run(&["up", "--no-color", "--exit-code-from", "job"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    assert!(t.elapsed() < Duration::from_secs(20));
+    // The server's `sleep 1000` was stopped, not waited for (generous for the TCG VM,
+    // where this took over 20 s with six other tests beside it).
+    assert!(t.elapsed() < Duration::from_secs(180), "{:?}", t.elapsed());
     assert!(
         text(&out.stdout).contains("| job done"),
         "{}",
