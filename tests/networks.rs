@@ -162,14 +162,14 @@ fn two_containers_talk_by_name_and_a_published_port_answers_everywhere() {
         "02:42:0a:d5:0b:01",
         "after a second container came and went"
     );
-    // Without --mtu the links run at 65520 (traffic that stays on the host moves in 64 KiB
-    // packets) while the default route, the way off the host, keeps the uplink's MTU.
     // `run --rm` of a command on the network.
     let on_net = |cmd: &[&str]| {
         let mut a = vec!["run", "--rm", "--network", "bt-talk", "bb:1"];
         a.extend_from_slice(cmd);
         w.ok(&a)
     };
+    // Without --mtu the links run at 65520 (traffic that stays on the host moves in 64 KiB
+    // packets) while the default route, the way off the host, keeps the uplink's MTU.
     let out = on_net(&[
         "sh",
         "-c",

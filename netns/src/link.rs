@@ -63,12 +63,8 @@ pub const LOCAL_MTU: u32 = 65520;
 /// /sys/class/net); 1500 where there is none.
 pub fn uplink_mtu() -> u32 {
     let routes = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
-    routes
-        .lines()
-        .skip(1)
-        .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .find(|f| f.len() > 7 && f[1] == "00000000" && f[7] == "00000000")
-        .and_then(|f| std::fs::read_to_string(format!("/sys/class/net/{}/mtu", f[0])).ok())
+    default_route_iface(&routes)
+        .and_then(|i| std::fs::read_to_string(format!("/sys/class/net/{i}/mtu")).ok())
         .and_then(|m| m.trim().parse().ok())
         .filter(|m| (576..=65535).contains(m))
         .unwrap_or(1500)
@@ -437,6 +433,17 @@ pub fn parse_routes(text: &str) -> Vec<crate::Subnet> {
         .collect()
 }
 
+/// The interface of the default route in /proc/net/route (destination and mask 0), if it
+/// is a plain interface name (no `/`, not `.` or `..`: it becomes a /sys path).
+pub fn default_route_iface(text: &str) -> Option<&str> {
+    text.lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.len() > 7 && f[1] == "00000000" && f[7] == "00000000")
+        .map(|f| f[0])
+        .filter(|i| !i.contains('/') && *i != "." && *i != "..")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,6 +456,12 @@ mod tests {
                  eth0\t0000A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
                  docker0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
         let r = parse_routes(t);
+        assert_eq!(default_route_iface(t), Some("eth0"));
+        assert_eq!(
+            default_route_iface(&t.replace("eth0\t00000000", "x\t01000000")),
+            None
+        );
+        assert_eq!(default_route_iface(&t.replace("eth0", "..")), None);
         assert_eq!(
             r,
             vec![
