@@ -26,8 +26,10 @@ vm=../shared/vm/vm-cgroup2.sh
 if [ -x "$vm" ] && [ "${BERTH_SKIP_VM:-0}" != 1 ]; then
   export BERTH_VM="$(realpath "$vm")" VM_QUIET=1 VM_SHARE="$PWD"
   export CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="$PWD/scripts/vm-runner.sh"
+  # --workspace with --test names, not -p berth-runtime: the same feature set as the host
+  # stage, so these are the binaries built there (-p rebuilt the runtime and its tests).
   stage "runtime integration tests on a pure cgroup-v2 kernel ($vm)" \
-    cargo test --no-fail-fast -p berth-runtime --test lifecycle --test config --test cgroups --test conformance \
+    cargo test --no-fail-fast --workspace --test lifecycle --test config --test cgroups --test conformance \
       --test cli --test containerd --test cri
   # What depends on the cgroup version runs here too: the monitor, OOM and stats
   # (containers), limits (run), cgroup removal (teardown), healthchecks and restarts
