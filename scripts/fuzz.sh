@@ -21,6 +21,7 @@ export RUSTC_BOOTSTRAP=1
 # an allocation past -rss_limit_mb, all of which libFuzzer catches without it; instrumenting
 # every crate for ASan cost 140 s of a 2-core CI run's build (358 s instead of ~500 s).
 # `build` and `run` must get the same flags, or `run` rebuilds.
+# Which crates are optimized at all is set in fuzz/Cargo.toml ([profile.release.package.*]).
 flags=(-O -a -s "${FUZZ_SANITIZER:-none}" --codegen-units 16)
 
 now() { date +%s; }

@@ -42,13 +42,20 @@ fn a_failure_at_each_step_leaves_nothing_behind() {
     }
     let w = World::with_busybox();
     let volumes_before = w.ok(&["volume", "ls", "-q"]);
-    for fault in [
+    let mut faults = vec![
         "overlay",
         "volumes",
         "spec",
         "runtime-create",
         "runtime-start",
-    ] {
+    ];
+    // On the cgroup-v2 VM only the step after the runtime made the container's cgroup: the
+    // earlier ones touch nothing that differs there and are covered on the host, and in the
+    // emulated VM each of the 20 runs costs seconds.
+    if std::env::var_os("VM_CGROUP2").is_some() {
+        faults.retain(|f| *f == "runtime-start");
+    }
+    for fault in faults {
         for mode in [&["--rm"][..], &["-d"][..], &["-d", "--rm"][..], &[][..]] {
             let mut args = vec!["run"];
             args.extend_from_slice(mode);
