@@ -565,16 +565,22 @@ fn the_network_dns_answers_names_shared_aliases_and_fails_fast() {
     want.sort();
     // A container made after the server started sees everyone through it (not /etc/hosts:
     // its nameserver is the gateway).
-    let out = w.ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "bt-dns",
-        "bb:1",
-        "sh",
-        "-c",
-        "cat /etc/resolv.conf; nslookup svc; nslookup api1",
-    ]);
+    // `run --rm` of a shell script on the network.
+    let sh_on_net = |script: &str| {
+        w.berth(&[
+            "run",
+            "--rm",
+            "--network",
+            "bt-dns",
+            "bb:1",
+            "sh",
+            "-c",
+            script,
+        ])
+    };
+    let o = sh_on_net("cat /etc/resolv.conf; nslookup svc; nslookup api1");
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{out}{}", text(&o.stderr));
     assert!(out.contains("nameserver 10.213.20.1"), "{out}");
     let mut got: Vec<String> = out
         .lines()
@@ -589,17 +595,10 @@ fn the_network_dns_answers_names_shared_aliases_and_fails_fast() {
     assert_eq!(got, want, "{out}");
     // An unknown name fails fast. Timed inside the container from /proc/uptime around the
     // lookup alone, so a slow container start (the emulated VM, a loaded host) is not counted.
-    let o = w.berth(&[
-        "run",
-        "--rm",
-        "--network",
-        "bt-dns",
-        "bb:1",
-        "sh",
-        "-c",
+    let o = sh_on_net(
         "read s _ </proc/uptime; nslookup nosuchname; r=$?; read e _ </proc/uptime; \
          echo \"took $s $e\"; exit $r",
-    ]);
+    );
     let out = text(&o.stdout);
     assert!(!o.status.success(), "nosuchname resolved: {out}");
     let took: Vec<f64> = out
