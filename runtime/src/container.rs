@@ -341,6 +341,8 @@ fn create_inner(
         keep_mount_ns: !own_mount_ns,
     })?;
     debug::step("cloned");
+    // Opened beside the directories (cgroups::Opening); only now, with the init cloned.
+    let opening = (!new_userns).then(|| cgroups::Opening::start(&cg_path, o.id));
     // Everything from here talks to the init, which may fail at any of its steps and exit:
     // then what fails here is only a consequence (a write to its closed end is EPIPE).
     let res = (|| -> Result<Created> {
@@ -373,7 +375,8 @@ fn create_inner(
         let join = match early {
             Some((join, _)) if new_userns => join,
             Some((join, _)) => {
-                cgroups::apply(&cg_path, o.id, resources.as_ref())?;
+                let opening = opening.unwrap_or_else(|| cgroups::Opening::start(&cg_path, o.id));
+                cgroups::apply_with(opening, &cg_path, resources.as_ref())?;
                 join
             }
             None => {
@@ -381,7 +384,8 @@ fn create_inner(
                 *out = Some(st.clone());
                 dir.save(&st)?;
                 let (join, _) = made?;
-                cgroups::apply(&cg_path, o.id, resources.as_ref())?;
+                let opening = opening.unwrap_or_else(|| cgroups::Opening::start(&cg_path, o.id));
+                cgroups::apply_with(opening, &cg_path, resources.as_ref())?;
                 join
             }
         };

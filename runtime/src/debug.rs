@@ -40,6 +40,8 @@ pub fn on() -> bool {
 pub fn step(what: &str) {
     if on() {
         let ms = now_ns().saturating_sub(T0.load(Ordering::Relaxed)) as f64 / 1e6;
-        eprintln!("berth-runtime: debug: +{ms:.3}ms {what}");
+        // One write(2) per line: the init and its parent share stderr.
+        let line = format!("berth-runtime: debug: +{ms:.3}ms {what}\n");
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
     }
 }
