@@ -271,10 +271,11 @@ pub fn remove_trash_entry(gone: &Path, hold: Option<std::os::fd::OwnedFd>) -> Re
     }
     detach_mounts_under(gone)?;
     // flock(1) holds the entry's claim while rm runs, so empty_trash keeps away.
-    let spawned = std::process::Command::new("flock")
+    let spawned = std::process::Command::new(system_tool("flock"))
         .arg("--nonblock")
         .arg(gone)
-        .args(["rm", "-rf", "--one-file-system", "--"])
+        .arg(system_tool("rm"))
+        .args(["-rf", "--one-file-system", "--"])
         .arg(gone)
         // `hold` (a detached overlay, rootfs::detach_holding) goes with the deleter as its
         // stdin, which neither flock nor rm -f reads: the overlay ends when they do.
@@ -286,6 +287,17 @@ pub fn remove_trash_entry(gone: &Path, hold: Option<std::os::fd::OwnedFd>) -> Re
         Ok(_child) => Ok(()), // not waited for: it outlives us if need be
         Err(_) => remove_trash_entry_now(gone),
     }
+}
+
+/// Where Debian installs `name` (util-linux and coreutils tools), else the bare name for a
+/// PATH search: spawning by path saves the failed execve(2) of every PATH entry before
+/// /usr/bin, which `run --rm` otherwise waits for.
+fn system_tool(name: &str) -> std::path::PathBuf {
+    ["/usr/bin", "/bin"]
+        .iter()
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| name.into())
 }
 
 fn tighten(dir: &Path) -> Result<()> {
