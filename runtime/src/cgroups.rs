@@ -215,40 +215,31 @@ pub fn prepare(path: &Path, id: &str, resources: Option<&LinuxResources>) -> Res
 /// and makes the directories meanwhile. Start it only once the process may have threads
 /// (after any fork whose child still runs our code). Dropped unused (a create that failed
 /// first), it still waits for its thread, so no thread outlives the call that started it.
-///
-/// Where no thread can be made it opens at `finish`: a process that has joined another pid
-/// namespace for its children (setns CLONE_NEWPID, a container of a pod) gets EINVAL from
-/// clone(CLONE_THREAD).
-pub struct Opening {
-    path: PathBuf,
-    id: String,
-    thread: Option<std::thread::JoinHandle<Result<AnyCgroupManager>>>,
-}
+pub struct Opening(Option<std::thread::JoinHandle<Result<AnyCgroupManager>>>);
 
 impl Opening {
-    pub fn start(path: &Path, id: &str) -> Opening {
-        let (p, i) = (path.to_path_buf(), id.to_string());
-        Opening {
-            path: path.to_path_buf(),
-            id: id.to_string(),
-            thread: std::thread::Builder::new()
-                .spawn(move || manager(&p, &i))
-                .ok(),
-        }
+    /// None where no thread can be made: a process that has joined another pid namespace
+    /// for its children (setns CLONE_NEWPID, a container of a pod) gets EINVAL from
+    /// clone(CLONE_THREAD). `apply_with` then opens the manager in line.
+    pub fn start(path: &Path, id: &str) -> Option<Opening> {
+        let (path, id) = (path.to_path_buf(), id.to_string());
+        std::thread::Builder::new()
+            .spawn(move || manager(&path, &id))
+            .ok()
+            .map(|t| Opening(Some(t)))
     }
 
-    fn finish(mut self) -> Result<AnyCgroupManager> {
-        match self.thread.take().map(|t| t.join()) {
+    fn finish(mut self, path: &Path) -> Result<AnyCgroupManager> {
+        match self.0.take().map(|t| t.join()) {
             Some(Ok(r)) => r,
-            Some(Err(_)) => Err(cg_err(&self.path, "open: the opening thread panicked")),
-            None => manager(&self.path, &self.id),
+            _ => Err(cg_err(path, "open: the opening thread panicked")),
         }
     }
 }
 
 impl Drop for Opening {
     fn drop(&mut self) {
-        if let Some(t) = self.thread.take() {
+        if let Some(t) = self.0.take() {
             let _ = t.join();
         }
     }
@@ -256,13 +247,21 @@ impl Drop for Opening {
 
 /// Applies `linux.resources` with libcgroups (plus the default device rules it adds).
 pub fn apply(path: &Path, id: &str, resources: Option<&LinuxResources>) -> Result<()> {
-    apply_with(Opening::start(path, id), path, resources)
+    apply_with(None, path, id, resources)
 }
 
-/// `apply` with a manager whose opening started earlier.
-pub fn apply_with(opening: Opening, path: &Path, resources: Option<&LinuxResources>) -> Result<()> {
+/// `apply` with a manager whose opening may have started earlier.
+pub fn apply_with(
+    opening: Option<Opening>,
+    path: &Path,
+    id: &str,
+    resources: Option<&LinuxResources>,
+) -> Result<()> {
     crate::debug::step("cgroup: directories made");
-    let m = opening.finish()?;
+    let m = match opening {
+        Some(o) => o.finish(path)?,
+        None => manager(path, id)?,
+    };
     crate::debug::step("cgroup: libcgroups manager opened");
     let default_res = LinuxResources::default();
     let opt = ControllerOpt {

@@ -342,7 +342,11 @@ fn create_inner(
     })?;
     debug::step("cloned");
     // Opened beside the directories (cgroups::Opening); only now, with the init cloned.
-    let opening = (!new_userns).then(|| cgroups::Opening::start(&cg_path, o.id));
+    let opening = if new_userns {
+        None
+    } else {
+        cgroups::Opening::start(&cg_path, o.id)
+    };
     // Everything from here talks to the init, which may fail at any of its steps and exit:
     // then what fails here is only a consequence (a write to its closed end is EPIPE).
     let res = (|| -> Result<Created> {
@@ -375,8 +379,7 @@ fn create_inner(
         let join = match early {
             Some((join, _)) if new_userns => join,
             Some((join, _)) => {
-                let opening = opening.unwrap_or_else(|| cgroups::Opening::start(&cg_path, o.id));
-                cgroups::apply_with(opening, &cg_path, resources.as_ref())?;
+                cgroups::apply_with(opening, &cg_path, o.id, resources.as_ref())?;
                 join
             }
             None => {
@@ -384,8 +387,7 @@ fn create_inner(
                 *out = Some(st.clone());
                 dir.save(&st)?;
                 let (join, _) = made?;
-                let opening = opening.unwrap_or_else(|| cgroups::Opening::start(&cg_path, o.id));
-                cgroups::apply_with(opening, &cg_path, resources.as_ref())?;
+                cgroups::apply_with(opening, &cg_path, o.id, resources.as_ref())?;
                 join
             }
         };
