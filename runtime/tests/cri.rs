@@ -114,6 +114,19 @@ fn a_kubelet_s_calls_through_the_cri() {
         }
     }
     let _bridge = DelBridge(bridge.clone());
+    // The pod's cgroup parent, when a failure left it (dropped after containerd, whose drop
+    // deletes the tasks inside it).
+    struct RmCgroupParent(String);
+    impl Drop for RmCgroupParent {
+        fn drop(&mut self) {
+            let base = Path::new("/sys/fs/cgroup");
+            let hierarchies = std::fs::read_dir(base).into_iter().flatten().flatten();
+            for h in hierarchies.map(|h| h.path()).chain([base.to_path_buf()]) {
+                let _ = std::fs::remove_dir(h.join(&self.0));
+            }
+        }
+    }
+    let _cgroup_parent = RmCgroupParent(cgroup_parent.trim_start_matches('/').to_string());
     let c = Containerd::start_with(d, false, &extra, "k8s.io");
     let busybox = busybox_archive(&w, d);
     // The sandbox's only job is to hold the pod's namespaces until it is told to stop.

@@ -214,8 +214,48 @@ disabled_plugins = [{cri}"io.containerd.snapshotter.v1.btrfs", "io.containerd.sn
     }
 }
 
+impl Containerd {
+    /// What a test that failed half-way leaves: its tasks (a pod's sandbox, a container)
+    /// live on with their shims, which outlive containerd by design. Force-deletes every
+    /// task berth-runtime still has under this containerd's runtime roots (the shared
+    /// /run/containerd/runc only for a namespace of this test's own), then kills the shims
+    /// that serve this containerd's socket.
+    fn remove_leftover_tasks(&self) {
+        let mut roots = vec![self.dir.join("runc").join(&self.ns)];
+        if self.ns.starts_with("berth-t") {
+            roots.push(Path::new("/run/containerd/runc").join(&self.ns));
+        }
+        for root in &roots {
+            for e in std::fs::read_dir(root).into_iter().flatten().flatten() {
+                let _ = Command::new(super::BIN)
+                    .arg("--root")
+                    .arg(root)
+                    .args(["delete", "--force"])
+                    .arg(e.file_name())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+        let address = self.dir.join("c.sock").to_string_lossy().into_owned();
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+                continue;
+            };
+            let cmd = String::from_utf8_lossy(&cmd);
+            if cmd.contains("containerd-shim") && cmd.split('\0').any(|a| a == address) {
+                if let Some(pid) = e.file_name().to_str().and_then(|p| p.parse::<i32>().ok()) {
+                    // SAFETY: kill(2) of a shim serving this test's containerd, by its pid.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+        }
+    }
+}
+
 impl Drop for Containerd {
     fn drop(&mut self) {
+        self.remove_leftover_tasks();
         // SAFETY: kill(2) of the containerd this test started, by its pid.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         if !wait_for(10, || matches!(self.child.try_wait(), Ok(Some(_)))) {
