@@ -28,7 +28,12 @@ pub struct Cli {
     pub cmd: Cmd,
 }
 
+/// The verbs. Every subcommand enum is `defer`red: clap builds a subcommand's arguments only
+/// when the command line selects it, instead of the whole tree (some 1 MB of heap and a third
+/// of a `berth ps`'s start-up). A doc comment on an `Args` struct or a flattened enum would
+/// then replace the variant's help line, so those carry plain comments.
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum Cmd {
     /// Define and run multi-container applications (docker compose)
     Compose(ComposeArgs),
@@ -109,6 +114,7 @@ pub enum Cmd {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum SystemCmd {
     /// Show events (as `berth events`)
     Events(EventsArgs),
@@ -160,8 +166,9 @@ pub struct FormatArg {
     pub format: Option<String>,
 }
 
-/// The image verbs with the same name at the top level (`berth pull`) and under `berth image`.
+// The image verbs with the same name at the top level (`berth pull`) and under `berth image`.
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum ImageVerb {
     /// Build an image from a Dockerfile
     Build(Box<BuildArgs>),
@@ -255,8 +262,9 @@ pub struct RmiArgs {
     pub images: Vec<String>,
 }
 
-/// The container verbs, at the top level (`berth ps`) and under `berth container`.
+// The container verbs, at the top level (`berth ps`) and under `berth container`.
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum ContainerVerb {
     /// Run a command in a new container
     #[command(disable_help_flag = true)]
@@ -435,6 +443,7 @@ pub struct StatsArgs {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum NetworkCmd {
     /// Create a bridge network
     Create {
@@ -521,6 +530,7 @@ pub enum NetworkCmd {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum VolumeCmd {
     /// Create a volume (a random name if none is given)
     Create {
@@ -570,6 +580,7 @@ pub enum VolumeCmd {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum ContainerCmd {
     #[command(flatten)]
     Verb(ContainerVerb),
@@ -708,7 +719,7 @@ pub struct RunArgs {
     pub create: CreateArgs,
 }
 
-/// What `create` and `run` share: everything a container is made of.
+// What `create` and `run` share: everything a container is made of.
 #[derive(clap::Args)]
 pub struct CreateArgs {
     /// Print help (-h is --hostname, as in docker run)
@@ -840,6 +851,7 @@ pub struct CreateArgs {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum ImageCmd {
     #[command(flatten)]
     Verb(ImageVerb),
@@ -876,9 +888,40 @@ mod tests {
     fn cli_is_consistent() {
         super::Cli::command().debug_assert();
     }
+
+    /// Each subcommand's help line, as the parent's help lists it before the deferred build.
+    fn abouts(cmd: &clap::Command, path: &str, out: &mut Vec<(String, String)>) {
+        for sub in cmd.get_subcommands() {
+            let p = format!("{path} {}", sub.get_name());
+            let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+            out.push((p.clone(), about));
+            abouts(sub, &p, out);
+        }
+    }
+
+    /// Building a deferred subcommand (what parsing does) must not change the help line its
+    /// parent lists: `berth compose --help` starts with what `berth --help` says of compose.
+    #[test]
+    fn deferred_subcommands_keep_their_help_lines() {
+        let mut built = super::Cli::command();
+        built.build();
+        let mut after = Vec::new();
+        abouts(&built, "berth", &mut after);
+        assert!(after.len() > 100, "only {} subcommands", after.len());
+        for (path, about) in &after {
+            assert!(!about.is_empty(), "{path} has no help line");
+        }
+        // Before the build only the first level is there; compare what it has.
+        let mut before = Vec::new();
+        abouts(&super::Cli::command(), "berth", &mut before);
+        for (path, about) in &before {
+            let now = after.iter().find(|(p, _)| p == path).map(|(_, a)| a);
+            assert_eq!(now, Some(about), "{path}");
+        }
+    }
 }
 
-/// `berth compose`: the project options, then a verb.
+// `berth compose`: the project options, then a verb.
 #[derive(clap::Args, Debug, Clone)]
 #[command(arg_required_else_help = true)]
 pub struct ComposeArgs {
@@ -905,6 +948,7 @@ pub struct ComposeArgs {
 }
 
 #[derive(Subcommand, Debug, Clone)]
+#[command(defer = true)]
 pub enum ComposeCmd {
     /// Create and start the services' containers (foreground: their logs until Ctrl-C)
     Up(ComposeUp),
@@ -1274,6 +1318,7 @@ pub struct ComposeStats {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum BuilderCmd {
     /// Remove the build cache
     Prune {
@@ -1294,7 +1339,7 @@ pub enum ProgressMode {
     Quiet,
 }
 
-/// `berth build`'s flags (Docker's).
+// `berth build`'s flags (Docker's).
 #[derive(clap::Args)]
 pub struct BuildArgs {
     /// Name and optionally a tag, e.g. web:1 (repeatable)

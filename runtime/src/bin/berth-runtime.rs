@@ -73,6 +73,7 @@ struct CreateArgs {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 enum Cmd {
     /// Create a container; its process waits for `start`
     Create(CreateArgs),
