@@ -241,6 +241,13 @@ pub fn runtime_config(data: &[u8]) {
             // The programs cross from the runtime to the init as raw instructions.
             for p in seccomp::compile(sc).into_iter().flatten() {
                 assert_eq!(seccomp::Program::from_raw(&p.to_raw()), p);
+                // Every path of a generated program ends in a return inside it.
+                let arch = seccomp::bpf::AUDIT_ARCH.expect("a seccomp architecture");
+                for nr in [0, 1, 59, 435, 0x4000_0000, u32::MAX] {
+                    for args in [[0; 6], [u64::MAX; 6], [1 << 32; 6]] {
+                        seccomp::bpf::run(&p.0, arch, nr, &args).expect("the program runs");
+                    }
+                }
             }
         }
     }

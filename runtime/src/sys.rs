@@ -113,14 +113,14 @@ pub fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// Installs a seccomp BPF program with seccomp(2). Unlike `seccompiler::apply_filter` this does
+/// Installs a seccomp BPF program with seccomp(2). Unlike libseccomp's `seccomp_load` this does
 /// not force `no_new_privs`: the OCI spec decides that separately (`process.noNewPrivileges`);
 /// as root with CAP_SYS_ADMIN the kernel accepts a filter without it.
-pub fn seccomp_install(prog: &[seccompiler::sock_filter]) -> Result<(), Errno> {
+pub fn seccomp_install(prog: &[crate::seccomp::bpf::Insn]) -> Result<(), Errno> {
     #[repr(C)]
     struct SockFprog {
         len: u16,
-        filter: *const seccompiler::sock_filter,
+        filter: *const crate::seccomp::bpf::Insn,
     }
     let fprog = SockFprog {
         len: prog.len() as u16,
