@@ -49,13 +49,9 @@ pub fn inspect(root: &Path, a: &InspectArgs) -> Result<()> {
 fn one(root: &Path, cs: &Containers, kind: ObjectType, n: &str) -> Result<Value> {
     match kind {
         ObjectType::Container => {
-            let id = cs.find(n)?.id;
-            lifecycle::heal_container(cs, &id)?;
-            container::inspect_value(
-                cs,
-                &cs.load(&id)
-                    .map_err(|_| anyhow::anyhow!("no such container: {n}"))?,
-            )
+            let rec = lifecycle::heal_container(cs, cs.find(n)?)?
+                .ok_or_else(|| anyhow::anyhow!("no such container: {n}"))?;
+            container::inspect_value(cs, &rec)
         }
         ObjectType::Image => image::inspect_value(&berth_image::Store::open(root)?, n),
         ObjectType::Volume => Ok(serde_json::to_value(

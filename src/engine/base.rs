@@ -61,9 +61,13 @@ pub fn runtime_root(root: &Path) -> PathBuf {
     root.join("runtime")
 }
 
-/// Whether `p` is the root of a mount (its device differs from its parent's).
+/// Whether `p` is the root of a mount: one statx where the kernel reports it, else its
+/// device differs from its parent's.
 pub fn is_mountpoint(p: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
+    if let Some(root) = crate::sys::is_mount_root(p) {
+        return root;
+    }
     match (std::fs::metadata(p), p.parent().map(std::fs::metadata)) {
         (Ok(a), Some(Ok(b))) => a.dev() != b.dev(),
         _ => false,

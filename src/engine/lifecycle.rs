@@ -338,8 +338,16 @@ pub fn stop(cs: &Containers, rec: &Record, timeout: Duration) -> Result<()> {
 /// Heals one container nothing watches: a half-made one goes; one whose monitor died gets
 /// its exit recorded once its init is gone; a stopped one loses leftover mounts.
 /// Heals container `id`; returns its record when it was read and left as it was (so a
-/// listing need not read it again), None when it changed, went, or was not read (watched).
+/// listing need not read it again; a watched one's as read without its lock), None when it
+/// changed or went.
 fn heal_one(cs: &Containers, id: &str) -> Option<Record> {
+    // Most records need nothing: a created or stopped container whose rootfs is not mounted.
+    // Those are read without taking the container's lock (a record is replaced whole, never
+    // written in place); anything else is looked at again under the lock.
+    let unlocked = cs.load(id).ok();
+    if unlocked.as_ref().is_some_and(|r| at_rest(cs, r)) {
+        return unlocked;
+    }
     let _lock = match lock_existing(&cs.dir_of(id), ".lock", FlockArg::LockExclusiveNonblock) {
         Ok(Some(l)) => l,
         Ok(None) => {
@@ -349,7 +357,7 @@ fn heal_one(cs: &Containers, id: &str) -> Option<Record> {
             }
             return None;
         }
-        Err(_) => return None, // watched
+        Err(_) => return unlocked, // watched: its monitor keeps the record true
     };
     let rec = match cs.load(id) {
         Ok(r) if r.state.status != Status::Creating => r,
@@ -402,6 +410,15 @@ fn heal_one(cs: &Containers, id: &str) -> Option<Record> {
     Some(rec)
 }
 
+/// A record heal has nothing to do for: not running or being made, not a build step, its
+/// rootfs not mounted.
+fn at_rest(cs: &Containers, rec: &Record) -> bool {
+    !rec.state.status.is_up()
+        && rec.state.status != Status::Creating
+        && !rec.config.labels.contains_key(super::build::STEP_LABEL)
+        && !is_mountpoint(&rootfs::paths(&cs.dir_of(&rec.id)).2)
+}
+
 /// Heal runs for whatever command comes next and must not fail it: what it could not
 /// undo is written into the container's record (State.Error), where `inspect` shows it.
 fn note_errors(cs: &Containers, id: &str, res: Result<()>) {
@@ -451,11 +468,14 @@ fn heal_each(root: &Path, mut f: impl FnMut(&Containers, &str, Option<Record>)) 
 }
 
 /// `heal` of one container only, for a verb that reads just that one (`inspect`): its cost
-/// does not grow with the number of containers.
-pub fn heal_container(cs: &Containers, id: &str) -> Result<()> {
+/// does not grow with the number of containers, and one at rest costs nothing more. Returns
+/// the record as it is after, None when heal removed the container.
+pub fn heal_container(cs: &Containers, rec: Record) -> Result<Option<Record>> {
+    if at_rest(cs, &rec) {
+        return Ok(Some(rec));
+    }
     let _set = cs.lock_set()?;
-    heal_one(cs, id);
-    Ok(())
+    Ok(heal_one(cs, &rec.id).or_else(|| cs.load(&rec.id).ok()))
 }
 
 /// `pause`/`unpause`: freezes or thaws the container's cgroup and records it.
