@@ -307,11 +307,13 @@ fn enter(path: &Path, ns: Ns) -> Result<()> {
                 what: "unshare a network namespace".into(),
                 err,
             })?;
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(path)
-                .map_err(|e| Error::io("create", path, e))?;
+            // Only the mount point of the bind below: private whatever the umask.
+            std::os::unix::fs::OpenOptionsExt::mode(
+                std::fs::OpenOptions::new().write(true).create_new(true),
+                0o600,
+            )
+            .open(path)
+            .map_err(|e| Error::io("create", path, e))?;
             mount(
                 Some("/proc/thread-self/ns/net"),
                 path,
