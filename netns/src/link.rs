@@ -13,6 +13,7 @@
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use futures_util::TryStreamExt;
@@ -308,12 +309,12 @@ fn enter(path: &Path, ns: Ns) -> Result<()> {
                 err,
             })?;
             // Only the mount point of the bind below: private whatever the umask.
-            std::os::unix::fs::OpenOptionsExt::mode(
-                std::fs::OpenOptions::new().write(true).create_new(true),
-                0o600,
-            )
-            .open(path)
-            .map_err(|e| Error::io("create", path, e))?;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| Error::io("create", path, e))?;
             mount(
                 Some("/proc/thread-self/ns/net"),
                 path,

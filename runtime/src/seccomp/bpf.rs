@@ -77,7 +77,9 @@ pub struct Cond {
 }
 
 impl Cond {
-    pub fn holds(&self, args: &[u64; 6]) -> bool {
+    /// What the comparison means, for the tests' reference decision.
+    #[cfg(test)]
+    fn holds(&self, args: &[u64; 6]) -> bool {
         let a = args[usize::from(self.arg)];
         match self.cmp {
             Cmp::Eq => a == self.value,
@@ -96,7 +98,7 @@ pub type Rule = Vec<Cond>;
 
 /// What one program decides: a syscall in `rules` whose entry is None (unconditional) or has
 /// a rule that holds gets `matched`; everything else `mismatch` (both SECCOMP_RET_* values).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Filter {
     pub rules: BTreeMap<u32, Option<Vec<Rule>>>,
     pub matched: u32,
@@ -106,7 +108,8 @@ pub struct Filter {
 impl Filter {
     /// The decision for one call made through the host's ABI, straight from the rules: what
     /// the generated program must compute (its tests compare the two).
-    pub fn decide(&self, nr: u32, args: &[u64; 6]) -> u32 {
+    #[cfg(test)]
+    fn decide(&self, nr: u32, args: &[u64; 6]) -> u32 {
         match self.rules.get(&nr) {
             Some(None) => self.matched,
             Some(Some(rules)) if rules.iter().any(|r| r.iter().all(|c| c.holds(args))) => {
