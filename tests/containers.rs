@@ -150,6 +150,37 @@ fn stop_kills_a_pid1_that_ignores_sigterm_after_the_timeout() {
 }
 
 #[test]
+fn stop_resends_the_signal_a_starting_pid1_could_not_take_yet() {
+    if !root_or_skip("stop_resends_the_signal_a_starting_pid1_could_not_take_yet") {
+        return;
+    }
+    let w = World::with_busybox();
+    // PID 1 sets its TERM handler a second after it starts, as an app does after its
+    // imports: the kernel drops a SIGTERM that comes before. Docker would wait out the
+    // whole timeout and kill it (137); the handler is there well before.
+    let id = w.run_d(&[
+        "bb:1",
+        "sh",
+        "-c",
+        "sleep 1; trap 'exit 0' TERM; while true; do sleep 0.1; done",
+    ]);
+    let t = Instant::now();
+    w.ok(&["stop", "-t", "20", &id[..12]]);
+    let took = t.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "waited out the timeout: {took:?}"
+    );
+    assert_eq!(
+        w.inspect(&id, "{{.State.ExitCode}}"),
+        "0",
+        "the handler ran: a clean stop, not a kill"
+    );
+    w.ok(&["rm", &id]);
+    w.assert_gone(&id);
+}
+
+#[test]
 fn exit_codes_wait_and_start_failures() {
     if !root_or_skip("exit_codes_wait_and_start_failures") {
         return;

@@ -303,6 +303,28 @@ pub fn signal(cs: &Containers, id: &str, sig: nix::sys::signal::Signal, all: boo
     Ok(())
 }
 
+/// Whether a signal sent to `pid` now would reach it: false only when `pid` is the init of
+/// its own pid namespace and has no handler for `sig` (the kernel drops such a signal), or
+/// when it is gone.
+fn takes_signal(pid: i32, sig: nix::sys::signal::Signal) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+    };
+    if field("NSpid:").and_then(|v| v.split_whitespace().last()) != Some("1") {
+        return true; // not a namespace's init: the default action applies
+    }
+    let bit = 1u64 << (sig as i32 - 1);
+    field("SigCgt:")
+        .and_then(|v| u64::from_str_radix(v, 16).ok())
+        .is_some_and(|mask| mask & bit != 0)
+}
+
 /// `stop`: the stop signal, then SIGKILL after `timeout`; returns once the exit is recorded.
 pub fn stop(cs: &Containers, rec: &Record, timeout: Duration) -> Result<()> {
     let id = &rec.id;
@@ -313,10 +335,21 @@ pub fn stop(cs: &Containers, rec: &Record, timeout: Duration) -> Result<()> {
     let sig = rt::parse_signal(&rec.config.stop_signal)?;
     let gone = |cs: &Containers| !init_alive(cs, id);
     if !gone(cs) {
+        let init = rt::state(&runtime_root(&cs.root), id).map_or(0, |s| s.pid);
         let _ = signal(cs, id, sig, false);
+        // The init of a pid namespace gets only the signals it has a handler for: the kernel
+        // drops the rest, it does not queue them. A process stopped while it is still
+        // starting (a Python app that sets its SIGTERM handler after its imports) would
+        // otherwise never see the signal and be killed at the end of the grace period. So
+        // the signal goes again once the init can take it: never twice to one that took it.
+        let mut dropped = init > 0 && !takes_signal(init, sig);
         let t = Instant::now();
         while !gone(cs) && t.elapsed() < timeout {
             std::thread::sleep(Duration::from_millis(10));
+            if dropped && takes_signal(init, sig) {
+                let _ = rt::kill_container(&runtime_root(&cs.root), id, sig, false);
+                dropped = false;
+            }
         }
         if !gone(cs) {
             kill_all(cs, id);
