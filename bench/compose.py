@@ -9,7 +9,16 @@ is not what is measured.
 dockerd is started for the run if it is not running (and stopped after, by its pid), on
 its own socket, without touching the host's firewall (--iptables=false).
 
+With --shop ROOT, the seed's own app instead (examples/shop: three Flask services on Python
+images), images already built into the berth root ROOT (scripts/shop.sh, or `berth compose -f
+examples/shop/compose.yaml build`) and loaded from there into docker and podman. Two forms:
+`seed`, the seed's three docker-compose.yml files (no healthchecks; `down` as typed, since
+the apps stop on SIGTERM), and `full`, compose.yaml (a network, volumes, and `order` started
+only once `user` and `product` are healthy: `up -d` waits for their first probe, every tool
+alike; --interval sets SHOP_HEALTH_INTERVAL for all of them).
+
 Usage (root): bench/compose.py [--runs 15] [--warmup 2] [--bin target/release/berth]
+              [--shop ROOT [--forms seed,full] [--interval 2s]]
 """
 import argparse
 import os
@@ -80,12 +89,141 @@ def answering(base, tool, within=5.0):
                 time.sleep(0.05)
 
 
+SHOP = os.path.join(HERE, "..", "examples", "shop")
+SHOP_SERVICES = ("user", "order", "product")
+
+
+def shop(a):
+    """`up -d` and `down` of the seed's shop, each form, each tool, interleaved."""
+    work = tempfile.mkdtemp(prefix="berth-bench-shop-")
+    images = [f"shop-{s}:latest" for s in SHOP_SERVICES]
+    src = [os.path.abspath(a.bin), "--root", os.path.abspath(a.shop)]
+    archive = os.path.join(work, "shop.tar")
+    subprocess.run(src + ["save", "-o", archive] + images, check=True)
+    berth = [os.path.abspath(a.bin), "--root", os.path.join(work, "berth")]
+    subprocess.run(berth + ["load", "-q", "-i", archive], check=True, stdout=subprocess.DEVNULL)
+    tools = {"berth": (berth + ["compose"], None)}
+    dockerd = None
+    docker = start_dockerd(work)
+    if docker:
+        cli, dockerd = docker
+        subprocess.run(cli + ["load", "-q", "-i", archive], check=True, stdout=subprocess.DEVNULL)
+        env = dict(os.environ)
+        if "--host" in cli:
+            env["DOCKER_HOST"] = cli[cli.index("--host") + 1]
+        if shutil.which("docker-compose"):
+            tools["docker-compose"] = ([shutil.which("docker-compose")], env)
+    podman = shutil.which("podman-compose") and shutil.which("podman")
+    if podman:
+        subprocess.run(["podman", "load", "-q", "-i", archive], check=True, stdout=subprocess.DEVNULL)
+        tools["podman-compose"] = ([shutil.which("podman-compose")], None)
+    forms = a.forms.split(",")
+    # Each tool its own copy of the app (its build contexts are there), and an override that
+    # names the built images, so no tool builds.
+    dirs = {}
+    for i, n in enumerate(tools):
+        d = os.path.join(work, f"shop{i}")
+        shutil.copytree(SHOP, d)
+        for form, version in (("seed", "version: '3'\n"), ("full", "")):
+            with open(os.path.join(d, f"bench-{form}.yaml"), "w") as f:
+                # crun cannot raise RLIMIT_NOFILE past this host's bounding set: podman gets
+                # the limits bench/run.py gives it.
+                extra = ("    ulimits: {nofile: 20000, nproc: 32768}\n"
+                         if n == "podman-compose" else "")
+                f.write(version + "services:\n" + "".join(
+                    f"  {s}:\n    image: shop-{s}:latest\n{extra}" for s in SHOP_SERVICES))
+        dirs[n] = d
+
+    def files(n, form):
+        d = dirs[n]
+        if form == "seed":
+            fs = [os.path.join(d, s, "docker-compose.yml") for s in SHOP_SERVICES]
+        else:
+            fs = [os.path.join(d, "compose.yaml")]
+        fs.append(os.path.join(d, f"bench-{form}.yaml"))
+        args = ["-p", f"benchshop{list(tools).index(n)}"]
+        if n != "podman-compose":  # podman-compose 1.0.3 has no --project-directory
+            args += ["--project-directory", d]
+        for f in fs:
+            args += ["-f", f]
+        return args
+
+    def envof(n):
+        env = dict(tools[n][1] or os.environ)
+        env["SHOP_HEALTH_INTERVAL"] = a.interval
+        # One port for the product service: podman-compose 1.0.3 cannot publish a range
+        # onto one container port.
+        env["PRODUCT_PORTS"] = "5002"
+        return env
+
+    up = {(f, n): [] for f in forms for n in tools}
+    down = {(f, n): [] for f in forms for n in tools}
+    try:
+        for run in range(a.warmup + a.runs):
+            for form in forms:
+                for n, (argv, _) in tools.items():
+                    base = argv + files(n, form)
+                    u = timed(base + ["up", "-d"], envof(n))
+                    answering_http(f"{n} ({form})", (5000, 5001, 5002))
+                    dn = timed(base + ["down", "-v"], envof(n))
+                    if run >= a.warmup:
+                        up[(form, n)].append(u)
+                        down[(form, n)].append(dn)
+    finally:
+        for form in forms:
+            for n, (argv, _) in tools.items():
+                subprocess.run(argv + files(n, form) + ["down", "-v", "-t", "0"], env=envof(n),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if podman:
+            subprocess.run(["podman", "rmi"] + images,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if dockerd:
+            dockerd.terminate()
+            dockerd.wait()
+        shutil.rmtree(work, ignore_errors=True)
+    med = lambda v: statistics.median(v) * 1000  # noqa: E731
+    print(f"the shop (examples/shop, images built), {a.runs} runs each, interleaved;"
+          f" SHOP_HEALTH_INTERVAL={a.interval}")
+    print(f"{'form':<6} {'tool':<16} {'up -d median':>14} {'down median':>14}"
+          f" {'up ratio':>10} {'down ratio':>11}")
+    for form in forms:
+        b = (form, "berth")
+        for n in tools:
+            k = (form, n)
+            print(f"{form:<6} {n:<16} {med(up[k]):>11.1f} ms {med(down[k]):>11.1f} ms"
+                  f" {med(up[b]) / med(up[k]):>10.2f} {med(down[b]) / med(down[k]):>11.2f}")
+
+
+def answering_http(tool, ports, within=30.0):
+    """Each service answers an HTTP request on its published port within `within` s (the
+    order service may still be starting when `up -d` returns)."""
+    import urllib.error
+    import urllib.request
+    for port in ports:
+        t = time.monotonic()
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).close()
+                break
+            except urllib.error.HTTPError:
+                break  # it answered (the seed's own app has no /health)
+            except OSError as e:
+                if time.monotonic() - t > within:
+                    raise SystemExit(f"{tool}: nothing answers on 127.0.0.1:{port} after up -d: {e}")
+                time.sleep(0.05)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--bin", default=os.path.join(HERE, "..", "target", "release", "berth"))
+    ap.add_argument("--shop", metavar="ROOT", help="the seed's shop, images built in this berth root")
+    ap.add_argument("--forms", default="seed,full")
+    ap.add_argument("--interval", default="2s", help="SHOP_HEALTH_INTERVAL for every tool")
     a = ap.parse_args()
+    if a.shop:
+        return shop(a)
     work = tempfile.mkdtemp(prefix="berth-bench-compose-")
     tar = busybox_tar(work)
     berth_root = os.path.join(work, "berth")

@@ -73,6 +73,10 @@ pub enum Cmd {
     /// A network's DNS server (started by berth itself with the network's first container)
     #[command(hide = true)]
     DnsServe { network: String },
+    /// Starts containers a `compose up` just made, one child per container (the caller
+    /// healed the root: healing here would take down its other made, unstarted containers)
+    #[command(hide = true)]
+    StartMade { containers: Vec<String> },
     /// Show berth's version, the runtime's, the kernel's, the cgroup version and driver, the storage driver
     Version(FormatArg),
     /// Show system-wide information: containers, images, drivers, kernel, CPUs, memory

@@ -182,6 +182,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             cmd: BuilderCmd::Prune { all: _, force },
         } => build::prune(root, force)?,
         Cmd::DnsServe { network: n } => berth::engine::network::dns::serve(root, &n)?,
+        Cmd::StartMade { containers } => container::start_made(root, &containers)?,
         Cmd::Version(_) | Cmd::Login { .. } | Cmd::Logout { .. } => {}
         Cmd::Search { .. } => anyhow::bail!(
             "search is out of scope for berth: it does not search registries (see berth search --help)"

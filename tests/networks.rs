@@ -390,6 +390,43 @@ fn after_rm_the_port_reaches_the_new_container_even_after_a_killed_rm() {
 }
 
 #[test]
+fn ports_of_a_second_container_are_added_and_each_goes_with_its_own() {
+    if !root_or_skip("ports_of_a_second_container_are_added_and_each_goes_with_its_own") {
+        return;
+    }
+    let (w, net) = world_with_net("bt-add", 51);
+    let a = serve(&w, &["--network", "bt-add", "-p", "28051:80"]);
+    // The table has its ports chain now: the second container's rule is only added.
+    let b = serve(&w, &["--network", "bt-add", "-p", "28052:80"]);
+    for (port, id) in [("28051", &a), ("28052", &b)] {
+        let body = eventually(|| http_get(&format!("127.0.0.1:{port}"), "/hostname"))
+            .unwrap_or_else(|e| panic!("{port}: {e}"));
+        assert_eq!(body.trim(), &id[..12], "port {port}");
+    }
+    let table = format!("berth_{}", &net[..12]);
+    let ruleset = nft_ruleset();
+    assert!(
+        ruleset.contains("dport 28051") && ruleset.contains("dport 28052"),
+        "{table}: {ruleset}"
+    );
+    // The first goes: its rule with it, the second's stays and answers.
+    w.ok(&["rm", "-f", &a]);
+    let ruleset = nft_ruleset();
+    assert!(!ruleset.contains("dport 28051"), "{ruleset}");
+    assert!(ruleset.contains("dport 28052"), "{ruleset}");
+    let body = eventually(|| http_get("127.0.0.1:28052", "/hostname")).expect("28052");
+    assert_eq!(body.trim(), &b[..12]);
+    // The freed port reaches a new container (its rule added beside the second's).
+    let c = serve(&w, &["--network", "bt-add", "-p", "28051:80"]);
+    let body = eventually(|| http_get("127.0.0.1:28051", "/hostname")).expect("28051");
+    assert_eq!(body.trim(), &c[..12]);
+    w.ok(&["rm", "-f", &b, &c]);
+    assert!(!nft_ruleset().contains("dport 2805"));
+    w.ok(&["network", "rm", "bt-add"]);
+    assert_network_gone(&w, &net);
+}
+
+#[test]
 fn ten_concurrent_runs_get_distinct_addresses() {
     if !root_or_skip("ten_concurrent_runs_get_distinct_addresses") {
         return;

@@ -102,15 +102,7 @@ impl NetRules {
         if !self.ports.is_empty() {
             let _ = writeln!(b, "  chain ports {{");
             for p in &self.ports {
-                let daddr = p
-                    .host_ip
-                    .map(|ip| format!("ip daddr {ip} "))
-                    .unwrap_or_default();
-                let _ = writeln!(
-                    b,
-                    "    {daddr}{} dport {} dnat to {}:{}",
-                    p.proto, p.host_port, p.addr, p.port
-                );
+                let _ = writeln!(b, "    {}", port_rule(p));
             }
             let _ = writeln!(b, "  }}");
             let _ = writeln!(
@@ -146,9 +138,22 @@ impl NetRules {
     }
 }
 
+/// The nft command, found once: by its path where Debian installs it, so a spawn does not
+/// try every PATH entry before /usr/sbin; else through PATH.
+fn nft() -> Command {
+    static PATH: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+    let p = PATH.get_or_init(|| {
+        ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).is_file())
+            .unwrap_or("nft")
+    });
+    Command::new(p)
+}
+
 /// Runs one nft batch (`nft -f -`); the batch is applied whole or not at all.
 pub fn apply(batch: &str) -> Result<()> {
-    let mut c = Command::new("nft")
+    let mut c = nft()
         .args(["-f", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -181,7 +186,7 @@ fn forward_rules_marked(comment: &str, bridge: &str) -> Result<Option<Vec<u64>>>
 
 /// `nft -j list chain ip filter FORWARD`; None when that chain does not exist.
 fn forward_chain() -> Result<Option<serde_json::Value>> {
-    let out = Command::new("nft")
+    let out = nft()
         .args(["-j", "list", "chain", "ip", "filter", "FORWARD"])
         .stdin(Stdio::null())
         .stderr(Stdio::null())
@@ -228,6 +233,39 @@ pub fn sync(r: &NetRules) -> Result<()> {
         }
     }
     apply(&batch)
+}
+
+/// Rewrites the network's table alone: for a change of its containers' ports, which leaves
+/// the accept rules in iptables' FORWARD chain as they are (they depend on the network
+/// only). One nft run instead of two.
+pub fn write_table(r: &NetRules) -> Result<()> {
+    apply(&r.batch())
+}
+
+/// Adds published ports to a table that already has its `ports` chain (another container
+/// of the network publishes one), at the chain's top, so a rule left by a container that
+/// went without a rewrite cannot shadow them. Additions only: a batch that deletes a rule
+/// waits for the kernel's RCU grace period (~15 ms here), one that only adds does not.
+/// Fails, changing nothing, when the chain is missing; the caller then rewrites the table.
+pub fn add_ports(id: &str, ports: &[PortMap]) -> Result<()> {
+    let t = table_name(id);
+    let mut batch = String::new();
+    for p in ports {
+        let _ = writeln!(batch, "insert rule ip {t} ports {}", port_rule(p));
+    }
+    apply(&batch)
+}
+
+/// One DNAT rule of the `ports` chain.
+fn port_rule(p: &PortMap) -> String {
+    let daddr = p
+        .host_ip
+        .map(|ip| format!("ip daddr {ip} "))
+        .unwrap_or_default();
+    format!(
+        "{daddr}{} dport {} dnat to {}:{}",
+        p.proto, p.host_port, p.addr, p.port
+    )
 }
 
 /// Only the accept rules in iptables' FORWARD chain, when that chain exists and they are
@@ -316,7 +354,7 @@ pub fn orphan_handles(v: &serde_json::Value, live: &[String]) -> Vec<(u64, Strin
 
 /// Tables of berth networks on the host (`berth_<12hex>`), for healing.
 pub fn tables() -> Result<Vec<String>> {
-    let out = Command::new("nft")
+    let out = nft()
         .args(["list", "tables", "ip"])
         .stdin(Stdio::null())
         .stderr(Stdio::null())

@@ -363,6 +363,16 @@ pub fn start(root: &Path, names: &[String]) -> Result<()> {
     })
 }
 
+/// `start` without healing first: for `compose up`'s children, which start the containers
+/// it made while the others it made wait, mounted and on their networks, for their own
+/// child (a heal would take those down, and their start would set them up again).
+pub fn start_made(root: &Path, names: &[String]) -> Result<()> {
+    let cs = Containers::new(root);
+    each(names, |n| {
+        crate::engine::host::start_detached(&cs, &cs.find(n)?)
+    })
+}
+
 pub fn restart(root: &Path, a: &StopArgs) -> Result<()> {
     let cs = open(root)?;
     each(&a.containers, |n| {

@@ -90,7 +90,7 @@ pub fn start_all(root: &Path, recs: &[(String, String)]) -> Result<()> {
     let mut children = Vec::new();
     for (id, name) in recs {
         let child = berth(root)?
-            .args(["start", id])
+            .args(["start-made", id])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             // A Ctrl-C for a foreground `up` must not kill a start half-way.
@@ -484,6 +484,10 @@ fn converge(
     Ok(to_start)
 }
 
+/// How often a wait looks at the containers' records again: a dependency's health shows
+/// there the moment its monitor writes it, and the dependant should start within a blink.
+const POLL: Duration = Duration::from_millis(25);
+
 /// Waits until what `name` depends on is as its conditions ask: started (done by the
 /// level order), healthy, or exited 0.
 fn wait_dependencies(
@@ -530,7 +534,7 @@ fn wait_dependencies(
                             recs[0].bare_name()
                         );
                     }
-                    std::thread::sleep(Duration::from_millis(100));
+                    std::thread::sleep(POLL);
                 }
             }
             "service_completed_successfully" => loop {
@@ -559,7 +563,7 @@ fn wait_dependencies(
                 if done.iter().all(Option::is_some) {
                     break;
                 }
-                std::thread::sleep(Duration::from_millis(100));
+                std::thread::sleep(POLL);
             },
             _ => {}
         }
@@ -611,7 +615,7 @@ fn wait_running(
         if limit.is_some_and(|l| t0.elapsed() > Duration::from_secs(l)) {
             bail!("timed out waiting for {}", pending.join(", "));
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(POLL);
     }
 }
 

@@ -8,6 +8,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
+use berth_netns::firewall::{self, PortMap};
 use berth_netns::{link, names, ports as hostports};
 
 use super::{find_or_default, leases_of, netns_path, Lease, NetworkRecord, PortLease};
@@ -244,8 +245,28 @@ fn lease(
         ports,
     };
     held.put(id, &l)?;
+    berth_runtime::debug::step("network: address leased");
     if !l.ports.is_empty() {
-        n.sync_firewall(root)?;
+        // Another container publishes a port here, so the table has its ports chain: this
+        // container's rules are only added (no rewrite, no wait for the kernel).
+        let others_publish = all
+            .iter()
+            .any(|(h, o)| h.as_str() != id && !o.ports.is_empty());
+        let maps: Vec<PortMap> = l
+            .ports
+            .iter()
+            .map(|p| PortMap {
+                host_ip: p.host_ip,
+                host_port: p.host_port,
+                addr,
+                port: p.port,
+                proto: p.proto.clone(),
+            })
+            .collect();
+        if !others_publish || firewall::add_ports(&n.id, &maps).is_err() {
+            n.sync_firewall(root)?;
+        }
+        berth_runtime::debug::step("network: ports published");
     }
     let dns = super::dns::ensure(root, n, &held)?;
     Ok((l, dns))
@@ -434,7 +455,8 @@ pub fn teardown_endpoint(cs: &Containers, id: &str, net_id: &str, with_netns: bo
     let had: Option<Lease> = leases.get(id);
     held.release(id)?;
     if had.is_some_and(|l| !l.ports.is_empty()) {
-        n.sync_firewall(root)?;
+        firewall::write_table(&n.rules(root)?)
+            .with_context(|| format!("network {}: write its nft table", n.name))?;
     }
     if leases.all::<Lease>().is_empty() {
         super::dns::stop(root, net_id);
