@@ -293,43 +293,37 @@ pub fn ensure_forward_accepts(r: &NetRules) -> Result<()> {
 }
 
 /// Deletes the network's table and its rules in iptables' FORWARD chain (`bridge`: its
-/// bridge's name), in one batch; what is gone is done.
+/// bridge's name), in one batch; what is gone is done. The same batch sweeps accept rules
+/// whose table no longer exists (left by an older berth's race with `network rm`): a table
+/// and its rules are made in one batch, so such a rule belongs to no live network, whichever
+/// root made it. The list of tables is read only when the chain holds another network's.
 /// Tried twice: a rule changed between listing and deleting (see ensure_forward_accepts)
 /// fails the batch, and a second listing sees it.
 pub fn remove(id: &str, bridge: &str) -> Result<()> {
     let t = table_name(id);
     let attempt = || {
         let mut batch = format!("table ip {t} {{}}\ndelete table ip {t}\n");
-        for h in forward_rules_marked(&t, bridge)?.iter().flatten() {
-            let _ = writeln!(batch, "delete rule ip filter FORWARD handle {h}");
+        if let Some(v) = forward_chain()? {
+            let mut doomed = marked_handles(&v, &t, bridge);
+            if !orphan_handles(&v, std::slice::from_ref(&t)).is_empty() {
+                let live: Vec<String> = tables()?
+                    .into_iter()
+                    .map(|x| format!("berth_{x}"))
+                    .filter(|x| *x != t)
+                    .collect();
+                for (h, _) in orphan_handles(&v, &live) {
+                    if !doomed.contains(&h) {
+                        doomed.push(h);
+                    }
+                }
+            }
+            for h in doomed {
+                let _ = writeln!(batch, "delete rule ip filter FORWARD handle {h}");
+            }
         }
         apply(&batch)
     };
     attempt().or_else(|_| attempt())
-}
-
-/// Deletes accept rules in iptables' FORWARD chain marked with a berth network's comment
-/// whose table no longer exists (left by an older berth's race with `network rm`); the
-/// comments of those it deleted. A table and its rules are made in one batch, so a rule
-/// without its table belongs to no live network, whichever root made it.
-pub fn remove_orphan_accepts() -> Result<Vec<String>> {
-    let Some(v) = forward_chain()? else {
-        return Ok(Vec::new());
-    };
-    let live: Vec<String> = tables()?
-        .into_iter()
-        .map(|t| format!("berth_{t}"))
-        .collect();
-    let orphans = orphan_handles(&v, &live);
-    if orphans.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut batch = String::new();
-    for (h, _) in &orphans {
-        let _ = writeln!(batch, "delete rule ip filter FORWARD handle {h}");
-    }
-    apply(&batch)?;
-    Ok(orphans.into_iter().map(|(_, c)| c).collect())
 }
 
 /// The (handle, comment) of each rule of a `nft -j` listing whose comment is a berth

@@ -406,18 +406,20 @@ fn event(root: &Path, action: &str, id: &str, name: &str, container: Option<&str
 /// The bridge, table and directory of a network, every one tried.
 fn take_down(root: &Path, n: &NetworkRecord) -> Result<()> {
     let mut errs = Vec::new();
+    let step = berth_runtime::debug::step;
     dns::stop(root, &n.id);
+    step("network rm: DNS server stopped");
     if let Err(e) = firewall::remove(&n.id, &n.bridge()) {
         errs.push(format!("remove its nft table: {e}"));
     }
-    // Heals what an older berth left (best effort: this network's own are gone above).
-    let _ = firewall::remove_orphan_accepts();
+    step("network rm: table removed");
     if let Err(e) = super::fault::point("network-rm-bridge") {
         errs.push(e.to_string());
     }
     if let Err(e) = link::delete_link(&n.bridge()) {
         errs.push(format!("delete bridge {}: {e}", n.bridge()));
     }
+    step("network rm: bridge deleted");
     if errs.is_empty() {
         let dir = net_dir(root, &n.id);
         if let Err(e) = std::fs::remove_dir_all(&dir) {
