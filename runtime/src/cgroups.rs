@@ -512,11 +512,33 @@ pub fn is_frozen(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-pub fn pids(path: &Path, id: &str) -> Result<Vec<i32>> {
-    let pids = manager(path, id)?
-        .get_all_pids()
-        .map_err(|e| cg_err(path, format!("list pids: {e}")))?;
-    Ok(pids.into_iter().map(|p| p.as_raw()).collect())
+/// Every process in the container's cgroup and in the cgroups below it, from cgroup.procs
+/// read directly (on v1 in the first hierarchy that has the container's directory: the
+/// container is in all of them). Not through a libcgroups manager, whose v1 setup reads
+/// mountinfo and /proc/self/cgroup once per controller: `kill --all` and `rm -f` wait on it.
+pub fn pids(path: &Path, _id: &str) -> Result<Vec<i32>> {
+    let Some(top) = leaf_dirs(path)?.into_iter().find(|d| d.is_dir()) else {
+        return Err(cg_err(path, "list pids: no such cgroup"));
+    };
+    let mut out = Vec::new();
+    let mut dirs = vec![top];
+    while let Some(d) = dirs.pop() {
+        let procs = d.join("cgroup.procs");
+        match fs::read_to_string(&procs) {
+            Ok(t) => out.extend(t.lines().filter_map(|l| l.trim().parse::<i32>().ok())),
+            // Removed while we walked: nothing in it any more.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(cg_err(path, format!("read {}: {e}", procs.display()))),
+        }
+        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                dirs.push(e.path());
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
 }
 
 /// The cgroup's statistics (cpu, memory, pids, blkio, hugetlb), read by libcgroups.

@@ -319,6 +319,67 @@ fn the_spec_config_runs() {
 }
 
 #[test]
+fn ps_and_kill_all_reach_every_process_also_in_a_child_cgroup() {
+    if !root_or_skip("ps_and_kill_all_reach_every_process_also_in_a_child_cgroup") {
+        return;
+    }
+    let w = World::new();
+    let mut b = w.bundle("psall", &["sleep", "100"]);
+    b.config["process"]["args"] = json!(["sh", "-c", "sleep 100 & sleep 100 & wait"]);
+    b.save();
+    let id = w.id("psall");
+    let (ok, err) = w.rt_bg(&["run", "-d", "--bundle", b.p(), &id]);
+    assert!(ok, "{err}");
+    let listed = || -> Vec<i64> {
+        let out = w.rt(&["ps", "--format", "json", &id]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("json array of pids")
+    };
+    assert!(wait_for(5, || listed().len() == 3), "{:?}", listed());
+    // One of them moved into a cgroup below the container's (as a nested manager would).
+    let pid = w.state(&id)["pid"].as_i64().expect("pid");
+    let child = listed().into_iter().find(|p| *p != pid).expect("a child");
+    // v1 (v2 keeps processes out of a cgroup whose children have controllers): in every
+    // hierarchy, so whichever ps reads, the child is only below the container's cgroup.
+    let mut subs = Vec::new();
+    if !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        for h in std::fs::read_dir("/sys/fs/cgroup")
+            .expect("cgroupfs")
+            .flatten()
+        {
+            let dir = h.path().join("berth").join(&id);
+            if dir.is_dir() {
+                let sub = dir.join("sub");
+                std::fs::create_dir(&sub).expect("mkdir sub");
+                for f in ["cpuset.cpus", "cpuset.mems"] {
+                    // A new cpuset cgroup has none: a task cannot move in until it has.
+                    if let Ok(v) = std::fs::read_to_string(dir.join(f)) {
+                        std::fs::write(sub.join(f), v.trim()).expect(f);
+                    }
+                }
+                std::fs::write(sub.join("cgroup.procs"), child.to_string()).expect("move");
+                subs.push(sub);
+            }
+        }
+        assert!(!subs.is_empty());
+        let all = listed();
+        assert_eq!(all.len(), 3, "{all:?}");
+        assert!(all.contains(&child), "{all:?}");
+    }
+    let out = w.rt(&["kill", "--all", &id, "KILL"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(wait_for(5, || w.state(&id)["status"] == "stopped"));
+    assert!(wait_for(5, || !std::path::Path::new(&format!(
+        "/proc/{child}"
+    ))
+    .exists()));
+    for sub in subs {
+        let _ = std::fs::remove_dir(&sub);
+    }
+    assert!(w.rt(&["delete", &id]).status.success());
+}
+
+#[test]
 fn ps_lists_the_container_s_processes() {
     if !root_or_skip("ps_lists_the_container_s_processes") {
         return;
