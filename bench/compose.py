@@ -175,7 +175,13 @@ def shop(a):
                 subprocess.run(argv + files(n, form) + ["down", "-v", "-t", "0"], env=envof(n),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if podman:
-            subprocess.run(["podman", "rmi"] + images,
+            # podman-compose 1.0.3's down leaves the project's networks; podman load names
+            # the images docker.io/library/...
+            i = list(tools).index("podman-compose")
+            subprocess.run(["podman", "network", "rm", "-f", f"benchshop{i}_default",
+                            f"benchshop{i}_shop"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(["podman", "rmi"] + [f"docker.io/library/{x}" for x in images],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if dockerd:
             dockerd.terminate()
@@ -284,6 +290,11 @@ def main():
             subprocess.run(argv + ["-f", files[n], "-p", f"bench{list(tools).index(n)}", "down", "-t", "0"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         if podman_image:
+            if "podman-compose" in tools:
+                # podman-compose 1.0.3's down leaves the project's network.
+                i = list(tools).index("podman-compose")
+                subprocess.run(["podman", "network", "rm", "-f", f"bench{i}_default"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             subprocess.run(["podman", "rmi", "localhost/bb:1"], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
         if dockerd:
