@@ -516,7 +516,7 @@ pub fn is_frozen(path: &Path) -> bool {
 /// read directly (on v1 in the first hierarchy that has the container's directory: the
 /// container is in all of them). Not through a libcgroups manager, whose v1 setup reads
 /// mountinfo and /proc/self/cgroup once per controller: `kill --all` and `rm -f` wait on it.
-pub fn pids(path: &Path, _id: &str) -> Result<Vec<i32>> {
+pub fn pids(path: &Path) -> Result<Vec<i32>> {
     let Some(top) = leaf_dirs(path)?.into_iter().find(|d| d.is_dir()) else {
         return Err(cg_err(path, "list pids: no such cgroup"));
     };

@@ -643,7 +643,7 @@ pub fn kill_container(root: &Path, id: &str, sig: Signal, all: bool) -> Result<(
         return Err(wrong(&st, "kill"));
     }
     if all {
-        for pid in cgroups::pids(&st.cgroup.path, id)? {
+        for pid in cgroups::pids(&st.cgroup.path)? {
             let _ = kill(Pid::from_raw(pid), sig);
         }
         return Ok(());
@@ -710,7 +710,7 @@ pub fn pause(root: &Path, id: &str, frozen: bool) -> Result<()> {
 
 pub fn ps(root: &Path, id: &str) -> Result<Vec<i32>> {
     let st = state(root, id)?;
-    cgroups::pids(&st.cgroup.path, id)
+    cgroups::pids(&st.cgroup.path)
 }
 
 pub struct ExecOpts<'a> {

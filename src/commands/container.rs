@@ -357,19 +357,19 @@ pub fn stop(root: &Path, a: &StopArgs) -> Result<()> {
 }
 
 pub fn start(root: &Path, names: &[String]) -> Result<()> {
-    let cs = open(root)?;
-    each(names, |n| {
-        crate::engine::host::start_detached(&cs, &cs.find(n)?)
-    })
+    start_each(&open(root)?, names)
 }
 
 /// `start` without healing first: for `compose up`'s children, which start the containers
 /// it made while the others it made wait, mounted and on their networks, for their own
 /// child (a heal would take those down, and their start would set them up again).
 pub fn start_made(root: &Path, names: &[String]) -> Result<()> {
-    let cs = Containers::new(root);
+    start_each(&Containers::new(root), names)
+}
+
+fn start_each(cs: &Containers, names: &[String]) -> Result<()> {
     each(names, |n| {
-        crate::engine::host::start_detached(&cs, &cs.find(n)?)
+        crate::engine::host::start_detached(cs, &cs.find(n)?)
     })
 }
 
