@@ -14,11 +14,13 @@ images), images already built into the berth root ROOT (scripts/shop.sh, or `ber
 examples/shop/compose.yaml build`) and loaded from there into docker and podman. Two forms:
 `seed`, the seed's three docker-compose.yml files (no healthchecks; `down` as typed, since
 the apps stop on SIGTERM), and `full`, compose.yaml (a network, volumes, and `order` started
-only once `user` and `product` are healthy: `up -d` waits for their first probe, every tool
-alike; --interval sets SHOP_HEALTH_INTERVAL for all of them).
+only once `user` and `product` are healthy: `up -d` waits for their first passing probe,
+which comes every start_interval while they start; docker-compose 1.29 and podman-compose
+get the file without start_interval and start_period and with that interval instead, the
+same probes while `up -d` is measured).
 
 Usage (root): bench/compose.py [--runs 15] [--warmup 2] [--bin target/release/berth]
-              [--shop ROOT [--forms seed,full] [--interval 2s]]
+              [--shop ROOT [--forms seed,full]]
 """
 import argparse
 import os
@@ -93,6 +95,27 @@ SHOP = os.path.join(HERE, "..", "examples", "shop")
 SHOP_SERVICES = ("user", "order", "product")
 
 
+def for_compose_1(path):
+    """Debian's docker-compose 1.29 rejects a healthcheck's `start_interval` (docker 20.10
+    has none). Without it, and without the start period it belongs to, probes come every
+    start interval from the start: the same first probe, so the same wait in `up -d`."""
+    with open(path) as f:
+        lines = f.read().splitlines(keepends=True)
+    start = [ln.split(":", 1)[1].strip() for ln in lines if ln.strip().startswith("start_interval:")]
+    if not start:
+        return
+    out = []
+    for ln in lines:
+        key = ln.strip().split(":", 1)[0]
+        if key in ("start_interval", "start_period"):
+            continue
+        if key == "interval":
+            ln = ln[:ln.index("interval:")] + f"interval: {start[0]}\n"
+        out.append(ln)
+    with open(path, "w") as f:
+        f.write("".join(out))
+
+
 def shop(a):
     """`up -d` and `down` of the seed's shop, each form, each tool, interleaved."""
     work = tempfile.mkdtemp(prefix="berth-bench-shop-")
@@ -124,6 +147,8 @@ def shop(a):
     for i, n in enumerate(tools):
         d = os.path.join(work, f"shop{i}")
         shutil.copytree(SHOP, d)
+        if n != "berth":
+            for_compose_1(os.path.join(d, "compose.yaml"))
         for form, version in (("seed", "version: '3'\n"), ("full", "")):
             with open(os.path.join(d, f"bench-{form}.yaml"), "w") as f:
                 # crun cannot raise RLIMIT_NOFILE past this host's bounding set: podman gets
@@ -150,7 +175,6 @@ def shop(a):
 
     def envof(n):
         env = dict(tools[n][1] or os.environ)
-        env["SHOP_HEALTH_INTERVAL"] = a.interval
         # One port for the product service: podman-compose 1.0.3 cannot publish a range
         # onto one container port.
         env["PRODUCT_PORTS"] = "5002"
@@ -176,20 +200,20 @@ def shop(a):
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if podman:
             # podman-compose 1.0.3's down leaves the project's networks; podman load names
-            # the images docker.io/library/...
+            # the images docker.io/library/... or localhost/...
             i = list(tools).index("podman-compose")
             subprocess.run(["podman", "network", "rm", "-f", f"benchshop{i}_default",
                             f"benchshop{i}_shop"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            subprocess.run(["podman", "rmi"] + [f"docker.io/library/{x}" for x in images],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for prefix in ("docker.io/library/", "localhost/"):
+                subprocess.run(["podman", "rmi"] + [prefix + x for x in images],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if dockerd:
             dockerd.terminate()
             dockerd.wait()
         shutil.rmtree(work, ignore_errors=True)
     med = lambda v: statistics.median(v) * 1000  # noqa: E731
-    print(f"the shop (examples/shop, images built), {a.runs} runs each, interleaved;"
-          f" SHOP_HEALTH_INTERVAL={a.interval}")
+    print(f"the shop (examples/shop, images built), {a.runs} runs each, interleaved")
     print(f"{'form':<6} {'tool':<16} {'up -d median':>14} {'down median':>14}"
           f" {'up ratio':>10} {'down ratio':>11}")
     for form in forms:
@@ -226,7 +250,6 @@ def main():
     ap.add_argument("--bin", default=os.path.join(HERE, "..", "target", "release", "berth"))
     ap.add_argument("--shop", metavar="ROOT", help="the seed's shop, images built in this berth root")
     ap.add_argument("--forms", default="seed,full")
-    ap.add_argument("--interval", default="2s", help="SHOP_HEALTH_INTERVAL for every tool")
     a = ap.parse_args()
     if a.shop:
         return shop(a)

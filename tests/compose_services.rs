@@ -102,6 +102,45 @@ fn healthchecks_gate_dependants_and_wait() {
 }
 
 #[test]
+fn healthcheck_start_interval_only_until_the_first_pass() {
+    if !root_or_skip("healthcheck_start_interval_only_until_the_first_pass") {
+        return;
+    }
+    // Docker >= 25: in the start period a probe comes every start_interval while the
+    // health is `starting`; once a probe passed, every interval (here 60 s).
+    let p = Proj::new(
+        "hcstart",
+        "services:
+  db:
+    image: bb:1
+    init: true
+    network_mode: none
+    command: sh -c 'rm -f /tmp/up /tmp/n; sleep 0.4; touch /tmp/up; exec sleep 1000'
+    healthcheck:
+      test: [CMD, sh, -c, 'echo >> /tmp/n; test -e /tmp/up']
+      interval: 60s
+      start_period: 60s
+      start_interval: 100ms
+",
+    );
+    let t = Instant::now();
+    p.ok(&["up", "-d", "--wait"]);
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    let db = format!("{}-db-1", p.name);
+    assert_eq!(p.w.inspect(&db, "{{.State.Health.Status}}"), "healthy");
+    let probes = || {
+        p.w.ok(&["exec", &db, "sh", "-c", "wc -l < /tmp/n"])
+            .trim()
+            .to_string()
+    };
+    let at_healthy = probes();
+    assert!(at_healthy.parse::<u32>().unwrap_or(0) >= 2, "{at_healthy}");
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(probes(), at_healthy, "probes went on every start_interval");
+    p.ok(&["down", "-t", "0"]);
+}
+
+#[test]
 fn foreground_up_streams_prefixed_logs_and_stops_on_sigint() {
     if !root_or_skip("foreground_up_streams_prefixed_logs_and_stops_on_sigint") {
         return;

@@ -154,7 +154,6 @@ fn the_shop_through_compose() {
             ("USER_PORT".into(), user.to_string()),
             ("ORDER_PORT".into(), order.to_string()),
             ("PRODUCT_PORTS".into(), format!("{product}-{}", product + 2)),
-            ("SHOP_HEALTH_INTERVAL".into(), "1s".into()),
         ],
     };
     // Built (side by side), healthy, in dependency order.

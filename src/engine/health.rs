@@ -143,11 +143,11 @@ pub fn on_start(root: &Path, id: &str) -> Result<Option<String>> {
 const MAX_OUTPUT: usize = 4096;
 
 /// Runs one probe of container `id` and records its result.
-pub fn probe(root: &Path, id: &str) -> Result<()> {
+pub fn probe(root: &Path, id: &str) -> Result<bool> {
     let cs = Containers::new(root);
     let rec = cs.load(id)?;
     let Some(h) = rec.config.healthcheck.clone().filter(HealthConfig::enabled) else {
-        return Ok(());
+        return Ok(true);
     };
     let exe = std::fs::read_link("/proc/self/exe")?;
     let start = berth_runtime::state::now_rfc3339();
@@ -207,6 +207,7 @@ pub fn probe(root: &Path, id: &str) -> Result<()> {
     let in_start_period = crate::monitor::logs::parse_rfc3339(&rec.state.started_at)
         .zip(crate::monitor::logs::parse_rfc3339(&start))
         .is_some_and(|(s, n)| n - s < h.start_period().as_nanos() as i128);
+    let mut settled = false;
     cs.update(id, |r| {
         let health = r.state.health.get_or_insert_with(Health::starting);
         health.log.push(HealthLog {
@@ -229,8 +230,9 @@ pub fn probe(root: &Path, id: &str) -> Result<()> {
                 health.status = "unhealthy".into();
             }
         }
+        settled = health.status != "starting";
     })?;
-    Ok(())
+    Ok(settled)
 }
 
 #[cfg(test)]

@@ -73,7 +73,7 @@ impl Host for EngineHost {
         super::health::on_start(root, id)
     }
 
-    fn health_probe(&self, root: &Path, id: &str) -> Result<()> {
+    fn health_probe(&self, root: &Path, id: &str) -> Result<bool> {
         super::health::probe(root, id)
     }
 }

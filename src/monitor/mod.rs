@@ -63,8 +63,10 @@ pub trait Host {
     /// schedule for the loop (`INTERVAL_MS,START_PERIOD_MS,START_INTERVAL_MS`), None
     /// without a healthcheck.
     fn health_start(&self, root: &Path, id: &str) -> Result<Option<String>>;
-    /// Runs one healthcheck probe and records its result.
-    fn health_probe(&self, root: &Path, id: &str) -> Result<()>;
+    /// Runs one healthcheck probe and records its result; true once the health is no
+    /// longer `starting` (from then on probes come every interval, also in the start
+    /// period, as Docker >= 25 does).
+    fn health_probe(&self, root: &Path, id: &str) -> Result<bool>;
 }
 
 /// Called first thing in main: a process started as `berth-monitor` is a monitor.
@@ -73,12 +75,17 @@ pub fn maybe_run(host: &dyn Host) {
     if args.first().map(String::as_str) != Some(ARGV0) {
         return;
     }
+    let mut exit = 0;
     let code = match args.get(1).map(String::as_str) {
         Some("loop") => run_loop(host, &args[2..]),
         Some("start") => run_start(host, &args[2..]),
         Some("finish") => run_finish(host, &args[2..]),
         Some("health") => match &args[2..] {
-            [root, id] => host.health_probe(Path::new(root), id),
+            [root, id] => host.health_probe(Path::new(root), id).map(|settled| {
+                if settled {
+                    exit = pump::HEALTH_SETTLED;
+                }
+            }),
             _ => Err(anyhow!("health: bad arguments")),
         },
         _ => Err(anyhow!("usage: berth-monitor loop|start ...")),
@@ -86,7 +93,7 @@ pub fn maybe_run(host: &dyn Host) {
     if let (Err(e), Some(root), Some(id)) = (code, args.get(2), args.get(3)) {
         host.note_error(Path::new(root), id, &e);
     }
-    std::process::exit(0);
+    std::process::exit(exit);
 }
 
 fn exec_path(exe: &Path, args: &[String], keep: &[RawFd]) -> Result<()> {

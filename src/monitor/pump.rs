@@ -209,13 +209,19 @@ fn wait_status(ws: WaitStatus) -> Option<i32> {
     }
 }
 
+/// `berth-monitor health` exits with this status when the health is past `starting`.
+pub const HEALTH_SETTLED: i32 = 3;
+
 /// The healthcheck's probes, one at a time: each executes `berth-monitor health ROOT ID`
 /// (berth, which runs the test in the container and records the result); the next is due an
-/// interval after the last ended (the start interval during the start period).
+/// interval after the last ended (the start interval during the start period, while the
+/// health is still `starting`).
 pub struct Probes {
     interval: Duration,
     start_period: Duration,
     start_interval: Duration,
+    /// A probe reported the health past `starting` (healthy, or unhealthy).
+    settled: bool,
     berth: String,
     root: String,
     id: String,
@@ -239,6 +245,7 @@ impl Probes {
             interval: Duration::from_millis((*i).max(1)),
             start_period: Duration::from_millis(*sp),
             start_interval: Duration::from_millis((*si).max(1)),
+            settled: false,
             berth: berth.to_string(),
             root: root.to_string(),
             id: id.to_string(),
@@ -251,7 +258,7 @@ impl Probes {
     }
 
     fn gap(&self) -> Duration {
-        if self.started.elapsed() < self.start_period {
+        if !self.settled && self.started.elapsed() < self.start_period {
             self.start_interval
         } else {
             self.interval
@@ -285,9 +292,10 @@ impl Probes {
         }
     }
 
-    fn reaped(&mut self, pid: i32) {
+    fn reaped(&mut self, pid: i32, status: Option<i32>) {
         if self.running == Some(pid) {
             self.running = None;
+            self.settled |= status == Some(HEALTH_SETTLED);
             self.next = Instant::now() + self.gap();
         }
     }
@@ -331,7 +339,7 @@ pub fn pump(
                 if ws.pid() == Some(Pid::from_raw(pid)) {
                     *status = wait_status(ws);
                 } else if let (Some(p), Some(c)) = (probes.as_mut(), ws.pid()) {
-                    p.reaped(c.as_raw());
+                    p.reaped(c.as_raw(), wait_status(ws));
                 }
             }
         }
