@@ -436,26 +436,27 @@ pub fn remove(record: &CgroupRecord) -> Result<()> {
     } else {
         leaf_dirs(&record.path)?
     };
+    // The cgroups something made below the container's (a nested manager, systemd in the
+    // container) go too, deepest first, as runc's delete removes them.
+    let mut below = Vec::new();
     for leaf in &leaves {
         if !leaf.exists() {
             continue;
         }
+        let tree = tree_of(leaf);
         let kill = leaf.join("cgroup.kill");
         if !(kill.exists() && fs::write(&kill, "1").is_ok()) {
-            for pid in fs::read_to_string(leaf.join("cgroup.procs"))
-                .unwrap_or_default()
-                .lines()
-            {
-                if let Ok(pid) = pid.trim().parse::<i32>() {
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(pid),
-                        nix::sys::signal::SIGKILL,
-                    );
-                }
+            for pid in tree.iter().flat_map(|d| procs_of(d).unwrap_or_default()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::SIGKILL,
+                );
             }
         }
+        below.extend(tree.into_iter().skip(1).rev());
     }
-    for leaf in leaves.iter().chain(record.created.iter()) {
+    for leaf in below.iter().chain(&leaves).chain(record.created.iter()) {
+        let busy_means_wait = leaves.contains(leaf) || below.contains(leaf);
         // A killed task leaves its cgroup a moment after the signal: EBUSY until then.
         let mut tries = 0;
         loop {
@@ -463,16 +464,14 @@ pub fn remove(record: &CgroupRecord) -> Result<()> {
                 Ok(()) => break,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
                 Err(e)
-                    if e.raw_os_error() == Some(libc::EBUSY)
-                        && leaves.contains(leaf)
-                        && tries < 250 =>
+                    if e.raw_os_error() == Some(libc::EBUSY) && busy_means_wait && tries < 250 =>
                 {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(2));
                 }
                 // A parent shared with another container is still busy: the last one removes it.
                 Err(e)
-                    if !leaves.contains(leaf)
+                    if !busy_means_wait
                         && matches!(
                             e.raw_os_error(),
                             Some(libc::EBUSY) | Some(libc::ENOTEMPTY)
@@ -521,24 +520,37 @@ pub fn pids(path: &Path) -> Result<Vec<i32>> {
         return Err(cg_err(path, "list pids: no such cgroup"));
     };
     let mut out = Vec::new();
-    let mut dirs = vec![top];
-    while let Some(d) = dirs.pop() {
-        let procs = d.join("cgroup.procs");
-        match fs::read_to_string(&procs) {
-            Ok(t) => out.extend(t.lines().filter_map(|l| l.trim().parse::<i32>().ok())),
-            // Removed while we walked: nothing in it any more.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(cg_err(path, format!("read {}: {e}", procs.display()))),
-        }
-        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                dirs.push(e.path());
-            }
-        }
+    for d in tree_of(&top) {
+        out.extend(procs_of(&d).map_err(|e| cg_err(path, e))?);
     }
     out.sort_unstable();
     out.dedup();
     Ok(out)
+}
+
+/// `top` and every cgroup directory below it, each after its parent.
+fn tree_of(top: &Path) -> Vec<PathBuf> {
+    let mut out = vec![top.to_path_buf()];
+    let mut i = 0;
+    while i < out.len() {
+        for e in fs::read_dir(&out[i]).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                out.push(e.path());
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The pids in one cgroup's cgroup.procs; none when it was removed meanwhile.
+fn procs_of(dir: &Path) -> std::result::Result<Vec<i32>, String> {
+    let procs = dir.join("cgroup.procs");
+    match fs::read_to_string(&procs) {
+        Ok(t) => Ok(t.lines().filter_map(|l| l.trim().parse().ok()).collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(format!("read {}: {e}", procs.display())),
+    }
 }
 
 /// The cgroup's statistics (cpu, memory, pids, blkio, hugetlb), read by libcgroups.

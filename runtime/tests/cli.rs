@@ -323,6 +323,15 @@ fn ps_and_kill_all_reach_every_process_also_in_a_child_cgroup() {
     if !root_or_skip("ps_and_kill_all_reach_every_process_also_in_a_child_cgroup") {
         return;
     }
+    /// The cgroups the test makes below the container's, removed also when it fails.
+    struct Subs(Vec<std::path::PathBuf>);
+    impl Drop for Subs {
+        fn drop(&mut self) {
+            for sub in &self.0 {
+                let _ = std::fs::remove_dir(sub);
+            }
+        }
+    }
     let w = World::new();
     let mut b = w.bundle("psall", &["sleep", "100"]);
     b.config["process"]["args"] = json!(["sh", "-c", "sleep 100 & sleep 100 & wait"]);
@@ -339,10 +348,19 @@ fn ps_and_kill_all_reach_every_process_also_in_a_child_cgroup() {
     // One of them moved into a cgroup below the container's (as a nested manager would).
     let pid = w.state(&id)["pid"].as_i64().expect("pid");
     let child = listed().into_iter().find(|p| *p != pid).expect("a child");
-    // v1 (v2 keeps processes out of a cgroup whose children have controllers): in every
-    // hierarchy, so whichever ps reads, the child is only below the container's cgroup.
-    let mut subs = Vec::new();
-    if !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+    let mut subs = Subs(Vec::new());
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    if v2 {
+        // v2 keeps processes out of a cgroup whose children have controllers: an empty
+        // child, which delete must remove too.
+        let sub = std::path::Path::new("/sys/fs/cgroup/berth")
+            .join(&id)
+            .join("sub");
+        std::fs::create_dir(&sub).expect("mkdir sub");
+        subs.0.push(sub);
+    } else {
+        // v1: in every hierarchy, so whichever ps reads, the child is only below the
+        // container's cgroup.
         for h in std::fs::read_dir("/sys/fs/cgroup")
             .expect("cgroupfs")
             .flatten()
@@ -351,6 +369,7 @@ fn ps_and_kill_all_reach_every_process_also_in_a_child_cgroup() {
             if dir.is_dir() {
                 let sub = dir.join("sub");
                 std::fs::create_dir(&sub).expect("mkdir sub");
+                subs.0.push(sub.clone());
                 for f in ["cpuset.cpus", "cpuset.mems"] {
                     // A new cpuset cgroup has none: a task cannot move in until it has.
                     if let Ok(v) = std::fs::read_to_string(dir.join(f)) {
@@ -358,10 +377,9 @@ fn ps_and_kill_all_reach_every_process_also_in_a_child_cgroup() {
                     }
                 }
                 std::fs::write(sub.join("cgroup.procs"), child.to_string()).expect("move");
-                subs.push(sub);
             }
         }
-        assert!(!subs.is_empty());
+        assert!(!subs.0.is_empty());
         let all = listed();
         assert_eq!(all.len(), 3, "{all:?}");
         assert!(all.contains(&child), "{all:?}");
@@ -373,10 +391,13 @@ fn ps_and_kill_all_reach_every_process_also_in_a_child_cgroup() {
         "/proc/{child}"
     ))
     .exists()));
-    for sub in subs {
-        let _ = std::fs::remove_dir(&sub);
+    // delete removes the cgroups below the container's too (as runc's does).
+    let out = w.rt(&["delete", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for sub in &subs.0 {
+        assert!(!sub.exists(), "{} left after delete", sub.display());
+        assert!(!sub.parent().is_some_and(|p| p.exists()));
     }
-    assert!(w.rt(&["delete", &id]).status.success());
 }
 
 #[test]
