@@ -125,6 +125,7 @@ fn healthcheck_start_interval_only_until_the_first_pass() {
     );
     let t = Instant::now();
     p.ok(&["up", "-d", "--wait"]);
+    // The first probe came a start_interval after the start, not an interval (60 s).
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     let db = format!("{}-db-1", p.name);
     assert_eq!(p.w.inspect(&db, "{{.State.Health.Status}}"), "healthy");
@@ -134,7 +135,7 @@ fn healthcheck_start_interval_only_until_the_first_pass() {
             .to_string()
     };
     let at_healthy = probes();
-    assert!(at_healthy.parse::<u32>().unwrap_or(0) >= 2, "{at_healthy}");
+    assert!(at_healthy.parse::<u32>().unwrap_or(0) >= 1, "{at_healthy}");
     std::thread::sleep(Duration::from_millis(1000));
     assert_eq!(probes(), at_healthy, "probes went on every start_interval");
     p.ok(&["down", "-t", "0"]);
