@@ -4,8 +4,9 @@ cannot shrink it) pushed to and pulled from a local docker-registry on loopback 
 `berth push`/`berth pull`, `podman push`/`podman pull` and `skopeo copy`, interleaved,
 medians and ratios. Every push goes to a registry of its own, empty (so no tool mounts a
 blob another pushed, as containers/image's blob cache would let podman and skopeo); every
-pull goes into a fresh store (berth, podman) or a fresh OCI layout directory (skopeo, which
-does not unpack).
+pull goes into a fresh store: berth's, podman's, and skopeo's copy into containers-storage
+(`skopeo-cs`, unpacked as podman's pull does); `skopeo` also copies into a fresh OCI layout
+directory, which downloads the blobs and unpacks nothing, so no image is ready to run.
 
 Usage (root): bench/push.py [--runs 3] [--mb 40] [--bin target/release/berth]
 """
@@ -116,13 +117,16 @@ def main():
                 else:
                     push.setdefault(name, []).append(timed(["skopeo", "copy", "--dest-tls-verify=false",
                                                             "docker-archive:" + archive, "docker://" + repo]))
-            for name in ["berth", "podman", "skopeo"]:
+            for name in ["berth", "podman", "skopeo-cs", "skopeo"]:
                 repo = pull_from
                 fresh = os.path.join(work, f"pull-{name}-{i}")
                 if name == "berth":
                     t = timed([os.path.abspath(a.bin), "--root", fresh, "pull", "-q", repo])
                 elif name == "podman":
                     t = timed(["podman", "--root", fresh, "--runroot", fresh + "-run", "pull", "--tls-verify=false", "docker://" + repo])
+                elif name == "skopeo-cs":
+                    t = timed(["skopeo", "copy", "--src-tls-verify=false", "docker://" + repo,
+                               f"containers-storage:[overlay@{fresh}+{fresh}-run]localhost/big:1"])
                 else:
                     t = timed(["skopeo", "copy", "--src-tls-verify=false", "docker://" + repo, "oci:" + fresh + ":big"])
                 pull.setdefault(name, []).append(t)
