@@ -193,15 +193,20 @@ fn attach_to(root: &Path, name: &str, o: &AttachOptions, just_started: bool) -> 
         Err(_) if just_started => return Ok(recorded_exit(root, &cs, name)),
         Err(e) => return Err(e),
     };
+    let not_running = |s: Status| -> Result<i32> {
+        match s {
+            // `run -it` of a command that was quicker than us: its status.
+            _ if just_started => Ok(recorded_exit(root, &cs, &rec.id)),
+            Status::Paused => bail!("container {} is paused; unpause it first", rec.bare_name()),
+            s => bail!(
+                "you cannot attach to a stopped container, start it first ({} is {s})",
+                rec.bare_name()
+            ),
+        }
+    };
     match lifecycle::current_status(&cs, &rec) {
         Status::Running => {}
-        // `run -it` of a command that was quicker than us: its status.
-        _ if just_started => return Ok(recorded_exit(root, &cs, &rec.id)),
-        Status::Paused => bail!("container {} is paused; unpause it first", rec.bare_name()),
-        s => bail!(
-            "you cannot attach to a stopped container, start it first ({} is {s})",
-            rec.bare_name()
-        ),
+        s => return not_running(s),
     }
     let dir = hub::open_dir(&cs.dir_of(&rec.id))?;
     // A monitor that just started the container binds its socket a moment later.
@@ -216,6 +221,16 @@ fn attach_to(root: &Path, name: &str, o: &AttachOptions, just_started: bool) -> 
             r => break r,
         }
     };
+    if sock.is_err() {
+        // Its monitor closed the socket as the container exited, and has recorded the exit
+        // since we looked.
+        let now = cs
+            .load(&rec.id)
+            .map_or(Status::Exited, |r| lifecycle::current_status(&cs, &r));
+        if now != Status::Running {
+            return not_running(now);
+        }
+    }
     let mut sock = sock.with_context(|| {
         format!(
             "container {} has no attach socket (a foreground `run`, or a monitor from an older berth)",
