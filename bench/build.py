@@ -21,7 +21,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from lifecycle import hide_hybrid_unified  # noqa: E402
-from run import PODMAN_LIMITS, start_dockerd  # noqa: E402
+from run import PODMAN_LIMITS, remove_berth_networks, start_dockerd  # noqa: E402
 
 DOCKERFILE = """FROM bench-base:1
 ENV APP=/app MODE=bench
@@ -79,10 +79,10 @@ def main():
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="berth-bench-build-")
     docker_proc = None
+    berth = [os.path.abspath(a.bin), "--root", os.path.join(work, "berth")]
     try:
         tar = busybox_tar(work)
         ctx = context(work, a.files)
-        berth = [os.path.abspath(a.bin), "--root", os.path.join(work, "berth")]
         sh(berth + ["import", tar, "bench-base:1"])
         tools = {
             "berth": (berth + ["build", "-t", "bench-app:1", ctx], None, ["--no-cache"]),
@@ -121,6 +121,7 @@ def main():
         if docker_proc:
             docker_proc.terminate()
             docker_proc.wait()
+        remove_berth_networks(berth)
         # podman and dockerd leave overlay mounts under their roots.
         mounts = [l.split()[4] for l in open("/proc/self/mountinfo") if l.split()[4].startswith(work)]
         for m in sorted(mounts, key=len, reverse=True):

@@ -22,6 +22,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from lifecycle import hide_hybrid_unified  # noqa: E402
+from run import remove_berth_networks  # noqa: E402
 
 REG_CONFIG = """version: 0.1
 storage:
@@ -141,6 +142,7 @@ def main():
         for r in regs:
             r.terminate()
             r.wait()
+        remove_berth_networks([os.path.abspath(a.bin), "--root", os.path.join(work, "berth")])
         mounts = [l.split()[4] for l in open("/proc/self/mountinfo") if l.split()[4].startswith(work)]
         for m in sorted(mounts, key=len, reverse=True):
             subprocess.run(["umount", "-l", m], stderr=subprocess.DEVNULL)

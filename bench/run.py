@@ -30,6 +30,18 @@ def sh(argv, **kw):
     return subprocess.run(argv, check=True, stdout=subprocess.PIPE, text=True, **kw).stdout
 
 
+def remove_berth_networks(berth):
+    """Removes the networks of a bench's berth root (`berth`: its argv prefix with --root),
+    the default one by id, before the root is deleted: an `rm -rf` of the root alone would
+    leave their bridges, nft tables and FORWARD rules on the host (`berth build` makes the
+    default network for its RUN steps)."""
+    ls = subprocess.run(berth + ["network", "ls", "-q", "--no-trunc"], stdout=subprocess.PIPE,
+                        stderr=subprocess.DEVNULL, text=True)
+    for nid in ls.stdout.split():
+        subprocess.run(berth + ["network", "rm", nid], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+
+
 def start_dockerd(work, network=("--bridge", "none")):
     """Returns (docker argv prefix, dockerd process or None), or None if docker is missing.
     `network`: dockerd's network flags (default: no bridge; bench/network.py gives it one)."""
