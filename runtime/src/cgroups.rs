@@ -438,13 +438,14 @@ pub fn remove(record: &CgroupRecord) -> Result<()> {
     };
     // The cgroups something made below the container's (a nested manager, systemd in the
     // container) go too, deepest first, as runc's delete removes them.
-    let mut below = Vec::new();
-    for leaf in &leaves {
-        if !leaf.exists() {
-            continue;
-        }
-        let tree = tree_of(leaf);
-        let kill = leaf.join("cgroup.kill");
+    let trees: Vec<Vec<PathBuf>> = leaves
+        .iter()
+        .filter(|l| l.exists())
+        .map(|l| tree_of(l))
+        .collect();
+    // On v1 every hierarchy holds the same processes: one tree's cgroup.procs names them all.
+    if let Some(tree) = trees.first() {
+        let kill = tree[0].join("cgroup.kill");
         if !(kill.exists() && fs::write(&kill, "1").is_ok()) {
             for pid in tree.iter().flat_map(|d| procs_of(d).unwrap_or_default()) {
                 let _ = nix::sys::signal::kill(
@@ -453,8 +454,11 @@ pub fn remove(record: &CgroupRecord) -> Result<()> {
                 );
             }
         }
-        below.extend(tree.into_iter().skip(1).rev());
     }
+    let below: Vec<PathBuf> = trees
+        .into_iter()
+        .flat_map(|t| t.into_iter().skip(1).rev())
+        .collect();
     for leaf in below.iter().chain(&leaves).chain(record.created.iter()) {
         let busy_means_wait = leaves.contains(leaf) || below.contains(leaf);
         // A killed task leaves its cgroup a moment after the signal: EBUSY until then.
