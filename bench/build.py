@@ -7,7 +7,7 @@ packaged; DOCKER_BUILDKIT=0 says so), interleaved (A B C A B C ...), medians and
 The base image is the same busybox rootfs tarball imported into each tool. dockerd is
 started for the run if it is not running (and stopped after, by its pid).
 
-Usage (root): bench/build.py [--runs 10] [--warmup 2] [--files 300] [--bin target/release/berth]
+Usage (root): bench/build.py [--runs 10] [--warmup 2] [--files 300] [--bin target/x86_64-unknown-linux-gnu/release/berth]
 """
 import argparse
 import os
@@ -75,7 +75,7 @@ def main():
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--files", type=int, default=300)
-    ap.add_argument("--bin", default=os.path.join(HERE, "..", "target", "release", "berth"))
+    ap.add_argument("--bin", default=os.path.join(HERE, "..", "target", "x86_64-unknown-linux-gnu", "release", "berth"))
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="berth-bench-build-")
     docker_proc = None

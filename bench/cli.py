@@ -8,7 +8,7 @@ other container present, to show whether it grows with the number of containers.
 dockerd is started for the run if it is not running (and stopped after, by its pid).
 
 Usage (root): bench/cli.py [--containers 100] [--runs 20] [--warmup 3] [--no-docker]
-             [--bin target/release/berth]
+             [--bin target/x86_64-unknown-linux-gnu/release/berth]
 """
 import argparse
 import os
@@ -50,7 +50,7 @@ def main():
     ap.add_argument("--containers", type=int, default=100)
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--bin", default=os.path.join(HERE, "..", "target", "release", "berth"))
+    ap.add_argument("--bin", default=os.path.join(HERE, "..", "target", "x86_64-unknown-linux-gnu", "release", "berth"))
     ap.add_argument("--no-docker", action="store_true")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="berth-bench-cli-")

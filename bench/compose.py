@@ -19,7 +19,7 @@ which comes every start_interval while they start; docker-compose 1.29 and podma
 get the file without start_interval and start_period and with that interval instead, the
 same probes while `up -d` is measured).
 
-Usage (root): bench/compose.py [--runs 15] [--warmup 2] [--bin target/release/berth]
+Usage (root): bench/compose.py [--runs 15] [--warmup 2] [--bin target/x86_64-unknown-linux-gnu/release/berth]
               [--shop ROOT [--forms seed,full]]
 """
 import argparse
@@ -247,7 +247,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--bin", default=os.path.join(HERE, "..", "target", "release", "berth"))
+    ap.add_argument("--bin", default=os.path.join(HERE, "..", "target", "x86_64-unknown-linux-gnu", "release", "berth"))
     ap.add_argument("--shop", metavar="ROOT", help="the seed's shop, images built in this berth root")
     ap.add_argument("--forms", default="seed,full")
     a = ap.parse_args()

@@ -3,7 +3,7 @@
 berth-runtime, crun and runc on the same bundle, interleaved (A B C A B C ...), many runs
 after a warm-up; prints medians, ratios and berth-runtime's peak RSS.
 
-Usage (root): bench/lifecycle.py [--runs 50] [--warmup 5] [--bin target/release/berth-runtime]
+Usage (root): bench/lifecycle.py [--runs 50] [--warmup 5] [--bin target/x86_64-unknown-linux-gnu/release/berth-runtime]
 """
 import argparse
 import json
@@ -45,7 +45,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--bin", default=os.path.join(HERE, "..", "target", "release", "berth-runtime"))
+    ap.add_argument("--bin", default=os.path.join(HERE, "..", "target", "x86_64-unknown-linux-gnu", "release", "berth-runtime"))
     ap.add_argument("--json", help="write raw timings here")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="berth-bench-")

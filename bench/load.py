@@ -4,7 +4,7 @@
 `podman load`, interleaved; every run writes to a fresh tmpfs. Prints medians, ratios and
 MB/s in (compressed) and out (uncompressed).
 
-Usage (root): bench/load.py [--runs 5] [--bin target/release/berth]
+Usage (root): bench/load.py [--runs 5] [--bin target/x86_64-unknown-linux-gnu/release/berth]
 """
 import argparse
 import os
@@ -47,7 +47,7 @@ def umount(path):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--bin", default=os.path.join(HERE, "..", "target", "release", "berth"))
+    ap.add_argument("--bin", default=os.path.join(HERE, "..", "target", "x86_64-unknown-linux-gnu", "release", "berth"))
     a = ap.parse_args()
     berth = os.path.abspath(a.bin)
     layer = make_layer()

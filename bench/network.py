@@ -7,7 +7,7 @@ container on two networks for a name of its second one; median and p99);
 then iperf3 throughput (if installed): loopback, container to container, host to a
 published port (and docker's published port, if dockerd is there).
 
-Usage (root): bench/network.py [--runs 30] [--warmup 3] [--bin target/release/berth]
+Usage (root): bench/network.py [--runs 30] [--warmup 3] [--bin target/x86_64-unknown-linux-gnu/release/berth]
 """
 import argparse
 import os
@@ -131,7 +131,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--bin", default="target/release/berth")
+    ap.add_argument("--bin", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", "x86_64-unknown-linux-gnu", "release", "berth"))
     ap.add_argument("--queries", type=int, default=500)
     ap.add_argument("--iperf-seconds", type=int, default=5)
     a = ap.parse_args()

@@ -8,7 +8,7 @@ pull goes into a fresh store: berth's, podman's, and skopeo's copy into containe
 (`skopeo-cs`, unpacked as podman's pull does); `skopeo` also copies into a fresh OCI layout
 directory, which downloads the blobs and unpacks nothing, so no image is ready to run.
 
-Usage (root): bench/push.py [--runs 3] [--mb 40] [--bin target/release/berth]
+Usage (root): bench/push.py [--runs 3] [--mb 40] [--bin target/x86_64-unknown-linux-gnu/release/berth]
 """
 import argparse
 import os
@@ -56,7 +56,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--mb", type=int, default=40, help="MB per layer (5 layers)")
-    ap.add_argument("--bin", default=os.path.join(HERE, "..", "target", "release", "berth"))
+    ap.add_argument("--bin", default=os.path.join(HERE, "..", "target", "x86_64-unknown-linux-gnu", "release", "berth"))
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="berth-bench-push-")
     regs = []

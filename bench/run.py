@@ -7,7 +7,7 @@ docker, and the resident memory of berth's per-container monitor.
 
 dockerd is started for the run if it is not running (and stopped after, by its pid).
 
-Usage (root): bench/run.py [--runs 30] [--warmup 3] [--detached 50] [--bin target/release/berth]
+Usage (root): bench/run.py [--runs 30] [--warmup 3] [--detached 50] [--bin target/x86_64-unknown-linux-gnu/release/berth]
 """
 import argparse
 import os
@@ -121,7 +121,7 @@ def main():
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--detached", type=int, default=50)
-    ap.add_argument("--bin", default=os.path.join(HERE, "..", "target", "release", "berth"))
+    ap.add_argument("--bin", default=os.path.join(HERE, "..", "target", "x86_64-unknown-linux-gnu", "release", "berth"))
     ap.add_argument("--no-docker", action="store_true")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="berth-bench-run-")

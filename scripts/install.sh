@@ -8,7 +8,7 @@
 #                scripts that call `docker ...` and the seed's `docker-compose up` run on berth.
 #                Never over an existing Docker: if either name already exists in DIR/bin and
 #                is not berth, nothing is installed and the script says why.
-# --no-build     install target/release/* as they are (default: cargo build --release first).
+# --no-build     install target/x86_64-unknown-linux-gnu/release/* as they are (default: cargo build --release first).
 # --from DIR     install the binaries found in DIR instead (implies --no-build; tests use it).
 #
 # The three binaries must sit side by side: berth starts containers through berth-runtime
@@ -18,7 +18,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 prefix=/usr/local
 as_docker=0
 build=1
-from=$repo/target/release
+from=$repo/target/x86_64-unknown-linux-gnu/release
 while [ $# -gt 0 ]; do
     case $1 in
         --prefix) [ $# -ge 2 ] || { echo "install: --prefix needs a directory" >&2; exit 2; }

@@ -17,7 +17,7 @@
 # bundle; a second run only imports it (and does nothing when NAME already is that image). The
 # .debs are cached too, so a rebuild after a key change downloads nothing already seen.
 # Needs root and mmdebstrap (scripts/setup.sh installs it). The berth binary used is $BERTH,
-# else target/release/berth of this checkout, else `berth` on PATH.
+# else target/x86_64-unknown-linux-gnu/release/berth of this checkout, else `berth` on PATH.
 set -euo pipefail
 
 usage() { grep -m1 '^#   scripts/make-python-image.sh' "$0" | sed 's/^# */usage: /' >&2; exit 2; }
@@ -41,7 +41,7 @@ while [ $# -gt 0 ]; do
 done
 
 if [ -n "${BERTH:-}" ]; then berth=$BERTH
-elif [ -x "$repo/target/release/berth" ]; then berth=$repo/target/release/berth
+elif [ -x "$repo/target/x86_64-unknown-linux-gnu/release/berth" ]; then berth=$repo/target/x86_64-unknown-linux-gnu/release/berth
 elif command -v berth >/dev/null 2>&1; then berth=$(command -v berth)
 else echo "make-python-image: no berth binary (set BERTH, or cargo build --release)" >&2; exit 1
 fi

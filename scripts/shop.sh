@@ -48,7 +48,7 @@ if [ "$action" = up ] && [ "$build" = 1 ]; then
     say "cargo build --release"
     cargo build --release -q --bin berth --bin berth-runtime --bin berth-monitor
 fi
-B=${BERTH:-$repo/target/release/berth}
+B=${BERTH:-$repo/target/x86_64-unknown-linux-gnu/release/berth}
 [ -x "$B" ] || { echo "shop: no berth at $B (cargo build --release)" >&2; exit 1; }
 export BERTH=$B
 # What the user types: `berth` when that is this binary, else its path.
