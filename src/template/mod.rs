@@ -11,6 +11,7 @@
 //! join title lower upper pad truncate). A method with arguments (`.Label "k"`) is an object
 //! key `"\u{1}Label"` holding a map; such keys are hidden from `json` and from printing.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -309,7 +310,7 @@ impl Template {
     /// The template applied to `v`.
     pub fn render(&self, v: &Value) -> Result<String> {
         let mut out = String::new();
-        let mut vars = vec![("$".to_string(), v.clone())];
+        let mut vars = vec![("$".to_string(), Cow::Borrowed(v))];
         exec(&self.nodes, v, &mut vars, &mut out)?;
         Ok(out)
     }
@@ -535,14 +536,15 @@ fn matching(toks: &[Tok]) -> Option<usize> {
 
 // ---- execution -------------------------------------------------------------------------
 
-type Vars = Vec<(String, Value)>;
+/// Variables in scope, innermost last; `$` borrows the rendered value (a row is not copied).
+type Vars<'a> = Vec<(String, Cow<'a, Value>)>;
 
 /// A missing map key: Go prints "<no value>" for it (explicit null prints "<nil>").
 fn missing() -> Value {
     Value::String("\u{1}<no value>".into())
 }
 
-fn exec(nodes: &[Node], dot: &Value, vars: &mut Vars, out: &mut String) -> Result<()> {
+fn exec(nodes: &[Node], dot: &Value, vars: &mut Vars<'_>, out: &mut String) -> Result<()> {
     for n in nodes {
         match n {
             Node::Text(t) => out.push_str(t),
@@ -599,10 +601,10 @@ fn exec(nodes: &[Node], dot: &Value, vars: &mut Vars, out: &mut String) -> Resul
                 for (k, x) in items {
                     let mark = vars.len();
                     match names.as_slice() {
-                        [one] => vars.push((one.clone(), x.clone())),
+                        [one] => vars.push((one.clone(), Cow::Owned(x.clone()))),
                         [a, b] => {
-                            vars.push((a.clone(), k));
-                            vars.push((b.clone(), x.clone()));
+                            vars.push((a.clone(), Cow::Owned(k)));
+                            vars.push((b.clone(), Cow::Owned(x.clone())));
                         }
                         _ => {}
                     }
@@ -620,7 +622,7 @@ fn is_missing(v: &Value) -> bool {
     matches!(v, Value::String(s) if s.starts_with(METHOD))
 }
 
-fn pipe(p: &Pipe, dot: &Value, vars: &mut Vars) -> Result<Value> {
+fn pipe(p: &Pipe, dot: &Value, vars: &mut Vars<'_>) -> Result<Value> {
     let mut prev: Option<Value> = None;
     for cmd in &p.cmds {
         prev = Some(command(cmd, dot, vars, prev)?);
@@ -628,16 +630,16 @@ fn pipe(p: &Pipe, dot: &Value, vars: &mut Vars) -> Result<Value> {
     let v = prev.unwrap_or(Value::Null);
     match (p.decl.as_slice(), p.assign) {
         ([name], true) => match vars.iter_mut().rev().find(|(n, _)| n == name) {
-            Some(slot) => slot.1 = v.clone(),
+            Some(slot) => slot.1 = Cow::Owned(v.clone()),
             None => bail!("undefined variable: {name}"),
         },
-        ([name], false) => vars.push((name.clone(), v.clone())),
+        ([name], false) => vars.push((name.clone(), Cow::Owned(v.clone()))),
         _ => {}
     }
     Ok(v)
 }
 
-fn command(cmd: &[Arg], dot: &Value, vars: &mut Vars, fin: Option<Value>) -> Result<Value> {
+fn command(cmd: &[Arg], dot: &Value, vars: &mut Vars<'_>, fin: Option<Value>) -> Result<Value> {
     let first = &cmd[0];
     let mut args = Vec::new();
     for a in &cmd[1..] {
@@ -682,11 +684,11 @@ fn describe(a: &Arg) -> String {
     }
 }
 
-fn arg(a: &Arg, dot: &Value, vars: &mut Vars) -> Result<Value> {
+fn arg(a: &Arg, dot: &Value, vars: &mut Vars<'_>) -> Result<Value> {
     match a {
         Arg::Field(p) => walk(dot, p),
         Arg::Var(name, p) => match vars.iter().rev().find(|(n, _)| n == name) {
-            Some((_, v)) => walk(&v.clone(), p),
+            Some((_, v)) => walk(v, p),
             None => bail!("undefined variable: {name}"),
         },
         Arg::Lit(v) => Ok(v.clone()),
@@ -698,23 +700,27 @@ fn arg(a: &Arg, dot: &Value, vars: &mut Vars) -> Result<Value> {
     }
 }
 
+/// The value at `path` below `v`; only that value is copied, not what it was found in.
 fn walk(v: &Value, path: &[String]) -> Result<Value> {
-    let mut cur = v.clone();
+    let mut cur = v;
     for (i, f) in path.iter().enumerate() {
-        cur = match &cur {
+        cur = match cur {
             // A hidden key (METHOD and the name) is a Go field whose JSON name differs
             // (an event's `.Status` beside its `status`): found here, never printed.
-            Value::Object(m) => m
-                .get(f)
-                .or_else(|| m.get(&format!("{METHOD}{f}")))
-                .cloned()
-                .unwrap_or_else(missing),
+            Value::Object(m) => match m.get(f).or_else(|| m.get(&format!("{METHOD}{f}"))) {
+                Some(x) => x,
+                // missing: an error one step further down, else the missing value
+                None if i + 1 < path.len() => {
+                    bail!("nil pointer evaluating .{}", path[..=i + 1].join("."))
+                }
+                None => return Ok(missing()),
+            },
             Value::Null => bail!("nil pointer evaluating .{}", path[..=i].join(".")),
             x if is_missing(x) => bail!("nil pointer evaluating .{}", path[..=i].join(".")),
             x => bail!("can't evaluate field {f} in type {}", kind(x)),
         };
     }
-    Ok(cur)
+    Ok(cur.clone())
 }
 
 fn kind(v: &Value) -> &'static str {
