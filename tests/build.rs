@@ -471,6 +471,24 @@ fn failing_run_is_reported_and_leaves_nothing() {
     assert_eq!(w.ok(&["images", "-q"]), images);
 }
 
+/// The id of the build's step container once it runs (its init exists). Its directory
+/// comes before the record in it: until then inspect says "no such", which is waited out.
+fn running_step(w: &World) -> String {
+    let t = Instant::now();
+    let id = loop {
+        if let Some(id) = container_ids(&w.root()).pop() {
+            break id;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "no step container");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    w.eventually(10, "the step runs", || {
+        let out = w.berth(&["inspect", "-f", "{{.State.Status}}", &id]);
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "running"
+    });
+    id
+}
+
 #[test]
 fn sigint_during_run_stops_it_and_leaves_nothing() {
     if !root_or_skip("sigint_during_run_stops_it_and_leaves_nothing") {
@@ -481,17 +499,7 @@ fn sigint_during_run_stops_it_and_leaves_nothing() {
     let ctx = context(&[("Dockerfile", "FROM bb:1\nRUN echo started; sleep 60\n")]);
     let child = w.spawn(&["build", ctx.path().to_str().unwrap()]);
     let t = Instant::now();
-    let id = loop {
-        if let Some(id) = container_ids(&w.root()).pop() {
-            break id;
-        }
-        assert!(t.elapsed() < Duration::from_secs(20), "no step container");
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    // Running: its init exists.
-    w.eventually(10, "the step runs", || {
-        w.inspect(&id, "{{.State.Status}}") == "running"
-    });
+    let id = running_step(&w);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
@@ -517,17 +525,7 @@ fn a_killed_build_is_healed_by_the_next_command() {
     let w = World::with_busybox();
     let ctx = context(&[("Dockerfile", "FROM bb:1\nRUN sleep 60\n")]);
     let mut child = w.spawn(&["build", ctx.path().to_str().unwrap()]);
-    let t = Instant::now();
-    let id = loop {
-        if let Some(id) = container_ids(&w.root()).pop() {
-            break id;
-        }
-        assert!(t.elapsed() < Duration::from_secs(20), "no step container");
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    w.eventually(10, "the step runs", || {
-        w.inspect(&id, "{{.State.Status}}") == "running"
-    });
+    let id = running_step(&w);
     child.kill().unwrap();
     child.wait().unwrap();
     // The next command finds the step's container without its build and removes it.
