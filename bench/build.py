@@ -20,7 +20,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from lifecycle import hide_hybrid_unified  # noqa: E402
+from lifecycle import RELEASE, hide_hybrid_unified  # noqa: E402
 from run import PODMAN_LIMITS, remove_berth_networks, start_dockerd  # noqa: E402
 
 DOCKERFILE = """FROM bench-base:1
@@ -75,7 +75,7 @@ def main():
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--files", type=int, default=300)
-    ap.add_argument("--bin", default=os.path.join(HERE, "..", "target", "x86_64-unknown-linux-gnu", "release", "berth"))
+    ap.add_argument("--bin", default=os.path.join(RELEASE, "berth"))
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="berth-bench-build-")
     docker_proc = None

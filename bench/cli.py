@@ -20,7 +20,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from lifecycle import hide_hybrid_unified, run_once  # noqa: E402
+from lifecycle import RELEASE, hide_hybrid_unified, run_once  # noqa: E402
 from run import bench_image, podman_with, sh, start_dockerd  # noqa: E402
 
 
@@ -50,7 +50,7 @@ def main():
     ap.add_argument("--containers", type=int, default=100)
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--bin", default=os.path.join(HERE, "..", "target", "x86_64-unknown-linux-gnu", "release", "berth"))
+    ap.add_argument("--bin", default=os.path.join(RELEASE, "berth"))
     ap.add_argument("--no-docker", action="store_true")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="berth-bench-cli-")

@@ -35,7 +35,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from run import start_dockerd  # noqa: E402
-from lifecycle import hide_hybrid_unified  # noqa: E402
+from lifecycle import RELEASE, hide_hybrid_unified  # noqa: E402
 
 COMPOSE = """version: '3.8'
 services:
@@ -247,7 +247,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--bin", default=os.path.join(HERE, "..", "target", "x86_64-unknown-linux-gnu", "release", "berth"))
+    ap.add_argument("--bin", default=os.path.join(RELEASE, "berth"))
     ap.add_argument("--shop", metavar="ROOT", help="the seed's shop, images built in this berth root")
     ap.add_argument("--forms", default="seed,full")
     a = ap.parse_args()

@@ -31,7 +31,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from lifecycle import hide_hybrid_unified  # noqa: E402
+from lifecycle import RELEASE, hide_hybrid_unified  # noqa: E402
 
 CRI_DIR = os.path.join(HERE, "..", "runtime", "tests", "cri")
 IMAGE = "docker.io/library/busybox:berth-bench"
@@ -437,7 +437,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--bin", default=os.path.join(HERE, "..", "target", "x86_64-unknown-linux-gnu", "release", "berth-runtime"))
+    ap.add_argument("--bin", default=os.path.join(RELEASE, "berth-runtime"))
     ap.add_argument("--no-cri", action="store_true", help="part A only")
     a = ap.parse_args()
     if a.runs < 2:

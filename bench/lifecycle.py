@@ -17,6 +17,8 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Where `cargo build --release` puts the binaries (.cargo/config.toml names the target).
+RELEASE = os.path.join(HERE, "..", "target", "x86_64-unknown-linux-gnu", "release")
 
 
 def run_once(argv):
@@ -45,7 +47,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--bin", default=os.path.join(HERE, "..", "target", "x86_64-unknown-linux-gnu", "release", "berth-runtime"))
+    ap.add_argument("--bin", default=os.path.join(RELEASE, "berth-runtime"))
     ap.add_argument("--json", help="write raw timings here")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="berth-bench-")

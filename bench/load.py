@@ -15,6 +15,9 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from lifecycle import RELEASE  # noqa: E402
+
 CACHE = "/var/tmp/berth-bench-load"
 
 
@@ -47,7 +50,7 @@ def umount(path):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--bin", default=os.path.join(HERE, "..", "target", "x86_64-unknown-linux-gnu", "release", "berth"))
+    ap.add_argument("--bin", default=os.path.join(RELEASE, "berth"))
     a = ap.parse_args()
     berth = os.path.abspath(a.bin)
     layer = make_layer()

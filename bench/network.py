@@ -22,7 +22,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from lifecycle import hide_hybrid_unified  # noqa: E402
+from lifecycle import RELEASE, hide_hybrid_unified  # noqa: E402
 from run import start_dockerd  # noqa: E402
 
 # docker's own bridge for this run (dockerd started here, without iptables: published ports
@@ -131,7 +131,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--bin", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", "x86_64-unknown-linux-gnu", "release", "berth"))
+    ap.add_argument("--bin", default=os.path.join(RELEASE, "berth"))
     ap.add_argument("--queries", type=int, default=500)
     ap.add_argument("--iperf-seconds", type=int, default=5)
     a = ap.parse_args()

@@ -21,7 +21,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from lifecycle import hide_hybrid_unified  # noqa: E402
+from lifecycle import RELEASE, hide_hybrid_unified  # noqa: E402
 from run import remove_berth_networks  # noqa: E402
 
 REG_CONFIG = """version: 0.1
@@ -56,7 +56,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--mb", type=int, default=40, help="MB per layer (5 layers)")
-    ap.add_argument("--bin", default=os.path.join(HERE, "..", "target", "x86_64-unknown-linux-gnu", "release", "berth"))
+    ap.add_argument("--bin", default=os.path.join(RELEASE, "berth"))
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="berth-bench-push-")
     regs = []

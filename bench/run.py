@@ -21,7 +21,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from lifecycle import hide_hybrid_unified, run_once  # noqa: E402
+from lifecycle import RELEASE, hide_hybrid_unified, run_once  # noqa: E402
 
 PODMAN_LIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
 
@@ -121,7 +121,7 @@ def main():
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--detached", type=int, default=50)
-    ap.add_argument("--bin", default=os.path.join(HERE, "..", "target", "x86_64-unknown-linux-gnu", "release", "berth"))
+    ap.add_argument("--bin", default=os.path.join(RELEASE, "berth"))
     ap.add_argument("--no-docker", action="store_true")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="berth-bench-run-")

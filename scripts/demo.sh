@@ -7,13 +7,14 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --release -q
-berth() { target/x86_64-unknown-linux-gnu/release/berth --root "$work/root" "$@"; }
+bin=target/x86_64-unknown-linux-gnu/release/berth
+berth() { "$bin" --root "$work/root" "$@"; }
 work=$(mktemp -d /tmp/berth-demo.XXXXXX)
 cleanup() {
-    for c in $(target/x86_64-unknown-linux-gnu/release/berth --root "$work/root" ps -aq 2>/dev/null); do
-        target/x86_64-unknown-linux-gnu/release/berth --root "$work/root" rm -f -v "$c" >/dev/null 2>&1 || true
+    for c in $("$bin" --root "$work/root" ps -aq 2>/dev/null); do
+        "$bin" --root "$work/root" rm -f -v "$c" >/dev/null 2>&1 || true
     done
-    target/x86_64-unknown-linux-gnu/release/berth --root "$work/root" image prune -f >/dev/null 2>&1 || true
+    "$bin" --root "$work/root" image prune -f >/dev/null 2>&1 || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -46,6 +47,6 @@ berth run --rm -v demo-data:/data busybox:demo tail -n 1 /data/ticks
 berth volume rm demo-data
 echo "\$ berth save -o busybox.tar busybox:demo && berth load -i busybox.tar"
 berth save -o "$work/busybox.tar" busybox:demo
-target/x86_64-unknown-linux-gnu/release/berth --root "$work/root2" load -i "$work/busybox.tar"
+"$bin" --root "$work/root2" load -i "$work/busybox.tar"
 echo "\$ berth rmi busybox:demo"
 berth rmi busybox:demo

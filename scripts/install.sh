@@ -8,7 +8,8 @@
 #                scripts that call `docker ...` and the seed's `docker-compose up` run on berth.
 #                Never over an existing Docker: if either name already exists in DIR/bin and
 #                is not berth, nothing is installed and the script says why.
-# --no-build     install target/x86_64-unknown-linux-gnu/release/* as they are (default: cargo build --release first).
+# --no-build     install target/x86_64-unknown-linux-gnu/release/* as they are (default:
+#                cargo build --release first).
 # --from DIR     install the binaries found in DIR instead (implies --no-build; tests use it).
 #
 # The three binaries must sit side by side: berth starts containers through berth-runtime

@@ -552,14 +552,14 @@ impl Containers {
     }
 }
 
-/// A container id is 64 hex digits: the only container string that becomes a path (names
-/// and prefixes are looked up in the records).
 /// Whether `id` has the form of a container id (64 hex digits). A test, not an error: an
 /// error made and dropped would still capture a backtrace under RUST_BACKTRACE=1.
 pub fn is_id(id: &str) -> bool {
     id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// A container id is 64 hex digits: the only container string that becomes a path (names
+/// and prefixes are looked up in the records).
 pub fn check_id(id: &str) -> Result<()> {
     if !is_id(id) {
         bail!("no such container: {id:?} is not a container id");
