@@ -231,17 +231,25 @@ pub fn set_winsize(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> bool {
 /// Whether `p` is the root of a mount, from one statx(2) (STATX_ATTR_MOUNT_ROOT, Linux 5.8);
 /// None where the call fails or the kernel does not report the attribute.
 pub fn is_mount_root(p: &std::path::Path) -> Option<bool> {
-    use std::os::unix::ffi::OsStrExt;
-    let path = std::ffi::CString::new(p.as_os_str().as_bytes()).ok()?;
-    // SAFETY: statx fills the zeroed struct; `path` is NUL-terminated and outlives the call.
-    let stx = unsafe {
-        let mut stx: libc::statx = std::mem::zeroed();
-        let flags = libc::AT_SYMLINK_NOFOLLOW | libc::AT_STATX_DONT_SYNC;
-        if libc::statx(libc::AT_FDCWD, path.as_ptr(), flags, 0, &mut stx) != 0 {
-            return None;
-        }
-        stx
-    };
+    mount_root_of(&statx_at(libc::AT_FDCWD, p, 0)?)
+}
+
+/// `is_mount_root` of a statx(2) result.
+pub fn mount_root_of(stx: &libc::statx) -> Option<bool> {
     let bit = libc::STATX_ATTR_MOUNT_ROOT as u64;
     (stx.stx_attributes_mask & bit != 0).then_some(stx.stx_attributes & bit != 0)
+}
+
+/// statx(2) of `p` relative to directory `dir` (AT_FDCWD: the working directory), not
+/// following a last symlink, asking for `mask`; None where the call fails.
+pub fn statx_at(dir: std::os::fd::RawFd, p: &std::path::Path, mask: u32) -> Option<libc::statx> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(p.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statx fills the zeroed struct; `path` is NUL-terminated and outlives the call;
+    // `dir` is a descriptor the caller holds open (or AT_FDCWD).
+    unsafe {
+        let mut stx: libc::statx = std::mem::zeroed();
+        let flags = libc::AT_SYMLINK_NOFOLLOW | libc::AT_STATX_DONT_SYNC;
+        (libc::statx(dir, path.as_ptr(), flags, mask, &mut stx) == 0).then_some(stx)
+    }
 }

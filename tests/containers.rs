@@ -628,3 +628,56 @@ fn rm_removes_the_cgroup_even_when_the_runtime_state_is_gone() {
     w.ok(&["rm", "-f", &id]);
     w.assert_gone(&id);
 }
+
+/// `ps` keeps a summary of each record (containers/.summaries) and reads a record again only
+/// when it changed: whoever changed it, a cache it cannot read, and a rootfs mounted behind
+/// it (a start killed after its mount) are all seen.
+#[test]
+fn ps_summaries_follow_every_change_to_the_records() {
+    if !root_or_skip("ps_summaries_follow_every_change_to_the_records") {
+        return;
+    }
+    let w = World::with_busybox();
+    let id = w
+        .ok(&["create", "--name", "sum-a", "bb:1", "true"])
+        .trim()
+        .to_string();
+    let ps = || w.ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}} {{.Labels}}"]);
+    assert_eq!(ps().trim(), "sum-a Created");
+    let cache = w.root().join("containers/.summaries");
+    assert!(cache.exists(), "no summaries written");
+    // A change through berth.
+    w.ok(&["rename", "sum-a", "sum-b"]);
+    assert_eq!(ps().trim(), "sum-b Created");
+    // A record replaced by a process that never heard of the cache (as a berth killed
+    // after its save would leave it): a new file, the same size.
+    let rec = w.root().join("containers").join(&id).join("container.json");
+    let data = std::fs::read_to_string(&rec).unwrap();
+    let changed = data.replace("\"Labels\": {}", "\"Labels\": {\"k\":\"v\"}");
+    assert_ne!(changed, data, "the record has no empty Labels: {data}");
+    let tmp = rec.with_file_name("edited.tmp");
+    std::fs::write(&tmp, &changed).unwrap();
+    std::fs::rename(&tmp, &rec).unwrap();
+    assert_eq!(ps().trim(), "sum-b Created k=v");
+    // A cache that is not one.
+    std::fs::write(&cache, b"{\"version\":1,\"entries\":[[1,2").unwrap();
+    assert_eq!(ps().trim(), "sum-b Created k=v");
+    // A mount on its rootfs made after the cache was written: heal takes it down.
+    let rootfs = w.root().join("containers").join(&id).join("rootfs");
+    let st = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs"])
+        .arg(&rootfs)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert_eq!(ps().trim(), "sum-b Created k=v");
+    let mounted = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .contains(rootfs.to_str().unwrap());
+    if mounted {
+        let _ = std::process::Command::new("umount").arg(&rootfs).status();
+    }
+    assert!(!mounted, "ps left the rootfs mounted");
+    w.ok(&["rm", &id]);
+    w.assert_gone(&id);
+}

@@ -1,5 +1,6 @@
 //! Container verbs: ps, logs, stop, start, restart, kill, rm, inspect, wait, prune.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use serde_json::Value;
 use crate::cli::{ContainerVerb, KillArgs, LogsArgs, PsArgs, RmArgs, StopArgs};
 use crate::engine::container::{Containers, Record, Status};
 use crate::engine::lifecycle;
+use crate::engine::summary::Summary;
 use crate::monitor::logs;
 
 pub fn dispatch(root: &Path, v: ContainerVerb) -> Result<()> {
@@ -53,25 +55,25 @@ fn open(root: &Path) -> Result<Containers> {
     Ok(Containers::new(root))
 }
 
-fn matches(cs: &Containers, rec: &Record, status: Status, filters: &[(String, String)]) -> bool {
+fn matches(cs: &Containers, rec: &Summary, status: Status, filters: &[(String, String)]) -> bool {
     filters.iter().all(|(k, v)| match k.as_str() {
-        "name" => rec.bare_name().contains(v.as_str()),
+        "name" => rec.name.contains(v.as_str()),
         "id" => rec.id.starts_with(v.as_str()),
         "status" => status.as_str() == v,
         "label" => match v.split_once('=') {
-            Some((lk, lv)) => rec.config.labels.get(lk).is_some_and(|x| x == lv),
-            None => rec.config.labels.contains_key(v.as_str()),
+            Some((lk, lv)) => rec.labels.get(lk).is_some_and(|x| x == lv),
+            None => rec.labels.contains_key(v.as_str()),
         },
         "ancestor" => {
-            rec.config.image == *v
-                || rec.image == *v
+            rec.image == *v
+                || rec.image_id == *v
                 || rec
-                    .image
+                    .image_id
                     .trim_start_matches("sha256:")
                     .starts_with(v.as_str())
                 || berth_image::Store::open(&cs.root)
                     .and_then(|s| s.resolve(v))
-                    .is_ok_and(|img| img.id().to_string() == rec.image)
+                    .is_ok_and(|img| img.id().to_string() == rec.image_id)
         }
         _ => false,
     })
@@ -104,7 +106,7 @@ pub fn ps(root: &Path, a: &PsArgs) -> Result<()> {
     let show_all = a.all || last.is_some() || filters.iter().any(|(k, _)| k == "status");
     let mut rows = Vec::new();
     for rec in recs.into_iter().rev() {
-        let status = lifecycle::current_status(&cs, &rec);
+        let status = lifecycle::current_status_of(&cs, &rec.id, rec.status);
         if status == Status::Creating {
             continue;
         }
@@ -131,6 +133,13 @@ pub fn ps(root: &Path, a: &PsArgs) -> Result<()> {
     } else {
         None
     };
+    let mut table = String::from(
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}",
+    );
+    if a.size {
+        table.push_str("\t{{.Size}}");
+    }
+    let want = crate::commands::output::fields_read(a.format.as_deref(), &table);
     let values: Vec<Value> = rows
         .iter()
         .map(|(rec, status)| {
@@ -140,15 +149,10 @@ pub fn ps(root: &Path, a: &PsArgs) -> Result<()> {
                 *status,
                 !a.no_trunc,
                 size.then_some(store.as_ref()),
+                want.as_ref(),
             )
         })
         .collect();
-    let mut table = String::from(
-        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}",
-    );
-    if a.size {
-        table.push_str("\t{{.Size}}");
-    }
     crate::commands::output::print_list(&values, &ps_header(), &table, a.format.as_deref())
 }
 
@@ -172,58 +176,48 @@ pub fn ellipsis(s: &str, n: usize) -> String {
     o
 }
 
-/// One container as Docker's container formatter shows it: every field a string.
+/// One container as Docker's container formatter shows it: every field a string. Only
+/// the fields in `want` are worked out (None: all).
 fn ps_row(
     cs: &Containers,
-    rec: &Record,
+    rec: &Summary,
     status: Status,
     trunc: bool,
     size: Option<Option<&berth_image::Store>>,
+    want: Option<&HashSet<String>>,
 ) -> Value {
-    let cmd = rec.command_text();
-    let cmd = if trunc { ellipsis(&cmd, 20) } else { cmd };
-    let labels: Vec<String> = rec
-        .config
-        .labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    let mounts: Vec<String> = rec
-        .mounts
-        .iter()
-        .map(|m| {
-            let n = if m.name.is_empty() {
-                &m.source
-            } else {
-                &m.name
-            };
-            if trunc {
-                ellipsis(n, 15)
-            } else {
-                n.clone()
-            }
-        })
-        .collect();
-    let local = rec.mounts.iter().filter(|m| m.kind == "volume").count();
-    let mut nets: Vec<&str> = rec
-        .network_settings
-        .networks
-        .keys()
-        .map(|k| k.as_str())
-        .collect();
-    // Docker lists `none` and `host` as networks too
-    let mode = rec.host_config.network_mode.as_str();
-    if nets.is_empty() && matches!(mode, "none" | "host") {
-        nets.push(mode);
-    }
-    let size_text = match size {
+    let mut fields: Vec<(&str, Value)> = Vec::new();
+    let mut put = |k: &'static str, v: &dyn Fn() -> String| {
+        if want.is_none_or(|w| w.contains(k)) {
+            fields.push((k, v().into()));
+        }
+    };
+    put("ID", &|| {
+        (if trunc { rec.short_id() } else { &rec.id }).to_string()
+    });
+    put("Names", &|| rec.name.clone());
+    put("Image", &|| rec.image.clone());
+    put("Command", &|| {
+        let cmd = if trunc {
+            ellipsis(&rec.command, 20)
+        } else {
+            rec.command.clone()
+        };
+        format!("{cmd:?}")
+    });
+    put("CreatedAt", &|| created_at(&rec.created));
+    put("RunningFor", &|| rec.created_ago());
+    put("Ports", &|| rec.ports.clone());
+    put("State", &|| status.as_str().to_string());
+    put("Status", &|| rec.status_text(status));
+    put("Size", &|| match size {
         // Docker's SizeRw when sizes were not asked for
         None => "0B".to_string(),
         Some(store) => {
             let (upper, _, _) = berth_image::rootfs::paths(&cs.dir_of(&rec.id));
             let rw = crate::engine::system::du(&upper);
             let image = store
-                .and_then(|s| s.resolve(&rec.image).ok())
+                .and_then(|s| s.resolve(&rec.image_id).ok())
                 .map(|i| i.size())
                 .unwrap_or(0);
             if image > 0 {
@@ -232,26 +226,30 @@ fn ps_row(
                 human_size(rw)
             }
         }
-    };
-    crate::commands::output::row(
-        [
-            ("ID", (if trunc { rec.short_id() } else { &rec.id }).into()),
-            ("Names", rec.bare_name().into()),
-            ("Image", rec.config.image.clone().into()),
-            ("Command", format!("{cmd:?}").into()),
-            ("CreatedAt", created_at(&rec.created).into()),
-            ("RunningFor", rec.created_ago().into()),
-            ("Ports", rec.ports_text().into()),
-            ("State", status.as_str().into()),
-            ("Status", rec.status_text(status).into()),
-            ("Size", size_text.into()),
-            ("Labels", labels.join(",").into()),
-            ("Mounts", mounts.join(",").into()),
-            ("LocalVolumes", local.to_string().into()),
-            ("Networks", nets.join(",").into()),
-        ],
-        Some(&rec.config.labels),
-    )
+    });
+    put("Labels", &|| {
+        let labels: Vec<String> = rec.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        labels.join(",")
+    });
+    put("Mounts", &|| {
+        let mounts: Vec<String> = rec
+            .mounts
+            .iter()
+            .map(|m| {
+                if trunc {
+                    ellipsis(&m.name, 15)
+                } else {
+                    m.name.clone()
+                }
+            })
+            .collect();
+        mounts.join(",")
+    });
+    put("LocalVolumes", &|| {
+        rec.mounts.iter().filter(|m| m.volume).count().to_string()
+    });
+    put("Networks", &|| rec.networks.join(","));
+    crate::commands::output::row(fields, Some(&rec.labels))
 }
 
 /// Go's time.Time.String() of an RFC 3339 time, as Docker's `CreatedAt` columns show it:

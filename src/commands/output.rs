@@ -2,6 +2,8 @@
 //! template, and archives (`save`, `export`). The commands' ground floor: it imports no
 //! other command.
 
+use std::collections::HashSet;
+
 use anyhow::{Context, Result};
 
 use crate::template::Template;
@@ -84,6 +86,29 @@ fn for_terminal(s: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The row fields a list's `format` (as `print_list` takes it) can read, so a verb need not
+/// work out the others: None when it may read any (`json`, `{{.}}`, `index .`, a `.` in
+/// plain text: any `.` not followed by a field's name).
+pub fn fields_read(format: Option<&str>, default_table: &str) -> Option<HashSet<String>> {
+    let f = match format.map(str::trim) {
+        None | Some("" | "table") => default_table,
+        Some("json") => return None,
+        Some(f) => f,
+    };
+    let mut names = HashSet::new();
+    for (i, _) in f.match_indices('.') {
+        let name: String = f[i + 1..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if !name.starts_with(|c: char| c.is_ascii_uppercase()) {
+            return None;
+        }
+        names.insert(name);
+    }
+    Some(names)
 }
 
 /// A list verb's rows (`ps`, `images`, `volume ls`, ...) as Docker's formatter prints them.
@@ -243,6 +268,27 @@ pub fn write_archive(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_format_names_the_fields_it_reads_or_may_read_any() {
+        let set = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<HashSet<_>>());
+        let table = "table {{.ID}}\t{{.Names}}";
+        assert_eq!(fields_read(None, table), set(&["ID", "Names"]));
+        assert_eq!(fields_read(Some("table"), table), set(&["ID", "Names"]));
+        assert_eq!(
+            fields_read(Some("{{.Names}} {{.Label \"k\"}} {{lower .Status}}"), table),
+            set(&["Names", "Label", "Status"])
+        );
+        for any in [
+            "json",
+            "{{json .}}",
+            "{{.}}",
+            "{{index . \"Names\"}}",
+            "{{.Names}}.",
+        ] {
+            assert_eq!(fields_read(Some(any), table), None, "{any}");
+        }
+    }
 
     #[test]
     fn templates() {

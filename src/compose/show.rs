@@ -13,6 +13,7 @@ use super::load::Project;
 use super::plan::{L_FILES, L_PROJECT};
 use crate::engine::container::Containers;
 use crate::engine::lifecycle;
+use crate::engine::summary::Summary;
 
 /// What `compose ps` shows.
 #[derive(Debug, Clone, Default)]
@@ -66,22 +67,23 @@ pub fn ps(root: &Path, p: &Project, o: &PsOptions) -> Result<()> {
     }
     if json_out {
         for (r, st) in &rows {
+            let s = Summary::of(r);
             let v = json!({
                 "ID": r.id,
                 "Name": r.bare_name(),
                 "Names": r.bare_name(),
                 "Image": r.config.image,
-                "Command": format!("{:?}", r.command_text()),
+                "Command": format!("{:?}", s.command),
                 "Project": p.name,
                 "Service": service_of(r),
                 "CreatedAt": r.created,
-                "RunningFor": r.created_ago(),
+                "RunningFor": s.created_ago(),
                 "State": st.as_str(),
-                "Status": r.status_text(*st),
+                "Status": s.status_text(*st),
                 "Health": r.state_health(),
                 "ExitCode": r.state.exit_code,
                 "Labels": r.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
-                "Ports": r.ports_text(),
+                "Ports": s.ports,
                 "Networks": r.host_config.network_mode,
             });
             println!("{v}");
@@ -91,14 +93,15 @@ pub fn ps(root: &Path, p: &Project, o: &PsOptions) -> Result<()> {
     let table: Vec<[String; 7]> = rows
         .iter()
         .map(|(r, st)| {
+            let s = Summary::of(r);
             [
-                r.bare_name().to_string(),
-                r.config.image.clone(),
-                format!("{:?}", r.command_text()),
+                s.name.clone(),
+                s.image.clone(),
+                format!("{:?}", s.command),
                 service_of(r).to_string(),
-                r.created_ago(),
-                r.status_text(*st),
-                r.ports_text(),
+                s.created_ago(),
+                s.status_text(*st),
+                s.ports,
             ]
         })
         .collect();

@@ -294,70 +294,6 @@ pub struct MountPoint {
     pub anonymous: bool,
 }
 
-/// How long ago RFC 3339 time `t` was (zero when it does not parse).
-fn since(t: &str) -> std::time::Duration {
-    let now = crate::monitor::logs::now().as_nanos() as i128;
-    let then = crate::monitor::logs::parse_rfc3339(t).unwrap_or(now);
-    std::time::Duration::from_nanos((now - then).max(0) as u64)
-}
-
-/// The columns Docker's container list (`ps`, `compose ps`) shows, as its API's
-/// `Status`, `Ports`, `Command` and `RunningFor` strings.
-impl Record {
-    /// `Up 5 seconds (healthy)`, `Exited (0) 3 seconds ago`, ...
-    pub fn status_text(&self, status: Status) -> String {
-        use crate::text::human_duration as ago;
-        let health = match self.state_health().as_str() {
-            "" => String::new(),
-            "starting" => " (health: starting)".into(),
-            h => format!(" ({h})"),
-        };
-        match status {
-            Status::Running => format!("Up {}{health}", ago(since(&self.state.started_at))),
-            Status::Paused => format!("Up {} (Paused)", ago(since(&self.state.started_at))),
-            Status::Restarting => format!(
-                "Restarting ({}) {} ago",
-                self.state.exit_code,
-                ago(since(&self.state.finished_at))
-            ),
-            Status::Exited => format!(
-                "Exited ({}) {} ago",
-                self.state.exit_code,
-                ago(since(&self.state.finished_at))
-            ),
-            Status::Created => "Created".into(),
-            other => other.as_str().to_string(),
-        }
-    }
-
-    /// `0.0.0.0:8080->80/tcp, 5353/udp`: what it publishes, and the ports it only exposes.
-    pub fn ports_text(&self) -> String {
-        let mut v = Vec::new();
-        for (cport, binds) in &self.network_settings.ports {
-            match binds {
-                Some(bs) if !bs.is_empty() => v.extend(
-                    bs.iter()
-                        .map(|b| format!("{}:{}->{cport}", b.host_ip, b.host_port)),
-                ),
-                _ => v.push(cport.clone()),
-            }
-        }
-        v.join(", ")
-    }
-
-    /// The command line, path and arguments joined by spaces.
-    pub fn command_text(&self) -> String {
-        let mut parts = vec![self.path.clone()];
-        parts.extend(self.args.iter().cloned());
-        parts.join(" ")
-    }
-
-    /// `5 minutes ago`.
-    pub fn created_ago(&self) -> String {
-        format!("{} ago", crate::text::human_duration(since(&self.created)))
-    }
-}
-
 impl Record {
     pub fn short_id(&self) -> &str {
         &self.id[..12]
@@ -439,7 +375,7 @@ impl Containers {
         check_id(&rec.id)?;
         let p = self.dir_of(&rec.id).join("container.json");
         let old = self.load(&rec.id).ok();
-        super::fsutil::write_private(&p, &serde_json::to_vec_pretty(rec)?)?;
+        super::fsutil::write_private_stamped(&p, &serde_json::to_vec_pretty(rec)?)?;
         // The one place a record's transitions become events (create, start, die, ...).
         super::events::transition(&self.root, old.as_ref(), rec);
         Ok(())

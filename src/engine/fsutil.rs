@@ -57,6 +57,17 @@ pub fn create_private(path: &Path, append: bool) -> Result<File> {
 /// Writes `data` to `path` (mode 0600) through a temp file renamed into place: a reader sees
 /// the old or the new content, never half of it.
 pub fn write_private(path: &Path, data: &[u8]) -> Result<()> {
+    write_private_as(path, data, false)
+}
+
+/// `write_private`, the file's mtime set to the clock's nanoseconds: two writes of one path
+/// never leave the same inode number, size and mtime, whatever the filesystem's timestamp
+/// granularity (the summary cache, summary.rs, keys on those).
+pub fn write_private_stamped(path: &Path, data: &[u8]) -> Result<()> {
+    write_private_as(path, data, true)
+}
+
+fn write_private_as(path: &Path, data: &[u8], stamp: bool) -> Result<()> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy())
@@ -65,6 +76,10 @@ pub fn write_private(path: &Path, data: &[u8]) -> Result<()> {
     let mut f = create_private(&tmp, false)?;
     f.write_all(data)
         .with_context(|| format!("write {}", tmp.display()))?;
+    if stamp {
+        f.set_modified(std::time::SystemTime::now())
+            .with_context(|| format!("set the mtime of {}", tmp.display()))?;
+    }
     drop(f);
     std::fs::rename(&tmp, path).with_context(|| format!("write {}", path.display()))
 }
@@ -205,11 +220,9 @@ pub fn remove_tree(dir: &Path) -> Result<()> {
 /// Detaches every mount below `dir`, deepest first.
 fn detach_mounts_under(dir: &Path) -> Result<()> {
     let prefix = format!("{}/", dir.display());
-    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut points: Vec<String> = mi
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(unescape_mountinfo)
+    let mut points: Vec<String> = mount_points()
+        .unwrap_or_default()
+        .into_iter()
         .filter(|p| p.starts_with(&prefix))
         .collect();
     points.sort_by_key(|p| std::cmp::Reverse(p.len()));
@@ -218,6 +231,18 @@ fn detach_mounts_under(dir: &Path) -> Result<()> {
             .with_context(|| format!("unmount {p}"))?;
     }
     Ok(())
+}
+
+/// Every mount point of this mount namespace (/proc/self/mountinfo), as paths; None when
+/// mountinfo cannot be read.
+pub fn mount_points() -> Option<Vec<String>> {
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    Some(
+        mi.lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .map(unescape_mountinfo)
+            .collect(),
+    )
 }
 
 /// mountinfo writes space, tab, newline and backslash in paths as `\NNN` octal (proc(5)).

@@ -13,6 +13,7 @@ use nix::fcntl::FlockArg;
 use super::base::{is_mountpoint, lock_existing, runtime_root};
 use super::container::{CState, Containers, Record, Status, ZERO_TIME};
 use super::fsutil;
+use super::summary::{self, Summary};
 use super::teardown::{teardown, Level};
 
 /// Whether something (a monitor, a foreground `berth run`) holds the container's `.lock`.
@@ -278,11 +279,15 @@ fn kill_monitor(pid: i32, id: &str) {
 /// The status a container is in now: the record, corrected by the kernel when nothing
 /// watches it any more (a killed monitor).
 pub fn current_status(cs: &Containers, rec: &Record) -> Status {
-    let s = rec.state.status;
-    if !s.is_up() || watched(cs, &rec.id) {
+    current_status_of(cs, &rec.id, rec.state.status)
+}
+
+/// `current_status` of container `id` whose record says `s`.
+pub fn current_status_of(cs: &Containers, id: &str, s: Status) -> Status {
+    if !s.is_up() || watched(cs, id) {
         return s;
     }
-    match rt::state(&runtime_root(&cs.root), &rec.id).map(|s| s.status) {
+    match rt::state(&runtime_root(&cs.root), id).map(|s| s.status) {
         Ok(RtStatus::Paused) => Status::Paused,
         Ok(RtStatus::Running | RtStatus::Created) => Status::Running,
         _ => Status::Exited,
@@ -446,10 +451,15 @@ fn heal_one(cs: &Containers, id: &str) -> Option<Record> {
 /// A record heal has nothing to do for: not running or being made, not a build step, its
 /// rootfs not mounted.
 fn at_rest(cs: &Containers, rec: &Record) -> bool {
-    !rec.state.status.is_up()
-        && rec.state.status != Status::Creating
-        && !rec.config.labels.contains_key(super::build::STEP_LABEL)
-        && !is_mountpoint(&rootfs::paths(&cs.dir_of(&rec.id)).2)
+    settled(
+        rec.state.status,
+        rec.config.labels.contains_key(super::build::STEP_LABEL),
+    ) && !is_mountpoint(&rootfs::paths(&cs.dir_of(&rec.id)).2)
+}
+
+/// `at_rest` but for the mount: a status no process stands behind, not a build step's.
+fn settled(status: Status, build_step: bool) -> bool {
+    !status.is_up() && status != Status::Creating && !build_step
 }
 
 /// Heal runs for whatever command comes next and must not fail it: what it could not
@@ -466,34 +476,57 @@ fn note_errors(cs: &Containers, id: &str, res: Result<()>) {
 
 /// Removes or records what killed berth processes and monitors left behind.
 pub fn heal(root: &Path) -> Result<()> {
-    heal_each(root, |_, _, _| {})
+    heal_each(root, false, |_| {})
 }
 
-/// `heal`, then every container's record, oldest first, each read once where heal read it
-/// already (`ps`).
-pub fn heal_and_list(root: &Path) -> Result<Vec<Record>> {
-    let mut recs = Vec::new();
-    heal_each(root, |cs, id, seen| {
-        if let Some(r) = seen.or_else(|| cs.load(id).ok()) {
-            recs.push(r);
-        }
-    })?;
-    recs.sort_by(|a, b| a.created.cmp(&b.created));
-    Ok(recs)
+/// `heal`, then every container's summary, oldest first (`ps`).
+pub fn heal_and_list(root: &Path) -> Result<Vec<Summary>> {
+    let mut all = Vec::new();
+    heal_each(root, true, |s| all.push(s.clone()))?;
+    all.sort_by(|a, b| a.created.cmp(&b.created));
+    Ok(all)
 }
 
-/// Heals every container under the set's lock, handing each id and its record when heal
-/// read it and left it as it was to `f`; then the networks.
-fn heal_each(root: &Path, mut f: impl FnMut(&Containers, &str, Option<Record>)) -> Result<()> {
+/// Heals every container under the set's lock, handing the summary of each that is left to
+/// `f`; then the networks. A container whose cached summary (summary.rs) is still that of
+/// its record, and which is at rest, costs one statx(2): its record is not read. Only a
+/// list (`list`) writes the cache: the other verbs leave the root as they found it, but
+/// for what they did.
+fn heal_each(root: &Path, list: bool, mut f: impl FnMut(&Summary)) -> Result<()> {
     fsutil::empty_trash(root);
     let cs = Containers::new(root);
     if !cs.dir.exists() {
         return Ok(());
     }
     let set = cs.lock_set()?;
-    for id in cs.ids() {
-        let seen = heal_one(&cs, &id);
-        f(&cs, &id, seen);
+    let mut cache = summary::Cache::open(&cs);
+    let ids = cs.ids();
+    for id in &ids {
+        let mut key = cache.key(id);
+        if let Some(s) = key.and_then(|k| cache.get(id, k)) {
+            if settled(s.status, s.is_build_step()) && !cache.rootfs_mounted(&cs, id) {
+                f(s);
+                continue;
+            }
+        }
+        let rec = match heal_one(&cs, id) {
+            Some(r) => Some(r),
+            None => {
+                // Changed or gone: its key again, before it is read again.
+                key = cache.key(id);
+                cs.load(id).ok()
+            }
+        };
+        if let Some(rec) = rec {
+            let s = Summary::of(&rec);
+            f(&s);
+            if let Some(k) = key {
+                cache.put(k, s);
+            }
+        }
+    }
+    if list {
+        cache.store(&ids);
     }
     drop(set);
     super::network::heal(root);

@@ -36,6 +36,7 @@ pub mod seccomp;
 pub mod snapshot;
 pub mod spec;
 pub mod start;
+pub mod summary;
 pub mod system;
 pub mod teardown;
 pub mod update;
