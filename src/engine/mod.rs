@@ -8,7 +8,7 @@
 //!   .lock                       held by whatever watches the container (monitor, foreground run)
 //!   .state.lock                 guards read-modify-write of container.json
 //!   container.json              the record, shaped as `docker inspect` prints it
-//!   image, layers               the image id and chain ids it stacks on (rmi/gc keep them)
+//!   layers                      the chain ids it stacks on (rmi/gc keep them)
 //!   config.json                 the OCI bundle config made from the image + flags
 //!   container.log[.N]           stdout/stderr as JSON lines (detached and foreground)
 //!   upper/ work/ rootfs/        overlay over the image's layers; rootfs is the mount
@@ -136,8 +136,16 @@ pub fn create_from(
                 finished_at: container::ZERO_TIME.into(),
                 ..CState::default()
             },
-            // Recorded before it is mounted, like every host object after it.
-            host_objects: vec![HostObject::Overlay],
+            // Recorded before they are made, like every host object after them (a
+            // namespace of its own for a bridge network or `none`, made below).
+            host_objects: if matches!(
+                o.network,
+                config::NetworkMode::Bridge(_) | config::NetworkMode::None
+            ) {
+                vec![HostObject::Overlay, HostObject::Netns]
+            } else {
+                vec![HostObject::Overlay]
+            },
             ..Record::default()
         };
         // The record exists before the set lock is released, so the name is taken.
@@ -146,7 +154,6 @@ pub fn create_from(
     };
     berth_runtime::debug::step("engine: container named and locked");
     let res = (|| -> Result<Record> {
-        fsutil::write_private(&dir.join("image"), img.id().to_string().as_bytes())?;
         let chains: Vec<String> = img
             .chain_ids()
             .iter()

@@ -325,11 +325,15 @@ pub fn setup(cs: &Containers, id: &str, plan: &Plan) -> Result<(PathBuf, Option<
     let root = &cs.root;
     let path = netns_path(root, id);
     fsutil::mkdir_private(&root.join("netns"))?;
-    cs.update(id, |r| {
-        if !r.host_objects.contains(&HostObject::Netns) {
-            r.host_objects.push(HostObject::Netns)
-        }
-    })?;
+    // Recorded before it is made (create records it with the container; a start after a
+    // stop may find it gone from the record).
+    if !cs.load(id)?.host_objects.contains(&HostObject::Netns) {
+        cs.update(id, |r| {
+            if !r.host_objects.contains(&HostObject::Netns) {
+                r.host_objects.push(HostObject::Netns)
+            }
+        })?;
+    }
     if plan.atts.is_empty() {
         link::setup(&path, link::Ns::Create, &[])
             .with_context(|| format!("make the network namespace {}", path.display()))?;
