@@ -435,6 +435,8 @@ pub fn template(data: &[u8]) {
         "\u{1}Label": {"app": "web"},
     });
     for t in std::iter::once(&*s).chain(s.lines()) {
+        // The scan of a `--format` for the fields it reads: total, whatever the text.
+        let _ = berth::commands::output::fields_read(Some(t), "table {{.ID}}");
         if let Ok(tmpl) = berth::template::Template::parse(t) {
             if let Ok(out) = tmpl.render(&v) {
                 let _ = berth::commands::output::tabwrite(&out);

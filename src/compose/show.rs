@@ -70,9 +70,9 @@ pub fn ps(root: &Path, p: &Project, o: &PsOptions) -> Result<()> {
             let s = Summary::of(r);
             let v = json!({
                 "ID": r.id,
-                "Name": r.bare_name(),
-                "Names": r.bare_name(),
-                "Image": r.config.image,
+                "Name": s.name,
+                "Names": s.name,
+                "Image": s.image,
                 "Command": format!("{:?}", s.command),
                 "Project": p.name,
                 "Service": service_of(r),
@@ -82,7 +82,7 @@ pub fn ps(root: &Path, p: &Project, o: &PsOptions) -> Result<()> {
                 "Status": s.status_text(*st),
                 "Health": r.state_health(),
                 "ExitCode": r.state.exit_code,
-                "Labels": r.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
+                "Labels": s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
                 "Ports": s.ports,
                 "Networks": r.host_config.network_mode,
             });

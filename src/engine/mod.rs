@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! <root>/containers/.lock       flock guarding the set (create, rename, remove, heal)
+//! <root>/containers/.summaries  what `ps` shows of each container, by record key (summary.rs)
 //! <root>/containers/<id>/       one directory per container
 //!   .lock                       held by whatever watches the container (monitor, foreground run)
 //!   .state.lock                 guards read-modify-write of container.json

@@ -264,7 +264,7 @@ impl Cache {
 
     pub fn put(&mut self, key: Key, s: Summary) {
         match self.find(&s.id) {
-            Ok(i) if self.file.entries[i] == (key, s.clone()) => return,
+            Ok(i) if self.file.entries[i].0 == key && self.file.entries[i].1 == s => return,
             Ok(i) => self.file.entries[i] = (key, s),
             Err(i) => self.file.entries.insert(i, (key, s)),
         }
