@@ -388,6 +388,11 @@ impl Containers {
         let _l =
             super::base::lock_existing(&self.dir_of(id), ".state.lock", FlockArg::LockExclusive)?
                 .with_context(|| format!("no such container: {id}"))?;
+        // Removal moves the directory away under this lock: a record that went while we
+        // waited for it is a container that is gone.
+        if !self.dir_of(id).exists() {
+            bail!("no such container: {id}");
+        }
         let mut rec = self.load(id)?;
         f(&mut rec);
         self.save(&rec)?;

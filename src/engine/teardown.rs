@@ -143,7 +143,16 @@ pub fn teardown(cs: &Containers, id: &str, level: Level) -> Errors {
         debug::step("teardown: objects down");
         // A root still mounted keeps the container, so that `rm` can be tried again.
         if errs.0.is_empty() && dir.exists() {
-            match fsutil::to_trash(&cs.root, &dir) {
+            // Under the record's lock: an update in flight (a second `rm -f`, the monitor)
+            // saves first, and any later one finds the container gone.
+            let state_lock = super::base::lock_existing(
+                &dir,
+                ".state.lock",
+                nix::fcntl::FlockArg::LockExclusive,
+            );
+            let moved = fsutil::to_trash(&cs.root, &dir);
+            drop(state_lock);
+            match moved {
                 Ok(gone) => {
                     debug::step("teardown: directory in the trash");
                     if let Some(n) = &name {
