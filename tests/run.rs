@@ -436,3 +436,33 @@ fn network_container_and_ns_path_join_an_existing_namespace() {
     );
     w.ok(&["rm", "-f", &a]);
 }
+
+/// `run` and `exec` start the process with no signal ignored, as Docker's do: berth's own
+/// SIGPIPE (ignored while it pumps a container's output), or a SIGHUP that nohup made the
+/// caller ignore, must not reach it.
+#[test]
+fn run_and_exec_start_with_no_signal_ignored() {
+    if !root_or_skip("run_and_exec_start_with_no_signal_ignored") {
+        return;
+    }
+    let w = world();
+    let out = w.ok(&["run", "--rm", "bb:1", "grep", "SigIgn", "/proc/self/status"]);
+    assert!(out.contains("SigIgn:\t0000000000000000"), "{out}");
+    let up = w.run_d(&["bb:1", "sleep", "100"]);
+    let out = w.ok(&["exec", &up, "grep", "SigIgn", "/proc/self/status"]);
+    assert!(out.contains("SigIgn:\t0000000000000000"), "{out}");
+    // Under nohup(1), which makes berth ignore SIGHUP.
+    let out = std::process::Command::new("nohup")
+        .arg(BIN)
+        .arg("--root")
+        .arg(w.root())
+        .args(["run", "--rm", "bb:1", "grep", "SigIgn", "/proc/self/status"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("SigIgn:\t0000000000000000"),
+        "{}",
+        text(&out.stdout)
+    );
+}

@@ -600,7 +600,8 @@ pub fn find_executable(name: &str, env: &[String]) -> Result<PathBuf> {
 
 /// Step 8: drop privileges and exec, in this order:
 ///  1. mark every inherited descriptor close-on-exec, first of all, so that no seccomp
-///     filter can refuse it (a profile older than close_range(2) answers EPERM: issue 11);
+///     filter can refuse it (a profile older than close_range(2) answers EPERM: issue 11),
+///     and put every signal back to its default (sys::default_signals);
 ///  2. no_new_privs, or else the seccomp filter: without no_new_privs, seccomp(2) needs
 ///     CAP_SYS_ADMIN, so the filter must go in before the capability drop (runc does the
 ///     same; such a filter must allow the calls below);
@@ -620,6 +621,11 @@ fn finish_and_exec(
     step(
         "close fds",
         crate::sys::cloexec_from(3 + preserve_fds).sys(|| "close_range".into()),
+    )?;
+    // Before any filter, which need not allow rt_sigaction.
+    step(
+        "signals",
+        crate::sys::default_signals().sys(|| "reset signal dispositions".into()),
     )?;
     // Applied at execve like runc's (aa_change_onexec), written while we are still root.
     if let Some(profile) = process

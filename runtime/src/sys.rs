@@ -172,6 +172,52 @@ pub fn cloexec_from_procfs(first: RawFd) -> Result<(), Errno> {
     })
 }
 
+/// Every signal back to its default disposition, and none blocked. A handler goes at
+/// execve(2) by itself, but an ignored signal stays ignored: SIGPIPE, which a Rust
+/// program's runtime ignores (berth-runtime's own, and berth's `run`), SIGINT and SIGQUIT
+/// under a shell's `&`, SIGHUP under nohup(1), or any other a caller ignored would reach
+/// the container's process. Docker's and runc's containers start with none ignored. Raw
+/// rt_sigaction(2), because glibc's sigaction refuses the two real-time signals it keeps
+/// for itself (32, 33) and those can be inherited ignored too. SIGKILL and SIGSTOP
+/// answer EINVAL, which is fine.
+pub fn default_signals() -> Result<(), Errno> {
+    // The kernel's struct sigaction on x86_64 and aarch64: handler, flags, restorer, mask.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let dfl = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: rt_sigaction reads a struct that lives across the call and writes
+        // nothing (old action NULL); SIG_DFL installs no handler code.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &dfl as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            )
+        };
+    }
+    nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    )
+}
+
 /// Makes `fd` the controlling terminal of this (session leader) process: ioctl TIOCSCTTY.
 pub fn set_controlling_tty(fd: RawFd) -> Result<(), Errno> {
     // SAFETY: TIOCSCTTY takes an int argument; fd is owned by the caller.

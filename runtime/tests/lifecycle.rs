@@ -585,3 +585,38 @@ fn features_and_help() {
         assert!(h.contains(verb), "--help lacks {verb}");
     }
 }
+
+#[test]
+fn the_process_starts_with_no_signal_ignored_or_blocked() {
+    if !root_or_skip("the_process_starts_with_no_signal_ignored_or_blocked") {
+        return;
+    }
+    let w = World::new();
+    let b = w.bundle(
+        "sigs",
+        &["grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"],
+    );
+    let id = w.id("sigs");
+    // A caller that ignores signals (nohup's SIGHUP, a shell's `&` SIGINT and SIGQUIT) or
+    // blocks one must not hand that to the container, nor may the runtime's own SIGPIPE.
+    let mut c = w.cmd();
+    c.args(["run", "--bundle", b.path.to_str().expect("utf8"), &id]);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut c, || {
+            for s in [libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGPIPE] {
+                libc::signal(s, libc::SIG_IGN);
+            }
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGUSR1);
+            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let out = c.stdin(std::process::Stdio::null()).output().expect("run");
+    let so = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(so.contains("SigIgn:\t0000000000000000"), "{so}");
+    assert!(so.contains("SigBlk:\t0000000000000000"), "{so}");
+}
