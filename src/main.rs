@@ -1,9 +1,12 @@
 //! `berth`: parse, dispatch, print the error chain once, exit with a meaningful code.
+//!
+//! A C `main` (`no_main`): berth_runtime::start_process says what of Rust's start-up
+//! it replaces, and why.
+#![no_main]
 
 use std::path::Path;
-use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use berth::cli::{
     BuilderCmd, Cli, Cmd, ContainerCmd, ContainerVerb, ImageCmd, ImageVerb, ObjectType, SystemCmd,
@@ -14,13 +17,27 @@ use berth::commands::{
 use berth::engine;
 use berth::exit::{verb_status, EXIT_BERTH};
 
-fn main() -> ExitCode {
+#[no_mangle]
+pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    berth_runtime::start_process();
+    let code = berth_main();
+    berth_runtime::end_process(code)
+}
+
+fn berth_main() -> u8 {
     // A container init re-executed from this binary goes no further.
     berth_runtime::init::maybe_run_init();
     // So is a container's monitor.
     berth::monitor::maybe_run(&engine::host::EngineHost);
     no_error_backtraces();
-    let cli = match Cli::try_parse_from(drop_in_args(std::env::args_os())) {
+    let mut cmd = Cli::command();
+    let parsed = cmd
+        .try_get_matches_from_mut(drop_in_args(std::env::args_os()))
+        .and_then(|mut m| Cli::from_arg_matches_mut(&mut m).map_err(|e| e.format(&mut cmd)));
+    // Not dropped: freeing clap's tree of every verb is a tenth of a short command's own
+    // work, and the process ends soon.
+    std::mem::forget(cmd);
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
     };
@@ -35,11 +52,11 @@ fn main() -> ExitCode {
         berth::sys::default_sigpipe();
     }
     match dispatch(cli) {
-        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Ok(code) => code.clamp(0, 255) as u8,
         Err(e) => {
             let (code, msg) = engine::exit_error(&e);
             eprintln!("berth: {}", berth::for_terminal(&msg));
-            ExitCode::from(verb_status(code, starts).clamp(1, 255) as u8)
+            verb_status(code, starts).clamp(1, 255) as u8
         }
     }
 }
@@ -74,7 +91,7 @@ fn drop_in_args(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi:
 /// Docker's statuses for what the parser refuses: help and version (also a bare `berth` or
 /// `berth image`) succeed, an unknown command is 1, any other usage error (unknown flag, bad
 /// value, missing argument) is 125. clap's message is printed as it is.
-fn usage_error(e: &clap::Error) -> ExitCode {
+fn usage_error(e: &clap::Error) -> u8 {
     use clap::error::ErrorKind;
     let code = match e.kind() {
         ErrorKind::DisplayHelp
@@ -90,7 +107,7 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         // Nothing more can be said if stderr (or stdout, for help) is closed.
         let _ = e.print();
     }
-    ExitCode::from(code)
+    code
 }
 
 /// The container verb `cmd` names, top-level or under `container`.

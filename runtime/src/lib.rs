@@ -23,3 +23,5 @@ pub mod update;
 pub mod wait;
 
 pub use error::{Error, Result};
+/// The start and end of the C `main` of berth and berth-runtime.
+pub use sys::{end_process, start_process};

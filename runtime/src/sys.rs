@@ -172,6 +172,55 @@ pub fn cloexec_from_procfs(first: RawFd) -> Result<(), Errno> {
     })
 }
 
+/// The start of a berth binary (`#![no_main]`, a C `main` that calls this first). Each
+/// berth, berth-runtime and monitor command is a process start, and Rust's own start-up
+/// costs as much as a short command's work: it reads /proc/self/maps (glibc's
+/// pthread_getattr_np, with sscanf) to place a stack guard and sets up a signal stack,
+/// for a "stack overflow" message instead of a plain SIGSEGV. What of it the binaries
+/// rely on is done here: descriptors 0-2 open (on /dev/null when closed, so that no file
+/// opened later becomes stdout) and SIGPIPE ignored. [`end_process`] is the other half.
+pub fn start_process() {
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    // SAFETY: poll reads and writes the three pollfd structs, which live across the call.
+    let polled = loop {
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) };
+        if r >= 0 || Errno::last() != Errno::EINTR {
+            break r >= 0;
+        }
+    };
+    for p in &fds {
+        // SAFETY: F_GETFD on any number is harmless (EBADF when closed).
+        let closed = if polled {
+            p.revents & libc::POLLNVAL != 0
+        } else {
+            (unsafe { libc::fcntl(p.fd, libc::F_GETFD) }) < 0
+        };
+        if closed {
+            // SAFETY: open of a constant C string; the lowest free number is p.fd, since
+            // the lower ones are open by now. It stays open for the life of the process.
+            let fd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+            if fd != p.fd {
+                // SAFETY: abort is always safe; nothing sane is left to print to.
+                unsafe { libc::abort() };
+            }
+        }
+    }
+    // SAFETY: SIG_IGN installs no handler code, so nothing can run in signal context.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+}
+
+/// The end of a berth binary's C `main`: what Rust's runtime does after `main` returns,
+/// flushing the buffered stdout, which C's exit(3) knows nothing about. Returns `code`.
+pub fn end_process(code: u8) -> libc::c_int {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    code.into()
+}
+
 /// Every signal back to its default disposition, and none blocked. A handler goes at
 /// execve(2) by itself, but an ignored signal stays ignored: SIGPIPE, which a Rust
 /// program's runtime ignores (berth-runtime's own, and berth's `run`), SIGINT and SIGQUIT

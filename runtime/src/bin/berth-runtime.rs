@@ -1,9 +1,12 @@
 //! `berth-runtime`: runc's command line over berth's runtime crate, so containerd, runtime
 //! test suites and scripts written for runc can drive it.
+//!
+//! A C `main` (`no_main`): berth_runtime::start_process says what of Rust's start-up
+//! it replaces, and why.
+#![no_main]
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use berth_runtime::container::{self, CreateOpts, ExecOpts, RunOpts};
 use berth_runtime::state::DEFAULT_ROOT;
@@ -226,7 +229,14 @@ struct UpdateArgs {
     container_id: String,
 }
 
-fn main() -> ExitCode {
+#[no_mangle]
+pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    berth_runtime::start_process();
+    let code = runtime_main();
+    berth_runtime::end_process(code)
+}
+
+fn runtime_main() -> u8 {
     berth_runtime::init::maybe_run_init();
     let cli = Cli::parse();
     if cli.debug {
@@ -235,10 +245,10 @@ fn main() -> ExitCode {
     let log = cli.log.clone();
     let fmt = cli.log_format;
     match dispatch(cli) {
-        Ok(code) => ExitCode::from(code),
+        Ok(code) => code,
         Err(e) => {
             report(&e, log, fmt);
-            ExitCode::from(1)
+            1
         }
     }
 }
