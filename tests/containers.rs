@@ -629,9 +629,10 @@ fn rm_removes_the_cgroup_even_when_the_runtime_state_is_gone() {
     w.assert_gone(&id);
 }
 
-/// `ps` keeps a summary of each record (containers/.summaries) and reads a record again only
-/// when it changed: whoever changed it, a cache it cannot read, and a rootfs mounted behind
-/// it (a start killed after its mount) are all seen.
+/// `ps` keeps a summary of each record (containers/.summaries) with the containers'
+/// generation (containers/.gen), and reads a record again only when it changed: a change
+/// by any berth, one killed half-way after mounting a rootfs (the next `ps` heals it), a
+/// record saved under an older generation, and a cache it cannot read are all seen.
 #[test]
 fn ps_summaries_follow_every_change_to_the_records() {
     if !root_or_skip("ps_summaries_follow_every_change_to_the_records") {
@@ -646,38 +647,54 @@ fn ps_summaries_follow_every_change_to_the_records() {
     assert_eq!(ps().trim(), "sum-a Created");
     let cache = w.root().join("containers/.summaries");
     assert!(cache.exists(), "no summaries written");
+    let gen = w.root().join("containers/.gen");
+    let g0 = std::fs::read(&gen).expect("no generation written");
     // A change through berth.
     w.ok(&["rename", "sum-a", "sum-b"]);
+    assert_ne!(
+        std::fs::read(&gen).unwrap(),
+        g0,
+        "a save left the generation"
+    );
     assert_eq!(ps().trim(), "sum-b Created");
-    // A record replaced by a process that never heard of the cache (as a berth killed
-    // after its save would leave it): a new file, the same size.
+    // A record replaced at another generation than the cache's (a berth killed after its
+    // save leaves one): a new file, the same size.
     let rec = w.root().join("containers").join(&id).join("container.json");
     let data = std::fs::read_to_string(&rec).unwrap();
     let changed = data.replace("\"Labels\": {}", "\"Labels\": {\"k\":\"v\"}");
     assert_ne!(changed, data, "the record has no empty Labels: {data}");
     let tmp = rec.with_file_name("edited.tmp");
     std::fs::write(&tmp, &changed).unwrap();
+    std::fs::write(&gen, b"another generation").unwrap();
     std::fs::rename(&tmp, &rec).unwrap();
     assert_eq!(ps().trim(), "sum-b Created k=v");
     // A cache that is not one.
-    std::fs::write(&cache, b"{\"version\":1,\"entries\":[[1,2").unwrap();
+    std::fs::write(&cache, b"{\"version\":2,\"entries\":[[1,2").unwrap();
     assert_eq!(ps().trim(), "sum-b Created k=v");
-    // A mount on its rootfs made after the cache was written: heal takes it down.
+    // A start killed after it mounted the rootfs: the record still says Created, and the
+    // next ps heals the mount away.
     let rootfs = w.root().join("containers").join(&id).join("rootfs");
-    let st = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "tmpfs"])
-        .arg(&rootfs)
-        .status()
+    let mounted = || {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .contains(rootfs.to_str().unwrap())
+    };
+    let o = std::process::Command::new(BIN)
+        .arg("--root")
+        .arg(w.root())
+        .args(["start", &id])
+        .env("BERTH_FAULT", "kill@runtime-create")
+        .stdin(std::process::Stdio::null())
+        .output()
         .unwrap();
-    assert!(st.success());
+    assert!(!o.status.success(), "start was not killed");
+    assert!(mounted(), "the killed start left no mount to heal");
     assert_eq!(ps().trim(), "sum-b Created k=v");
-    let mounted = std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .contains(rootfs.to_str().unwrap());
-    if mounted {
+    let left = mounted();
+    if left {
         let _ = std::process::Command::new("umount").arg(&rootfs).status();
     }
-    assert!(!mounted, "ps left the rootfs mounted");
+    assert!(!left, "ps left the rootfs mounted");
     w.ok(&["rm", &id]);
     w.assert_gone(&id);
 }

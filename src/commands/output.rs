@@ -77,6 +77,9 @@ fn parse(t: &str) -> Result<Template> {
 /// Template output carries image and user text (names, labels, commands) to the terminal:
 /// control characters are escaped, except the tabs and newlines a template writes.
 fn for_terminal(s: &str) -> String {
+    if !s.chars().any(|c| c.is_control() && c != '\t' && c != '\n') {
+        return s.to_string();
+    }
     s.split('\n')
         .map(|l| {
             l.split('\t')
@@ -193,12 +196,13 @@ pub fn tabwrite_min(text: &str, min: usize) -> String {
             }
         }
     }
-    let mut out = String::new();
+    let mut out = String::with_capacity(text.len() + widths.iter().flatten().sum::<usize>());
     for (l, w) in lines.iter().zip(widths) {
         for (j, cell) in l.iter().enumerate() {
             out.push_str(cell);
             if j + 1 < l.len() {
-                out.push_str(&" ".repeat(w[j].saturating_sub(cell.chars().count())));
+                let pad = w[j].saturating_sub(cell.chars().count());
+                out.extend(std::iter::repeat_n(' ', pad));
             }
         }
         out.push('\n');

@@ -4,9 +4,11 @@
 //!
 //! Locks (flock): `containers/.lock` guards the set (create, rename, remove, heal);
 //! `<id>/.lock` is held for as long as something watches the container (its monitor, or the
-//! foreground `berth run`); `<id>/.state.lock` guards read-modify-write of the record.
+//! foreground `berth run`); `<id>/.state.lock` guards read-modify-write of the record;
+//! `containers/.gen` is held shared by every change `ps` must see (see [`Containers::changing`]).
 
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -14,6 +16,9 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 use super::base::lock_file_named;
+
+/// `containers/.gen`: the generation of the containers (`Containers::changing`).
+const GENERATION: &str = ".gen";
 
 /// Docker's zero time, printed for "never".
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
@@ -334,7 +339,7 @@ impl Containers {
     }
 
     /// Exclusive hold on the set (create, rename, remove, heal).
-    pub fn lock_set(&self) -> Result<Flock<std::fs::File>> {
+    pub fn lock_set(&self) -> Result<Flock<File>> {
         super::fsutil::mkdir_private(&self.dir)?;
         lock_file_named(&self.dir, ".lock", FlockArg::LockExclusive)
     }
@@ -371,11 +376,64 @@ impl Containers {
         v
     }
 
+    /// Announces a change of the containers that `ps` may answer from its summaries cache
+    /// (summary.rs): a record saved, a container directory made or removed, a rootfs
+    /// mounted. Writes a new generation into `containers/.gen` holding a shared lock on it,
+    /// and keeps the lock until the returned guard drops, after the change. The new
+    /// generation goes in *before* the change, so a berth killed half-way still leaves it
+    /// changed, and the next `ps` reads every record and heals what was left.
+    pub fn changing(&self) -> Result<Flock<File>> {
+        use std::os::unix::fs::FileExt;
+        let l = self.lock_generation(FlockArg::LockShared)?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let mut g = now.to_le_bytes().to_vec();
+        g.extend_from_slice(&std::process::id().to_le_bytes());
+        l.write_all_at(&g, 0)
+            .with_context(|| format!("write {}", self.dir.join(GENERATION).display()))?;
+        Ok(l)
+    }
+
+    /// The generation of the containers now ([`Containers::changing`]): taken under an
+    /// exclusive lock, so it waits for the changes in flight and is never read between a
+    /// change's new generation and the change itself. None when it cannot be read.
+    pub fn generation(&self) -> Option<Vec<u8>> {
+        use std::io::Read;
+        if !self.dir.join(GENERATION).exists() {
+            // Never changed by a berth that keeps one: a reader creates nothing.
+            return Some(Vec::new());
+        }
+        let mut l = self.lock_generation(FlockArg::LockExclusive).ok()?;
+        let mut g = Vec::new();
+        l.read_to_end(&mut g).ok()?;
+        Some(g)
+    }
+
+    fn lock_generation(&self, arg: FlockArg) -> Result<Flock<File>> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let p = self.dir.join(GENERATION);
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .mode(super::fsutil::FILE_MODE)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(&p)
+            .with_context(|| format!("open {}", p.display()))?;
+        Flock::lock(f, arg).map_err(|(_, e)| anyhow::anyhow!("flock {}: {e}", p.display()))
+    }
+
     pub fn save(&self, rec: &Record) -> Result<()> {
         check_id(&rec.id)?;
         let p = self.dir_of(&rec.id).join("container.json");
         let old = self.load(&rec.id).ok();
-        super::fsutil::write_private_stamped(&p, &serde_json::to_vec_pretty(rec)?)?;
+        {
+            let _changing = self.changing()?;
+            super::fsutil::write_private_stamped(&p, &serde_json::to_vec_pretty(rec)?)?;
+        }
         // The one place a record's transitions become events (create, start, die, ...).
         super::events::transition(&self.root, old.as_ref(), rec);
         Ok(())

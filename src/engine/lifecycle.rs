@@ -499,9 +499,19 @@ fn heal_each(root: &Path, list: bool, mut f: impl FnMut(&Summary)) -> Result<()>
         return Ok(());
     }
     let set = cs.lock_set()?;
-    let mut cache = summary::Cache::open(&cs);
-    let ids = cs.ids();
+    let mut cache = summary::Cache::open(&cs, cs.generation());
+    // Unchanged since the cache was written: its ids are all there are, and its entries of
+    // containers at rest are theirs (summary.rs).
+    let current = cache.current();
+    let ids = if current { cache.ids() } else { cs.ids() };
     for id in &ids {
+        if let Some(s) = cache
+            .entry(id)
+            .filter(|s| current && settled(s.status, s.is_build_step()))
+        {
+            f(s);
+            continue;
+        }
         let mut key = cache.key(id);
         if let Some(s) = key.and_then(|k| cache.get(id, k)) {
             if settled(s.status, s.is_build_step()) && !cache.rootfs_mounted(&cs, id) {

@@ -5,6 +5,7 @@
 //! ```text
 //! <root>/containers/.lock       flock guarding the set (create, rename, remove, heal)
 //! <root>/containers/.summaries  what `ps` shows of each container, by record key (summary.rs)
+//! <root>/containers/.gen        the containers' generation, new before each change (container.rs)
 //! <root>/containers/<id>/       one directory per container
 //!   .lock                       held by whatever watches the container (monitor, foreground run)
 //!   .state.lock                 guards read-modify-write of container.json
@@ -122,6 +123,8 @@ pub fn create_from(
         };
         // The name is the container's from here: the index first, then the record.
         cs.index_name(&name, &id)?;
+        // A directory without a record yet: ps must look, also if we are killed now.
+        let changing = cs.changing()?;
         fsutil::mkdir_private(&dir)?;
         let lock = base::lock_file(&dir, FlockArg::LockExclusive)?;
         // Made here, before anyone else can see the container: update() never creates it.
@@ -151,6 +154,7 @@ pub fn create_from(
         };
         // The record exists before the set lock is released, so the name is taken.
         cs.save(&rec)?;
+        drop(changing);
         lock
     };
     berth_runtime::debug::step("engine: container named and locked");

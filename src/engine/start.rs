@@ -53,6 +53,8 @@ pub fn mount_rootfs(cs: &Containers, rec: &Record) -> Result<()> {
         // then refuses the upper dir; this container's mounts are not volatile.
         let _ = std::fs::remove_dir_all(work.join("work").join("incompat"));
     }
+    // The record says the container is at rest until the start saves it: ps must look.
+    let _changing = cs.changing()?;
     rootfs::mount_overlay(&store, &chains, &upper, &work, &rootfs_dir, volatile)?;
     Ok(())
 }

@@ -7,6 +7,14 @@
 //! saved since (by any berth process, or one killed half-way) no longer matches its entry
 //! and is read again. Only `ps`, in its heal under the set's lock, writes the cache; nothing else
 //! depends on it, so a missing or unreadable one is rebuilt, never trusted.
+//!
+//! The cache also holds the containers' generation as it was read before the list that
+//! wrote it (`Containers::changing`: every record save, container directory made or
+//! removed and rootfs mounted writes a new one first). While the generation is still that
+//! one, nothing changed since, not even half-way by a berth that was killed: the entries
+//! of containers at rest are used as they are, with no statx, no directory read and no
+//! mountinfo. Containers that are up are looked at each time, as their process may have
+//! ended.
 
 use std::collections::{BTreeMap, HashSet};
 use std::os::fd::AsRawFd;
@@ -193,11 +201,14 @@ pub struct Key(u64, u64, i64, u32);
 struct CacheFile {
     /// The layout's version: a cache of another version is dropped.
     version: u32,
+    /// The containers' generation read before the list that wrote it; None for unknown.
+    #[serde(default)]
+    generation: Option<Vec<u8>>,
     /// Sorted by id.
     entries: Vec<(Key, Summary)>,
 }
 
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 const FILE: &str = ".summaries";
 
 /// The summaries cache of one root, open under the set's lock.
@@ -209,10 +220,14 @@ pub struct Cache {
     changed: bool,
     /// The mount points under `containers/`, read from mountinfo at the first question.
     mounted: std::cell::OnceCell<Option<HashSet<String>>>,
+    /// The containers' generation now (`Containers::generation`).
+    generation: Option<Vec<u8>>,
 }
 
 impl Cache {
-    pub fn open(cs: &Containers) -> Cache {
+    /// The cache of `cs`, to be used at generation `generation` (read under the set's lock,
+    /// before the cache).
+    pub fn open(cs: &Containers, generation: Option<Vec<u8>>) -> Cache {
         let path = cs.dir.join(FILE);
         let file = std::fs::read(&path)
             .ok()
@@ -226,7 +241,28 @@ impl Cache {
             file,
             changed: false,
             mounted: Default::default(),
+            generation,
         }
+    }
+
+    /// Whether nothing changed since the cache was written (the generation is the same):
+    /// then its ids are all the containers, and the entries of those at rest are theirs.
+    pub fn current(&self) -> bool {
+        self.generation.is_some() && self.file.generation == self.generation
+    }
+
+    /// The ids the cache has entries for, sorted.
+    pub fn ids(&self) -> Vec<String> {
+        self.file
+            .entries
+            .iter()
+            .map(|(_, s)| s.id.clone())
+            .collect()
+    }
+
+    /// `id`'s entry, whatever its key: for a cache that is [`Cache::current`].
+    pub fn entry(&self, id: &str) -> Option<&Summary> {
+        self.find(id).ok().map(|i| &self.file.entries[i].1)
     }
 
     fn statx(&self, rel: &Path, mask: u32) -> Option<libc::statx> {
@@ -287,10 +323,11 @@ impl Cache {
         self.file
             .entries
             .retain(|(_, s)| ids.binary_search(&s.id).is_ok());
-        if !self.changed && self.file.entries.len() == before {
+        if !self.changed && self.file.entries.len() == before && self.current() {
             return;
         }
         self.file.version = VERSION;
+        self.file.generation = self.generation.take();
         if let Ok(data) = serde_json::to_vec(&self.file) {
             let _ = super::fsutil::write_private(&self.path, &data);
         }
@@ -341,7 +378,7 @@ mod tests {
         let cs = Containers::new(dir.path());
         std::fs::create_dir_all(&cs.dir).unwrap();
         let (a, b) = ("a".repeat(64), "b".repeat(64));
-        let mut c = Cache::open(&cs);
+        let mut c = Cache::open(&cs, None);
         let k = Key(1, 2, 3, 4);
         c.put(k, summary(&b));
         c.put(k, summary(&a));
@@ -349,11 +386,45 @@ mod tests {
         assert!(c.get(&a, Key(1, 2, 3, 5)).is_none(), "another mtime");
         assert!(c.get(&"c".repeat(64), k).is_none());
         c.store(std::slice::from_ref(&a));
-        let c = Cache::open(&cs);
+        let c = Cache::open(&cs, None);
         assert!(c.get(&a, k).is_some());
         assert!(c.get(&b, k).is_none(), "a container not listed was kept");
+        assert!(!c.current(), "no generation known, none trusted");
         // Another layout's cache is not read.
         std::fs::write(cs.dir.join(FILE), b"{\"version\":99,\"entries\":[]}").unwrap();
-        assert!(Cache::open(&cs).get(&a, k).is_none());
+        assert!(Cache::open(&cs, None).get(&a, k).is_none());
+    }
+
+    #[test]
+    fn the_cache_is_current_only_at_the_generation_it_was_written_at() {
+        let dir = tempfile::tempdir().unwrap();
+        let cs = Containers::new(dir.path());
+        std::fs::create_dir_all(&cs.dir).unwrap();
+        let a = "a".repeat(64);
+        let g0 = cs.generation().unwrap();
+        let mut c = Cache::open(&cs, Some(g0.clone()));
+        assert!(!c.current(), "an empty cache was never written");
+        c.put(Key(1, 2, 3, 4), summary(&a));
+        c.store(std::slice::from_ref(&a));
+        let c = Cache::open(&cs, cs.generation());
+        assert!(c.current());
+        assert_eq!(c.ids(), vec![a.clone()]);
+        assert_eq!(c.entry(&a).map(|s| s.id.as_str()), Some(a.as_str()));
+        // A change announced, even one that never happened (a berth killed before it).
+        drop(cs.changing().unwrap());
+        let g1 = cs.generation().unwrap();
+        assert_ne!(g1, g0);
+        assert!(!Cache::open(&cs, Some(g1)).current());
+        // While a change is in flight, the generation waits for it.
+        let held = cs.changing().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let cs2 = Containers::new(dir.path());
+        let t = std::thread::spawn(move || tx.send(cs2.generation()).unwrap());
+        assert!(rx
+            .recv_timeout(std::time::Duration::from_millis(200))
+            .is_err());
+        drop(held);
+        assert!(rx.recv().unwrap().is_some());
+        t.join().unwrap();
     }
 }

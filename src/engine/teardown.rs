@@ -150,7 +150,10 @@ pub fn teardown(cs: &Containers, id: &str, level: Level) -> Errors {
                 ".state.lock",
                 nix::fcntl::FlockArg::LockExclusive,
             );
-            let moved = fsutil::to_trash(&cs.root, &dir);
+            // ps's summaries cache must not keep serving a container that is gone.
+            let moved = cs
+                .changing()
+                .and_then(|_c| fsutil::to_trash(&cs.root, &dir));
             drop(state_lock);
             match moved {
                 Ok(gone) => {
