@@ -2,8 +2,9 @@
 """The day-one CLI with many containers present (issue 10): `ps -a`, `images`, `inspect` of
 one container, and `ps -a --format '{{.Names}}'` for berth, podman and docker, each with N
 created containers of the same busybox image (berth saves it; podman and docker load the
-archive), interleaved (A B C A B C ...), medians and ratios. `inspect` is also timed with no
-other container present, to show whether it grows with the number of containers.
+archive), in shuffled blocks of back-to-back runs of one command (see `interleaved`), medians
+and ratios. `inspect` is also timed with no other container present, to show whether it
+grows with the number of containers.
 
 dockerd is started for the run if it is not running (and stopped after, by its pid).
 
@@ -12,6 +13,7 @@ Usage (root): bench/cli.py [--containers 100] [--runs 20] [--warmup 3] [--no-doc
 """
 import argparse
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -34,14 +36,31 @@ def verbs(prefix, first):
     }
 
 
+# Timed runs of one command back to back (after one untimed), see interleaved.
+BLOCK = 5
+
+
 def interleaved(cmds, runs, warmup):
-    """cmds: {(tool, verb): argv}; returns {(tool, verb): median ms}."""
+    """cmds: {(tool, verb): argv}; returns {(tool, verb): median ms}. Commands run in blocks:
+    one untimed run, then BLOCK timed ones back to back; each round runs every command's
+    block once, in an order shuffled anew (seeded, so runs repeat), so slow drift of the
+    machine spreads over all. Each timed run thus follows a run of the same command, never
+    another tool's: dockerd goes on working after its CLI has exited, and one command at a
+    time in a fixed order made whatever came right after docker pay for that work (berth
+    `ps -a` 2.61 ms there, 1.79 timed alone); a pause after each command instead lets this
+    VM's vCPUs go idle, and every short command then pays for waking them."""
+    rng = random.Random(1)
+    keys = list(cmds)
     times = {k: [] for k in cmds}
-    for i in range(warmup + runs):
-        for k, argv in cmds.items():
-            dt = run_once(argv)
-            if i >= warmup:
-                times[k].append(dt)
+    for _ in range(warmup):
+        for k in keys:
+            run_once(cmds[k])
+    for _ in range(max(1, (runs + BLOCK - 1) // BLOCK)):
+        rng.shuffle(keys)
+        for k in keys:
+            run_once(cmds[k])
+            for _ in range(BLOCK):
+                times[k].append(run_once(cmds[k]))
     return {k: statistics.median(v) * 1000 for k, v in times.items()}
 
 
@@ -83,7 +102,8 @@ def main():
                 cmds[(t, v)] = argv
         med = interleaved(cmds, a.runs, a.warmup)
 
-        print(f"{a.containers} created containers, {a.runs} interleaved runs after {a.warmup} warm-up, medians (ms):")
+        print(f"{a.containers} created containers, {a.runs} runs of each command in shuffled blocks of {BLOCK}"
+              f" after {a.warmup} warm-up, medians (ms):")
         names = list(tools)
         print(f"  {'':<12}" + "".join(f"{t:>10}" for t in names) + "".join(f"{t + '/berth':>14}" for t in names[1:]))
         for v in verbs([], ""):
