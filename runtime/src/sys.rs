@@ -173,7 +173,7 @@ pub fn cloexec_from_procfs(first: RawFd) -> Result<(), Errno> {
 }
 
 /// The start of a berth binary (`#![no_main]`, a C `main` that calls this first). Each
-/// berth, berth-runtime and monitor command is a process start, and Rust's own start-up
+/// berth and berth-runtime command is a process start, and Rust's own start-up
 /// costs as much as a short command's work: it reads /proc/self/maps (glibc's
 /// pthread_getattr_np, with sscanf) to place a stack guard and sets up a signal stack,
 /// for a "stack overflow" message instead of a plain SIGSEGV. What of it the binaries

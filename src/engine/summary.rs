@@ -3,7 +3,7 @@
 //! A `Summary` is the part of a record the list shows. `containers/.summaries` keeps one per
 //! container, each with the identity of the `container.json` it was made from (inode number,
 //! size and the nanosecond mtime `Containers::save` stamps): a list reads one small file and
-//! one statx(2) per container instead of reading and parsing every record, and a record
+//! at most one statx(2) per container instead of reading and parsing every record, and a record
 //! saved since (by any berth process, or one killed half-way) no longer matches its entry
 //! and is read again. Only `ps`, in its heal under the set's lock, writes the cache; nothing else
 //! depends on it, so a missing or unreadable one is rebuilt, never trusted.
