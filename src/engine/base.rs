@@ -25,6 +25,7 @@ pub fn lock_file_named(dir: &Path, name: &str, arg: FlockArg) -> Result<Flock<Fi
     let f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
+        .read(true)
         .write(true)
         .mode(super::fsutil::FILE_MODE)
         .custom_flags(OFlag::O_CLOEXEC.bits())
@@ -39,6 +40,7 @@ pub fn lock_file_named(dir: &Path, name: &str, arg: FlockArg) -> Result<Flock<Fi
 pub fn lock_existing(dir: &Path, name: &str, arg: FlockArg) -> Result<Option<Flock<File>>> {
     let p = dir.join(name);
     let f = match std::fs::OpenOptions::new()
+        .read(true)
         .write(true)
         .custom_flags(OFlag::O_CLOEXEC.bits())
         .open(&p)

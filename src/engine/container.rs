@@ -384,7 +384,7 @@ impl Containers {
     /// changed, and the next `ps` reads every record and heals what was left.
     pub fn changing(&self) -> Result<Flock<File>> {
         use std::os::unix::fs::FileExt;
-        let l = self.lock_generation(FlockArg::LockShared)?;
+        let l = lock_file_named(&self.dir, GENERATION, FlockArg::LockShared)?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
@@ -401,29 +401,16 @@ impl Containers {
     /// change's new generation and the change itself. None when it cannot be read.
     pub fn generation(&self) -> Option<Vec<u8>> {
         use std::io::Read;
-        if !self.dir.join(GENERATION).exists() {
+        match super::base::lock_existing(&self.dir, GENERATION, FlockArg::LockExclusive) {
             // Never changed by a berth that keeps one: a reader creates nothing.
-            return Some(Vec::new());
+            Ok(None) => Some(Vec::new()),
+            Ok(Some(mut l)) => {
+                let mut g = Vec::new();
+                l.read_to_end(&mut g).ok()?;
+                Some(g)
+            }
+            Err(_) => None,
         }
-        let mut l = self.lock_generation(FlockArg::LockExclusive).ok()?;
-        let mut g = Vec::new();
-        l.read_to_end(&mut g).ok()?;
-        Some(g)
-    }
-
-    fn lock_generation(&self, arg: FlockArg) -> Result<Flock<File>> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let p = self.dir.join(GENERATION);
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .mode(super::fsutil::FILE_MODE)
-            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-            .open(&p)
-            .with_context(|| format!("open {}", p.display()))?;
-        Flock::lock(f, arg).map_err(|(_, e)| anyhow::anyhow!("flock {}: {e}", p.display()))
     }
 
     pub fn save(&self, rec: &Record) -> Result<()> {
