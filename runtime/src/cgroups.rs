@@ -258,18 +258,21 @@ pub fn apply_with(
     resources: Option<&LinuxResources>,
 ) -> Result<()> {
     crate::debug::step("cgroup: directories made");
+    let default_res = LinuxResources::default();
+    let resources = resources.unwrap_or(&default_res);
+    let disable_oom_killer = resources
+        .memory()
+        .as_ref()
+        .and_then(|m| m.disable_oom_killer())
+        .unwrap_or(false);
     let m = match opening {
         Some(o) => o.finish(path)?,
         None => manager(path, id)?,
     };
     crate::debug::step("cgroup: libcgroups manager opened");
-    let default_res = LinuxResources::default();
     let opt = ControllerOpt {
-        resources: resources.unwrap_or(&default_res),
-        disable_oom_killer: resources
-            .and_then(|r| r.memory().as_ref())
-            .and_then(|m| m.disable_oom_killer())
-            .unwrap_or(false),
+        resources,
+        disable_oom_killer,
         oom_score_adj: None,
         freezer_state: None,
     };
@@ -287,19 +290,34 @@ pub fn apply_with(
 pub fn make_dirs(record: &mut CgroupRecord) -> Result<(Join, Option<OwnedFd>)> {
     let path = record.path.clone();
     let rel = path.strip_prefix("/").unwrap_or(&path);
-    let made = make_dirs_in(rel, record);
-    // The shared `berth` parent goes with the last container that leaves it, whoever
-    // created it: every container records it (rmdir of a busy parent just fails).
-    if rel.parent() == Some(Path::new(DEFAULT_PARENT)) {
-        for leaf in record.created.clone().iter().filter(|d| d.ends_with(rel)) {
-            if let Some(p) = leaf.parent() {
-                if !record.created.iter().any(|c| c == p) {
-                    record.created.push(p.to_path_buf());
-                }
-            }
-        }
+    make_dirs_in(rel, record)
+}
+
+/// The shared `berth` parents of a container at the default `/berth/<id>`: they go with the
+/// last container that leaves them, whoever created them (`remove` tries them; rmdir of a
+/// busy parent just fails).
+fn shared_parents(record: &CgroupRecord, leaves: &[PathBuf]) -> Vec<PathBuf> {
+    let rel = record.path.strip_prefix("/").unwrap_or(&record.path);
+    if rel.parent() != Some(Path::new(DEFAULT_PARENT)) {
+        return Vec::new();
     }
-    made
+    leaves
+        .iter()
+        .filter_map(|l| l.parent().map(Path::to_path_buf))
+        .collect()
+}
+
+/// Whether `remove` finds every directory in `record.created` without the record: the
+/// container's own directories (from its path) and the shared `berth` parents. Only a path
+/// with new directories above the container's (a `cgroupsPath` with a parent that did not
+/// exist) needs its record saved before the init may go on.
+pub fn derivable(record: &CgroupRecord) -> bool {
+    let rel = record.path.strip_prefix("/").unwrap_or(&record.path);
+    let shared = rel.parent() == Some(Path::new(DEFAULT_PARENT));
+    record
+        .created
+        .iter()
+        .all(|d| d.ends_with(rel) || (shared && d.ends_with(DEFAULT_PARENT)))
 }
 
 fn make_dirs_in(rel: &Path, record: &mut CgroupRecord) -> Result<(Join, Option<OwnedFd>)> {
@@ -459,7 +477,13 @@ pub fn remove(record: &CgroupRecord) -> Result<()> {
         .into_iter()
         .flat_map(|t| t.into_iter().skip(1).rev())
         .collect();
-    for leaf in below.iter().chain(&leaves).chain(record.created.iter()) {
+    let shared = shared_parents(record, &leaves);
+    for leaf in below
+        .iter()
+        .chain(&leaves)
+        .chain(record.created.iter())
+        .chain(&shared)
+    {
         let busy_means_wait = leaves.contains(leaf) || below.contains(leaf);
         // A killed task leaves its cgroup a moment after the signal: EBUSY until then.
         let mut tries = 0;

@@ -154,7 +154,7 @@ fn wrong(st: &State, op: &'static str) -> Error {
 fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let tmp = path.with_extension("berth-tmp");
     fs::write(&tmp, pid.to_string()).ctx("write pid file", &tmp)?;
-    fs::rename(&tmp, path).ctx("write pid file", path)
+    crate::sys::replace_file(&tmp, path).ctx("write pid file", path)
 }
 
 /// Binds exec.sock; the path may exceed sun_path's 108 bytes under a deep --root, so bind
@@ -202,10 +202,16 @@ pub fn create(o: &CreateOpts<'_>) -> Result<Created> {
 /// create, and when the spec asks for a terminal and no console socket is given, a pty
 /// whose master comes back in `Created::pty_master` (for a caller that proxies or logs it).
 pub fn create_with(o: &CreateOpts<'_>, local_console: bool) -> Result<Created> {
+    create_locked(o, local_console).map(|(_, c)| c)
+}
+
+/// create_with, still holding the container's lock (run starts it without reading back the
+/// state it just wrote).
+fn create_locked(o: &CreateOpts<'_>, local_console: bool) -> Result<(ContainerDir, Created)> {
     let dir = ContainerDir::create(o.root, o.id)?;
     let mut st = None;
     match create_inner(o, &dir, &mut st, local_console) {
-        Ok(c) => Ok(c),
+        Ok(c) => Ok((dir, c)),
         Err(e) => {
             // Undo everything: the init (if any), the cgroup, the state directory.
             if let Some(st) = st {
@@ -327,8 +333,10 @@ fn create_inner(
         .into_iter()
         .find(|(t, p)| *t == LinuxNamespaceType::Pid && p.is_some())
         .and_then(|(_, p)| p);
+    let (clone_flags, unshare_flags) = init::clone_flags(&spec);
     let mut child = process::spawn(Spawn {
-        clone_flags: init::clone_flags(&spec),
+        clone_flags,
+        unshare_flags,
         cgroup_v2_dir: if new_userns {
             None
         } else {
@@ -369,7 +377,6 @@ fn create_inner(
             debug_t0: debug::base(),
         };
         process::send_config(&mut child, cfg)?;
-        dir.save(&st)?;
         if new_userns {
             process::write_id_maps(child.pid, &spec)?;
             cgroups::add_pid(&cg_path, o.id, child.pid)?;
@@ -385,7 +392,9 @@ fn create_inner(
             None => {
                 let made = cgroups::make_dirs(&mut st.cgroup);
                 *out = Some(st.clone());
-                dir.save(&st)?;
+                if !cgroups::derivable(&st.cgroup) {
+                    dir.save(&st)?;
+                }
                 let (join, _) = made?;
                 cgroups::apply_with(opening, &cg_path, o.id, resources.as_ref())?;
                 join
@@ -393,6 +402,11 @@ fn create_inner(
         };
         debug::step("cgroup ready");
         child.channel.send(&ToInit::Cgroup(join))?;
+        // The pid (and the cgroup record) reach the state file while the init mounts. A
+        // runtime killed before this leaves no init behind: the init reads or writes its
+        // closed channel before it gets anywhere and exits; the cgroup is found from the
+        // path saved at the start (cgroups::derivable).
+        dir.save(&st)?;
         // Compiled here while the init mounts, instead of in the init after `start`.
         if let Some(s) = linux.seccomp() {
             let progs = crate::seccomp::compile(s).map_err(Error::Seccomp)?;
@@ -573,7 +587,12 @@ pub fn start(root: &Path, id: &str) -> Result<State> {
         return Err(wrong(&st, "start"));
     }
     debug::step("start: state loaded");
-    let mut conn = connect_exec_sock(&dir)?;
+    start_in(&dir, st)
+}
+
+/// Starts a created container whose state `st` the caller read (or wrote) under `dir`'s lock.
+fn start_in(dir: &ContainerDir, mut st: State) -> Result<State> {
+    let mut conn = connect_exec_sock(dir)?;
     use std::io::{Read, Write};
     conn.write_all(b"s").ctx("signal start", dir.exec_sock())?;
     let mut msg = String::new();
@@ -750,6 +769,7 @@ pub fn exec(o: ExecOpts<'_>) -> Result<i32> {
     let existing = cgroups::existing(&st.cgroup.path)?;
     let mut child = process::spawn(Spawn {
         clone_flags: 0,
+        unshare_flags: 0,
         cgroup_v2_dir: existing.v2_dir.as_ref(),
         pid_ns: Some(&pid_ns),
         inherit: console.iter().map(|c| c.child_fd()).collect(),
@@ -809,8 +829,10 @@ pub struct RunOpts<'a> {
 /// create + start, then (unless detached) wait, forward signals, delete; returns the
 /// container's exit status (128+n when killed by signal n).
 pub fn run(o: &RunOpts<'_>) -> Result<i32> {
-    let created = create_with(&o.create, !o.detach)?;
-    if let Err(e) = start(o.create.root, o.create.id) {
+    let (dir, created) = create_locked(&o.create, !o.detach)?;
+    let started = start_in(&dir, created.state.clone());
+    drop(dir);
+    if let Err(e) = started {
         let _ = delete(o.create.root, o.create.id, true);
         return Err(e);
     }

@@ -50,6 +50,8 @@ fn set_inheritable(fd: RawFd, on: bool) -> Result<()> {
 /// What the caller wants the child to inherit and where to put it.
 pub struct Spawn<'a> {
     pub clone_flags: u64,
+    /// Namespaces the init unshares itself, first thing (init::clone_flags).
+    pub unshare_flags: u64,
     pub cgroup_v2_dir: Option<&'a OwnedFd>,
     /// A pid namespace to enter before cloning (setns(CLONE_NEWPID) affects children only).
     pub pid_ns: Option<&'a Path>,
@@ -140,6 +142,12 @@ pub fn spawn(s: Spawn<'_>) -> Result<Child> {
         CString::new(format!("{INIT_ENV}={}", child_end.as_raw_fd()))
             .map_err(|_| Error::Invalid("envp".into()))?,
     ];
+    if s.unshare_flags != 0 {
+        envp.push(
+            CString::new(format!("{}={}", crate::init::UNSHARE_ENV, s.unshare_flags))
+                .map_err(|_| Error::Invalid("envp".into()))?,
+        );
+    }
     if let Some(t0) = crate::debug::base() {
         envp.push(
             CString::new(format!("{}={t0}", crate::debug::ENV))

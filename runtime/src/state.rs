@@ -254,7 +254,7 @@ impl ContainerDir {
             .open(&tmp)
             .ctx("write state", &tmp)?;
         f.write_all(&data).ctx("write state", &tmp)?;
-        fs::rename(&tmp, &path).ctx("rename state", &path)
+        crate::sys::replace_file(&tmp, &path).ctx("rename state", &path)
     }
 
     /// Removes the directory (the lock file goes with it; the flock stays valid until drop).

@@ -216,6 +216,58 @@ fn namespaces_not_listed_are_inherited() {
     assert_gone(&w, &id, 0, &b);
 }
 
+/// The network, IPC and UTS namespaces are created by the init itself, while the runtime
+/// makes the cgroup (init::clone_flags): the container still has its own of each, an `exec`
+/// joins those very ones, and the hostname and a fresh loopback-only network are the
+/// container's.
+#[test]
+fn namespaces_the_init_creates_are_the_containers_own() {
+    if !root_or_skip("namespaces_the_init_creates_are_the_containers_own") {
+        return;
+    }
+    let w = World::new();
+    let mut b = w.bundle("ownns", &["sleep", "30"]);
+    b.config["hostname"] = json!("ownns");
+    b.save();
+    let id = w.id("ownns");
+    let (ok, err) = w.rt_bg(&["create", "--bundle", b.p(), &id]);
+    assert!(ok, "{err}");
+    assert!(w.rt(&["start", &id]).status.success());
+    let pid = w.state(&id)["pid"].as_i64().expect("pid");
+    let ns = |p: String| std::fs::read_link(p).expect("readlink ns");
+    for t in ["net", "ipc", "uts", "mnt", "pid"] {
+        assert_ne!(
+            ns(format!("/proc/{pid}/ns/{t}")),
+            ns(format!("/proc/self/ns/{t}")),
+            "{t}: the container shares the host's"
+        );
+    }
+    let out = w.rt(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "hostname; readlink /proc/self/ns/net; readlink /proc/self/ns/ipc; ls /sys/class/net",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let got = text(&out.stdout);
+    let lines: Vec<&str> = got.lines().collect();
+    assert_eq!(lines[0], "ownns", "{got}");
+    assert_eq!(
+        lines[1],
+        ns(format!("/proc/{pid}/ns/net")).to_string_lossy(),
+        "{got}"
+    );
+    assert_eq!(
+        lines[2],
+        ns(format!("/proc/{pid}/ns/ipc")).to_string_lossy(),
+        "{got}"
+    );
+    assert_eq!(&lines[3..], ["lo"], "{got}");
+    assert!(w.rt(&["delete", "--force", &id]).status.success());
+    assert_gone(&w, &id, 0, &b);
+}
+
 fn apparmor_enabled() -> bool {
     std::path::Path::new("/sys/kernel/security/apparmor").exists()
         && std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")

@@ -81,7 +81,7 @@ fn write_private_as(path: &Path, data: &[u8], stamp: bool) -> Result<()> {
             .with_context(|| format!("set the mtime of {}", tmp.display()))?;
     }
     drop(f);
-    std::fs::rename(&tmp, path).with_context(|| format!("write {}", path.display()))
+    berth_runtime::replace_file(&tmp, path).with_context(|| format!("write {}", path.display()))
 }
 
 /// The entries berth itself makes directly under its root.
