@@ -350,7 +350,7 @@ fn create_inner(
     })?;
     debug::step("cloned");
     // Opened beside the directories (cgroups::Opening); only now, with the init cloned.
-    let opening = if new_userns {
+    let opening = if new_userns || !unified {
         None
     } else {
         cgroups::Opening::start(&cg_path, o.id)

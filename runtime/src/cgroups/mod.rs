@@ -1,6 +1,8 @@
 //! Container cgroups on v1, v2 and hybrid hosts.
 //!
-//! libcgroups applies resources, freezes, lists pids and removes the leaf. Creating the
+//! libcgroups applies resources on v2, freezes and lists pids; on v1 the resources are
+//! written by `v1.rs` (libcgroups' v1 manager costs more to open than the rest of `create`),
+//! and `remove` takes the directories away on both. Creating the
 //! directories and joining are done here, because joining is the hot spot of container start:
 //! on v1 a parent writing a pid into `cgroup.procs` waits for the kernel's global threadgroup
 //! lock and an RCU grace period (6-11 ms here), while a single-threaded child writing `0` into
@@ -23,6 +25,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::state::CgroupRecord;
+
+mod v1;
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 /// Parent of every container cgroup that has no `cgroupsPath` of its own.
@@ -209,10 +213,9 @@ pub fn prepare(path: &Path, id: &str, resources: Option<&LinuxResources>) -> Res
     }
 }
 
-/// A libcgroups manager being opened on a helper thread. Opening one reads mountinfo and
-/// /proc/self/cgroup once per v1 controller (about 2.5 ms on a hybrid host, 1,100 system
-/// calls), and it needs no directory to exist: so `create` starts it right after the clone
-/// and makes the directories meanwhile. Start it only once the process may have threads
+/// A libcgroups v2 manager being opened on a helper thread (v1 needs none: `v1.rs`). It
+/// needs no directory to exist: so `create` starts it right after the clone and makes the
+/// directory meanwhile. Start it only once the process may have threads
 /// (after any fork whose child still runs our code). Dropped unused (a create that failed
 /// first), it still waits for its thread, so no thread outlives the call that started it.
 pub struct Opening(Option<std::thread::JoinHandle<Result<AnyCgroupManager>>>);
@@ -245,7 +248,8 @@ impl Drop for Opening {
     }
 }
 
-/// Applies `linux.resources` with libcgroups (plus the default device rules it adds).
+/// Applies `linux.resources` (plus the default device rules): with libcgroups on v2, by
+/// `v1.rs` on v1 and hybrid hosts.
 pub fn apply(path: &Path, id: &str, resources: Option<&LinuxResources>) -> Result<()> {
     apply_with(None, path, id, resources)
 }
@@ -265,6 +269,11 @@ pub fn apply_with(
         .as_ref()
         .and_then(|m| m.disable_oom_killer())
         .unwrap_or(false);
+    if !is_unified()? {
+        let r = v1::apply(&v1::Dirs::of(path)?, resources, disable_oom_killer);
+        crate::debug::step("cgroup: resources applied");
+        return r;
+    }
     let m = match opening {
         Some(o) => o.finish(path)?,
         None => manager(path, id)?,
