@@ -370,6 +370,11 @@ fn create_inner(
             no_pivot: o.no_pivot,
             join: Join::Done,
             cgroup_v2: unified,
+            cgroup_v1: if unified {
+                Vec::new()
+            } else {
+                cgroups::v1_hierarchies()?
+            },
             console_fd: console.as_ref().map(|c| c.child_fd()),
             new_userns,
             preserve_fds: o.preserve_fds,
@@ -784,6 +789,7 @@ pub fn exec(o: ExecOpts<'_>) -> Result<i32> {
         no_pivot: false,
         join: existing.join,
         cgroup_v2: existing.v2_dir.is_some(),
+        cgroup_v1: Vec::new(),
         console_fd: console.as_ref().map(|c| c.child_fd()),
         new_userns: false,
         preserve_fds: o.preserve_fds,

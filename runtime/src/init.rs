@@ -84,6 +84,9 @@ fn run(mut ch: InitChannel, unshared: Result<()>) -> i32 {
         crate::debug::enable_since(t0);
         crate::debug::step("init: config received");
     }
+    if !cfg.cgroup_v1.is_empty() {
+        cgroups::seed_v1_hierarchies(cfg.cgroup_v1.clone());
+    }
     let res = match unshared {
         Err(e) => Err(Failed("create namespaces".into(), e)),
         Ok(()) => match cfg.mode {

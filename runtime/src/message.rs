@@ -93,6 +93,9 @@ pub struct InitConfig {
     pub no_pivot: bool,
     pub join: Join,
     pub cgroup_v2: bool,
+    /// The parent's cgroups::v1_hierarchies (empty on v2 and for exec), so that the init
+    /// mounts /sys/fs/cgroup without reading mountinfo again.
+    pub cgroup_v1: Vec<(PathBuf, String)>,
     pub console_fd: Option<RawFd>,
     pub new_userns: bool,
     pub preserve_fds: i32,
