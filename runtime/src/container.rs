@@ -202,15 +202,21 @@ pub fn create(o: &CreateOpts<'_>) -> Result<Created> {
 /// create, and when the spec asks for a terminal and no console socket is given, a pty
 /// whose master comes back in `Created::pty_master` (for a caller that proxies or logs it).
 pub fn create_with(o: &CreateOpts<'_>, local_console: bool) -> Result<Created> {
-    create_locked(o, local_console).map(|(_, c)| c)
+    create_locked(o, local_console, false).map(|(_, c)| c)
 }
 
-/// create_with, still holding the container's lock (run starts it without reading back the
-/// state it just wrote).
-fn create_locked(o: &CreateOpts<'_>, local_console: bool) -> Result<(ContainerDir, Created)> {
+/// create_with, still holding the container's lock. With `start_now` (run) the init goes on
+/// from Ready to its startContainer hooks and execve without waiting for `start`: no
+/// exec.sock, no "created" state; what comes back is a running container (poststart hooks
+/// not run yet).
+fn create_locked(
+    o: &CreateOpts<'_>,
+    local_console: bool,
+    start_now: bool,
+) -> Result<(ContainerDir, Created)> {
     let dir = ContainerDir::create(o.root, o.id)?;
     let mut st = None;
-    match create_inner(o, &dir, &mut st, local_console) {
+    match create_inner(o, &dir, &mut st, local_console, start_now) {
         Ok(c) => Ok((dir, c)),
         Err(e) => {
             // Undo everything: the init (if any), the cgroup, the state directory.
@@ -228,6 +234,7 @@ fn create_inner(
     dir: &ContainerDir,
     out: &mut Option<State>,
     local_console: bool,
+    start_now: bool,
 ) -> Result<Created> {
     let bundle = fs::canonicalize(o.bundle).ctx("open bundle", o.bundle)?;
     let spec = load_spec(&bundle)?;
@@ -309,7 +316,11 @@ fn create_inner(
         *out = Some(st.clone());
         dir.save(&st)?;
     }
-    let listener = bind_exec_sock(dir)?;
+    let listener = if start_now {
+        None
+    } else {
+        Some(bind_exec_sock(dir)?)
+    };
     debug::step("exec.sock bound");
     let console = if let Some(sock) = o.console_socket {
         Some(Console::Socket(
@@ -327,7 +338,7 @@ fn create_inner(
     } else {
         None
     };
-    let mut inherit = vec![listener.as_raw_fd()];
+    let mut inherit: Vec<RawFd> = listener.iter().map(|l| l.as_raw_fd()).collect();
     inherit.extend(console.as_ref().map(|c| c.child_fd()));
     let pid_ns = init::namespaces(&spec)
         .into_iter()
@@ -363,7 +374,7 @@ fn create_inner(
         *out = Some(st.clone());
         let cfg = InitConfig {
             mode: Mode::Create {
-                listener_fd: listener.as_raw_fd(),
+                listener_fd: listener.as_ref().map(|l| l.as_raw_fd()),
             },
             spec: spec.clone(),
             rootfs: rootfs.clone(),
@@ -446,7 +457,18 @@ fn create_inner(
             }
             _ => None,
         };
-        st.status = Status::Created;
+        if start_now {
+            // The channel ends when the init's execve closes it, or carries its report.
+            match child.channel.recv()? {
+                None => debug::step("start: init exec'd"),
+                Some(FromInit::Error(report)) => return Err(report.into()),
+                Some(_) => return Err(Error::Invalid("unexpected message from the init".into())),
+            }
+            st.started = true;
+            st.status = Status::Running;
+        } else {
+            st.status = Status::Created;
+        }
         *out = Some(st.clone());
         dir.save(&st)?;
         if let Some(p) = o.pid_file {
@@ -617,6 +639,12 @@ fn start_in(dir: &ContainerDir, mut st: State) -> Result<State> {
         });
         return Err(report.into());
     }
+    poststart(&st);
+    Ok(st)
+}
+
+/// The poststart hooks of a container that has just started; their failures are warnings.
+fn poststart(st: &State) {
     for e in hooks::run_all(
         "poststart",
         &st.post_hooks.poststart,
@@ -624,7 +652,6 @@ fn start_in(dir: &ContainerDir, mut st: State) -> Result<State> {
     ) {
         eprintln!("berth-runtime: warning: {e}");
     }
-    Ok(st)
 }
 
 pub fn state(root: &Path, id: &str) -> Result<State> {
@@ -835,13 +862,9 @@ pub struct RunOpts<'a> {
 /// create + start, then (unless detached) wait, forward signals, delete; returns the
 /// container's exit status (128+n when killed by signal n).
 pub fn run(o: &RunOpts<'_>) -> Result<i32> {
-    let (dir, created) = create_locked(&o.create, !o.detach)?;
-    let started = start_in(&dir, created.state.clone());
+    let (dir, created) = create_locked(&o.create, !o.detach, true)?;
+    poststart(&created.state);
     drop(dir);
-    if let Err(e) = started {
-        let _ = delete(o.create.root, o.create.id, true);
-        return Err(e);
-    }
     if o.detach {
         return Ok(0);
     }

@@ -192,21 +192,26 @@ fn wants_new(spec: &Spec, t: LinuxNamespaceType) -> bool {
 fn create(
     ch: &mut InitChannel,
     cfg: &InitConfig,
-    listener_fd: RawFd,
+    listener_fd: Option<RawFd>,
 ) -> std::result::Result<Never, Failed> {
     let spec = &cfg.spec;
     // The parent passed the listening socket to us alone.
-    let listener =
-        UnixListener::from(crate::sys::take_inherited_fd(listener_fd).ok_or_else(|| {
-            Failed(
-                "listen".into(),
-                Error::Invalid(format!("exec.sock fd {listener_fd} is not open")),
-            )
-        })?);
-    let _ = nix::fcntl::fcntl(
-        listener.as_fd(),
-        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-    );
+    let listener = match listener_fd {
+        Some(fd) => {
+            let l = UnixListener::from(crate::sys::take_inherited_fd(fd).ok_or_else(|| {
+                Failed(
+                    "listen".into(),
+                    Error::Invalid(format!("exec.sock fd {fd} is not open")),
+                )
+            })?);
+            let _ = nix::fcntl::fcntl(
+                l.as_fd(),
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            );
+            Some(l)
+        }
+        None => None,
+    };
 
     // 1. namespaces by path (the cgroup comes while we mount: see join_cgroup)
     step("join namespaces", join_namespaces(spec))?;
@@ -401,8 +406,12 @@ fn create(
     let precompiled: Option<Vec<seccomp::Program>> =
         precompiled.map(|v| v.iter().map(seccomp::Program::from_raw).collect());
 
-    // 7. ready; wait for start
+    // 7. ready; wait for start (run: go on at once, the parent waits on the channel)
     step("report ready", ch.send(&FromInit::Ready))?;
+    let Some(listener) = listener else {
+        let Err(failed) = start_and_exec(cfg, &exe, precompiled);
+        return Err(failed);
+    };
     let mut conn = loop {
         match listener.accept() {
             Ok((c, _)) => break c,
@@ -418,26 +427,38 @@ fn create(
     let mut b = [0u8; 1];
     let _ = conn.read(&mut b);
     drop(listener);
-    let res = (|| {
-        if let Some(h) = hooks.start_container() {
-            step(
-                "startContainer hooks",
-                hooks::run("startContainer", h, &cfg.state_json),
-            )?;
-        }
-        finish_and_exec(
-            spec,
-            &exe,
-            cfg.preserve_fds,
-            crate::reaper::wanted(spec),
-            precompiled,
-        )
-    })();
     // Tell `start` what failed; the channel's parent is gone by now.
-    let Err(Failed(s, e)) = res;
+    let Err(Failed(s, e)) = start_and_exec(cfg, &exe, precompiled);
     let report = serde_json::to_vec(&InitError::new(s, &e)).unwrap_or_default();
     let _ = conn.write_all(&report);
     crate::sys::exit_now(127)
+}
+
+/// Step 8 after `start`: the startContainer hooks, then finish_and_exec; returns only what
+/// failed.
+fn start_and_exec(
+    cfg: &InitConfig,
+    exe: &Exe,
+    precompiled: Option<Vec<seccomp::Program>>,
+) -> std::result::Result<Never, Failed> {
+    let spec = &cfg.spec;
+    if let Some(h) = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.start_container().as_ref())
+    {
+        step(
+            "startContainer hooks",
+            hooks::run("startContainer", h, &cfg.state_json),
+        )?;
+    }
+    finish_and_exec(
+        spec,
+        exe,
+        cfg.preserve_fds,
+        crate::reaper::wanted(spec),
+        precompiled,
+    )
 }
 
 /// Step 2, the cgroup: the parent makes it while we mount, and says how to join once its

@@ -80,7 +80,8 @@ impl From<InitError> for Error {
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Mode {
     /// A new container: set up everything, then wait for `start`.
-    Create { listener_fd: RawFd },
+    /// `listener_fd`: exec.sock, where `start` says go; None: go on at once (run).
+    Create { listener_fd: Option<RawFd> },
     /// A process joining the namespaces of the running init `pid`.
     Exec { pid: i32 },
 }

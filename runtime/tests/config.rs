@@ -336,6 +336,40 @@ fn start_container_hook_runs_inside_and_errors_go_to_the_log() {
     assert!(v["msg"].as_str().unwrap_or("").contains("nope"));
 }
 
+/// `run` does not stop between Ready and the start (its init goes on at once and reports on
+/// the channel); `create` + `start` do. Either way a startContainer hook that fails is the
+/// error, the process never runs, and nothing is left.
+#[test]
+fn a_failing_start_container_hook_stops_run_and_start_alike() {
+    if !root_or_skip("a_failing_start_container_hook_stops_run_and_start_alike") {
+        return;
+    }
+    let w = World::new();
+    let mut b = w.bundle("badhook", &["sh", "-c", "echo ran"]);
+    b.config["hooks"] =
+        json!({"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}]});
+    b.save();
+    let id = w.id("badhook");
+    let (code, out, err) = w.run(&b, &id);
+    assert_ne!(code, 0, "{out}");
+    assert!(!out.contains("ran"), "{out}");
+    assert!(err.contains("startContainer"), "{err}");
+    assert_gone(&w, &id, 0, &b);
+
+    let id = w.id("badhook-cs");
+    let (ok, err) = w.rt_bg(&["create", "--bundle", b.p(), &id]);
+    assert!(ok, "{err}");
+    let out = w.rt(&["start", &id]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("startContainer"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(w.rt(&["delete", "--force", &id]).status.success());
+    assert_gone(&w, &id, 0, &b);
+}
+
 #[test]
 fn ids_above_2147483647_are_refused_not_left_as_root() {
     if !root_or_skip("ids_above_2147483647_are_refused_not_left_as_root") {
