@@ -2,7 +2,7 @@
 //! status guards from state.rs. Every operation takes the container's lock.
 
 use std::fs;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
@@ -537,7 +537,19 @@ fn wait_ready(
 fn teardown(st: &State) -> Vec<Error> {
     let mut errs = Vec::new();
     if st.pid > 0 && state::process_start_time(st.pid) == Some(st.pid_start) {
+        // A pidfd says when it is gone, without polling /proc; it is of the same process
+        // only if the start time still matches once it is open.
+        let pidfd = crate::sys::pidfd_open(st.pid)
+            .ok()
+            .filter(|_| state::process_start_time(st.pid) == Some(st.pid_start));
         let _ = kill(Pid::from_raw(st.pid), Signal::SIGKILL);
+        if let Some(fd) = &pidfd {
+            use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+            let _ = poll(
+                &mut [PollFd::new(fd.as_fd(), PollFlags::POLLIN)],
+                PollTimeout::from(500u16),
+            );
+        }
         for _ in 0..500 {
             // Reap it if it is our child (a failed create); otherwise its parent will.
             let _ = nix::sys::wait::waitpid(

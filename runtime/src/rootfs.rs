@@ -39,6 +39,12 @@ pub fn fd_path(fd: &OwnedFd) -> PathBuf {
 pub fn mkdir_all_in_root(root: &OwnedFd, path: &Path) -> Result<OwnedFd> {
     use std::collections::VecDeque;
     use std::ffi::OsString;
+    // Most destinations exist (/proc, /dev, /sys in an image): one openat2 resolves them
+    // with the same rules as the walk below (RESOLVE_IN_ROOT), instead of an open and a stat
+    // per component.
+    if let Ok(fd) = open_in_root(root, path, OFlag::O_PATH | OFlag::O_DIRECTORY) {
+        return Ok(fd);
+    }
     fn names(p: &Path) -> VecDeque<OsString> {
         p.components()
             .filter_map(|c| match c {

@@ -482,6 +482,19 @@ pub fn child_dup_stdio(fds: &[RawFd; 3]) -> bool {
     true
 }
 
+/// pidfd_open(2): a descriptor of process `pid` that polls readable once it has exited
+/// (also when it is not our child).
+pub fn pidfd_open(pid: i32) -> Result<std::os::fd::OwnedFd, Errno> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just installed this descriptor for this call alone.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
 /// Moves `tmp` to `path` so that a reader finds the old file or the new one, never neither
 /// and never half of one. Where `path` exists the two are exchanged (renameat2
 /// RENAME_EXCHANGE) and the old file, now at `tmp`, is unlinked: ext4 writes back the data
