@@ -205,6 +205,15 @@ pub fn create_with(o: &CreateOpts<'_>, local_console: bool) -> Result<Created> {
     create_locked(o, local_console, false).map(|(_, c)| c)
 }
 
+/// create_with and start in one: the init goes on from Ready to the container's process
+/// without waiting on exec.sock (no "created" state in between; see `create_locked`). For
+/// callers that start what they create at once (run, berth's engine).
+pub fn create_and_start(o: &CreateOpts<'_>, local_console: bool) -> Result<Created> {
+    let (_, created) = create_locked(o, local_console, true)?;
+    poststart(&created.state);
+    Ok(created)
+}
+
 /// create_with, still holding the container's lock. With `start_now` (run) the init goes on
 /// from Ready to its startContainer hooks and execve without waiting for `start`: no
 /// exec.sock, no "created" state; what comes back is a running container (poststart hooks
@@ -874,9 +883,7 @@ pub struct RunOpts<'a> {
 /// create + start, then (unless detached) wait, forward signals, delete; returns the
 /// container's exit status (128+n when killed by signal n).
 pub fn run(o: &RunOpts<'_>) -> Result<i32> {
-    let (dir, created) = create_locked(&o.create, !o.detach, true)?;
-    poststart(&created.state);
-    drop(dir);
+    let created = create_and_start(&o.create, !o.detach)?;
     if o.detach {
         return Ok(0);
     }

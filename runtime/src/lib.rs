@@ -24,4 +24,4 @@ pub mod wait;
 
 pub use error::{Error, Result};
 /// The start and end of the C `main` of berth and berth-runtime.
-pub use sys::{end_process, replace_file, start_process};
+pub use sys::{end_process, pidfd_open, replace_file, start_process};

@@ -239,7 +239,16 @@ pub fn remove(cs: &Containers, id: &str, force: bool, volumes: bool) -> Result<(
         // The container goes whole, so its monitor's own finish (execute berth, record the
         // exit, tear down) would only be undone: the monitor goes first, and this teardown
         // does it all. A foreground `berth run` watching it is left to finish its run.
-        kill_monitor(rec.state.monitor_pid, id);
+        if let Some(gone) = kill_monitor(rec.state.monitor_pid, id) {
+            // Its exit releases the container's lock: waiting on its pidfd sees that at once,
+            // where the flock tries below would sleep a millisecond at a time.
+            use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+            use std::os::fd::AsFd;
+            let _ = poll(
+                &mut [PollFd::new(gone.as_fd(), PollFlags::POLLIN)],
+                PollTimeout::from(200u16),
+            );
+        }
     }
     // Wait for the watcher to finish; with force, keep killing: a monitor that was still
     // starting the container when we first looked may start it after our first kill.
@@ -259,21 +268,25 @@ pub fn remove(cs: &Containers, id: &str, force: bool, volumes: bool) -> Result<(
 }
 
 /// SIGKILL to the container's monitor process, if `pid` is still the monitor of `id` (its
-/// command line says so: a reused pid is left alone).
-fn kill_monitor(pid: i32, id: &str) {
+/// command line says so: a reused pid is left alone). Returns a pidfd of the killed monitor,
+/// opened before the check, so it is of that very process.
+fn kill_monitor(pid: i32, id: &str) -> Option<std::os::fd::OwnedFd> {
     if pid <= 0 {
-        return;
+        return None;
     }
+    let pidfd = berth_runtime::pidfd_open(pid).ok();
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let mut args = cmdline.split(|b| *b == 0);
     let is_monitor = args.next() == Some(super::super::monitor::ARGV0.as_bytes())
         && args.any(|a| a == id.as_bytes());
-    if is_monitor {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
+    if !is_monitor {
+        return None;
     }
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    pidfd
 }
 
 /// The status a container is in now: the record, corrected by the kernel when nothing

@@ -175,7 +175,7 @@ pub fn start_container(cs: &Containers, rec: &Record, attach: Attach) -> Result<
         }
     };
     fault::point("runtime-create")?;
-    let created = rt::create_with(
+    let created = rt::create_and_start(
         &CreateOpts {
             root: &rt_root,
             id: &rec.id,
@@ -191,9 +191,9 @@ pub fn start_container(cs: &Containers, rec: &Record, attach: Attach) -> Result<
     // The init holds its ends now; ours close.
     drop(ends);
     let created = created?;
-    // On failure the caller releases the container (teardown.rs), runtime container and all.
+    // On failure the caller releases the container (teardown.rs), runtime container and all
+    // (here, one whose process runs already).
     fault::point("runtime-start")?;
-    rt::start(&rt_root, &rec.id)?;
     l.pid = created.pid;
     if monitored {
         l.out = l.out.or(created.pty_master);
