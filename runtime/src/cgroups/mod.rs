@@ -485,11 +485,22 @@ fn leaf_dirs(path: &Path) -> Result<Vec<PathBuf>> {
 /// `delete` does not need.
 pub fn remove(record: &CgroupRecord) -> Result<()> {
     let mut first = None;
-    let leaves = if record.path.as_os_str().is_empty() {
+    let all_leaves = if record.path.as_os_str().is_empty() {
         Vec::new()
     } else {
         leaf_dirs(&record.path)?
     };
+    // Most containers are gone whole by now (processes dead, nothing made below their
+    // cgroup): one rmdir per hierarchy. What refuses (busy, or with cgroups below) gets the
+    // walk and the kill.
+    let leaves: Vec<PathBuf> = all_leaves
+        .iter()
+        .filter(|l| match fs::remove_dir(l) {
+            Ok(()) => false,
+            Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+        })
+        .cloned()
+        .collect();
     // The cgroups something made below the container's (a nested manager, systemd in the
     // container) go too, deepest first, as runc's delete removes them.
     let trees: Vec<Vec<PathBuf>> = leaves
@@ -513,7 +524,7 @@ pub fn remove(record: &CgroupRecord) -> Result<()> {
         .into_iter()
         .flat_map(|t| t.into_iter().skip(1).rev())
         .collect();
-    let shared = shared_parents(record, &leaves);
+    let shared = shared_parents(record, &all_leaves);
     for leaf in below
         .iter()
         .chain(&leaves)
