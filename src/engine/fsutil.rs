@@ -295,17 +295,21 @@ pub fn remove_trash_entry(gone: &Path, hold: Option<std::os::fd::OwnedFd>) -> Re
         anyhow::bail!("{} is not in the trash", gone.display());
     }
     detach_mounts_under(gone)?;
-    // flock(1) holds the entry's claim while rm runs, so empty_trash keeps away.
-    let spawned = std::process::Command::new(system_tool("flock"))
-        .arg("--nonblock")
-        .arg(gone)
-        .arg(system_tool("rm"))
+    // The entry's claim (its flock, which keeps empty_trash away) goes with the deleter as
+    // its stdout, which `rm -rf` never writes: it holds the claim as long as it runs. One
+    // exec instead of flock(1) starting rm: under load that exec was a tenth of the CPU
+    // of a `run --rm`.
+    let Some(claimed) = claim(gone) else {
+        return Ok(()); // another deleter has it
+    };
+    let claimed = crate::sys::into_fd_keeping_lock(claimed);
+    let spawned = std::process::Command::new(system_tool("rm"))
         .args(["-rf", "--one-file-system", "--"])
         .arg(gone)
         // `hold` (a detached overlay, rootfs::detach_holding) goes with the deleter as its
-        // stdin, which neither flock nor rm -f reads: the overlay ends when they do.
+        // stdin, which rm -f does not read: the overlay ends when it does.
         .stdin(hold.map_or_else(std::process::Stdio::null, std::process::Stdio::from))
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::from(claimed))
         .stderr(std::process::Stdio::null())
         .spawn();
     match spawned {
