@@ -154,7 +154,7 @@ pub fn launch(host: &dyn Host, root: &Path, id: &str, lock: nix::fcntl::Flock<Fi
             }
             std::process::exit(0);
         }
-        nix::unistd::ForkResult::Parent { .. } => {
+        nix::unistd::ForkResult::Parent { child } => {
             drop(w);
             drop(ours);
             let mut msg = String::new();
@@ -162,6 +162,10 @@ pub fn launch(host: &dyn Host, root: &Path, id: &str, lock: nix::fcntl::Flock<Fi
             if msg == "ok" {
                 return Ok(());
             }
+            // A monitor that failed (or was killed) is on its way out: its exit releases
+            // the container's lock, which the next command must find free (a `ps` right
+            // after would otherwise see the container still watched and leave it as is).
+            let _ = nix::sys::wait::waitpid(child, None);
             let (code, text) = msg.split_once(' ').unwrap_or(("125", "monitor died"));
             Err(anyhow::Error::new(ExitError {
                 code: code.parse().unwrap_or(EXIT_BERTH),
