@@ -328,9 +328,10 @@ fn create_inner(
     let listener = if start_now {
         None
     } else {
-        Some(bind_exec_sock(dir)?)
+        let l = bind_exec_sock(dir)?;
+        debug::step("exec.sock bound");
+        Some(l)
     };
-    debug::step("exec.sock bound");
     let console = if let Some(sock) = o.console_socket {
         Some(Console::Socket(
             UnixStream::connect(sock).ctx("connect console socket", sock)?,

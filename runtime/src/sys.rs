@@ -554,9 +554,8 @@ mod tests {
     /// is simply created.
     #[test]
     fn replace_file_swaps_in_the_new_content() {
-        let d = std::env::temp_dir().join(format!("berth-replace-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        let (tmp, path) = (d.join(".f.tmp"), d.join("f"));
+        let t = tempfile::tempdir().unwrap();
+        let (tmp, path) = (t.path().join(".f.tmp"), t.path().join("f"));
         std::fs::write(&tmp, "one").unwrap();
         replace_file(&tmp, &path).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "one");
@@ -569,7 +568,6 @@ mod tests {
             "no temp file is an error"
         );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "two");
-        std::fs::remove_dir_all(&d).unwrap();
     }
 
     /// The fallback for kernels without close_range marks inherited descriptors.

@@ -300,11 +300,11 @@ mod tests {
 
     /// A directory standing in for the container's cgroup in each hierarchy, with the files
     /// the kernel would have made (empty, or holding `limit`).
-    fn fake(controllers: &[&str], files: &[(&str, &str)]) -> (tempdir::Dir, Dirs) {
-        let t = tempdir::Dir::new();
+    fn fake(controllers: &[&str], files: &[(&str, &str)]) -> (tempfile::TempDir, Dirs) {
+        let t = tempfile::tempdir().unwrap();
         let mut v = Vec::new();
         for c in controllers {
-            let d = t.0.join(c);
+            let d = t.path().join(c);
             fs::create_dir_all(&d).unwrap();
             for (f, content) in files {
                 fs::write(d.join(f), content).unwrap();
@@ -312,28 +312,6 @@ mod tests {
             v.push((c.split(',').map(str::to_string).collect(), d));
         }
         (t, Dirs(v))
-    }
-
-    mod tempdir {
-        pub struct Dir(pub std::path::PathBuf);
-        impl Dir {
-            pub fn new() -> Dir {
-                use std::sync::atomic::{AtomicU32, Ordering};
-                static N: AtomicU32 = AtomicU32::new(0);
-                let p = std::env::temp_dir().join(format!(
-                    "berth-v1-{}-{}",
-                    std::process::id(),
-                    N.fetch_add(1, Ordering::Relaxed)
-                ));
-                std::fs::create_dir_all(&p).unwrap();
-                Dir(p)
-            }
-        }
-        impl Drop for Dir {
-            fn drop(&mut self) {
-                let _ = std::fs::remove_dir_all(&self.0);
-            }
-        }
     }
 
     fn res(json: serde_json::Value) -> LinuxResources {
