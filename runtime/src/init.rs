@@ -5,7 +5,7 @@
 //! container can never be the host's binary (CVE-2019-5736). It then arrives here, reads its
 //! `InitConfig` from the channel and walks the numbered steps below, reporting the step that
 //! failed. Steps, in order (each needs the one before):
-//!  1. join namespaces given by path
+//!  1. join namespaces given by path; bring `lo` up in a network namespace of our own
 //!  2. while mounting (before the first cgroup mount): join the cgroup the parent made in the
 //!     meantime (v1 fast path: still single-threaded, write 0 to `tasks`), then unshare the
 //!     cgroup namespace so its root is the container's cgroup
@@ -215,6 +215,16 @@ fn create(
 
     // 1. namespaces by path (the cgroup comes while we mount: see join_cgroup)
     step("join namespaces", join_namespaces(spec))?;
+    // A network namespace of our own starts with `lo` down; runc and crun bring it up.
+    if namespaces(spec)
+        .iter()
+        .any(|(t, p)| *t == LinuxNamespaceType::Network && p.is_none())
+    {
+        step(
+            "bring up lo",
+            crate::sys::loopback_up().sys(|| "bring up lo".into()),
+        )?;
+    }
     step(
         "setsid",
         nix::unistd::setsid().map(|_| ()).sys(|| "setsid".into()),

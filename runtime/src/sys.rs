@@ -293,6 +293,46 @@ pub fn set_winsize(fd: RawFd, rows: u16, cols: u16) -> Result<(), Errno> {
     Ok(())
 }
 
+/// Brings `lo` up in the calling process's network namespace (SIOCGIFFLAGS, then
+/// SIOCSIFFLAGS with IFF_UP), as runc and crun do for a network namespace they create.
+pub fn loopback_up() -> Result<(), Errno> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: socket(2) takes no pointers; the descriptor is owned (and closed) below.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: `raw` is a new descriptor that nothing else owns.
+    let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: ifreq is plain data, valid when zeroed.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(b"lo") {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: both ioctls read (and SIOCGIFFLAGS writes) the ifreq that lives across the
+    // calls; the flags member of its union is the one these requests use.
+    unsafe {
+        if libc::ioctl(
+            sock.as_raw_fd(),
+            libc::SIOCGIFFLAGS,
+            &mut req as *mut libc::ifreq,
+        ) < 0
+        {
+            return Err(Errno::last());
+        }
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(
+            sock.as_raw_fd(),
+            libc::SIOCSIFFLAGS,
+            &req as *const libc::ifreq,
+        ) < 0
+        {
+            return Err(Errno::last());
+        }
+    }
+    Ok(())
+}
+
 /// Reads the window size of a terminal (TIOCGWINSZ).
 pub fn get_winsize(fd: RawFd) -> Option<(u16, u16)> {
     let mut ws = libc::winsize {

@@ -218,8 +218,8 @@ fn namespaces_not_listed_are_inherited() {
 
 /// The network, IPC and UTS namespaces are created by the init itself, while the runtime
 /// makes the cgroup (init::clone_flags): the container still has its own of each, an `exec`
-/// joins those very ones, and the hostname and a fresh loopback-only network are the
-/// container's.
+/// joins those very ones, and the hostname and a fresh loopback-only network (`lo` up) are
+/// the container's.
 #[test]
 fn namespaces_the_init_creates_are_the_containers_own() {
     if !root_or_skip("namespaces_the_init_creates_are_the_containers_own") {
@@ -247,7 +247,8 @@ fn namespaces_the_init_creates_are_the_containers_own() {
         &id,
         "sh",
         "-c",
-        "hostname; readlink /proc/self/ns/net; readlink /proc/self/ns/ipc; ls /sys/class/net",
+        "hostname; readlink /proc/self/ns/net; readlink /proc/self/ns/ipc; \
+         cat /sys/class/net/lo/flags; ls /sys/class/net",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let got = text(&out.stdout);
@@ -263,7 +264,9 @@ fn namespaces_the_init_creates_are_the_containers_own() {
         ns(format!("/proc/{pid}/ns/ipc")).to_string_lossy(),
         "{got}"
     );
-    assert_eq!(&lines[3..], ["lo"], "{got}");
+    // IFF_UP | IFF_LOOPBACK: `lo` is up, as runc and crun leave it.
+    assert_eq!(lines[3], "0x9", "{got}");
+    assert_eq!(&lines[4..], ["lo"], "{got}");
     assert!(w.rt(&["delete", "--force", &id]).status.success());
     assert_gone(&w, &id, 0, &b);
 }

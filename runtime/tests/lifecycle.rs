@@ -549,7 +549,14 @@ fn user_namespace_maps_root() {
         return;
     }
     let w = World::new();
-    let mut b = w.bundle("userns", &["sh", "-c", "id -u; cat /proc/self/uid_map"]);
+    let mut b = w.bundle(
+        "userns",
+        &[
+            "sh",
+            "-c",
+            "id -u; cat /proc/self/uid_map; cat /sys/class/net/lo/flags",
+        ],
+    );
     b.config["linux"]["namespaces"]
         .as_array_mut()
         .expect("ns")
@@ -562,6 +569,8 @@ fn user_namespace_maps_root() {
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("0\n"), "{out}");
     assert!(out.contains("100000"), "{out}");
+    // The network namespace comes with the user namespace, and `lo` is up in it too.
+    assert!(out.ends_with("0x9\n"), "{out}");
     assert_gone(&w, &id, 0, &b);
 }
 

@@ -141,11 +141,8 @@ pub fn create_from(
                 ..CState::default()
             },
             // Recorded before they are made, like every host object after them (a
-            // namespace of its own for a bridge network or `none`, made below).
-            host_objects: if matches!(
-                o.network,
-                config::NetworkMode::Bridge(_) | config::NetworkMode::None
-            ) {
+            // namespace of its own for a bridge network, made below).
+            host_objects: if matches!(o.network, config::NetworkMode::Bridge(_)) {
                 vec![HostObject::Overlay, HostObject::Netns]
             } else {
                 vec![HostObject::Overlay]
@@ -179,13 +176,14 @@ pub fn create_from(
         berth_runtime::debug::step("engine: overlay mounted");
         let (mut mounts, points) = resolve_mounts(&cs, &id, img, o, &rootfs_dir)?;
         fault::point("volumes")?;
-        // Its own namespace for a bridge network or `none` (whose `lo` is up, as Docker's):
-        // made now, before the runtime starts, and again by `start` after a stop.
+        // Its own namespace for a bridge network: made now, before the runtime starts, and
+        // again by `start` after a stop. `none` is the runtime's new namespace, with `lo` up
+        // (as Docker's): nothing outside the container's processes holds it, and no network
+        // can be connected to it later (attach::connect), so nothing needs it kept.
         let plan = match &o.network {
             config::NetworkMode::Bridge(atts) => {
                 Some(network::attach::Plan::of(o, atts, &exposed_of(img)))
             }
-            config::NetworkMode::None => Some(network::attach::Plan::default()),
             _ => None,
         };
         let (netns, nameserver) = match &plan {

@@ -23,7 +23,8 @@ use crate::engine::{fault, fsutil};
 /// address or port, as Docker's).
 #[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Default)]
 pub struct Plan {
-    /// Bridge attachments; empty: `--network none` (a namespace with `lo` up).
+    /// Bridge attachments; empty: `--network none` of a container made before the runtime
+    /// made that namespace itself (a namespace with `lo` up, kept for its `start`).
     pub atts: Vec<AttPlan>,
     pub ports: Vec<PortSpec>,
     pub publish_all: bool,
@@ -319,7 +320,8 @@ fn port_map(ports: &[PortLease]) -> BTreeMap<String, Option<Vec<PortBinding>>> {
 }
 
 /// Sets container `id` up on the networks `atts` (the first gives the default route and
-/// carries the published ports); no attachment: a namespace with only `lo`, up. Returns
+/// carries the published ports); no attachment (a `--network none` container of an earlier
+/// berth, whose config.json joins the namespace by path): a namespace with only `lo`, up. Returns
 /// the namespace's path and the DNS server of its first network when that runs.
 pub fn setup(cs: &Containers, id: &str, plan: &Plan) -> Result<(PathBuf, Option<Ipv4Addr>)> {
     let root = &cs.root;
