@@ -60,6 +60,75 @@ pub fn fork_single_threaded() -> Result<nix::unistd::ForkResult> {
     unsafe { nix::unistd::fork() }.context("fork")
 }
 
+/// Points fds 0, 1, 2 at /dev/null.
+pub fn null_stdio() {
+    if let Ok(null) = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        for fd in 0..3 {
+            // Best effort: a descriptor that cannot be pointed at /dev/null stays as it was.
+            let _ = dup_onto(&null, fd);
+        }
+    }
+}
+
+/// For a forked child that outlives its parent's work: stdio on /dev/null and every other
+/// descriptor closed but `keep`, so that it holds none of the parent's (a pipe a caller
+/// reads to its end, a container's lock). Returns `keep`'s numbers as they are now (one
+/// below 3 is moved above stdio first).
+pub fn only_descriptors(keep: &[RawFd]) -> Vec<RawFd> {
+    let mut kept: Vec<RawFd> = keep
+        .iter()
+        .map(|&fd| match fd {
+            // SAFETY: F_DUPFD on a descriptor number makes a new one (>= 3) or fails; the
+            // old number is closed with the other stdio below.
+            0..=2 => unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) },
+            _ => fd,
+        })
+        .filter(|&fd| fd >= 3)
+        .collect();
+    null_stdio();
+    kept.sort_unstable();
+    let mut from: RawFd = 3;
+    for &fd in kept.iter().chain(std::iter::once(&RawFd::MAX)) {
+        if fd > from {
+            let last = if fd == RawFd::MAX {
+                u32::MAX
+            } else {
+                fd as u32 - 1
+            };
+            // SAFETY: close_range(2) closes descriptor numbers only; none in the range is
+            // used again by this process (the caller keeps only `keep`, skipped here).
+            let r = unsafe { libc::syscall(libc::SYS_close_range, from as u32, last, 0u32) };
+            if r < 0 {
+                // Before Linux 5.9: one close(2) per number that is open.
+                let open: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
+                    .map(|d| {
+                        d.flatten()
+                            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                for n in open.into_iter().filter(|&n| n >= from && n as u32 <= last) {
+                    // SAFETY: as above, a number this process no longer uses.
+                    unsafe { libc::close(n) };
+                }
+            }
+        }
+        from = fd.saturating_add(1);
+    }
+    kept
+}
+
+/// Ends a forked child at once: no exit handlers, no flush of buffers it shares with its
+/// parent.
+pub fn exit_child(code: i32) -> ! {
+    // SAFETY: _exit(2) ends the process; nothing runs after it.
+    unsafe { libc::_exit(code) }
+}
+
 /// Takes ownership of descriptor `fd` that the process this one replaced (by exec) handed
 /// over by number; None for -1 or a number that is not open.
 pub fn take_inherited_fd(fd: RawFd) -> Option<OwnedFd> {

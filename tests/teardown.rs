@@ -126,3 +126,40 @@ fn a_failed_teardown_says_so_and_keeps_the_container_for_another_rm() {
     w.ok(&["rm", "-f", &id]);
     w.assert_gone(&id);
 }
+
+/// `rm` returns while its container's files are still being deleted, and the deleter
+/// holds none of its descriptors: a script reading `berth rm`'s output to its end (as
+/// `$(berth rm ...)` does) gets it when berth exits, not when the deletion ends.
+#[test]
+fn rm_returns_before_the_deletion_and_leaves_the_callers_pipes_alone() {
+    if !root_or_skip("rm_returns_before_the_deletion_and_leaves_the_callers_pipes_alone") {
+        return;
+    }
+    let w = World::with_busybox();
+    let name = format!("bulky-{}", std::process::id());
+    // 30000 files in the container's upper layer: a deletion of some tenths of a second.
+    let out = w.berth(&[
+        "run",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        "mkdir /d && cd /d && seq 1 30000 | xargs touch",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let trash = w.root().join("trash");
+    let entries = || std::fs::read_dir(&trash).map_or(0, |r| r.count());
+    // output(): stdout and stderr are pipes read to their end.
+    let out = w.berth(&["rm", &name]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), name);
+    assert_eq!(
+        entries(),
+        1,
+        "rm's output ended only when its deletion did (or nothing was deleted in the background)"
+    );
+    w.eventually(30, "the deletion to end", || entries() == 0);
+}

@@ -10,6 +10,7 @@
 
 use std::fs::{DirBuilder, File, OpenOptions, Permissions};
 use std::io::Write;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
@@ -284,9 +285,10 @@ pub fn check_root(root: &Path) -> Result<()> {
 /// Deletes a trash entry without waiting for it: what was removed is already out of every
 /// namespace (renamed into the trash), so only its blocks remain, and deleting a
 /// container's directories costs 5-30 ms of ext4 work that `run --rm` and `rm` need not
-/// wait for. A detached `rm -rf --one-file-system` does it (mounts below were detached
-/// first); if it cannot be started, the deletion happens here. Whatever a killed deleter
-/// leaves, the next command's `empty_trash` takes.
+/// wait for. A fork of this process does it (mounts below were detached first), or, from
+/// a process with threads (which may not fork to run Rust code), a detached `rm -rf
+/// --one-file-system`; if neither can be started, the deletion happens here. Whatever a
+/// killed deleter leaves, the next command's `empty_trash` takes.
 pub fn remove_trash_entry(gone: &Path, hold: Option<std::os::fd::OwnedFd>) -> Result<()> {
     let trash = gone
         .parent()
@@ -295,14 +297,35 @@ pub fn remove_trash_entry(gone: &Path, hold: Option<std::os::fd::OwnedFd>) -> Re
         anyhow::bail!("{} is not in the trash", gone.display());
     }
     detach_mounts_under(gone)?;
-    // The entry's claim (its flock, which keeps empty_trash away) goes with the deleter as
-    // its stdout, which `rm -rf` never writes: it holds the claim as long as it runs. One
-    // exec instead of flock(1) starting rm: under load that exec was a tenth of the CPU
-    // of a `run --rm`.
+    // The entry's claim (its flock, which keeps empty_trash away) goes with the deleter: it
+    // holds the claim as long as it runs.
     let Some(claimed) = claim(gone) else {
         return Ok(()); // another deleter has it
     };
     let claimed = crate::sys::into_fd_keeping_lock(claimed);
+    // A fork, not an exec: rm(1)'s exec, dynamic loading, locale and CPU probing were
+    // three fifths of its CPU, and the deleter runs beside the next container's start.
+    if let Ok(fork) = crate::sys::fork_single_threaded() {
+        match fork {
+            nix::unistd::ForkResult::Child => {
+                // Out of the caller's session (a ^C for it is not for us) and holding none
+                // of its descriptors but the claim and the overlay's last one (`hold`, a
+                // detached rootfs::detach_holding), which end with us.
+                let _ = nix::unistd::setsid();
+                let keep: Vec<RawFd> = std::iter::once(claimed.as_raw_fd())
+                    .chain(hold.as_ref().map(|h| h.as_raw_fd()))
+                    .collect();
+                crate::sys::only_descriptors(&keep);
+                // Nothing is mounted below `gone` (detached above), and nothing mounts in
+                // the trash.
+                let code = i32::from(std::fs::remove_dir_all(gone).is_err());
+                crate::sys::exit_child(code)
+            }
+            // Our copies of the claim and `hold` close; the deleter's keep them.
+            nix::unistd::ForkResult::Parent { .. } => return Ok(()),
+        }
+    }
+    // The claim is rm's stdout, which `rm -rf` never writes.
     let spawned = std::process::Command::new(system_tool("rm"))
         .args(["-rf", "--one-file-system", "--"])
         .arg(gone)

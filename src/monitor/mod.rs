@@ -115,16 +115,6 @@ fn exec_path(exe: &Path, args: &[String], keep: &[RawFd]) -> Result<()> {
     Err(anyhow!("execute {} as monitor: {e}", exe.display()))
 }
 
-/// Points fds 0, 1, 2 at /dev/null.
-pub fn null_stdio() {
-    if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
-        for fd in 0..3 {
-            // Best effort: a descriptor that cannot be pointed at /dev/null stays as it was.
-            let _ = sys::dup_onto(&null, fd);
-        }
-    }
-}
-
 /// What the forked child sends the caller: "ok" or "<exit code> <message>".
 fn notify(fd: Option<OwnedFd>, msg: &str) {
     if let Some(fd) = fd {
@@ -146,7 +136,7 @@ pub fn launch(host: &dyn Host, root: &Path, id: &str, lock: nix::fcntl::Flock<Fi
             drop(r);
             let _ = nix::unistd::setsid();
             let _ = std::env::set_current_dir("/");
-            null_stdio();
+            sys::null_stdio();
             let mut note = Some(w);
             if let Err(e) = start_and_loop(host, root, id, lock_fd, &mut note) {
                 let (code, msg) = host.exit_status(&e);
