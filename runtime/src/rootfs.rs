@@ -45,6 +45,29 @@ pub fn mkdir_all_in_root(root: &OwnedFd, path: &Path) -> Result<OwnedFd> {
     if let Ok(fd) = open_in_root(root, path, OFlag::O_PATH | OFlag::O_DIRECTORY) {
         return Ok(fd);
     }
+    // Next most: only the last component is missing (/dev/pts on the new /dev tmpfs, each
+    // /sys/fs/cgroup/<controller>): its parent resolved the same way, then one mkdirat and
+    // an open that follows nothing. Anything else (a dangling symlink as the last
+    // component, a missing parent) takes the walk.
+    if let (Some(parent), Some(Component::Normal(last))) =
+        (path.parent(), path.components().next_back())
+    {
+        if let Ok(pfd) = open_in_root(root, parent, OFlag::O_DIRECTORY | OFlag::O_RDONLY) {
+            if matches!(
+                mkdirat(pfd.as_fd(), last, Mode::from_bits_truncate(0o755)),
+                Ok(()) | Err(Errno::EEXIST)
+            ) {
+                if let Ok(fd) = nix::fcntl::openat(
+                    pfd.as_fd(),
+                    last,
+                    OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                ) {
+                    return Ok(fd);
+                }
+            }
+        }
+    }
     fn names(p: &Path) -> VecDeque<OsString> {
         p.components()
             .filter_map(|c| match c {
@@ -667,6 +690,63 @@ mod tests {
 
     fn v(s: &[&str]) -> Vec<String> {
         s.iter().map(|x| x.to_string()).collect()
+    }
+
+    fn open_dir(p: &Path) -> OwnedFd {
+        nix::fcntl::open(p, OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty()).unwrap()
+    }
+
+    /// What mkdir_all_in_root made is the directory inside the root: `made` relative to it.
+    fn is_inside(fd: &OwnedFd, root: &Path, made: &str) -> bool {
+        let got = std::fs::read_link(fd_path(fd)).unwrap();
+        got == root.join(made)
+    }
+
+    #[test]
+    fn mkdir_all_in_root_makes_missing_directories_inside_the_root() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("rootfs");
+        std::fs::create_dir_all(root.join("dev")).unwrap();
+        let r = open_dir(&root);
+        // The last component only, then a whole missing chain, then one that exists.
+        let fd = mkdir_all_in_root(&r, Path::new("/dev/pts")).unwrap();
+        assert!(is_inside(&fd, &root, "dev/pts"));
+        let fd = mkdir_all_in_root(&r, Path::new("/sys/fs/cgroup/cpu")).unwrap();
+        assert!(is_inside(&fd, &root, "sys/fs/cgroup/cpu"));
+        let fd = mkdir_all_in_root(&r, Path::new("/dev")).unwrap();
+        assert!(is_inside(&fd, &root, "dev"));
+        // A file where a directory is wanted is an error, not replaced.
+        std::fs::write(root.join("dev/null"), "").unwrap();
+        assert!(mkdir_all_in_root(&r, Path::new("/dev/null")).is_err());
+    }
+
+    #[test]
+    fn mkdir_all_in_root_follows_symlinks_inside_the_root_only() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("rootfs");
+        let host = t.path().join("host");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&host).unwrap();
+        let r = open_dir(&root);
+        // The last component a dangling symlink to a host path that exists on the host.
+        std::os::unix::fs::symlink(&host, root.join("evil")).unwrap();
+        let fd = mkdir_all_in_root(&r, Path::new("/evil")).unwrap();
+        let inside = host
+            .strip_prefix("/")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(is_inside(&fd, &root, &inside));
+        // ... and one in the middle, with `..` that would climb out.
+        std::os::unix::fs::symlink("../../..", root.join("up")).unwrap();
+        let fd = mkdir_all_in_root(&r, Path::new("/up/etc/made")).unwrap();
+        assert!(is_inside(&fd, &root, "etc/made"));
+        assert_eq!(
+            std::fs::read_dir(&host).unwrap().count(),
+            0,
+            "wrote on the host"
+        );
     }
 
     #[test]
