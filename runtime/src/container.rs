@@ -573,6 +573,7 @@ fn teardown(st: &State) -> Vec<Error> {
             }
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
+        debug::step("delete: init gone");
     }
     unmount_host_mounts(st, &mut errs);
     if let Err(e) = cgroups::remove(&st.cgroup) {

@@ -239,6 +239,7 @@ pub fn remove(cs: &Containers, id: &str, force: bool, volumes: bool) -> Result<(
         // The container goes whole, so its monitor's own finish (execute berth, record the
         // exit, tear down) would only be undone: the monitor goes first, and this teardown
         // does it all. A foreground `berth run` watching it is left to finish its run.
+        berth_runtime::debug::step("rm: killing the monitor");
         if let Some(gone) = kill_monitor(rec.state.monitor_pid, id) {
             // Its exit releases the container's lock: waiting on its pidfd sees that at once,
             // where the flock tries below would sleep a millisecond at a time.
@@ -248,6 +249,7 @@ pub fn remove(cs: &Containers, id: &str, force: bool, volumes: bool) -> Result<(
                 &mut [PollFd::new(gone.as_fd(), PollFlags::POLLIN)],
                 PollTimeout::from(200u16),
             );
+            berth_runtime::debug::step("rm: monitor gone");
         }
     }
     // Wait for the watcher to finish; with force, keep killing: a monitor that was still
@@ -262,6 +264,7 @@ pub fn remove(cs: &Containers, id: &str, force: bool, volumes: bool) -> Result<(
     if !stopped {
         bail!("container {} did not stop", rec.bare_name());
     }
+    berth_runtime::debug::step("rm: unwatched");
     let _set = cs.lock_set()?;
     // An --rm container's anonymous volumes go with it, as its monitor would have done.
     remove_dir(cs, id, volumes || rec.host_config.auto_remove)

@@ -213,5 +213,6 @@ pub fn start_container(cs: &Containers, rec: &Record, attach: Attach) -> Result<
             ..CState::default()
         };
     })?;
+    berth_runtime::debug::step("engine: running recorded");
     Ok(l)
 }

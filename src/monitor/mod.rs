@@ -136,9 +136,13 @@ pub fn launch(host: &dyn Host, root: &Path, id: &str, lock: nix::fcntl::Flock<Fi
             drop(r);
             let _ = nix::unistd::setsid();
             let _ = std::env::set_current_dir("/");
-            sys::null_stdio();
+            // With --debug, the start's steps print on the caller's stderr until "ok".
+            let debug = berth_runtime::debug::on();
+            if !debug {
+                sys::null_stdio();
+            }
             let mut note = Some(w);
-            if let Err(e) = start_and_loop(host, root, id, lock_fd, &mut note) {
+            if let Err(e) = start_and_loop(host, root, id, lock_fd, &mut note, debug) {
                 let (code, msg) = host.exit_status(&e);
                 notify(note.take(), &format!("{code} {msg}"));
             }
@@ -149,6 +153,7 @@ pub fn launch(host: &dyn Host, root: &Path, id: &str, lock: nix::fcntl::Flock<Fi
             drop(ours);
             let mut msg = String::new();
             let _ = std::io::Read::read_to_string(&mut File::from(r), &mut msg);
+            berth_runtime::debug::step("monitor: reported");
             if msg == "ok" {
                 return Ok(());
             }
@@ -174,7 +179,7 @@ fn run_start(host: &dyn Host, a: &[String]) -> Result<()> {
     let [root, id, lock] = a else {
         return Err(anyhow!("start: bad arguments"));
     };
-    start_and_loop(host, Path::new(root), id, lock.parse()?, &mut None)
+    start_and_loop(host, Path::new(root), id, lock.parse()?, &mut None, false)
 }
 
 /// Starts the container and becomes its monitor loop. Never returns on success.
@@ -184,6 +189,7 @@ fn start_and_loop(
     id: &str,
     lock_fd: RawFd,
     note: &mut Option<OwnedFd>,
+    debug: bool,
 ) -> Result<()> {
     // Orphans of the container's processes are reparented to us, not to the host's init.
     nix::sys::prctl::set_child_subreaper(true)?;
@@ -210,7 +216,11 @@ fn start_and_loop(
         host.note_error(root, id, &e);
         None
     });
+    berth_runtime::debug::step("monitor: attach socket bound, health set");
     notify(note.take(), "ok");
+    if debug {
+        sys::null_stdio();
+    }
     let (max_size, max_files) = host.log_limits(root, id);
     let fd = |o: &Option<OwnedFd>| o.as_ref().map_or(-1, |f| f.as_raw_fd());
     let berth = std::fs::read_link("/proc/self/exe")?;
@@ -263,7 +273,7 @@ fn run_finish(host: &dyn Host, a: &[String]) -> Result<()> {
     match host.finish(&root, id, code.parse()?)? {
         Some(delay) => {
             std::thread::sleep(delay);
-            start_and_loop(host, &root, id, lock.parse()?, &mut None)
+            start_and_loop(host, &root, id, lock.parse()?, &mut None, false)
         }
         None => Ok(()),
     }
