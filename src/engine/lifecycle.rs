@@ -240,7 +240,18 @@ pub fn remove(cs: &Containers, id: &str, force: bool, volumes: bool) -> Result<(
         // exit, tear down) would only be undone: the monitor goes first, and this teardown
         // does it all. A foreground `berth run` watching it is left to finish its run.
         berth_runtime::debug::step("rm: killing the monitor");
-        if let Some(gone) = kill_monitor(rec.state.monitor_pid, id) {
+        let monitor = kill_monitor(rec.state.monitor_pid, id);
+        // The init next, at once: the kernel's teardown of its namespaces (a millisecond)
+        // then runs while we wait for the monitor, instead of after the runtime's delete
+        // kills it. The monitor is dead or dying by now: it cannot take the exit for a
+        // stop of its own and restart the container.
+        let _ = rt::kill_container(
+            &runtime_root(&cs.root),
+            id,
+            nix::sys::signal::Signal::SIGKILL,
+            false,
+        );
+        if let Some(gone) = monitor {
             // Its exit releases the container's lock: waiting on its pidfd sees that at once,
             // where the flock tries below would sleep a millisecond at a time.
             use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
