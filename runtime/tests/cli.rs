@@ -59,7 +59,7 @@ fn update_changes_limits_from_flags_and_from_json_on_stdin() {
     let v2 = cgroup_v2();
     let files = |id: &str| {
         if v2 {
-            let d = format!("/sys/fs/cgroup/berth/{id}");
+            let d = format!("/sys/fs/cgroup/{id}");
             (
                 read(&format!("{d}/memory.max")),
                 read(&format!("{d}/cpu.max")),
@@ -67,7 +67,7 @@ fn update_changes_limits_from_flags_and_from_json_on_stdin() {
                 read(&format!("{d}/cpuset.cpus")),
             )
         } else {
-            let c = |ctl: &str, f: &str| read(&format!("/sys/fs/cgroup/{ctl}/berth/{id}/{f}"));
+            let c = |ctl: &str, f: &str| read(&format!("/sys/fs/cgroup/{ctl}/{id}/{f}"));
             (
                 c("memory", "memory.limit_in_bytes"),
                 format!(
@@ -87,10 +87,7 @@ fn update_changes_limits_from_flags_and_from_json_on_stdin() {
     assert_eq!(pids, "50");
     assert_eq!(cpus, "0");
     if !v2 {
-        assert_eq!(
-            read(&format!("/sys/fs/cgroup/cpu/berth/{id}/cpu.shares")),
-            "256"
-        );
+        assert_eq!(read(&format!("/sys/fs/cgroup/cpu/{id}/cpu.shares")), "256");
     }
 
     // containerd's shim: `update --resources - ID` with a LinuxResources JSON on stdin.
@@ -365,7 +362,7 @@ fn ps_and_kill_all_reach_every_process_also_in_a_child_cgroup() {
             .expect("cgroupfs")
             .flatten()
         {
-            let dir = h.path().join("berth").join(&id);
+            let dir = h.path().join(&id);
             if dir.is_dir() {
                 let sub = dir.join("sub");
                 std::fs::create_dir(&sub).expect("mkdir sub");

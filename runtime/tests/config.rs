@@ -271,27 +271,18 @@ fn cpu_and_pids_limits_land_in_the_cgroup() {
             .to_string()
     };
     if cgroup_v2() {
-        let d = format!("/sys/fs/cgroup/berth/{id}");
+        let d = format!("/sys/fs/cgroup/{id}");
         assert_eq!(read(format!("{d}/cpu.max")), "50000 100000");
         assert_eq!(read(format!("{d}/pids.max")), "42");
         assert_eq!(read(format!("{d}/cpuset.cpus")), "0");
     } else {
+        assert_eq!(read(format!("/sys/fs/cgroup/cpu/{id}/cpu.shares")), "512");
         assert_eq!(
-            read(format!("/sys/fs/cgroup/cpu/berth/{id}/cpu.shares")),
-            "512"
-        );
-        assert_eq!(
-            read(format!("/sys/fs/cgroup/cpu/berth/{id}/cpu.cfs_quota_us")),
+            read(format!("/sys/fs/cgroup/cpu/{id}/cpu.cfs_quota_us")),
             "50000"
         );
-        assert_eq!(
-            read(format!("/sys/fs/cgroup/pids/berth/{id}/pids.max")),
-            "42"
-        );
-        assert_eq!(
-            read(format!("/sys/fs/cgroup/cpuset/berth/{id}/cpuset.cpus")),
-            "0"
-        );
+        assert_eq!(read(format!("/sys/fs/cgroup/pids/{id}/pids.max")), "42");
+        assert_eq!(read(format!("/sys/fs/cgroup/cpuset/{id}/cpuset.cpus")), "0");
     }
     let out = w.rt(&["kill", "--all", &id, "KILL"]);
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -288,9 +288,9 @@ fn memory_limit_oom_kills() {
     let (ok, err) = w.rt_bg(&["run", "-d", "--bundle", b2.p(), &id]);
     assert!(ok, "{err}");
     let file = if cgroup_v2() {
-        format!("/sys/fs/cgroup/berth/{id}/memory.max")
+        format!("/sys/fs/cgroup/{id}/memory.max")
     } else {
-        format!("/sys/fs/cgroup/memory/berth/{id}/memory.limit_in_bytes")
+        format!("/sys/fs/cgroup/memory/{id}/memory.limit_in_bytes")
     };
     assert_eq!(
         std::fs::read_to_string(&file)

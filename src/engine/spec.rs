@@ -454,6 +454,8 @@ pub fn build(
         "hostname": hostname,
         "mounts": mounts,
         "linux": {
+            // Every container below one `berth` parent, as the engine's teardown expects.
+            "cgroupsPath": berth_runtime::cgroups::shared_path(id),
             "resources": resources,
             "namespaces": namespaces,
             "maskedPaths": masked,

@@ -58,16 +58,26 @@ pub enum Join {
     Done,
 }
 
-/// `linux.cgroupsPath` from the spec, or `/berth/<id>`. Relative paths are taken below the
-/// hierarchy roots too (runc makes them relative to its own cgroup; for a root CLI started
-/// from a login shell that would scatter containers under user sessions).
+/// `linux.cgroupsPath` from the spec, or `/<id>` (as crun; the runtime spec leaves it to the
+/// runtime). Relative paths are taken below the hierarchy roots too (runc makes them
+/// relative to its own cgroup; for a root CLI started from a login shell that would scatter
+/// containers under user sessions).
+///
+/// berth's engine asks for `shared_path(id)`, `/berth/<id>`: its containers share one
+/// parent, made by the first and removed by the last (`remove`). A bundle that says nothing
+/// gets no parent to make and remove on each run.
 pub fn path_for(spec: &Spec, id: &str) -> PathBuf {
     let p = spec
         .linux()
         .as_ref()
         .and_then(|l| l.cgroups_path().clone())
-        .unwrap_or_else(|| Path::new(DEFAULT_PARENT).join(id));
+        .unwrap_or_else(|| PathBuf::from(id));
     Path::new("/").join(p)
+}
+
+/// The cgroupsPath of a container of berth's engine: below the shared `berth` parent.
+pub fn shared_path(id: &str) -> String {
+    format!("/{DEFAULT_PARENT}/{id}")
 }
 
 /// The cgroup setup and the v1 hierarchies are read once per process: they are mounted at
@@ -656,8 +666,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_path_is_under_berth() {
+    fn default_path_is_the_id_and_the_engines_is_under_berth() {
         let spec = Spec::default();
+        assert_eq!(path_for(&spec, "abc"), PathBuf::from("/abc"));
+        let mut linux = oci_spec::runtime::Linux::default();
+        linux.set_cgroups_path(Some(PathBuf::from(shared_path("abc"))));
+        let mut spec = Spec::default();
+        spec.set_linux(Some(linux));
         assert_eq!(path_for(&spec, "abc"), PathBuf::from("/berth/abc"));
     }
 }

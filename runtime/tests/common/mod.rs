@@ -260,11 +260,11 @@ pub fn default_config(args: &[&str]) -> Value {
 /// Host-side paths of a container's cgroup (one per v1 hierarchy, or the v2 directory).
 pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
     if cgroup_v2() {
-        return vec![PathBuf::from(format!("/sys/fs/cgroup/berth/{id}"))];
+        return vec![PathBuf::from(format!("/sys/fs/cgroup/{id}"))];
     }
     ["memory", "pids", "cpu", "devices", "freezer"]
         .iter()
-        .map(|c| PathBuf::from(format!("/sys/fs/cgroup/{c}/berth/{id}")))
+        .map(|c| PathBuf::from(format!("/sys/fs/cgroup/{c}/{id}")))
         .collect()
 }
 
