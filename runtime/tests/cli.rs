@@ -350,9 +350,7 @@ fn ps_and_kill_all_reach_every_process_also_in_a_child_cgroup() {
     if v2 {
         // v2 keeps processes out of a cgroup whose children have controllers: an empty
         // child, which delete must remove too.
-        let sub = std::path::Path::new("/sys/fs/cgroup/berth")
-            .join(&id)
-            .join("sub");
+        let sub = std::path::Path::new("/sys/fs/cgroup").join(&id).join("sub");
         std::fs::create_dir(&sub).expect("mkdir sub");
         subs.0.push(sub);
     } else {
