@@ -76,9 +76,9 @@ pub fn null_stdio() {
 
 /// For a forked child that outlives its parent's work: stdio on /dev/null and every other
 /// descriptor closed but `keep`, so that it holds none of the parent's (a pipe a caller
-/// reads to its end, a container's lock). Returns `keep`'s numbers as they are now (one
-/// below 3 is moved above stdio first).
-pub fn only_descriptors(keep: &[RawFd]) -> Vec<RawFd> {
+/// reads to its end, a container's lock). One of `keep` below 3 is moved above stdio
+/// first (its number changes; it stays open).
+pub fn only_descriptors(keep: &[RawFd]) {
     let mut kept: Vec<RawFd> = keep
         .iter()
         .map(|&fd| match fd {
@@ -119,7 +119,6 @@ pub fn only_descriptors(keep: &[RawFd]) -> Vec<RawFd> {
         }
         from = fd.saturating_add(1);
     }
-    kept
 }
 
 /// Ends a forked child at once: no exit handlers, no flush of buffers it shares with its
