@@ -14,13 +14,17 @@ B: the CRI, as a kubelet: three runtime handlers (berth, runc, crun; each io.con
 Interleaved (A B C A B C ...) after a warm-up; medians, p10/p90 and ratios. Every runtime runs
 in the same private mount namespace without the hybrid cgroup2 mount (lifecycle.py).
 
-Usage (root): bench/containerd.py [--runs 20] [--warmup 3] [--no-cri]
+With --trace N (needs perf), N more `ctr run`s each under `perf record` of exec/exit events
+split each run into the runtime's own processes and the rest (ctr, containerd, the shim).
+
+Usage (root): bench/containerd.py [--runs 20] [--warmup 3] [--no-cri] [--trace N]
               [--bin target/x86_64-unknown-linux-gnu/release/berth-runtime]
 """
 import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -329,6 +333,74 @@ def bench_ctr(c, ns, runtimes, a):
     for peer in ("runc", "crun"):
         if "berth-runtime" in med and peer in med:
             print(f"  berth-runtime/{peer}: {med['berth-runtime'] / med[peer]:.2f}")
+    if a.trace:
+        share_of_runtime(c, {t: step(t, b) for t, b in runtimes.items() if t in med}, runtimes, a.trace)
+
+
+def share_of_runtime(c, steps, runtimes, runs):
+    """How much of a `ctr run` is the runtime's: `runs` more interleaved runs under `perf
+    record` of the scheduler's exec and exit events. A runtime process lives from its exec of
+    the runtime binary (create, start, delete, the shim's delete --force; the init, runc's
+    and berth-runtime's re-executed, crun's forked, works inside create's time) to the exit of
+    its last thread. The rest of each run is ctr, containerd and its shim, the same work for
+    every runtime."""
+    if not shutil.which("perf"):
+        print("  (no trace: perf is not installed; Debian package linux-perf)")
+        return
+    data = os.path.join(c.d, "perf.data")
+    perf = subprocess.Popen(["perf", "record", "-q", "-a", "-o", data, "-e", "sched:sched_process_exec",
+                             "-e", "sched:sched_process_exit"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(0.5)  # perf has its events open
+    wall = {t: 0.0 for t in steps}
+    try:
+        for i in range(runs):
+            for t, fn in steps.items():
+                wall[t] += fn(10000 + i)["run"]
+    finally:
+        perf.send_signal(signal.SIGINT)
+        _, err = perf.communicate()
+    if perf.returncode not in (0, -signal.SIGINT):
+        print(f"  (no trace: perf record: {err.decode(errors='replace').strip()})")
+        return
+    out = subprocess.run(["perf", "script", "-i", data, "-F", "comm,pid,time,event,trace"], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True).stdout
+    # The exec event names the path as the shim passed it (`--runc-binary`, maybe a symlink).
+    by_binary = {p: t for t, b in runtimes.items() for p in (b, os.path.realpath(b))}
+    started, inside, each = {}, {t: 0.0 for t in steps}, {t: [] for t in steps}
+    for line in out.splitlines():
+        m = re.match(r"\s*(.+?)\s+(\d+)\s+([\d.]+):\s+sched:(sched_process_\w+):\s+(.*)$", line)
+        if not m:
+            continue
+        comm, pid, ts, event, trace = m.group(1), int(m.group(2)), float(m.group(3)), m.group(4), m.group(5)
+        if event == "sched_process_exec":
+            name = trace.split()[0].split("=", 1)[1]
+            if name in by_binary:
+                started[pid] = (by_binary[name], ts, comm)
+            elif pid in started and comm != started[pid][2]:
+                # The runtime became something else: berth-runtime's init (a re-exec of the
+                # runtime) turning into the container's process. Its work until ready lies
+                # inside create's time; after that it waits for start. (crun re-executes
+                # itself from a sealed copy, under its own name: still crun.)
+                del started[pid]
+        elif event == "sched_process_exit" and "group_dead=true" in trace and pid in started:
+            tool, t0, _ = started.pop(pid)
+            inside[tool] += ts - t0
+            each[tool].append(ts - t0)
+    print(f"  where the time goes ({runs} more runs each under `perf record` of exec/exit events), ms per run:")
+    print(f"  {'runtime':<14} {'whole run':>9} {'in the runtime':>15} {'the rest (ctr, containerd, shim)':>33}")
+    rest = {}
+    for t in steps:
+        w, i = wall[t] / runs * 1000, inside[t] / runs * 1000
+        rest[t] = w - i
+        print(f"  {t:<14} {w:9.2f} {i:15.2f} {rest[t]:33.2f}")
+        # The shim runs create, start, delete, then (its own cleanup) delete --force.
+        if len(each[t]) == 4 * runs:
+            parts = [statistics.median(each[t][k::4]) * 1000 for k in range(4)]
+            print(f"  {'':<14} {'':>9}   medians: create {parts[0]:.2f}, start {parts[1]:.2f}, "
+                  f"delete {parts[2]:.2f}, delete --force {parts[3]:.2f}")
+    if "berth-runtime" in inside and "runc" in inside and inside["runc"] > 0:
+        print(f"  in the runtime, berth-runtime/runc: {inside['berth-runtime'] / inside['runc']:.2f}; "
+              f"the rest alone is {rest['runc'] / (wall['runc'] / runs * 1000):.2f} of runc's whole run")
 
 
 class Cri:
@@ -439,6 +511,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--bin", default=os.path.join(RELEASE, "berth-runtime"))
     ap.add_argument("--no-cri", action="store_true", help="part A only")
+    ap.add_argument("--trace", type=int, default=0, metavar="N",
+                    help="then N more `ctr run`s each under perf: the time in the runtime's processes")
     a = ap.parse_args()
     if a.runs < 2:
         ap.error("--runs must be at least 2")
