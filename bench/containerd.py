@@ -14,8 +14,9 @@ B: the CRI, as a kubelet: three runtime handlers (berth, runc, crun; each io.con
 Interleaved (A B C A B C ...) after a warm-up; medians, p10/p90 and ratios. Every runtime runs
 in the same private mount namespace without the hybrid cgroup2 mount (lifecycle.py).
 
-With --trace N (needs perf), N more `ctr run`s each under `perf record` of exec/exit events
-split each run into the runtime's own processes and the rest (ctr, containerd, the shim).
+With --trace N (needs perf), N more rounds of A and of B under `perf record` of exec/exit
+events split each run and each CRI step into the runtime's own processes and the rest (ctr,
+containerd, the shim).
 
 Usage (root): bench/containerd.py [--runs 20] [--warmup 3] [--no-cri] [--trace N]
               [--bin target/x86_64-unknown-linux-gnu/release/berth-runtime]
@@ -334,39 +335,41 @@ def bench_ctr(c, ns, runtimes, a):
         if "berth-runtime" in med and peer in med:
             print(f"  berth-runtime/{peer}: {med['berth-runtime'] / med[peer]:.2f}")
     if a.trace:
-        share_of_runtime(c, {t: step(t, b) for t, b in runtimes.items() if t in med}, runtimes, a.trace)
+        share_of_runtime({t: step(t, b) for t, b in runtimes.items() if t in med}, runtimes, a.trace)
 
 
-def share_of_runtime(c, steps, runtimes, runs):
-    """How much of a `ctr run` is the runtime's: `runs` more interleaved runs under `perf
-    record` of the scheduler's exec and exit events. A runtime process lives from its exec of
-    the runtime binary (create, start, delete, the shim's delete --force; the init, runc's
-    and berth-runtime's re-executed, crun's forked, works inside create's time) to the exit of
-    its last thread. The rest of each run is ctr, containerd and its shim, the same work for
-    every runtime."""
+def runtime_processes(runtimes, work):
+    """Calls work() under `perf record` of the scheduler's exec and exit events; returns the
+    processes of each runtime as (tool, exec time, exit time), CLOCK_MONOTONIC seconds (as
+    time.monotonic()), or None when perf cannot trace. A runtime process lives from its exec
+    of the runtime binary (create, start, kill, delete, the shim's delete --force) to the exit
+    of its last thread. The init works inside create's time: runc's and berth-runtime's
+    (re-executed) and crun's (forked)."""
     if not shutil.which("perf"):
         print("  (no trace: perf is not installed; Debian package linux-perf)")
-        return
-    data = os.path.join(c.d, "perf.data")
-    perf = subprocess.Popen(["perf", "record", "-q", "-a", "-o", data, "-e", "sched:sched_process_exec",
-                             "-e", "sched:sched_process_exit"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    time.sleep(0.5)  # perf has its events open
-    wall = {t: 0.0 for t in steps}
+        return None
+    data = tempfile.mktemp(prefix="berth-bench-perf-")
+    perf = subprocess.Popen(["perf", "record", "-q", "-a", "-k", "CLOCK_MONOTONIC", "-o", data,
+                             "-e", "sched:sched_process_exec", "-e", "sched:sched_process_exit"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        for i in range(runs):
-            for t, fn in steps.items():
-                wall[t] += fn(10000 + i)["run"]
+        time.sleep(0.5)  # perf has its events open
+        try:
+            work()
+        finally:
+            perf.send_signal(signal.SIGINT)
+            _, err = perf.communicate()
+        if perf.returncode not in (0, -signal.SIGINT):
+            print(f"  (no trace: perf record: {err.decode(errors='replace').strip()})")
+            return None
+        out = subprocess.run(["perf", "script", "-i", data, "-F", "comm,pid,time,event,trace", "--ns"],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
     finally:
-        perf.send_signal(signal.SIGINT)
-        _, err = perf.communicate()
-    if perf.returncode not in (0, -signal.SIGINT):
-        print(f"  (no trace: perf record: {err.decode(errors='replace').strip()})")
-        return
-    out = subprocess.run(["perf", "script", "-i", data, "-F", "comm,pid,time,event,trace"], stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL, text=True).stdout
+        if os.path.exists(data):
+            os.unlink(data)
     # The exec event names the path as the shim passed it (`--runc-binary`, maybe a symlink).
     by_binary = {p: t for t, b in runtimes.items() for p in (b, os.path.realpath(b))}
-    started, inside, each = {}, {t: 0.0 for t in steps}, {t: [] for t in steps}
+    started, done = {}, []
     for line in out.splitlines():
         m = re.match(r"\s*(.+?)\s+(\d+)\s+([\d.]+):\s+sched:(sched_process_\w+):\s+(.*)$", line)
         if not m:
@@ -377,15 +380,33 @@ def share_of_runtime(c, steps, runtimes, runs):
             if name in by_binary:
                 started[pid] = (by_binary[name], ts, comm)
             elif pid in started and comm != started[pid][2]:
-                # The runtime became something else: berth-runtime's init (a re-exec of the
-                # runtime) turning into the container's process. Its work until ready lies
-                # inside create's time; after that it waits for start. (crun re-executes
-                # itself from a sealed copy, under its own name: still crun.)
+                # The runtime became something else: berth-runtime's init turning into the
+                # container's process (its work until ready lies inside create's time; then it
+                # waits for start). crun re-executes itself from a sealed copy under its own
+                # name: still crun.
                 del started[pid]
         elif event == "sched_process_exit" and "group_dead=true" in trace and pid in started:
             tool, t0, _ = started.pop(pid)
-            inside[tool] += ts - t0
-            each[tool].append(ts - t0)
+            done.append((tool, t0, ts))
+    return done
+
+
+def share_of_runtime(steps, runtimes, runs):
+    """How much of a `ctr run` is the runtime's: `runs` more interleaved runs, traced. The
+    rest of each run is ctr, containerd and its shim, the same work for every runtime."""
+    wall = {t: 0.0 for t in steps}
+
+    def work():
+        for i in range(runs):
+            for t, fn in steps.items():
+                wall[t] += fn(10000 + i)["run"]
+    procs = runtime_processes(runtimes, work)
+    if procs is None:
+        return
+    inside, each = {t: 0.0 for t in steps}, {t: [] for t in steps}
+    for tool, t0, t1 in procs:
+        inside[tool] += t1 - t0
+        each[tool].append(t1 - t0)
     print(f"  where the time goes ({runs} more runs each under `perf record` of exec/exit events), ms per run:")
     print(f"  {'runtime':<14} {'whole run':>9} {'in the runtime':>15} {'the rest (ctr, containerd, shim)':>33}")
     rest = {}
@@ -461,22 +482,42 @@ def bench_cri(c, runtimes, a):
             cfg = pb.ContainerConfig(metadata=pb.ContainerMetadata(name="box", attempt=i),
                                      image=pb.ImageSpec(image=IMAGE), command=["sleep", "300"],
                                      log_path=f"box-{i}.log")
-            t0 = time.perf_counter()
+            t0 = time.monotonic()
             cid = cri.call("CreateContainer", pb.CreateContainerRequest(
                 pod_sandbox_id=pid, config=cfg, sandbox_config=sandbox)).container_id
-            t1 = time.perf_counter()
+            t1 = time.monotonic()
             cri.call("StartContainer", pb.StartContainerRequest(container_id=cid))
-            t2 = time.perf_counter()
+            t2 = time.monotonic()
             # The pid namespace is the pod's: sleep is not its init, and SIGTERM ends it.
             cri.call("StopContainer", pb.StopContainerRequest(container_id=cid, timeout=2))
-            t3 = time.perf_counter()
+            t3 = time.monotonic()
             cri.call("RemoveContainer", pb.RemoveContainerRequest(container_id=cid))
-            t4 = time.perf_counter()
+            t4 = time.monotonic()
+            windows.setdefault(tool, []).append({"create": (t0, t1), "start": (t1, t2), "stop": (t2, t3),
+                                                 "remove": (t3, t4)})
             return {"create": t1 - t0, "start": t2 - t1, "stop": t3 - t2, "remove": t4 - t3, "total": t4 - t0}
         return run
 
+    windows = {}
     times, failed2 = interleaved({t: step(t) for t in pods}, a.runs, a.warmup)
     failed.update(failed2)
+    traced = None
+    if a.trace and times:
+        windows.clear()
+
+        def work():
+            for i in range(a.trace):
+                for t in times:
+                    step(t)(10000 + i)
+        procs = runtime_processes(runtimes, work)
+        if procs is not None:
+            # Each runtime process belongs to the step it started in.
+            traced = {t: {p: 0.0 for p in ("create", "start", "stop", "remove")} for t in times}
+            for tool, e0, e1 in procs:
+                for w in windows.get(tool, []):
+                    for p, (w0, w1) in w.items():
+                        if w0 <= e0 < w1:
+                            traced[tool][p] += (e1 - e0) * 1000 / a.trace
     remove_pods(cri, pods)
     phases = ["create", "start", "stop", "remove", "total"]
     print(f"B. CRI ({v.runtime_name} {v.runtime_version}): one pod per runtime handler, Create+Start+Stop+"
@@ -493,6 +534,12 @@ def bench_cri(c, runtimes, a):
     for peer in ("runc", "crun"):
         if "berth-runtime" in med and peer in med:
             print(f"  berth/{peer}:".ljust(24) + "".join(f"{med['berth-runtime'][p] / med[peer][p]:9.2f}" for p in phases))
+    if traced:
+        print(f"  in the runtime's processes ({a.trace} more runs each under `perf record`), ms per run;"
+              " the rest is containerd's:")
+        for t, by in traced.items():
+            by["total"] = sum(by.values())
+            print(f"  {HANDLERS[t] + ' (' + t + ')':<22}" + "".join(f"{by[p]:9.2f}" for p in phases))
 
 
 def remove_pods(cri, pods):
@@ -512,7 +559,7 @@ def main():
     ap.add_argument("--bin", default=os.path.join(RELEASE, "berth-runtime"))
     ap.add_argument("--no-cri", action="store_true", help="part A only")
     ap.add_argument("--trace", type=int, default=0, metavar="N",
-                    help="then N more `ctr run`s each under perf: the time in the runtime's processes")
+                    help="then N more rounds of A and B under perf: the time in the runtime's processes")
     a = ap.parse_args()
     if a.runs < 2:
         ap.error("--runs must be at least 2")
