@@ -82,7 +82,36 @@ pub fn load_spec(bundle: &Path) -> Result<Spec> {
             )));
         }
     }
+    for k in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.sysctl().as_ref())
+        .into_iter()
+        .flat_map(|m| m.keys())
+    {
+        check_sysctl_name(k).map_err(bad)?;
+    }
     Ok(spec)
+}
+
+/// A sysctl's name is a file below /proc/sys (`net.ipv4.ip_forward`, or with slashes as
+/// runc also takes it): words of letters, digits, `_`, `-`, `+` and `:` joined by dots or
+/// slashes. Anything that would leave /proc/sys (`..`, an absolute or empty component) is
+/// refused before the init writes it.
+pub fn check_sysctl_name(k: &str) -> std::result::Result<(), String> {
+    let ok = !k.is_empty()
+        && k.split(['.', '/']).all(|w| {
+            !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'+' | b':'))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "linux.sysctl {k:?}: not a sysctl name (words of letters, digits, _ and - joined by . or /)"
+        ))
+    }
 }
 
 /// A container without a mount namespace shares the caller's (config-linux.md
@@ -896,4 +925,35 @@ pub fn run(o: &RunOpts<'_>) -> Result<i32> {
     let status = status?;
     del?;
     Ok(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_sysctl_name;
+
+    #[test]
+    fn sysctl_names_stay_below_proc_sys() {
+        for ok in [
+            "net.ipv4.ip_forward",
+            "net/ipv4/ip_local_port_range",
+            "kernel.shm_rmid_forced",
+            "net.ipv4.conf.br-1a2b.forwarding",
+            "fs.mqueue.msg_max",
+        ] {
+            assert_eq!(check_sysctl_name(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "kernel/../../etc/passwd",
+            "..",
+            "/etc/shadow",
+            "net..ipv4",
+            "net.ipv4.",
+            "kernel.shm max",
+            "kernel.x\n",
+        ] {
+            let e = check_sysctl_name(bad).expect_err(bad);
+            assert!(e.contains("linux.sysctl"), "{e}");
+        }
+    }
 }

@@ -129,6 +129,18 @@ fn invalid_config_names_the_file() {
         err.contains("config.json") && err.contains("process.args"),
         "{err}"
     );
+    // A sysctl name that leaves /proc/sys is refused before anything runs.
+    b.config["process"]["args"] = json!(["true"]);
+    b.config["linux"]["sysctl"] = json!({"kernel/../../etc/hostname": "x"});
+    b.save();
+    let out = w.rt(&["create", "--bundle", b.p(), &id]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("config.json") && err.contains("linux.sysctl \"kernel/../../etc/hostname\""),
+        "{err}"
+    );
+    assert!(!w.root.join(&id).exists());
     std::fs::write(b.path.join("config.json"), "{ not json").expect("write");
     let out = w.rt(&["create", "--bundle", b.p(), &id]);
     assert!(
