@@ -33,17 +33,18 @@ if [ -x "$vm" ] && [ "${BERTH_SKIP_VM:-0}" != 1 ]; then
       --test cli --test containerd --test cri
   # What depends on the cgroup version runs here too: the monitor, OOM and stats
   # (containers), cgroup removal after a failed start (teardown; the VM runs the step after
-  # the cgroup exists), live limits (update), limits (run) and healthchecks, which the
-  # monitor runs (compose_services). The rest of run and compose_services (mounts, seccomp,
+  # the cgroup exists), live limits (update), limits (run), healthchecks, which the
+  # monitor runs, and the kernel knobs of run and compose (memory.low, cpuset, cpu.weight,
+  # sysctls). The rest of run and compose_services (mounts, seccomp,
   # signals, builds, logs, one-off runs) and build, compose, formats, attach, security,
   # volumes handle files and processes the same on both kernels and run on the host above
   # only: in the emulated VM each test costs tens of seconds, and CI has 45 minutes.
   stage "container integration tests (monitor, OOM, stats, teardown, update) on the cgroup-v2 kernel" \
     cargo test --no-fail-fast -p berth --test containers --test teardown --test update
   stage "limits on the cgroup-v2 kernel (run)" \
-    cargo test --no-fail-fast -p berth --test run -- limits_land_in_the_cgroup
-  stage "healthchecks on the cgroup-v2 kernel (compose services)" \
-    cargo test --no-fail-fast -p berth --test compose_services -- healthcheck
+    cargo test --no-fail-fast -p berth --test run -- limits_land_in_the_cgroup shm_size_sysctls
+  stage "healthchecks and kernel knobs on the cgroup-v2 kernel (compose services)" \
+    cargo test --no-fail-fast -p berth --test compose_services -- healthcheck kernel_knobs
   # veth, bridge, nf_tables (NAT, fib, conntrack) are loaded in the guest; it has no global
   # address, so the host-address part of the published-port test is not run there.
   stage "network tests (bridges, ports, DNS, healing) on the cgroup-v2 kernel" \

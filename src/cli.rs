@@ -798,6 +798,27 @@ pub struct CreateArgs {
     /// Maximum number of processes (-1: unlimited)
     #[arg(long, allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
+    /// Memory plus swap, e.g. 128m (-1: unlimited swap); needs --memory
+    #[arg(long, allow_negative_numbers = true)]
+    pub memory_swap: Option<String>,
+    /// Memory soft limit, e.g. 32m: what reclaim works toward under memory pressure
+    #[arg(long)]
+    pub memory_reservation: Option<String>,
+    /// CPUs the container may run on, e.g. 0-1 or 0,2
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Size of /dev/shm, e.g. 256m (default 64m)
+    #[arg(long)]
+    pub shm_size: Option<String>,
+    /// OOM score adjustment, -1000 (never killed) to 1000 (killed first)
+    #[arg(long, allow_negative_numbers = true)]
+    pub oom_score_adj: Option<i64>,
+    /// Add a supplementary group: a name from the image's /etc/group, or a gid
+    #[arg(long)]
+    pub group_add: Vec<String>,
+    /// Set a namespaced kernel parameter: KEY=VALUE (net.*, fs.mqueue.*, kernel.shm*/msg*/sem)
+    #[arg(long)]
+    pub sysctl: Vec<String>,
     /// ulimit: name=soft[:hard], e.g. nofile=1024:2048
     #[arg(long)]
     pub ulimit: Vec<String>,

@@ -217,6 +217,102 @@ fn limits_land_in_the_cgroup_and_ulimits_in_the_process() {
 }
 
 #[test]
+fn shm_size_sysctls_oom_score_groups_and_memory_knobs_reach_the_container() {
+    if !root_or_skip("shm_size_sysctls_oom_score_groups_and_memory_knobs_reach_the_container") {
+        return;
+    }
+    let w = world();
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    // Swap limits need swap accounting; the host's own memory controller says if it has it.
+    let swap =
+        !v2 && std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists();
+    let cgroup = if v2 {
+        "cat /sys/fs/cgroup/memory.low /sys/fs/cgroup/cpuset.cpus"
+    } else {
+        "cat /sys/fs/cgroup/memory/memory.soft_limit_in_bytes /sys/fs/cgroup/cpuset/cpuset.cpus"
+    };
+    let script = format!(
+        "grep ' /dev/shm ' /proc/mounts; cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmax /proc/self/oom_score_adj; id -G; {cgroup}{}",
+        if swap { "; cat /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes" } else { "" }
+    );
+    let mut args = vec![
+        "run",
+        "--name",
+        "knobs",
+        "--shm-size",
+        "100m",
+        "--sysctl",
+        "net.ipv4.ip_forward=1",
+        "--sysctl",
+        "kernel.shmmax=123456",
+        "--oom-score-adj",
+        "300",
+        "--group-add",
+        "1234",
+        "--group-add",
+        "4321",
+        "-m",
+        "64m",
+        "--memory-reservation",
+        "32m",
+        "--cpuset-cpus",
+        "0",
+    ];
+    if swap {
+        args.extend(["--memory-swap", "128m"]);
+    }
+    args.extend(["bb:1", "sh", "-c", &script]);
+    let out = w.ok(&args);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].contains("size=102400k"), "{out}");
+    assert_eq!(&lines[1..4], ["1", "123456", "300"], "{out}");
+    assert_eq!(lines[4], "0 1234 4321", "{out}");
+    assert_eq!(&lines[5..7], ["33554432", "0"], "{out}");
+    if swap {
+        assert_eq!(lines[7], "134217728", "{out}");
+    }
+    // inspect shows them as Docker's HostConfig does.
+    assert_eq!(
+        w.inspect(
+            "knobs",
+            "{{.HostConfig.ShmSize}} {{.HostConfig.OomScoreAdj}} {{.HostConfig.MemoryReservation}} {{.HostConfig.CpusetCpus}} {{json .HostConfig.GroupAdd}} {{json .HostConfig.Sysctls}}"
+        ),
+        r#"104857600 300 33554432 0 ["1234","4321"] {"kernel.shmmax":"123456","net.ipv4.ip_forward":"1"}"#
+    );
+    // Each bad value is refused before anything is made, naming the flag.
+    for (bad, why) in [
+        (&["--sysctl", "kernel.hostname=x"][..], "not namespaced"),
+        (
+            &["--network", "host", "--sysctl", "net.ipv4.ip_forward=1"],
+            "--network host",
+        ),
+        (&["--memory-swap", "128m"], "needs --memory"),
+        (
+            &["-m", "64m", "--memory-reservation", "128m"],
+            "--memory-reservation",
+        ),
+        (&["--cpuset-cpus", "0-4095"], "not available"),
+        (&["--oom-score-adj", "1001"], "--oom-score-adj"),
+        (&["--group-add", "no-such-group"], "no-such-group"),
+        (&["--shm-size", "0"], "--shm-size"),
+        (&["-w", "relative"], "absolute path"),
+    ] {
+        let mut a = vec!["run", "--rm"];
+        a.extend_from_slice(bad);
+        a.extend(["bb:1", "true"]);
+        let out = w.berth(&a);
+        assert_eq!(out.status.code(), Some(125), "{bad:?}");
+        assert!(
+            text(&out.stderr).contains(why),
+            "{bad:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let left = w.ok(&["ps", "-aq"]);
+    assert_eq!(left.lines().count(), 1, "only the first container: {left}");
+}
+
+#[test]
 fn capabilities_privileged_and_no_new_privileges() {
     if !root_or_skip("capabilities_privileged_and_no_new_privileges") {
         return;

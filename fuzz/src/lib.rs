@@ -266,7 +266,8 @@ pub fn runtime_config(data: &[u8]) {
     remove_scratch(base);
 }
 
-/// The text of `run`'s `-v`, `--mount`, `--tmpfs`, `--memory`/`--shm-size` (sizes) and
+/// The text of `run`'s `-v`, `--mount`, `--tmpfs`, `--memory`/`--shm-size` (sizes),
+/// `--memory-swap`, `--cpuset-cpus`, `--sysctl` and
 /// `--env-file` contents, `import --change` and a `kill --signal`: every parser on the same
 /// text, one line at a time as well as whole.
 pub fn options(data: &[u8]) {
@@ -279,6 +280,15 @@ pub fn options(data: &[u8]) {
         let _ = opts::mount(t);
         let _ = opts::tmpfs(t);
         let _ = opts::parse_size(t);
+        let _ = opts::size_or_unlimited("--memory-swap", t);
+        let _ = opts::cpuset(t);
+        // An accepted sysctl is a name the runtime takes too: nothing that leaves /proc/sys.
+        if let Ok((k, _)) = opts::sysctl(t, false) {
+            assert!(
+                container::check_sysctl_name(&k).is_ok() && !k.contains(".."),
+                "--sysctl {t:?}"
+            );
+        }
         let _ = t.parse::<opts::Ulimit>();
         let _ = t.parse::<berth::engine::config::NetworkMode>();
         let _ = t.parse::<berth::engine::container::RestartPolicy>();

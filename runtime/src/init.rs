@@ -594,8 +594,15 @@ fn prepare_process(spec: &Spec) -> Result<Exe> {
         .clone()
         .ok_or_else(|| Error::Invalid("no process in config".into()))?;
     if let Some(score) = process.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", score.to_string())
-            .map_err(|e| Error::io("write oom_score_adj", "/proc/self/oom_score_adj", e))?;
+        std::fs::write("/proc/self/oom_score_adj", score.to_string()).map_err(|e| {
+            // Only a process with CAP_SYS_RESOURCE may lower its score.
+            let what = if e.kind() == std::io::ErrorKind::PermissionDenied {
+                "write oom_score_adj (lowering it needs CAP_SYS_RESOURCE, which this runtime lacks)"
+            } else {
+                "write oom_score_adj"
+            };
+            Error::io(what, "/proc/self/oom_score_adj", e)
+        })?;
     }
     security::set_rlimits(process.rlimits().as_deref().unwrap_or(&[]))?;
     let cwd = process.cwd();

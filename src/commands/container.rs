@@ -766,24 +766,18 @@ fn port(root: &Path, container: &str, want: Option<&str>) -> Result<()> {
 
 /// `update`: Docker's flags in, one engine call per container.
 fn update(root: &Path, a: &crate::cli::UpdateArgs) -> Result<()> {
-    use crate::engine::options::Size;
+    use crate::engine::options;
     let size = |flag: &str, v: &Option<String>| -> Result<Option<i64>> {
-        match v.as_deref() {
-            None => Ok(None),
-            Some("-1") => Ok(Some(-1)),
-            Some(s) => Ok(Some(
-                s.parse::<Size>()
-                    .with_context(|| format!("{flag} {s:?}"))?
-                    .0 as i64,
-            )),
-        }
+        v.as_deref()
+            .map(|s| options::size_or_unlimited(flag, s))
+            .transpose()
     };
     let u = crate::engine::update::Update {
         memory: size("--memory", &a.memory)?,
         memory_swap: size("--memory-swap", &a.memory_swap)?,
         cpus: a.cpus,
         cpu_shares: a.cpu_shares,
-        cpuset_cpus: a.cpuset_cpus.clone(),
+        cpuset_cpus: a.cpuset_cpus.as_deref().map(options::cpuset).transpose()?,
         pids_limit: a.pids_limit,
         restart: a
             .restart

@@ -12,7 +12,7 @@ use crate::engine::config::{
     ContainerConfig, DnsConfig, LogOptions, NetworkMode, ProcessConfig, Resources, Security,
 };
 use crate::engine::container::RestartPolicy;
-use crate::engine::options::{self, env_file, mount, tmpfs, volume, Ulimit};
+use crate::engine::options::{self, env_file, mount, parse_size, tmpfs, volume, Ulimit};
 
 pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
     let keys = engine::attach::parse_detach_keys(
@@ -85,6 +85,23 @@ fn config(a: CreateArgs) -> Result<ContainerConfig> {
         mounts.push(tmpfs(t)?);
     }
     let memory = a.memory.as_deref().map(options::memory_limit).transpose()?;
+    let memory_swap = a
+        .memory_swap
+        .as_deref()
+        .map(|s| options::size_or_unlimited("--memory-swap", s))
+        .transpose()?;
+    let memory_reservation = a
+        .memory_reservation
+        .as_deref()
+        .map(|s| parse_size(s).with_context(|| format!("--memory-reservation {s:?}")))
+        .transpose()?;
+    let shm_size = a
+        .shm_size
+        .as_deref()
+        .map(|s| parse_size(s).with_context(|| format!("--shm-size {s:?}")))
+        .transpose()?;
+    let cpuset_cpus = a.cpuset_cpus.as_deref().map(options::cpuset).transpose()?;
+    let oom_score_adj = a.oom_score_adj.map(options::oom_score_adj).transpose()?;
     let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let cpus = a.cpus.map(|c| options::cpus(c, host_cpus)).transpose()?;
     let mut security = Security {
@@ -96,6 +113,11 @@ fn config(a: CreateArgs) -> Result<ContainerConfig> {
     };
     for o in &a.security_opt {
         security.apply_opt(o)?;
+    }
+    let host_network = matches!(network, NetworkMode::Host);
+    for kv in &a.sysctl {
+        let (k, v) = options::sysctl(kv, host_network)?;
+        security.sysctls.insert(k, v);
     }
     let ports = a
         .publish
@@ -180,15 +202,21 @@ fn config(a: CreateArgs) -> Result<ContainerConfig> {
             init: a.init,
             stop_signal: a.stop_signal,
             stop_timeout: a.stop_timeout,
+            oom_score_adj,
+            group_add: a.group_add,
         },
         hostname: a.hostname,
         mounts,
         resources: Resources {
             memory,
+            memory_swap,
+            memory_reservation,
             cpus,
             cpu_shares: a.cpu_shares,
+            cpuset_cpus,
             pids_limit: a.pids_limit,
             ulimits,
+            shm_size,
         },
         security,
         network,

@@ -135,8 +135,6 @@ pub const IGNORED: &[&str] = &[
     "cpu_quota",
     "cpu_rt_period",
     "cpu_rt_runtime",
-    "cpu_shares",
-    "cpuset",
     "credential_spec",
     "develop",
     "device_cgroup_rules",
@@ -144,26 +142,20 @@ pub const IGNORED: &[&str] = &[
     "dns_opt",
     "external_links",
     "gpus",
-    "group_add",
     "ipc",
     "isolation",
     "label_file",
     "links",
     "mac_address",
-    "mem_reservation",
     "mem_swappiness",
-    "memswap_limit",
     "models",
     "oom_kill_disable",
-    "oom_score_adj",
     "pid",
     "post_start",
     "pre_stop",
     "provider",
     "runtime",
-    "shm_size",
     "storage_opt",
-    "sysctls",
     "use_api_socket",
     "userns_mode",
     "uts",
@@ -251,7 +243,7 @@ pub fn service(m: &mut Map<String, Value>, base: &Path, path: &str) -> R<()> {
         let new = match k.as_str() {
             "build" => Some(build(v, base, &p)?),
             "environment" => Some(list_or_map(v, &p, true)?),
-            "labels" => Some(list_or_map(v, &p, false)?),
+            "labels" | "sysctls" => Some(list_or_map(v, &p, false)?),
             "env_file" => Some(env_files(v, base, &p)?),
             "configs" | "secrets" => Some(file_refs(v, &p)?),
             "ports" => Some(ports(v, &p)?),
@@ -310,7 +302,7 @@ pub fn service(m: &mut Map<String, Value>, base: &Path, path: &str) -> R<()> {
                 x => Some(Value::String(scalar(x, &p)?)),
             },
             "tmpfs" | "dns" | "dns_search" | "cap_add" | "cap_drop" | "security_opt"
-            | "profiles" => Some(string_list(v, &p)?),
+            | "profiles" | "group_add" => Some(string_list(v, &p)?),
             "extra_hosts" => Some(match v {
                 Value::Object(o) => Value::Array(
                     o.iter()
@@ -353,10 +345,18 @@ pub fn service(m: &mut Map<String, Value>, base: &Path, path: &str) -> R<()> {
                 }
                 None
             }
-            "mem_limit" | "stop_grace_period" | "working_dir" | "user" | "hostname"
-            | "container_name" | "image" | "stop_signal" | "restart" | "network_mode" => match v {
+            "mem_limit" | "memswap_limit" | "mem_reservation" | "shm_size" | "cpuset"
+            | "stop_grace_period" | "working_dir" | "user" | "hostname" | "container_name"
+            | "image" | "stop_signal" | "restart" | "network_mode" => match v {
                 Value::Null => None,
                 x => Some(Value::String(scalar(x, &p)?)),
+            },
+            "cpu_shares" | "oom_score_adj" => match v {
+                Value::String(x) => Some(json!(x
+                    .trim()
+                    .parse::<i64>()
+                    .map_err(|_| { format!("{p}: {x:?} is not a whole number") })?)),
+                _ => None,
             },
             "deploy" => {
                 if let Some(Value::Object(l)) = v.pointer_mut("/resources/limits") {

@@ -436,6 +436,37 @@ pub fn container_config(p: &Project, s: &Service, i: &Instance) -> Result<Contai
     for o in &s.security_opt {
         security.apply_opt(o).with_context(|| at("security_opt"))?;
     }
+    let host_network = matches!(network, NetworkMode::Host);
+    for (k, v) in &s.sysctls {
+        let (k, v) = options::sysctl(&format!("{k}={v}"), host_network)
+            .with_context(|| at(&format!("sysctls.{k}")))?;
+        security.sysctls.insert(k, v);
+    }
+    let size = |key: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|x| options::parse_size(x).with_context(|| at(key)))
+            .transpose()
+    };
+    let memory_swap = s
+        .memswap_limit
+        .as_deref()
+        .map(|x| {
+            options::size_or_unlimited("--memory-swap", x).with_context(|| at("memswap_limit"))
+        })
+        .transpose()?;
+    let memory_reservation = size("mem_reservation", &s.mem_reservation)?;
+    options::check_memory(memory, memory_swap, memory_reservation)
+        .with_context(|| at("memswap_limit, mem_reservation"))?;
+    let shm_size = size("shm_size", &s.shm_size)?;
+    let cpuset_cpus = s
+        .cpuset
+        .as_deref()
+        .map(|c| options::cpuset(c).with_context(|| at("cpuset")))
+        .transpose()?;
+    let oom_score_adj = s
+        .oom_score_adj
+        .map(|n| options::oom_score_adj(n).with_context(|| at("oom_score_adj")))
+        .transpose()?;
     let restart: RestartPolicy = s
         .restart
         .as_deref()
@@ -495,15 +526,21 @@ pub fn container_config(p: &Project, s: &Service, i: &Instance) -> Result<Contai
             init: s.init.unwrap_or(false),
             stop_signal: s.stop_signal.clone(),
             stop_timeout,
+            oom_score_adj,
+            group_add: s.group_add.clone(),
         },
         hostname: s.hostname.clone(),
         mounts,
         resources: Resources {
             memory,
+            memory_swap,
+            memory_reservation,
             cpus,
-            cpu_shares: None,
+            cpu_shares: s.cpu_shares,
+            cpuset_cpus,
             pids_limit: limits.pids.or(s.pids_limit),
             ulimits,
+            shm_size,
         },
         security,
         network,

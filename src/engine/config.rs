@@ -125,16 +125,28 @@ pub struct ProcessConfig {
     pub init: bool,
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<i64>,
+    /// The process's OOM score adjustment, -1000..=1000 (`--oom-score-adj`).
+    pub oom_score_adj: Option<i32>,
+    /// More groups for the process (`--group-add`): names from the image's /etc/group, or ids.
+    pub group_add: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct Resources {
     /// Bytes.
     pub memory: Option<u64>,
+    /// Memory plus swap in bytes (`--memory-swap`); -1: unlimited swap.
+    pub memory_swap: Option<i64>,
+    /// The soft limit reclaim works toward under pressure (`--memory-reservation`), bytes.
+    pub memory_reservation: Option<u64>,
     pub cpus: Option<f64>,
     pub cpu_shares: Option<u64>,
+    /// The CPUs the container may run on (`--cpuset-cpus 0-1,3`).
+    pub cpuset_cpus: Option<String>,
     pub pids_limit: Option<i64>,
     pub ulimits: Vec<Ulimit>,
+    /// Size of /dev/shm in bytes (`--shm-size`); None: Docker's 64 MiB.
+    pub shm_size: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -147,6 +159,9 @@ pub struct Security {
     pub seccomp: Seccomp,
     /// The `--security-opt` values as given, for `inspect`.
     pub security_opt: Vec<String>,
+    /// Namespaced kernel parameters (`--sysctl net.ipv4.ip_forward=1`), checked by
+    /// `options::check_sysctl`.
+    pub sysctls: BTreeMap<String, String>,
 }
 
 impl Default for Security {
@@ -159,6 +174,7 @@ impl Default for Security {
             no_new_privileges: false,
             seccomp: Seccomp::Default,
             security_opt: Vec::new(),
+            sysctls: BTreeMap::new(),
         }
     }
 }

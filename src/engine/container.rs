@@ -277,6 +277,18 @@ pub struct HostConfig {
     pub memory_swap: i64,
     #[serde(default)]
     pub cpuset_cpus: String,
+    /// The soft limit (`--memory-reservation`), 0 when not set.
+    #[serde(default)]
+    pub memory_reservation: i64,
+    /// Bytes of /dev/shm.
+    #[serde(default)]
+    pub shm_size: i64,
+    #[serde(default)]
+    pub oom_score_adj: i64,
+    #[serde(default)]
+    pub group_add: Vec<String>,
+    #[serde(default)]
+    pub sysctls: BTreeMap<String, String>,
     pub ulimits: Vec<String>,
     pub init: bool,
 }

@@ -386,9 +386,15 @@ fn record_of(
         nano_cpus: o.resources.cpus.map_or(0, |c| (c * 1e9) as i64),
         cpu_shares: o.resources.cpu_shares.unwrap_or(0) as i64,
         pids_limit: o.resources.pids_limit,
+        memory_swap: o.resources.memory_swap.unwrap_or(0),
+        cpuset_cpus: o.resources.cpuset_cpus.clone().unwrap_or_default(),
+        memory_reservation: o.resources.memory_reservation.unwrap_or(0) as i64,
+        shm_size: o.resources.shm_size.unwrap_or(spec::DEFAULT_SHM_SIZE) as i64,
+        oom_score_adj: o.process.oom_score_adj.unwrap_or(0).into(),
+        group_add: o.process.group_add.clone(),
+        sysctls: o.security.sysctls.clone(),
         ulimits: o.resources.ulimits.iter().map(|u| u.to_string()).collect(),
         init: o.process.init,
-        ..HostConfig::default()
     };
     Ok(rec)
 }

@@ -234,6 +234,113 @@ pub fn cpus(n: f64, host_cpus: usize) -> Result<f64> {
     Ok(n)
 }
 
+/// A size flag that also takes -1 for "unlimited" (`--memory-swap -1`), in bytes.
+pub fn size_or_unlimited(flag: &str, s: &str) -> Result<i64> {
+    if s.trim() == "-1" {
+        return Ok(-1);
+    }
+    Ok(s.parse::<Size>()
+        .with_context(|| format!("{flag} {s:?}"))?
+        .0 as i64)
+}
+
+/// A CPU list as the kernel writes it (`0-3,6`): the CPUs it names.
+fn cpu_list(s: &str) -> Option<Vec<u32>> {
+    let mut out = Vec::new();
+    for part in s.trim().split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (a, b): (u32, u32) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+        if a > b || b > 8191 {
+            return None;
+        }
+        out.extend(a..=b);
+    }
+    Some(out)
+}
+
+/// `--cpuset-cpus`: a CPU list (`0-1`, `0,2`) of CPUs this host has online, as Docker
+/// checks it (the cgroup would refuse the others at start, without saying which).
+pub fn cpuset(s: &str) -> Result<String> {
+    let want = cpu_list(s)
+        .with_context(|| format!("--cpuset-cpus {s:?}: want a list of CPUs such as 0-2,4"))?;
+    let online = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_default();
+    if let Some(have) = cpu_list(&online) {
+        if let Some(c) = want.iter().find(|c| !have.contains(c)) {
+            bail!(
+                "--cpuset-cpus {s:?}: CPU {c} is not available (this host has {})",
+                online.trim()
+            );
+        }
+    }
+    Ok(s.trim().to_string())
+}
+
+/// The sysctls that live in a container's own IPC namespace (Docker's list); `net.*` in its
+/// network namespace and `fs.mqueue.*` in its IPC namespace are allowed by prefix.
+const IPC_SYSCTLS: &[&str] = &[
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+];
+
+/// `--sysctl KEY=VALUE` (and compose's `sysctls`): only sysctls a container has a namespace
+/// of its own for, as Docker allows; `net.*` not with the host's network namespace.
+pub fn sysctl(kv: &str, host_network: bool) -> Result<(String, String)> {
+    let (k, v) = kv
+        .split_once('=')
+        .with_context(|| format!("--sysctl {kv:?}: want KEY=VALUE"))?;
+    let (k, v) = (k.trim(), v.trim());
+    berth_runtime::container::check_sysctl_name(k)
+        .map_err(|_| anyhow::anyhow!("--sysctl {kv:?}: {k:?} is not a sysctl name"))?;
+    let net = k.starts_with("net.");
+    if !(net || k.starts_with("fs.mqueue.") || IPC_SYSCTLS.contains(&k)) {
+        bail!("--sysctl {kv:?}: {k} is not namespaced, so not allowed in a container (allowed: net.*, fs.mqueue.*, {})", IPC_SYSCTLS.join(", "));
+    }
+    if net && host_network {
+        bail!("--sysctl {kv:?}: not allowed with the host's network namespace (--network host)");
+    }
+    if v.contains('\n') || v.contains('\0') {
+        bail!("--sysctl {kv:?}: the value must be one line");
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
+/// `--oom-score-adj`: -1000 (never killed) to 1000 (killed first).
+pub fn oom_score_adj(n: i64) -> Result<i32> {
+    if !(-1000..=1000).contains(&n) {
+        bail!("--oom-score-adj {n}: must be between -1000 and 1000");
+    }
+    Ok(n as i32)
+}
+
+/// The memory options together, as Docker checks them: swap needs a memory limit and is at
+/// least that limit (-1: unlimited); the reservation stays below the limit.
+pub fn check_memory(
+    memory: Option<u64>,
+    swap: Option<i64>,
+    reservation: Option<u64>,
+) -> Result<()> {
+    if let Some(s) = swap {
+        let Some(m) = memory else {
+            bail!("--memory-swap needs --memory: it is the limit of memory plus swap");
+        };
+        if s != -1 && (s < 0 || (s as u64) < m) {
+            bail!("--memory-swap {s}: must be at least --memory ({m} bytes), or -1 for unlimited swap");
+        }
+    }
+    if let (Some(m), Some(r)) = (memory, reservation) {
+        if r > m {
+            bail!("--memory-reservation ({r} bytes) must not be above --memory ({m} bytes)");
+        }
+    }
+    Ok(())
+}
+
 /// `-e KEY[=VALUE]`: a name is needed, and no NUL can reach execve.
 pub fn check_env(e: &str) -> Result<()> {
     let key = e.split('=').next().unwrap_or("");
@@ -432,6 +539,57 @@ pub fn tmpfs(t: &str) -> Result<Mount> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sysctls_a_container_may_set_and_the_ones_it_may_not() {
+        assert_eq!(
+            sysctl("net.ipv4.ip_forward=1", false).unwrap(),
+            ("net.ipv4.ip_forward".into(), "1".into())
+        );
+        assert!(sysctl("kernel.shmmax=1000000", true).is_ok());
+        assert!(sysctl("fs.mqueue.msg_max=20", false).is_ok());
+        let e = format!("{:#}", sysctl("net.core.somaxconn=1024", true).unwrap_err());
+        assert!(e.contains("--network host"), "{e}");
+        for (bad, why) in [
+            ("kernel.hostname=x", "not namespaced"),
+            ("vm.swappiness=0", "not namespaced"),
+            ("net.ipv4.ip_forward", "KEY=VALUE"),
+            ("net/../../etc=1", "not a sysctl name"),
+            ("net.core.x=1\nkernel.y=2", "one line"),
+        ] {
+            let e = format!("{:#}", sysctl(bad, false).unwrap_err());
+            assert!(e.contains(why) && e.contains("--sysctl"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn cpusets_are_cpu_lists_of_this_hosts_cpus() {
+        assert_eq!(cpuset("0").unwrap(), "0");
+        assert_eq!(cpu_list("0-2,4"), Some(vec![0, 1, 2, 4]));
+        for bad in ["", "a", "2-1", "0-", "0,,1", "99999"] {
+            assert!(cpuset(bad).is_err(), "{bad}");
+        }
+        let e = format!("{:#}", cpuset("0-4095").unwrap_err());
+        assert!(e.contains("is not available"), "{e}");
+    }
+
+    #[test]
+    fn memory_swap_and_reservation_are_checked_against_the_limit() {
+        let m = Some(64 << 20);
+        assert!(check_memory(m, Some(128 << 20), Some(32 << 20)).is_ok());
+        assert!(check_memory(m, Some(-1), None).is_ok());
+        assert!(check_memory(None, None, Some(32 << 20)).is_ok());
+        let e = format!(
+            "{:#}",
+            check_memory(None, Some(128 << 20), None).unwrap_err()
+        );
+        assert!(e.contains("needs --memory"), "{e}");
+        let e = format!("{:#}", check_memory(m, Some(32 << 20), None).unwrap_err());
+        assert!(e.contains("at least --memory"), "{e}");
+        let e = format!("{:#}", check_memory(m, None, Some(128 << 20)).unwrap_err());
+        assert!(e.contains("--memory-reservation"), "{e}");
+        assert!(oom_score_adj(-1000).is_ok() && oom_score_adj(1001).is_err());
+    }
 
     #[test]
     fn sizes() {

@@ -193,17 +193,7 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>)> {
         (Err(_), None) => bail!("user {user:?}: no such user in the image's /etc/passwd"),
     };
     if let Some(g) = group {
-        gid = match g.parse::<u32>() {
-            Ok(n) => n,
-            Err(_) => groups
-                .lines()
-                .map(|l| l.split(':').collect::<Vec<_>>())
-                .find(|f| f.len() >= 3 && f[0] == g)
-                .map(|f| f[2].parse::<u32>())
-                .transpose()
-                .with_context(|| format!("/etc/group: bad gid for {g}"))?
-                .with_context(|| format!("group {g:?}: no such group in the image's /etc/group"))?,
-        };
+        gid = group_id(&groups, g)?;
     }
     // Supplementary groups: every group that lists the user by name.
     let mut extra = Vec::new();
@@ -230,6 +220,39 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>)> {
     Ok((uid, gid, extra))
 }
 
+/// A group's id: a number as it is, a name from the image's /etc/group (its text).
+fn group_id(groups: &str, g: &str) -> Result<u32> {
+    match g.parse::<u32>() {
+        Ok(n) => Ok(n),
+        Err(_) => groups
+            .lines()
+            .map(|l| l.split(':').collect::<Vec<_>>())
+            .find(|f| f.len() >= 3 && f[0] == g)
+            .map(|f| f[2].parse::<u32>())
+            .transpose()
+            .with_context(|| format!("/etc/group: bad gid for {g}"))?
+            .with_context(|| format!("group {g:?}: no such group in the image's /etc/group")),
+    }
+}
+
+/// `--group-add`: each group's id (names from the image's /etc/group), in range.
+fn added_groups(rootfs: &Path, names: &[String]) -> Result<Vec<u32>> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let groups = read_in_root(rootfs, "/etc/group").unwrap_or_default();
+    names
+        .iter()
+        .map(|g| {
+            let id = group_id(&groups, g).with_context(|| format!("--group-add {g:?}"))?;
+            if id > berth_runtime::security::MAX_ID {
+                bail!("--group-add {g:?}: gid {id} is out of range");
+            }
+            Ok(id)
+        })
+        .collect()
+}
+
 /// The home directory of `uid` in the image's /etc/passwd, "/" without an entry.
 fn home_of(rootfs: &Path, uid: u32) -> String {
     read_in_root(rootfs, "/etc/passwd")
@@ -245,6 +268,18 @@ fn rlimits(ulimits: &[Ulimit]) -> Vec<Value> {
         .iter()
         .map(|u| json!({"type": u.rlimit_type(), "soft": u.soft, "hard": u.hard}))
         .collect()
+}
+
+/// Docker's /dev/shm: 64 MiB unless `--shm-size` says otherwise.
+pub const DEFAULT_SHM_SIZE: u64 = 64 << 20;
+
+/// The size of the container's /dev/shm, in bytes.
+fn shm_size(o: &ContainerConfig) -> Result<u64> {
+    match o.resources.shm_size {
+        Some(0) => bail!("--shm-size: must be above 0"),
+        Some(n) => Ok(n),
+        None => Ok(DEFAULT_SHM_SIZE),
+    }
 }
 
 /// The network namespace a container gets, its `NetworkMode` resolved by the engine.
@@ -313,16 +348,24 @@ pub fn build(
         .clone()
         .or_else(|| c.working_dir.clone().filter(|w| !w.is_empty()))
         .unwrap_or_else(|| "/".into());
+    if !cwd.starts_with('/') {
+        bail!("working directory {cwd:?} is invalid: it must be an absolute path (--workdir)");
+    }
     let user = o
         .process
         .user
         .clone()
         .or_else(|| c.user.clone())
         .filter(|u| !u.is_empty());
-    let (uid, gid, extra_gids) = match &user {
+    let (uid, gid, mut extra_gids) = match &user {
         None => (0, 0, Vec::new()),
         Some(u) => resolve_user(rootfs, u)?,
     };
+    for g in added_groups(rootfs, &o.process.group_add)? {
+        if g != gid && !extra_gids.contains(&g) {
+            extra_gids.push(g);
+        }
+    }
     // runc's rule, which Docker users see: HOME from the user's passwd entry, "/" if none.
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", home_of(rootfs, uid)));
@@ -343,7 +386,7 @@ pub fn build(
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
         json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={}", shm_size(o)?)]}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if o.security.privileged { "rw" } else { "ro" }]}),
         json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": [if o.security.privileged { "rw" } else { "ro" }, "nosuid", "noexec", "nodev"]}),
@@ -385,8 +428,20 @@ pub fn build(
         NetNs::Join(path) => namespaces.push(json!({"type": "network", "path": path})),
     }
     let mut resources = json!({"devices": [{"allow": o.security.privileged, "access": "rwm"}]});
-    if let Some(m) = o.resources.memory {
-        resources["memory"] = json!({"limit": m});
+    let r = &o.resources;
+    super::options::check_memory(r.memory, r.memory_swap, r.memory_reservation)?;
+    let mut memory = serde_json::Map::new();
+    if let Some(m) = r.memory {
+        memory.insert("limit".into(), json!(m));
+    }
+    if let Some(s) = r.memory_swap {
+        memory.insert("swap".into(), json!(s));
+    }
+    if let Some(m) = r.memory_reservation {
+        memory.insert("reservation".into(), json!(m));
+    }
+    if !memory.is_empty() {
+        resources["memory"] = Value::Object(memory);
     }
     let mut cpu = serde_json::Map::new();
     if let Some(c) = o.resources.cpus {
@@ -398,6 +453,9 @@ pub fn build(
     }
     if let Some(s) = o.resources.cpu_shares {
         cpu.insert("shares".into(), json!(s));
+    }
+    if let Some(c) = &o.resources.cpuset_cpus {
+        cpu.insert("cpus".into(), json!(super::options::cpuset(c)?));
     }
     if !cpu.is_empty() {
         resources["cpu"] = Value::Object(cpu);
@@ -465,6 +523,18 @@ pub fn build(
     let mut spec = spec;
     if let Some(s) = seccomp {
         spec["linux"]["seccomp"] = s;
+    }
+    if let Some(n) = o.process.oom_score_adj {
+        spec["process"]["oomScoreAdj"] = json!(super::options::oom_score_adj(n.into())?);
+    }
+    if !o.security.sysctls.is_empty() {
+        let host_net = matches!(netns, NetNs::Host);
+        let mut sysctl = serde_json::Map::new();
+        for (k, v) in &o.security.sysctls {
+            let (k, v) = super::options::sysctl(&format!("{k}={v}"), host_net)?;
+            sysctl.insert(k, json!(v));
+        }
+        spec["linux"]["sysctl"] = Value::Object(sysctl);
     }
     if o.process.init {
         spec["annotations"] = json!({ berth_runtime::reaper::ANNOTATION: "true" });
