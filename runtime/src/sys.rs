@@ -501,6 +501,103 @@ pub fn mount_setattr_recursive(fd: BorrowedFd<'_>, set: u64, clear: u64) -> Resu
     }
 }
 
+/// The leading fields of `union bpf_attr` for BPF_PROG_LOAD (linux/bpf.h); the rest of the
+/// union, which the kernel wants zero, is the padding.
+#[repr(C)]
+struct BpfProgLoad {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    kern_version: u32,
+    prog_flags: u32,
+    _rest: [u8; 80],
+}
+
+/// `union bpf_attr` for BPF_PROG_ATTACH.
+#[repr(C)]
+struct BpfProgAttach {
+    target_fd: u32,
+    attach_bpf_fd: u32,
+    attach_type: u32,
+    attach_flags: u32,
+    replace_bpf_fd: u32,
+    _rest: [u8; 108],
+}
+
+const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_PROG_ATTACH: libc::c_long = 8;
+const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
+const BPF_CGROUP_DEVICE: u32 = 6;
+
+/// Loads an eBPF program of type BPF_PROG_TYPE_CGROUP_DEVICE (`insns`: struct bpf_insn,
+/// eight bytes each, as `u64`s in memory order) and returns its descriptor.
+pub fn bpf_load_device_program(insns: &[u64]) -> Result<std::os::fd::OwnedFd, Errno> {
+    let license = c"Apache";
+    let attr = BpfProgLoad {
+        prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
+        insn_cnt: insns.len() as u32,
+        insns: insns.as_ptr() as u64,
+        license: license.as_ptr() as u64,
+        log_level: 0,
+        log_size: 0,
+        log_buf: 0,
+        kern_version: 0,
+        prog_flags: 0,
+        _rest: [0; 80],
+    };
+    // SAFETY: `attr` points at `insns` and `license`, both alive for the call; the size
+    // passed is the struct's, whose bytes beyond the fields set are zero as bpf(2) wants.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_LOAD,
+            &attr as *const BpfProgLoad,
+            std::mem::size_of::<BpfProgLoad>(),
+        )
+    };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: bpf(2) returned a new descriptor that nothing else owns.
+    Ok(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as RawFd) })
+}
+
+/// Attaches a device program to the cgroup `cgroup` is a directory of, as its only one
+/// (no BPF_F_ALLOW_MULTI or _OVERRIDE: nothing below may attach another, and attaching
+/// again replaces it, which is what `update` needs).
+pub fn bpf_attach_device_program(
+    cgroup: BorrowedFd<'_>,
+    prog: BorrowedFd<'_>,
+) -> Result<(), Errno> {
+    let attr = BpfProgAttach {
+        target_fd: cgroup.as_raw_fd() as u32,
+        attach_bpf_fd: prog.as_raw_fd() as u32,
+        attach_type: BPF_CGROUP_DEVICE,
+        attach_flags: 0,
+        replace_bpf_fd: 0,
+        _rest: [0; 108],
+    };
+    // SAFETY: both descriptors are alive for the call; `attr` is a properly laid-out,
+    // zero-padded struct whose size is passed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_ATTACH,
+            &attr as *const BpfProgAttach,
+            std::mem::size_of::<BpfProgAttach>(),
+        )
+    };
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
 /// In a freshly cloned child: makes `fds` its standard input, output and error (dup2 clears
 /// close-on-exec on the copies). Raw syscalls only (this runs between clone3 and exec).
 /// Returns false on failure.

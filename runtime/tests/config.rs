@@ -251,6 +251,52 @@ fn joins_a_network_namespace_by_path() {
 }
 
 #[test]
+fn device_rules_decide_which_nodes_open_on_v1_and_v2() {
+    if !root_or_skip("device_rules_decide_which_nodes_open_on_v1_and_v2") {
+        return;
+    }
+    // Nodes of a major no driver has (240), made by the runtime from linux.devices: opening
+    // one says ENXIO where the device cgroup lets it through and EPERM where it does not.
+    // /dev/null is a default device.
+    let w = World::new();
+    let mut b = w.bundle(
+        "devs",
+        &[
+            "sh",
+            "-c",
+            "{ cat /dev/d1; cat /dev/d2; echo x > /dev/d2; cat /dev/d3; \
+             echo ok > /dev/null && echo null-ok; } 2>&1",
+        ],
+    );
+    b.config["linux"]["devices"] = json!([
+        {"path": "/dev/d1", "type": "c", "major": 240, "minor": 1},
+        {"path": "/dev/d2", "type": "c", "major": 240, "minor": 2},
+        {"path": "/dev/d3", "type": "c", "major": 240, "minor": 3}
+    ]);
+    b.config["linux"]["resources"]["devices"] = json!([
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 240, "minor": 1, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 240, "minor": 2, "access": "r"}
+    ]);
+    b.save();
+    let id = w.id("devs");
+    let (code, out, err) = w.run(&b, &id);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].contains("No such device or address"), "{out}");
+    assert!(lines[1].contains("No such device or address"), "{out}");
+    assert!(
+        lines[2].contains("Operation not permitted"),
+        "read-only: {out}"
+    );
+    assert!(
+        lines[3].contains("Operation not permitted"),
+        "not listed: {out}"
+    );
+    assert_eq!(lines[4], "null-ok", "{out}");
+}
+
+#[test]
 fn cpu_and_pids_limits_land_in_the_cgroup() {
     if !root_or_skip("cpu_and_pids_limits_land_in_the_cgroup") {
         return;

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::state::CgroupRecord;
 
+mod devices;
 mod v1;
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
@@ -322,9 +323,15 @@ pub fn apply_with(
         oom_score_adj: None,
         freezer_state: None,
     };
-    let r = m
-        .apply(&opt)
-        .map_err(|e| cg_err(path, format!("apply resources: {e}")));
+    m.apply(&opt)
+        .map_err(|e| cg_err(path, format!("apply resources: {e}")))?;
+    // libcgroups' v2 device filter needs libbpf (its `cgroupsv2_devices` feature): the
+    // runtime attaches its own program.
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    let r = devices::apply(
+        &Path::new(CGROUP_ROOT).join(rel),
+        resources.devices().as_deref().unwrap_or(&[]),
+    );
     crate::debug::step("cgroup: resources applied");
     r
 }

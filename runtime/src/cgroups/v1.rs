@@ -71,8 +71,8 @@ fn read_i64(dir: &Path, file: &str) -> Result<i64> {
 
 /// Device rules every container gets on top of its own: the default devices (runtime spec
 /// config-linux.md "Default Devices") and /dev/console, /dev/pts/*, /dev/ptmx, /dev/net/tun,
-/// plus mknod of any node, as runc and libcgroups allow them.
-const DEFAULT_ALLOW: &[&str] = &[
+/// plus mknod of any node, as runc and libcgroups allow them. (v2: `devices.rs`.)
+pub(super) const DEFAULT_ALLOW: &[&str] = &[
     "c 1:3 rwm",
     "c 1:5 rwm",
     "c 1:7 rwm",
