@@ -819,6 +819,9 @@ pub struct CreateArgs {
     /// Set a namespaced kernel parameter: KEY=VALUE (net.*, fs.mqueue.*, kernel.shm*/msg*/sem)
     #[arg(long)]
     pub sysctl: Vec<String>,
+    /// Give the container a host device: HOST[:CONTAINER][:PERMISSIONS] (of r, w, m; default rwm)
+    #[arg(long)]
+    pub device: Vec<String>,
     /// ulimit: name=soft[:hard], e.g. nofile=1024:2048
     #[arg(long)]
     pub ulimit: Vec<String>,

@@ -9,7 +9,7 @@ mod proj;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{root_or_skip, text, BIN};
+use common::{fake_device, root_or_skip, text, BIN};
 use proj::{Proj, APP};
 use serde_json::Value;
 
@@ -527,6 +527,12 @@ fn kernel_knobs_of_a_service_reach_its_containers() {
             "/sys/fs/cgroup/cpu/cpu.shares",
         )
     };
+    // Two nodes no driver has (common::fake_device): ENXIO where allowed, EPERM where not.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (short, long) = (
+        fake_device(dir.path(), "fake11", 11),
+        fake_device(dir.path(), "fake12", 12),
+    );
     let p = Proj::new(
         "knobs",
         &format!(
@@ -534,7 +540,12 @@ fn kernel_knobs_of_a_service_reach_its_containers() {
 services:
   box:
     image: bb:1
-    command: ["sh", "-c", "grep ' /dev/shm ' /proc/mounts; cat /proc/sys/net/core/somaxconn /proc/self/oom_score_adj; id -G; cat {low} {cpus} {shares}"]
+    command: ["sh", "-c", "grep ' /dev/shm ' /proc/mounts; cat /proc/sys/net/core/somaxconn /proc/self/oom_score_adj; id -G; cat {low} {cpus} {shares}; cat /dev/short 2>&1; cat /dev/long 2>&1; true"]
+    devices:
+      - {short}:/dev/short
+      - source: {long}
+        target: /dev/long
+        permissions: w
     shm_size: 32m
     sysctls:
       - net.core.somaxconn=1024
@@ -562,6 +573,8 @@ services:
     // v2 turns shares into a weight (libcgroups 0.7, as runc 1.3.2: a quadratic fit in
     // log2(shares) that keeps 1024 at the default 100; 512 is 59).
     assert_eq!(lines[6], if v2 { "59" } else { "512" }, "{o}");
+    assert!(lines[7].contains("No such device or address"), "{o}");
+    assert!(lines[8].contains("Operation not permitted"), "{o}");
     // A sysctl the kernel does not namespace is refused, naming the service and key.
     std::fs::write(
         p.dir.join("compose.yaml"),

@@ -231,8 +231,11 @@ fn shm_size_sysctls_oom_score_groups_and_memory_knobs_reach_the_container() {
     } else {
         "cat /sys/fs/cgroup/memory/memory.soft_limit_in_bytes /sys/fs/cgroup/cpuset/cpuset.cpus"
     };
+    // Two nodes no driver has (common::fake_device): ENXIO where allowed, EPERM where not.
+    let rw = format!("{}:/dev/fake", fake_device(w.dir.path(), "fake-rw", 7));
+    let write_only = format!("{}:/dev/sub/wo:w", fake_device(w.dir.path(), "fake-wo", 8));
     let script = format!(
-        "grep ' /dev/shm ' /proc/mounts; cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmax /proc/self/oom_score_adj; id -G; {cgroup}{}",
+        "grep ' /dev/shm ' /proc/mounts; cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmax /proc/self/oom_score_adj; id -G; {cgroup}{}; ls -ln /dev/fake /dev/sub/wo | cut -c1-10; cat /dev/fake 2>&1; cat /dev/sub/wo 2>&1; mknod /tmp/own c 240 9 && cat /tmp/own 2>&1; true",
         if swap { "; cat /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes" } else { "" }
     );
     let mut args = vec![
@@ -257,6 +260,10 @@ fn shm_size_sysctls_oom_score_groups_and_memory_knobs_reach_the_container() {
         "32m",
         "--cpuset-cpus",
         "0",
+        "--device",
+        &rw,
+        "--device",
+        &write_only,
     ];
     if swap {
         args.extend(["--memory-swap", "128m"]);
@@ -268,9 +275,16 @@ fn shm_size_sysctls_oom_score_groups_and_memory_knobs_reach_the_container() {
     assert_eq!(&lines[1..4], ["1", "123456", "300"], "{out}");
     assert_eq!(lines[4], "0 1234 4321", "{out}");
     assert_eq!(&lines[5..7], ["33554432", "0"], "{out}");
+    let rest = &lines[if swap { 8 } else { 7 }..];
     if swap {
         assert_eq!(lines[7], "134217728", "{out}");
     }
+    assert_eq!(&rest[..2], ["crw-r-----", "crw-r-----"], "{out}");
+    assert!(rest[2].contains("No such device or address"), "{out}");
+    assert!(rest[3].contains("Operation not permitted"), "{out}");
+    // A node the container makes itself (mknod is allowed, as Docker) opens only if the
+    // device cgroup lists it: on v2 that is the runtime's eBPF program.
+    assert!(rest[4].contains("Operation not permitted"), "{out}");
     // inspect shows them as Docker's HostConfig does.
     assert_eq!(
         w.inspect(
@@ -278,6 +292,13 @@ fn shm_size_sysctls_oom_score_groups_and_memory_knobs_reach_the_container() {
             "{{.HostConfig.ShmSize}} {{.HostConfig.OomScoreAdj}} {{.HostConfig.MemoryReservation}} {{.HostConfig.CpusetCpus}} {{json .HostConfig.GroupAdd}} {{json .HostConfig.Sysctls}}"
         ),
         r#"104857600 300 33554432 0 ["1234","4321"] {"kernel.shmmax":"123456","net.ipv4.ip_forward":"1"}"#
+    );
+    assert_eq!(
+        w.inspect(
+            "knobs",
+            "{{range .HostConfig.Devices}}{{.PathInContainer}}:{{.CgroupPermissions}} {{end}}"
+        ),
+        "/dev/fake:rwm /dev/sub/wo:w"
     );
     // Each bad value is refused before anything is made, naming the flag.
     for (bad, why) in [
@@ -296,6 +317,9 @@ fn shm_size_sysctls_oom_score_groups_and_memory_knobs_reach_the_container() {
         (&["--group-add", "no-such-group"], "no-such-group"),
         (&["--shm-size", "0"], "--shm-size"),
         (&["-w", "relative"], "absolute path"),
+        (&["--device", "/etc/passwd"], "not a device"),
+        (&["--device", "/dev/null:/dev/x:rwx"], "r, w and m"),
+        (&["--device", "/dev/null:/dev/../etc/x"], "without .."),
     ] {
         let mut a = vec!["run", "--rm"];
         a.extend_from_slice(bad);

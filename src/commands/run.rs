@@ -102,6 +102,11 @@ fn config(a: CreateArgs) -> Result<ContainerConfig> {
         .transpose()?;
     let cpuset_cpus = a.cpuset_cpus.as_deref().map(options::cpuset).transpose()?;
     let oom_score_adj = a.oom_score_adj.map(options::oom_score_adj).transpose()?;
+    let devices = a
+        .device
+        .iter()
+        .map(|d| d.parse::<options::DeviceSpec>())
+        .collect::<Result<Vec<_>>>()?;
     let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let cpus = a.cpus.map(|c| options::cpus(c, host_cpus)).transpose()?;
     let mut security = Security {
@@ -217,6 +222,7 @@ fn config(a: CreateArgs) -> Result<ContainerConfig> {
             pids_limit: a.pids_limit,
             ulimits,
             shm_size,
+            devices,
         },
         security,
         network,

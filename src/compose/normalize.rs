@@ -138,7 +138,6 @@ pub const IGNORED: &[&str] = &[
     "credential_spec",
     "develop",
     "device_cgroup_rules",
-    "devices",
     "dns_opt",
     "external_links",
     "gpus",
@@ -351,6 +350,34 @@ pub fn service(m: &mut Map<String, Value>, base: &Path, path: &str) -> R<()> {
                 Value::Null => None,
                 x => Some(Value::String(scalar(x, &p)?)),
             },
+            // Short `HOST[:CONTAINER[:PERMISSIONS]]` or long `{source, target, permissions}`.
+            "devices" => Some(match v {
+                Value::Array(a) => Value::Array(
+                    a.iter()
+                        .enumerate()
+                        .map(|(i, d)| {
+                            let at = format!("{p}[{i}]");
+                            Ok(Value::String(match d {
+                                Value::Object(m) => {
+                                    let field = |k: &str| {
+                                        m.get(k)
+                                            .map(|x| scalar(x, &format!("{at}.{k}")))
+                                            .transpose()
+                                    };
+                                    let src = field("source")?
+                                        .ok_or_else(|| format!("{at}: a device needs a source"))?;
+                                    let dst = field("target")?.unwrap_or_else(|| src.clone());
+                                    let perms =
+                                        field("permissions")?.unwrap_or_else(|| "rwm".into());
+                                    format!("{src}:{dst}:{perms}")
+                                }
+                                x => scalar(x, &at)?,
+                            }))
+                        })
+                        .collect::<R<_>>()?,
+                ),
+                x => return Err(format!("{p}: want a list, found {}", kind(x))),
+            }),
             "cpu_shares" | "oom_score_adj" => match v {
                 Value::String(x) => Some(json!(x
                     .trim()

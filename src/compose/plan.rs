@@ -463,6 +463,15 @@ pub fn container_config(p: &Project, s: &Service, i: &Instance) -> Result<Contai
         .as_deref()
         .map(|c| options::cpuset(c).with_context(|| at("cpuset")))
         .transpose()?;
+    let devices = s
+        .devices
+        .iter()
+        .enumerate()
+        .map(|(n, d)| {
+            d.parse::<options::DeviceSpec>()
+                .with_context(|| at(&format!("devices[{n}]")))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let oom_score_adj = s
         .oom_score_adj
         .map(|n| options::oom_score_adj(n).with_context(|| at("oom_score_adj")))
@@ -541,6 +550,7 @@ pub fn container_config(p: &Project, s: &Service, i: &Instance) -> Result<Contai
             pids_limit: limits.pids.or(s.pids_limit),
             ulimits,
             shm_size,
+            devices,
         },
         security,
         network,

@@ -11,7 +11,7 @@ use std::str::FromStr;
 use anyhow::{bail, Context, Result};
 
 use super::container::RestartPolicy;
-use super::options::{parse_size, PortSpec, Proto, Ulimit};
+use super::options::{parse_size, DeviceSpec, PortSpec, Proto, Ulimit};
 use super::seccomp::Seccomp;
 
 /// A mount: a host path, a volume or a tmpfs at a path in the container.
@@ -147,6 +147,8 @@ pub struct Resources {
     pub ulimits: Vec<Ulimit>,
     /// Size of /dev/shm in bytes (`--shm-size`); None: Docker's 64 MiB.
     pub shm_size: Option<u64>,
+    /// Host devices the container gets (`--device`), with their cgroup permissions.
+    pub devices: Vec<DeviceSpec>,
 }
 
 #[derive(Debug, Clone)]

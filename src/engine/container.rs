@@ -289,8 +289,19 @@ pub struct HostConfig {
     pub group_add: Vec<String>,
     #[serde(default)]
     pub sysctls: BTreeMap<String, String>,
+    #[serde(default)]
+    pub devices: Vec<DeviceMapping>,
     pub ulimits: Vec<String>,
     pub init: bool,
+}
+
+/// One `--device`, as Docker's `HostConfig.Devices` shows it.
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeviceMapping {
+    pub path_on_host: String,
+    pub path_in_container: String,
+    pub cgroup_permissions: String,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default)]

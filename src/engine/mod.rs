@@ -393,6 +393,16 @@ fn record_of(
         oom_score_adj: o.process.oom_score_adj.unwrap_or(0).into(),
         group_add: o.process.group_add.clone(),
         sysctls: o.security.sysctls.clone(),
+        devices: o
+            .resources
+            .devices
+            .iter()
+            .map(|d| container::DeviceMapping {
+                path_on_host: d.host.display().to_string(),
+                path_in_container: d.container.clone(),
+                cgroup_permissions: d.permissions.clone(),
+            })
+            .collect(),
         ulimits: o.resources.ulimits.iter().map(|u| u.to_string()).collect(),
         init: o.process.init,
     };

@@ -234,6 +234,57 @@ pub fn cpus(n: f64, host_cpus: usize) -> Result<f64> {
     Ok(n)
 }
 
+/// `--device HOST[:CONTAINER][:PERMISSIONS]` (and compose's `devices`), as Docker parses it:
+/// the container path defaults to the host's, the permissions (a set of r, w, m) to rwm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceSpec {
+    pub host: std::path::PathBuf,
+    pub container: String,
+    pub permissions: String,
+}
+
+fn device_permissions(p: &str) -> bool {
+    !p.is_empty()
+        && p.len() <= 3
+        && p.chars().all(|c| matches!(c, 'r' | 'w' | 'm'))
+        && p.chars().collect::<std::collections::BTreeSet<_>>().len() == p.len()
+}
+
+impl FromStr for DeviceSpec {
+    type Err = anyhow::Error;
+    fn from_str(d: &str) -> Result<DeviceSpec> {
+        let parts: Vec<&str> = d.split(':').collect();
+        let (host, container, permissions) = match parts[..] {
+            [h] => (h, h, "rwm"),
+            [h, p] if device_permissions(p) => (h, h, p),
+            [h, c] => (h, c, "rwm"),
+            [h, c, p] => (h, c, p),
+            _ => bail!("--device {d:?}: want HOST[:CONTAINER][:PERMISSIONS]"),
+        };
+        let container = if container.is_empty() {
+            host
+        } else {
+            container
+        };
+        if !device_permissions(permissions) {
+            bail!("--device {d:?}: permissions {permissions:?} are not a set of r, w and m");
+        }
+        for (what, p) in [("host", host), ("container", container)] {
+            if !p.starts_with('/') {
+                bail!("--device {d:?}: the {what} path must be absolute");
+            }
+        }
+        if container.split('/').any(|c| c == "..") || container == "/" {
+            bail!("--device {d:?}: the container path must name a file, without ..");
+        }
+        Ok(DeviceSpec {
+            host: host.into(),
+            container: clean(Path::new(container)).display().to_string(),
+            permissions: permissions.to_string(),
+        })
+    }
+}
+
 /// A size flag that also takes -1 for "unlimited" (`--memory-swap -1`), in bytes.
 pub fn size_or_unlimited(flag: &str, s: &str) -> Result<i64> {
     if s.trim() == "-1" {

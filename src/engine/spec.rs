@@ -270,6 +270,87 @@ fn rlimits(ulimits: &[Ulimit]) -> Vec<Value> {
         .collect()
 }
 
+/// The nodes `--device` names, as the spec's `linux.devices` (made in the container's /dev
+/// with the host node's type, numbers, mode and owner) and device-cgroup rules allowing
+/// each with its permissions. A directory gives every device below it (as Docker), at the
+/// same place below the container path; symlinks inside it are not followed.
+fn host_devices(list: &[super::options::DeviceSpec]) -> Result<(Vec<Value>, Vec<Value>)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    fn add(
+        meta: &std::fs::Metadata,
+        dst: &str,
+        perms: &str,
+        nodes: &mut Vec<Value>,
+        rules: &mut Vec<Value>,
+    ) -> bool {
+        let ft = meta.file_type();
+        let kind = if ft.is_char_device() {
+            "c"
+        } else if ft.is_block_device() {
+            "b"
+        } else {
+            return false;
+        };
+        let (major, minor) = (
+            nix::sys::stat::major(meta.rdev()),
+            nix::sys::stat::minor(meta.rdev()),
+        );
+        nodes.push(
+            json!({"path": dst, "type": kind, "major": major, "minor": minor,
+            "fileMode": meta.mode() & 0o777, "uid": meta.uid(), "gid": meta.gid()}),
+        );
+        rules.push(
+            json!({"allow": true, "type": kind, "major": major, "minor": minor, "access": perms}),
+        );
+        true
+    }
+    fn walk(
+        dir: &Path,
+        dst: &str,
+        perms: &str,
+        nodes: &mut Vec<Value>,
+        rules: &mut Vec<Value>,
+    ) -> Result<()> {
+        let entries = std::fs::read_dir(dir)
+            .with_context(|| format!("--device: read the directory {}", dir.display()))?;
+        for e in entries {
+            let e = e.with_context(|| format!("--device: read {}", dir.display()))?;
+            let Ok(meta) = e.path().symlink_metadata() else {
+                continue;
+            };
+            let name = e.file_name();
+            let sub = format!("{dst}/{}", name.to_string_lossy());
+            if meta.is_dir() {
+                walk(&e.path(), &sub, perms, nodes, rules)?;
+            } else {
+                add(&meta, &sub, perms, nodes, rules);
+            }
+        }
+        Ok(())
+    }
+    let (mut nodes, mut rules) = (Vec::new(), Vec::new());
+    for d in list {
+        let meta = std::fs::metadata(&d.host).with_context(|| {
+            format!("--device {}: no such device on the host", d.host.display())
+        })?;
+        if meta.is_dir() {
+            walk(
+                &d.host,
+                &d.container,
+                &d.permissions,
+                &mut nodes,
+                &mut rules,
+            )?;
+        } else if !add(&meta, &d.container, &d.permissions, &mut nodes, &mut rules) {
+            bail!(
+                "--device {}: not a device (a character or block special file, or a directory of them)",
+                d.host.display()
+            );
+        }
+    }
+    Ok((nodes, rules))
+}
+
 /// Docker's /dev/shm: 64 MiB unless `--shm-size` says otherwise.
 pub const DEFAULT_SHM_SIZE: u64 = 64 << 20;
 
@@ -428,6 +509,10 @@ pub fn build(
         NetNs::Join(path) => namespaces.push(json!({"type": "network", "path": path})),
     }
     let mut resources = json!({"devices": [{"allow": o.security.privileged, "access": "rwm"}]});
+    let (device_nodes, device_rules) = host_devices(&o.resources.devices)?;
+    if let Some(rules) = resources["devices"].as_array_mut() {
+        rules.extend(device_rules);
+    }
     let r = &o.resources;
     super::options::check_memory(r.memory, r.memory_swap, r.memory_reservation)?;
     let mut memory = serde_json::Map::new();
@@ -517,7 +602,8 @@ pub fn build(
             "resources": resources,
             "namespaces": namespaces,
             "maskedPaths": masked,
-            "readonlyPaths": readonly
+            "readonlyPaths": readonly,
+            "devices": device_nodes
         }
     });
     let mut spec = spec;

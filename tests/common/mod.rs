@@ -486,3 +486,19 @@ impl World {
         out
     }
 }
+
+/// A character device node `dir/name` of major 240 ("local/experimental use", which no
+/// driver has) and `minor`, mode 0640: a container opening it gets ENXIO where its device
+/// cgroup lets it through and EPERM where it does not. (The cgroup's rules go by number, so
+/// nodes that need different rules need different minors.) Returns its path.
+pub fn fake_device(dir: &Path, name: &str, minor: u64) -> String {
+    let dev = dir.join(name);
+    nix::sys::stat::mknod(
+        &dev,
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o640),
+        nix::sys::stat::makedev(240, minor),
+    )
+    .expect("mknod");
+    dev.display().to_string()
+}
