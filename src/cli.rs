@@ -822,6 +822,15 @@ pub struct CreateArgs {
     /// Give the container a host device: HOST[:CONTAINER][:PERMISSIONS] (of r, w, m; default rwm)
     #[arg(long)]
     pub device: Vec<String>,
+    /// PID namespace: host (see and signal the host's processes), or the container's own
+    #[arg(long, default_value = "")]
+    pub pid: String,
+    /// IPC namespace: host, private/shareable (its own, the default), none (its own, no /dev/shm)
+    #[arg(long, default_value = "")]
+    pub ipc: String,
+    /// UTS namespace: host (the host's hostname; no --hostname), or the container's own
+    #[arg(long, default_value = "")]
+    pub uts: String,
     /// ulimit: name=soft[:hard], e.g. nofile=1024:2048
     #[arg(long)]
     pub ulimit: Vec<String>,

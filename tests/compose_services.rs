@@ -540,7 +540,8 @@ fn kernel_knobs_of_a_service_reach_its_containers() {
 services:
   box:
     image: bb:1
-    command: ["sh", "-c", "grep ' /dev/shm ' /proc/mounts; cat /proc/sys/net/core/somaxconn /proc/self/oom_score_adj; id -G; cat {low} {cpus} {shares}; cat /dev/short 2>&1; cat /dev/long 2>&1; true"]
+    command: ["sh", "-c", "grep ' /dev/shm ' /proc/mounts; cat /proc/sys/net/core/somaxconn /proc/self/oom_score_adj; id -G; cat {low} {cpus} {shares}; cat /dev/short 2>&1; cat /dev/long 2>&1; readlink /proc/self/ns/pid; true"]
+    pid: host
     devices:
       - {short}:/dev/short
       - source: {long}
@@ -575,6 +576,8 @@ services:
     assert_eq!(lines[6], if v2 { "59" } else { "512" }, "{o}");
     assert!(lines[7].contains("No such device or address"), "{o}");
     assert!(lines[8].contains("Operation not permitted"), "{o}");
+    let host_pid = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    assert_eq!(lines[9], host_pid.display().to_string(), "pid: host: {o}");
     // A sysctl the kernel does not namespace is refused, naming the service and key.
     std::fs::write(
         p.dir.join("compose.yaml"),

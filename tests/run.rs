@@ -337,6 +337,81 @@ fn shm_size_sysctls_oom_score_groups_and_memory_knobs_reach_the_container() {
 }
 
 #[test]
+fn pid_ipc_and_uts_host_share_the_hosts_namespaces() {
+    if !root_or_skip("pid_ipc_and_uts_host_share_the_hosts_namespaces") {
+        return;
+    }
+    let w = world();
+    let host = |ns: &str| {
+        std::fs::read_link(format!("/proc/self/ns/{ns}"))
+            .unwrap()
+            .display()
+            .to_string()
+    };
+    let script = "for n in pid ipc uts; do readlink /proc/self/ns/$n; done; hostname; cat /etc/hostname; grep -c ' /dev/shm ' /proc/mounts; true";
+    let out = w.ok(&[
+        "run", "--rm", "--pid", "host", "--ipc", "host", "--uts", "host", "bb:1", "sh", "-c",
+        script,
+    ]);
+    let hostname = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        &lines[..5],
+        [
+            &host("pid"),
+            &host("ipc"),
+            &host("uts"),
+            &hostname,
+            &hostname
+        ],
+        "{out}"
+    );
+    // The host's /dev/shm, bound in.
+    assert_eq!(lines[5], "1", "{out}");
+    // By default each is the container's own; --ipc none has no /dev/shm.
+    let out = w.ok(&["run", "--rm", "--ipc", "none", "bb:1", "sh", "-c", script]);
+    let lines: Vec<&str> = out.lines().collect();
+    for (i, ns) in ["pid", "ipc", "uts"].iter().enumerate() {
+        assert_ne!(lines[i], host(ns), "{out}");
+    }
+    assert_ne!(lines[3], hostname, "{out}");
+    assert_eq!(lines[5], "0", "{out}");
+    let out = w.ok(&[
+        "run", "-d", "--name", "hostns", "--pid", "host", "bb:1", "sleep", "100",
+    ]);
+    assert!(!out.trim().is_empty());
+    assert_eq!(
+        w.inspect(
+            "hostns",
+            "{{.HostConfig.PidMode}} {{.HostConfig.IpcMode}} {{.HostConfig.UTSMode}}."
+        ),
+        "host private ."
+    );
+    // stop ends a host-pid container too (its init is no namespace's PID 1).
+    w.ok(&["rm", "-f", "hostns"]);
+    for (bad, why) in [
+        (&["--uts", "host", "-h", "x"][..], "--uts host"),
+        (
+            &["--ipc", "host", "--sysctl", "kernel.shmmax=1"],
+            "--ipc host",
+        ),
+        (&["--pid", "container:x"], "not supported"),
+        (&["--ipc", "sometimes"], "want host"),
+    ] {
+        let mut a = vec!["run", "--rm"];
+        a.extend_from_slice(bad);
+        a.extend(["bb:1", "true"]);
+        let out = w.berth(&a);
+        assert_eq!(out.status.code(), Some(125), "{bad:?}");
+        assert!(
+            text(&out.stderr).contains(why),
+            "{bad:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
 fn capabilities_privileged_and_no_new_privileges() {
     if !root_or_skip("capabilities_privileged_and_no_new_privileges") {
         return;

@@ -283,7 +283,7 @@ pub fn options(data: &[u8]) {
         let _ = opts::size_or_unlimited("--memory-swap", t);
         let _ = opts::cpuset(t);
         // An accepted sysctl is a name the runtime takes too: nothing that leaves /proc/sys.
-        if let Ok((k, _)) = opts::sysctl(t, false) {
+        if let Ok((k, _)) = opts::sysctl(t, false, false) {
             assert!(
                 container::check_sysctl_name(&k).is_ok() && !k.contains(".."),
                 "--sysctl {t:?}"

@@ -119,9 +119,10 @@ fn config(a: CreateArgs) -> Result<ContainerConfig> {
     for o in &a.security_opt {
         security.apply_opt(o)?;
     }
+    security.namespaces = options::NsModes::new(&a.pid, &a.ipc, &a.uts, a.hostname.is_some())?;
     let host_network = matches!(network, NetworkMode::Host);
     for kv in &a.sysctl {
-        let (k, v) = options::sysctl(kv, host_network)?;
+        let (k, v) = options::sysctl(kv, host_network, security.namespaces.ipc_host())?;
         security.sysctls.insert(k, v);
     }
     let ports = a

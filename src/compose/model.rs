@@ -152,6 +152,14 @@ pub struct Service {
     /// `HOST[:CONTAINER][:PERMISSIONS]`, the long syntax turned into this one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<String>,
+    /// `host`, or the container's own PID namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<String>,
+    /// `host`, `private`, `shareable`, `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipc: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uts: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -141,7 +141,6 @@ pub const IGNORED: &[&str] = &[
     "dns_opt",
     "external_links",
     "gpus",
-    "ipc",
     "isolation",
     "label_file",
     "links",
@@ -149,7 +148,6 @@ pub const IGNORED: &[&str] = &[
     "mem_swappiness",
     "models",
     "oom_kill_disable",
-    "pid",
     "post_start",
     "pre_stop",
     "provider",
@@ -157,7 +155,6 @@ pub const IGNORED: &[&str] = &[
     "storage_opt",
     "use_api_socket",
     "userns_mode",
-    "uts",
     "volumes_from",
 ];
 
@@ -344,9 +341,9 @@ pub fn service(m: &mut Map<String, Value>, base: &Path, path: &str) -> R<()> {
                 }
                 None
             }
-            "mem_limit" | "memswap_limit" | "mem_reservation" | "shm_size" | "cpuset"
-            | "stop_grace_period" | "working_dir" | "user" | "hostname" | "container_name"
-            | "image" | "stop_signal" | "restart" | "network_mode" => match v {
+            "mem_limit" | "memswap_limit" | "mem_reservation" | "shm_size" | "cpuset" | "pid"
+            | "ipc" | "uts" | "stop_grace_period" | "working_dir" | "user" | "hostname"
+            | "container_name" | "image" | "stop_signal" | "restart" | "network_mode" => match v {
                 Value::Null => None,
                 x => Some(Value::String(scalar(x, &p)?)),
             },

@@ -436,10 +436,22 @@ pub fn container_config(p: &Project, s: &Service, i: &Instance) -> Result<Contai
     for o in &s.security_opt {
         security.apply_opt(o).with_context(|| at("security_opt"))?;
     }
+    let mode = |m: &Option<String>| m.clone().unwrap_or_default();
+    security.namespaces = options::NsModes::new(
+        &mode(&s.pid),
+        &mode(&s.ipc),
+        &mode(&s.uts),
+        s.hostname.is_some(),
+    )
+    .with_context(|| at("pid, ipc, uts"))?;
     let host_network = matches!(network, NetworkMode::Host);
     for (k, v) in &s.sysctls {
-        let (k, v) = options::sysctl(&format!("{k}={v}"), host_network)
-            .with_context(|| at(&format!("sysctls.{k}")))?;
+        let (k, v) = options::sysctl(
+            &format!("{k}={v}"),
+            host_network,
+            security.namespaces.ipc_host(),
+        )
+        .with_context(|| at(&format!("sysctls.{k}")))?;
         security.sysctls.insert(k, v);
     }
     let size = |key: &str, v: &Option<String>| {

@@ -162,8 +162,11 @@ pub struct Security {
     /// The `--security-opt` values as given, for `inspect`.
     pub security_opt: Vec<String>,
     /// Namespaced kernel parameters (`--sysctl net.ipv4.ip_forward=1`), checked by
-    /// `options::check_sysctl`.
+    /// `options::sysctl`.
     pub sysctls: BTreeMap<String, String>,
+    /// `--pid`, `--ipc`, `--uts` (`options::NsModes`): the host's namespaces instead of the
+    /// container's own.
+    pub namespaces: super::options::NsModes,
 }
 
 impl Default for Security {
@@ -177,6 +180,7 @@ impl Default for Security {
             seccomp: Seccomp::Default,
             security_opt: Vec::new(),
             sysctls: BTreeMap::new(),
+            namespaces: Default::default(),
         }
     }
 }

@@ -291,6 +291,12 @@ pub struct HostConfig {
     pub sysctls: BTreeMap<String, String>,
     #[serde(default)]
     pub devices: Vec<DeviceMapping>,
+    #[serde(default)]
+    pub pid_mode: String,
+    #[serde(default)]
+    pub ipc_mode: String,
+    #[serde(default, rename = "UTSMode")]
+    pub uts_mode: String,
     pub ulimits: Vec<String>,
     pub init: bool,
 }

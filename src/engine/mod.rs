@@ -292,7 +292,7 @@ fn record_of(
             .other
             .get("Healthcheck")
             .and_then(|h| serde_json::from_value(h.clone()).ok()),
-        hostname: spec.hostname().clone().unwrap_or_default(),
+        hostname: spec::container_hostname(o, id),
         user: o
             .process
             .user
@@ -393,6 +393,13 @@ fn record_of(
         oom_score_adj: o.process.oom_score_adj.unwrap_or(0).into(),
         group_add: o.process.group_add.clone(),
         sysctls: o.security.sysctls.clone(),
+        pid_mode: o.security.namespaces.pid.clone(),
+        // Docker shows its default, "private", rather than nothing.
+        ipc_mode: match o.security.namespaces.ipc.as_str() {
+            "" => "private".into(),
+            m => m.to_string(),
+        },
+        uts_mode: o.security.namespaces.uts.clone(),
         devices: o
             .resources
             .devices

@@ -326,6 +326,50 @@ pub fn cpuset(s: &str) -> Result<String> {
     Ok(s.trim().to_string())
 }
 
+/// `--pid`, `--ipc` and `--uts` as Docker takes them: `host` shares the host's namespace;
+/// the default (empty) is the container's own. `--ipc` also takes `private` and
+/// `shareable` (both the container's own here: another container may join it through
+/// `container:` only with the network), and `none` (its own, without /dev/shm).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NsModes {
+    pub pid: String,
+    pub ipc: String,
+    pub uts: String,
+}
+
+impl NsModes {
+    /// Checks and keeps the three modes; `hostname`: whether a hostname was asked for.
+    pub fn new(pid: &str, ipc: &str, uts: &str, hostname: bool) -> Result<NsModes> {
+        let check = |flag: &str, v: &str, ok: &[&str]| -> Result<String> {
+            if ok.contains(&v) {
+                return Ok(v.to_string());
+            }
+            if v.starts_with("container:") {
+                bail!("--{flag} {v:?}: joining another container's {flag} namespace is not supported (only --network container:NAME)");
+            }
+            bail!("--{flag} {v:?}: want {}", ok[1..].join(" or "));
+        };
+        let m = NsModes {
+            pid: check("pid", pid, &["", "host", "private"])?,
+            ipc: check("ipc", ipc, &["", "host", "private", "shareable", "none"])?,
+            uts: check("uts", uts, &["", "host"])?,
+        };
+        if m.uts_host() && hostname {
+            bail!("conflicting options: --hostname and --uts host (the container would rename the host)");
+        }
+        Ok(m)
+    }
+    pub fn pid_host(&self) -> bool {
+        self.pid == "host"
+    }
+    pub fn ipc_host(&self) -> bool {
+        self.ipc == "host"
+    }
+    pub fn uts_host(&self) -> bool {
+        self.uts == "host"
+    }
+}
+
 /// The sysctls that live in a container's own IPC namespace (Docker's list); `net.*` in its
 /// network namespace and `fs.mqueue.*` in its IPC namespace are allowed by prefix.
 const IPC_SYSCTLS: &[&str] = &[
@@ -340,8 +384,9 @@ const IPC_SYSCTLS: &[&str] = &[
 ];
 
 /// `--sysctl KEY=VALUE` (and compose's `sysctls`): only sysctls a container has a namespace
-/// of its own for, as Docker allows; `net.*` not with the host's network namespace.
-pub fn sysctl(kv: &str, host_network: bool) -> Result<(String, String)> {
+/// of its own for, as Docker allows; `net.*` not with the host's network namespace, the
+/// IPC ones not with the host's IPC namespace.
+pub fn sysctl(kv: &str, host_network: bool, host_ipc: bool) -> Result<(String, String)> {
     let (k, v) = kv
         .split_once('=')
         .with_context(|| format!("--sysctl {kv:?}: want KEY=VALUE"))?;
@@ -354,6 +399,9 @@ pub fn sysctl(kv: &str, host_network: bool) -> Result<(String, String)> {
     }
     if net && host_network {
         bail!("--sysctl {kv:?}: not allowed with the host's network namespace (--network host)");
+    }
+    if !net && host_ipc {
+        bail!("--sysctl {kv:?}: not allowed with the host's IPC namespace (--ipc host)");
     }
     if v.contains('\n') || v.contains('\0') {
         bail!("--sysctl {kv:?}: the value must be one line");
@@ -594,13 +642,18 @@ mod tests {
     #[test]
     fn sysctls_a_container_may_set_and_the_ones_it_may_not() {
         assert_eq!(
-            sysctl("net.ipv4.ip_forward=1", false).unwrap(),
+            sysctl("net.ipv4.ip_forward=1", false, true).unwrap(),
             ("net.ipv4.ip_forward".into(), "1".into())
         );
-        assert!(sysctl("kernel.shmmax=1000000", true).is_ok());
-        assert!(sysctl("fs.mqueue.msg_max=20", false).is_ok());
-        let e = format!("{:#}", sysctl("net.core.somaxconn=1024", true).unwrap_err());
+        assert!(sysctl("kernel.shmmax=1000000", true, false).is_ok());
+        assert!(sysctl("fs.mqueue.msg_max=20", false, false).is_ok());
+        let e = format!(
+            "{:#}",
+            sysctl("net.core.somaxconn=1024", true, false).unwrap_err()
+        );
         assert!(e.contains("--network host"), "{e}");
+        let e = format!("{:#}", sysctl("kernel.shmmax=1", false, true).unwrap_err());
+        assert!(e.contains("--ipc host"), "{e}");
         for (bad, why) in [
             ("kernel.hostname=x", "not namespaced"),
             ("vm.swappiness=0", "not namespaced"),
@@ -608,7 +661,7 @@ mod tests {
             ("net/../../etc=1", "not a sysctl name"),
             ("net.core.x=1\nkernel.y=2", "one line"),
         ] {
-            let e = format!("{:#}", sysctl(bad, false).unwrap_err());
+            let e = format!("{:#}", sysctl(bad, false, false).unwrap_err());
             assert!(e.contains(why) && e.contains("--sysctl"), "{bad}: {e}");
         }
     }

@@ -351,6 +351,19 @@ fn host_devices(list: &[super::options::DeviceSpec]) -> Result<(Vec<Value>, Vec<
     Ok((nodes, rules))
 }
 
+/// The container's hostname: `--hostname`, the host's with `--uts host`, else the first 12
+/// digits of its id (as Docker).
+pub fn container_hostname(o: &ContainerConfig, id: &str) -> String {
+    match &o.hostname {
+        Some(h) => h.clone(),
+        None if o.security.namespaces.uts_host() => nix::unistd::gethostname().map_or_else(
+            |_| id[..12].to_string(),
+            |h| h.to_string_lossy().into_owned(),
+        ),
+        None => id[..12].to_string(),
+    }
+}
+
 /// Docker's /dev/shm: 64 MiB unless `--shm-size` says otherwise.
 pub const DEFAULT_SHM_SIZE: u64 = 64 << 20;
 
@@ -399,7 +412,8 @@ pub fn build(
             o.image
         );
     }
-    let hostname = o.hostname.clone().unwrap_or_else(|| id[..12].to_string());
+    let ns = &o.security.namespaces;
+    let hostname = container_hostname(o, id);
     let mut env: Vec<String> = c.env.clone().unwrap_or_default();
     // Docker's defaults, each overridden by the image's or the user's: HOSTNAME, and
     // TERM=xterm when there is a terminal (daemon/container.go CreateDaemonEnvironment).
@@ -467,11 +481,21 @@ pub fn build(
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
         json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={}", shm_size(o)?)]}),
-        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
+    ];
+    // The host's IPC namespace comes with the host's /dev/shm (and its mqueue, already
+    // there), as Docker; `--ipc none` has no /dev/shm at all.
+    match ns.ipc.as_str() {
+        "host" => mounts.push(json!({"destination": "/dev/shm", "type": "bind", "source": "/dev/shm", "options": ["rbind", "rprivate", "nosuid", "noexec", "nodev"]})),
+        "none" => mounts.push(json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]})),
+        _ => mounts.extend([
+            json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={}", shm_size(o)?)]}),
+            json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
+        ]),
+    }
+    mounts.extend([
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if o.security.privileged { "rw" } else { "ro" }]}),
         json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": [if o.security.privileged { "rw" } else { "ro" }, "nosuid", "noexec", "nodev"]}),
-    ];
+    ]);
     for m in user_mounts {
         mounts.push(match m {
             Mount::Bind { src, dst, ro } => {
@@ -496,13 +520,16 @@ pub fn build(
             }
         });
     }
-    let mut namespaces = vec![
-        json!({"type": "pid"}),
-        json!({"type": "ipc"}),
-        json!({"type": "uts"}),
-        json!({"type": "mount"}),
-        json!({"type": "cgroup"}),
-    ];
+    let mut namespaces = vec![json!({"type": "mount"}), json!({"type": "cgroup"})];
+    for (kind, host) in [
+        ("pid", ns.pid_host()),
+        ("ipc", ns.ipc_host()),
+        ("uts", ns.uts_host()),
+    ] {
+        if !host {
+            namespaces.push(json!({ "type": kind }));
+        }
+    }
     match netns {
         NetNs::Host => {}
         NetNs::New => namespaces.push(json!({"type": "network"})),
@@ -594,7 +621,7 @@ pub fn build(
             "noNewPrivileges": o.security.no_new_privileges
         },
         "root": {"path": "rootfs", "readonly": o.security.read_only_rootfs},
-        "hostname": hostname,
+        "hostname": if ns.uts_host() { Value::Null } else { json!(hostname) },
         "mounts": mounts,
         "linux": {
             // Every container below one `berth` parent, as the engine's teardown expects.
@@ -617,7 +644,7 @@ pub fn build(
         let host_net = matches!(netns, NetNs::Host);
         let mut sysctl = serde_json::Map::new();
         for (k, v) in &o.security.sysctls {
-            let (k, v) = super::options::sysctl(&format!("{k}={v}"), host_net)?;
+            let (k, v) = super::options::sysctl(&format!("{k}={v}"), host_net, ns.ipc_host())?;
             sysctl.insert(k, json!(v));
         }
         spec["linux"]["sysctl"] = Value::Object(sysctl);

@@ -45,7 +45,7 @@ pub fn make(
     nameserver: Option<Ipv4Addr>,
 ) -> Result<Vec<Mount>> {
     let dir = cs.dir_of(id);
-    let hostname = o.hostname.clone().unwrap_or_else(|| id[..12].to_string());
+    let hostname = crate::engine::spec::container_hostname(o, id);
     let mut base = String::new();
     if o.network == NetworkMode::Host {
         base.push_str(&std::fs::read_to_string("/etc/hosts").unwrap_or_default());
