@@ -216,6 +216,22 @@ fn limits_land_in_the_cgroup_and_ulimits_in_the_process() {
     assert!(text(&out.stderr).contains("bogus"), "{}", text(&out.stderr));
 }
 
+/// Each `run --rm FLAGS bb:1 true` fails with exit 125 and a message holding its text.
+fn refused(w: &World, cases: &[(&[&str], &str)]) {
+    for (bad, why) in cases {
+        let mut a = vec!["run", "--rm"];
+        a.extend_from_slice(bad);
+        a.extend(["bb:1", "true"]);
+        let out = w.berth(&a);
+        assert_eq!(out.status.code(), Some(125), "{bad:?}");
+        assert!(
+            text(&out.stderr).contains(why),
+            "{bad:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
 #[test]
 fn shm_size_sysctls_oom_score_groups_and_memory_knobs_reach_the_container() {
     if !root_or_skip("shm_size_sysctls_oom_score_groups_and_memory_knobs_reach_the_container") {
@@ -301,37 +317,29 @@ fn shm_size_sysctls_oom_score_groups_and_memory_knobs_reach_the_container() {
         "/dev/fake:rwm /dev/sub/wo:w"
     );
     // Each bad value is refused before anything is made, naming the flag.
-    for (bad, why) in [
-        (&["--sysctl", "kernel.hostname=x"][..], "not namespaced"),
-        (
-            &["--network", "host", "--sysctl", "net.ipv4.ip_forward=1"],
-            "--network host",
-        ),
-        (&["--memory-swap", "128m"], "needs --memory"),
-        (
-            &["-m", "64m", "--memory-reservation", "128m"],
-            "--memory-reservation",
-        ),
-        (&["--cpuset-cpus", "0-4095"], "not available"),
-        (&["--oom-score-adj", "1001"], "--oom-score-adj"),
-        (&["--group-add", "no-such-group"], "no-such-group"),
-        (&["--shm-size", "0"], "--shm-size"),
-        (&["-w", "relative"], "absolute path"),
-        (&["--device", "/etc/passwd"], "not a device"),
-        (&["--device", "/dev/null:/dev/x:rwx"], "r, w and m"),
-        (&["--device", "/dev/null:/dev/../etc/x"], "without .."),
-    ] {
-        let mut a = vec!["run", "--rm"];
-        a.extend_from_slice(bad);
-        a.extend(["bb:1", "true"]);
-        let out = w.berth(&a);
-        assert_eq!(out.status.code(), Some(125), "{bad:?}");
-        assert!(
-            text(&out.stderr).contains(why),
-            "{bad:?}: {}",
-            text(&out.stderr)
-        );
-    }
+    refused(
+        &w,
+        &[
+            (&["--sysctl", "kernel.hostname=x"][..], "not namespaced"),
+            (
+                &["--network", "host", "--sysctl", "net.ipv4.ip_forward=1"],
+                "--network host",
+            ),
+            (&["--memory-swap", "128m"], "needs --memory"),
+            (
+                &["-m", "64m", "--memory-reservation", "128m"],
+                "--memory-reservation",
+            ),
+            (&["--cpuset-cpus", "0-4095"], "not available"),
+            (&["--oom-score-adj", "1001"], "--oom-score-adj"),
+            (&["--group-add", "no-such-group"], "no-such-group"),
+            (&["--shm-size", "0"], "--shm-size"),
+            (&["-w", "relative"], "absolute path"),
+            (&["--device", "/etc/passwd"], "not a device"),
+            (&["--device", "/dev/null:/dev/x:rwx"], "r, w and m"),
+            (&["--device", "/dev/null:/dev/../etc/x"], "without .."),
+        ],
+    );
     let left = w.ok(&["ps", "-aq"]);
     assert_eq!(left.lines().count(), 1, "only the first container: {left}");
 }
@@ -389,26 +397,18 @@ fn pid_ipc_and_uts_host_share_the_hosts_namespaces() {
     );
     // stop ends a host-pid container too (its init is no namespace's PID 1).
     w.ok(&["rm", "-f", "hostns"]);
-    for (bad, why) in [
-        (&["--uts", "host", "-h", "x"][..], "--uts host"),
-        (
-            &["--ipc", "host", "--sysctl", "kernel.shmmax=1"],
-            "--ipc host",
-        ),
-        (&["--pid", "container:x"], "not supported"),
-        (&["--ipc", "sometimes"], "want host"),
-    ] {
-        let mut a = vec!["run", "--rm"];
-        a.extend_from_slice(bad);
-        a.extend(["bb:1", "true"]);
-        let out = w.berth(&a);
-        assert_eq!(out.status.code(), Some(125), "{bad:?}");
-        assert!(
-            text(&out.stderr).contains(why),
-            "{bad:?}: {}",
-            text(&out.stderr)
-        );
-    }
+    refused(
+        &w,
+        &[
+            (&["--uts", "host", "-h", "x"][..], "--uts host"),
+            (
+                &["--ipc", "host", "--sysctl", "kernel.shmmax=1"],
+                "--ipc host",
+            ),
+            (&["--pid", "container:x"], "not supported"),
+            (&["--ipc", "sometimes"], "want host"),
+        ],
+    );
 }
 
 #[test]
