@@ -831,6 +831,27 @@ pub struct CreateArgs {
     /// UTS namespace: host (the host's hostname; no --hostname), or the container's own
     #[arg(long, default_value = "")]
     pub uts: String,
+    /// Command to run to check health (run by the shell, as the image's HEALTHCHECK CMD)
+    #[arg(long)]
+    pub health_cmd: Option<String>,
+    /// Time between health checks, e.g. 30s, 1m30s (default 30s)
+    #[arg(long)]
+    pub health_interval: Option<String>,
+    /// Maximum time one check may take (default 30s)
+    #[arg(long)]
+    pub health_timeout: Option<String>,
+    /// Grace time after start during which failing checks do not count (default 0s)
+    #[arg(long)]
+    pub health_start_period: Option<String>,
+    /// Time between checks during the start period (default 5s)
+    #[arg(long)]
+    pub health_start_interval: Option<String>,
+    /// Consecutive failures needed to report unhealthy (default 3)
+    #[arg(long)]
+    pub health_retries: Option<u32>,
+    /// Disable any healthcheck, the image's too
+    #[arg(long)]
+    pub no_healthcheck: bool,
     /// ulimit: name=soft[:hard], e.g. nofile=1024:2048
     #[arg(long)]
     pub ulimit: Vec<String>,

@@ -412,6 +412,68 @@ fn pid_ipc_and_uts_host_share_the_hosts_namespaces() {
 }
 
 #[test]
+fn health_flags_give_a_healthcheck_that_the_monitor_runs() {
+    if !root_or_skip("health_flags_give_a_healthcheck_that_the_monitor_runs") {
+        return;
+    }
+    let w = world();
+    w.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "probed",
+        "--health-cmd",
+        "test -f /tmp/ready",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "1",
+        "bb:1",
+        "sh",
+        "-c",
+        "sleep 1; touch /tmp/ready; sleep 100",
+    ]);
+    assert_eq!(
+        w.inspect(
+            "probed",
+            "{{json .Config.Healthcheck.Test}} {{.Config.Healthcheck.Interval}}"
+        ),
+        r#"["CMD-SHELL","test -f /tmp/ready"] 200000000"#
+    );
+    w.eventually(10, "healthy", || {
+        w.inspect("probed", "{{.State.Health.Status}}") == "healthy"
+    });
+    w.ok(&["rm", "-f", "probed"]);
+    w.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "unprobed",
+        "--no-healthcheck",
+        "bb:1",
+        "sleep",
+        "100",
+    ]);
+    assert_eq!(
+        w.inspect("unprobed", "{{json .Config.Healthcheck.Test}}"),
+        r#"["NONE"]"#
+    );
+    assert_eq!(w.inspect("unprobed", "{{json .State.Health}}"), "null");
+    w.ok(&["rm", "-f", "unprobed"]);
+    refused(
+        &w,
+        &[
+            (
+                &["--no-healthcheck", "--health-cmd", "true"][..],
+                "conflicts",
+            ),
+            (&["--health-interval", "soon"], "--health-interval"),
+            (&["--health-timeout", "0s"], "above 0"),
+        ],
+    );
+}
+
+#[test]
 fn capabilities_privileged_and_no_new_privileges() {
     if !root_or_skip("capabilities_privileged_and_no_new_privileges") {
         return;

@@ -12,6 +12,7 @@ use crate::engine::config::{
     ContainerConfig, DnsConfig, LogOptions, NetworkMode, ProcessConfig, Resources, Security,
 };
 use crate::engine::container::RestartPolicy;
+use crate::engine::health::HealthConfig;
 use crate::engine::options::{self, env_file, mount, parse_size, tmpfs, volume, Ulimit};
 
 pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
@@ -102,6 +103,7 @@ fn config(a: CreateArgs) -> Result<ContainerConfig> {
         .transpose()?;
     let cpuset_cpus = a.cpuset_cpus.as_deref().map(options::cpuset).transpose()?;
     let oom_score_adj = a.oom_score_adj.map(options::oom_score_adj).transpose()?;
+    let health = health_flags(&a)?;
     let devices = a
         .device
         .iter()
@@ -210,6 +212,7 @@ fn config(a: CreateArgs) -> Result<ContainerConfig> {
             stop_timeout: a.stop_timeout,
             oom_score_adj,
             group_add: a.group_add,
+            health,
         },
         hostname: a.hostname,
         mounts,
@@ -238,6 +241,56 @@ fn config(a: CreateArgs) -> Result<ContainerConfig> {
         exposed,
         files: Vec::new(),
     })
+}
+
+/// `--health-*` and `--no-healthcheck` as Docker takes them: None when none is given (the
+/// image's healthcheck applies); timings without `--health-cmd` apply to the image's test.
+fn health_flags(a: &CreateArgs) -> Result<Option<HealthConfig>> {
+    let timings = [
+        ("--health-interval", &a.health_interval),
+        ("--health-timeout", &a.health_timeout),
+        ("--health-start-period", &a.health_start_period),
+        ("--health-start-interval", &a.health_start_interval),
+    ];
+    let given = a.health_cmd.is_some()
+        || a.health_retries.is_some()
+        || timings.iter().any(|(_, v)| v.is_some());
+    if a.no_healthcheck {
+        if given {
+            bail!("--no-healthcheck conflicts with the --health-* options");
+        }
+        return Ok(Some(HealthConfig {
+            test: vec!["NONE".into()],
+            ..HealthConfig::default()
+        }));
+    }
+    if !given {
+        return Ok(None);
+    }
+    let mut ns = [0u64; 4];
+    for (n, (flag, v)) in ns.iter_mut().zip(timings) {
+        if let Some(v) = v {
+            let d =
+                crate::compose::load::parse_duration(v).with_context(|| format!("{flag} {v:?}"))?;
+            if d.is_zero() {
+                bail!("{flag} {v:?}: must be above 0");
+            }
+            *n = d.as_nanos() as u64;
+        }
+    }
+    let test = match &a.health_cmd {
+        Some(c) if c.trim().is_empty() => bail!("--health-cmd: empty command"),
+        Some(c) => vec!["CMD-SHELL".into(), c.clone()],
+        None => Vec::new(),
+    };
+    Ok(Some(HealthConfig {
+        test,
+        interval: ns[0],
+        timeout: ns[1],
+        start_period: ns[2],
+        start_interval: ns[3],
+        retries: a.health_retries.unwrap_or(0),
+    }))
 }
 
 /// `--network` (repeatable), `--ip`, `--network-alias`: several names make one bridge mode

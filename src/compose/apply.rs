@@ -474,9 +474,6 @@ fn converge(
         }
         let (rec, lock) = engine::create(root, &cfg)
             .with_context(|| format!("service {name}: create container {cname}"))?;
-        if let Some(h) = plan::health_config(name, s)? {
-            Containers::new(root).update(&rec.id, |r| r.config.healthcheck = Some(h))?;
-        }
         drop(lock);
         say("Container", &cname, "Created");
         to_start.push((rec.id, cname));

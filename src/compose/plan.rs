@@ -549,6 +549,7 @@ pub fn container_config(p: &Project, s: &Service, i: &Instance) -> Result<Contai
             stop_timeout,
             oom_score_adj,
             group_add: s.group_add.clone(),
+            health: health_config(i.service, s)?,
         },
         hostname: s.hostname.clone(),
         mounts,

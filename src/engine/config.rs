@@ -129,6 +129,9 @@ pub struct ProcessConfig {
     pub oom_score_adj: Option<i32>,
     /// More groups for the process (`--group-add`): names from the image's /etc/group, or ids.
     pub group_add: Vec<String>,
+    /// The healthcheck (`--health-*`, compose's `healthcheck`); None: the image's. One
+    /// without a test keeps the image's test with its own timings (`health::merge`).
+    pub health: Option<super::health::HealthConfig>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -41,6 +41,26 @@ pub struct HealthConfig {
     pub retries: u32,
 }
 
+/// The healthcheck a container gets from its image's and the one given (Docker's rule): the
+/// given one wins; given timings without a test apply to the image's test.
+pub fn merge(image: Option<HealthConfig>, given: Option<HealthConfig>) -> Option<HealthConfig> {
+    match given {
+        None => image,
+        Some(g) if !g.test.is_empty() => Some(g),
+        Some(g) => image.map(|i| {
+            let pick = |a: u64, b: u64| if a == 0 { b } else { a };
+            HealthConfig {
+                test: i.test,
+                interval: pick(g.interval, i.interval),
+                timeout: pick(g.timeout, i.timeout),
+                start_period: pick(g.start_period, i.start_period),
+                start_interval: pick(g.start_interval, i.start_interval),
+                retries: if g.retries == 0 { i.retries } else { g.retries },
+            }
+        }),
+    }
+}
+
 impl HealthConfig {
     pub fn enabled(&self) -> bool {
         matches!(
@@ -238,6 +258,33 @@ pub fn probe(root: &Path, id: &str) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn given_timings_apply_to_the_images_test_and_a_given_test_wins() {
+        let image = HealthConfig {
+            test: vec!["CMD".into(), "probe".into()],
+            interval: 5,
+            timeout: 6,
+            retries: 7,
+            ..HealthConfig::default()
+        };
+        let timings = HealthConfig {
+            interval: 1,
+            ..HealthConfig::default()
+        };
+        let m = merge(Some(image.clone()), Some(timings.clone())).unwrap();
+        assert_eq!(
+            (m.test.clone(), m.interval, m.timeout, m.retries),
+            (image.test.clone(), 1, 6, 7)
+        );
+        assert_eq!(merge(None, Some(timings)), None);
+        assert_eq!(merge(Some(image.clone()), None), Some(image.clone()));
+        let own = HealthConfig {
+            test: vec!["NONE".into()],
+            ..HealthConfig::default()
+        };
+        assert_eq!(merge(Some(image), Some(own.clone())), Some(own));
+    }
 
     #[test]
     fn config() {

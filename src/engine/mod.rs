@@ -287,11 +287,13 @@ fn record_of(
     let mut labels = c.labels.clone().unwrap_or_default();
     labels.extend(o.labels.clone());
     rec.config = CConfig {
-        // The image's HEALTHCHECK (Docker's shape); compose sets the service's after create.
-        healthcheck: c
-            .other
-            .get("Healthcheck")
-            .and_then(|h| serde_json::from_value(h.clone()).ok()),
+        // The image's HEALTHCHECK (Docker's shape), or the one given (run's flags, compose).
+        healthcheck: health::merge(
+            c.other
+                .get("Healthcheck")
+                .and_then(|h| serde_json::from_value(h.clone()).ok()),
+            o.process.health.clone(),
+        ),
         hostname: spec::container_hostname(o, id),
         user: o
             .process
