@@ -253,6 +253,7 @@ fn project_network_names_ports_and_replicas() {
     image: bb:1
     init: true
     command: sleep 1000
+    links: [\"other:legacy-name\"]
     networks:
       back:
         aliases: [the-client]
@@ -307,6 +308,9 @@ networks:
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = exec(&["busybox", "wget", "-qO-", "http://other/"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // A legacy link's alias names the linked service too.
+    let out = exec(&["busybox", "wget", "-qO-", "http://legacy-name/"]);
+    assert!(out.status.success(), "links: {}", text(&out.stderr));
     // compose exec attaches stdin, as docker compose's does (no terminal here: no pty).
     let mut c = p
         .cmd(&["exec", "client", "busybox", "tr", "a-z", "A-Z"])

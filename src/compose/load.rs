@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use super::interpolate::interpolate_tree;
 use super::merge::merge;
-use super::model::{Model, Service};
+use super::model::{Dependency, Model, Service};
 use super::normalize;
 use super::yaml::{self, apply_tags, TagPath};
 
@@ -491,11 +491,25 @@ fn did_you_mean(msg: &str) -> String {
 
 /// Type-checks a normalized document; the error names `file` and the key path.
 pub fn typed(doc: Map<String, Value>, file: &str) -> Result<Model> {
-    serde_path_to_error::deserialize(Value::Object(doc)).map_err(|e| {
+    let mut m: Model = serde_path_to_error::deserialize(Value::Object(doc)).map_err(|e| {
         let path = e.path().to_string();
         let msg = did_you_mean(&e.inner().to_string());
         anyhow!("{file}: {path}: {msg}")
-    })
+    })?;
+    // A link is a dependency too (docker compose starts linked services first).
+    for s in m.services.values_mut() {
+        for l in &s.links {
+            let target = l.split_once(':').map_or(l.as_str(), |(t, _)| t);
+            s.depends_on
+                .entry(target.to_string())
+                .or_insert_with(|| Dependency {
+                    condition: "service_started".into(),
+                    restart: false,
+                    required: true,
+                });
+        }
+    }
+    Ok(m)
 }
 
 /// One file's text to a checked model, as `load` treats each file (no project name, no
@@ -659,6 +673,15 @@ pub fn check(m: &Model, file: &str) -> Result<()> {
                     "{file}: {p}.build.context: {} is not a directory (service {n:?})",
                     b.context
                 );
+            }
+        }
+        for (i, l) in s.links.iter().enumerate() {
+            let (target, alias) = l.split_once(':').unwrap_or((l, l));
+            if !m.services.contains_key(target) {
+                bail!("{file}: {p}.links[{i}]: no such service {target:?}");
+            }
+            if alias.is_empty() || alias.contains(['/', ':', ' ']) {
+                bail!("{file}: {p}.links[{i}]: {alias:?} is not a host name");
             }
         }
         for d in s.depends_on.keys() {
@@ -918,6 +941,11 @@ mod tests {
     fn errors_name_file_and_key_path() {
         let e = err_of("services:\n  web:\n    imagee: bb\n");
         assert!(e.contains("compose.yaml: services.web.imagee: unknown key \"imagee\": did you mean \"image\"?"), "{e}");
+        let e = err_of("services:\n  web:\n    image: bb\n    links: [db]\n");
+        assert!(
+            e.contains("compose.yaml: services.web.links[0]: no such service \"db\""),
+            "{e}"
+        );
         let e = err_of("services:\n  web:\n    image: bb\n    depends_on: [db]\n");
         assert!(
             e.contains("compose.yaml: services.web.depends_on: no such service \"db\""),

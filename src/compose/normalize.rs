@@ -143,7 +143,6 @@ pub const IGNORED: &[&str] = &[
     "gpus",
     "isolation",
     "label_file",
-    "links",
     "mac_address",
     "mem_swappiness",
     "models",
@@ -298,7 +297,7 @@ pub fn service(m: &mut Map<String, Value>, base: &Path, path: &str) -> R<()> {
                 x => Some(Value::String(scalar(x, &p)?)),
             },
             "tmpfs" | "dns" | "dns_search" | "cap_add" | "cap_drop" | "security_opt"
-            | "profiles" | "group_add" => Some(string_list(v, &p)?),
+            | "profiles" | "group_add" | "links" => Some(string_list(v, &p)?),
             "extra_hosts" => Some(match v {
                 Value::Object(o) => Value::Array(
                     o.iter()

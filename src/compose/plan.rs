@@ -302,6 +302,11 @@ pub fn container_config(p: &Project, s: &Service, i: &Instance) -> Result<Contai
                     aliases.push(c.clone());
                 }
                 aliases.extend(sn.aliases.iter().cloned());
+                for a in link_aliases(p, i.service) {
+                    if !aliases.contains(&a) {
+                        aliases.push(a);
+                    }
+                }
                 let ip = match &sn.ipv4_address {
                     Some(a) => Some(a.parse::<Ipv4Addr>().with_context(|| {
                         format!(
@@ -578,6 +583,19 @@ pub fn container_config(p: &Project, s: &Service, i: &Instance) -> Result<Contai
         exposed,
         files: given_files,
     })
+}
+
+/// The names other services' `links: [SERVICE:ALIAS]` give `service`: its containers answer
+/// to them on their networks (to every container there, not only the linking one).
+fn link_aliases(p: &Project, service: &str) -> Vec<String> {
+    p.model
+        .services
+        .values()
+        .flat_map(|s| s.links.iter())
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(t, a)| *t == service && *a != service)
+        .map(|(_, a)| a.to_string())
+        .collect()
 }
 
 /// A service's healthcheck as the record keeps it (Docker's `Config.Healthcheck`); None
