@@ -482,15 +482,15 @@ pub fn build(
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
         json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
     ];
-    // The host's IPC namespace comes with the host's /dev/shm (and its mqueue, already
-    // there), as Docker; `--ipc none` has no /dev/shm at all.
+    // The host's IPC namespace comes with the host's /dev/shm (and no mqueue of its own),
+    // as Docker; `--ipc none` has no /dev/shm at all.
     match ns.ipc.as_str() {
         "host" => mounts.push(json!({"destination": "/dev/shm", "type": "bind", "source": "/dev/shm", "options": ["rbind", "rprivate", "nosuid", "noexec", "nodev"]})),
-        "none" => mounts.push(json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]})),
-        _ => mounts.extend([
-            json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={}", shm_size(o)?)]}),
-            json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
-        ]),
+        "none" => {}
+        _ => mounts.push(json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={}", shm_size(o)?)]})),
+    }
+    if !ns.ipc_host() {
+        mounts.push(json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}));
     }
     mounts.extend([
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if o.security.privileged { "rw" } else { "ro" }]}),
