@@ -831,6 +831,21 @@ pub struct CreateArgs {
     /// UTS namespace: host (the host's hostname; no --hostname), or the container's own
     #[arg(long, default_value = "")]
     pub uts: String,
+    /// Cgroup namespace: private (the default: the container sees its own cgroup as /) or host
+    #[arg(long, default_value = "")]
+    pub cgroupns: String,
+    /// CFS period in microseconds (with --cpu-quota; not with --cpus)
+    #[arg(long)]
+    pub cpu_period: Option<u64>,
+    /// CFS quota in microseconds per --cpu-period (-1: none; not with --cpus)
+    #[arg(long, allow_negative_numbers = true)]
+    pub cpu_quota: Option<i64>,
+    /// Read labels from a file: KEY=VALUE lines, # comments
+    #[arg(long)]
+    pub label_file: Vec<PathBuf>,
+    /// Platform of the image: os/arch[/variant]; only this host's runs here
+    #[arg(long)]
+    pub platform: Option<String>,
     /// Command to run to check health (run by the shell, as the image's HEALTHCHECK CMD)
     #[arg(long)]
     pub health_cmd: Option<String>,

@@ -518,6 +518,11 @@ fn kernel_knobs_of_a_service_reach_its_containers() {
         return;
     }
     let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let quota = if v2 {
+        "/sys/fs/cgroup/cpu.max"
+    } else {
+        "/sys/fs/cgroup/cpu/cpu.cfs_quota_us"
+    };
     let (low, cpus, shares) = if v2 {
         (
             "/sys/fs/cgroup/memory.low",
@@ -544,7 +549,7 @@ fn kernel_knobs_of_a_service_reach_its_containers() {
 services:
   box:
     image: bb:1
-    command: ["sh", "-c", "grep ' /dev/shm ' /proc/mounts; cat /proc/sys/net/core/somaxconn /proc/self/oom_score_adj; id -G; cat {low} {cpus} {shares}; cat /dev/short 2>&1; cat /dev/long 2>&1; readlink /proc/self/ns/pid; true"]
+    command: ["sh", "-c", "grep ' /dev/shm ' /proc/mounts; cat /proc/sys/net/core/somaxconn /proc/self/oom_score_adj; id -G; cat {low} {cpus} {shares}; cat /dev/short 2>&1; cat /dev/long 2>&1; readlink /proc/self/ns/pid; cat {quota}; true"]
     pid: host
     devices:
       - {short}:/dev/short
@@ -560,6 +565,8 @@ services:
     mem_reservation: 16m
     cpuset: "0"
     cpu_shares: 512
+    cpu_period: 50000
+    cpu_quota: "25000"
 "#
         ),
     );
@@ -582,6 +589,7 @@ services:
     assert!(lines[8].contains("Operation not permitted"), "{o}");
     let host_pid = std::fs::read_link("/proc/self/ns/pid").unwrap();
     assert_eq!(lines[9], host_pid.display().to_string(), "pid: host: {o}");
+    assert_eq!(lines[10], if v2 { "25000 50000" } else { "25000" }, "{o}");
     // A sysctl the kernel does not namespace is refused, naming the service and key.
     std::fs::write(
         p.dir.join("compose.yaml"),

@@ -356,34 +356,47 @@ fn pid_ipc_and_uts_host_share_the_hosts_namespaces() {
             .display()
             .to_string()
     };
-    let script = "for n in pid ipc uts; do readlink /proc/self/ns/$n; done; hostname; cat /etc/hostname; grep -c ' /dev/shm ' /proc/mounts; true";
+    let script = "for n in pid ipc uts cgroup; do readlink /proc/self/ns/$n; done; hostname; cat /etc/hostname; grep -c ' /dev/shm ' /proc/mounts; true";
     let out = w.ok(&[
-        "run", "--rm", "--pid", "host", "--ipc", "host", "--uts", "host", "bb:1", "sh", "-c",
+        "run",
+        "--rm",
+        "--pid",
+        "host",
+        "--ipc",
+        "host",
+        "--uts",
+        "host",
+        "--cgroupns",
+        "host",
+        "bb:1",
+        "sh",
+        "-c",
         script,
     ]);
     let hostname = nix::unistd::gethostname().unwrap().into_string().unwrap();
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
-        &lines[..5],
+        &lines[..6],
         [
             &host("pid"),
             &host("ipc"),
             &host("uts"),
+            &host("cgroup"),
             &hostname,
             &hostname
         ],
         "{out}"
     );
     // The host's /dev/shm, bound in.
-    assert_eq!(lines[5], "1", "{out}");
+    assert_eq!(lines[6], "1", "{out}");
     // By default each is the container's own; --ipc none has no /dev/shm.
     let out = w.ok(&["run", "--rm", "--ipc", "none", "bb:1", "sh", "-c", script]);
     let lines: Vec<&str> = out.lines().collect();
-    for (i, ns) in ["pid", "ipc", "uts"].iter().enumerate() {
+    for (i, ns) in ["pid", "ipc", "uts", "cgroup"].iter().enumerate() {
         assert_ne!(lines[i], host(ns), "{out}");
     }
-    assert_ne!(lines[3], hostname, "{out}");
-    assert_eq!(lines[5], "0", "{out}");
+    assert_ne!(lines[4], hostname, "{out}");
+    assert_eq!(lines[6], "0", "{out}");
     let out = w.ok(&[
         "run", "-d", "--name", "hostns", "--pid", "host", "bb:1", "sleep", "100",
     ]);
@@ -391,9 +404,9 @@ fn pid_ipc_and_uts_host_share_the_hosts_namespaces() {
     assert_eq!(
         w.inspect(
             "hostns",
-            "{{.HostConfig.PidMode}} {{.HostConfig.IpcMode}} {{.HostConfig.UTSMode}}."
+            "{{.HostConfig.PidMode}} {{.HostConfig.IpcMode}} {{.HostConfig.UTSMode}}. {{.HostConfig.CgroupnsMode}}"
         ),
-        "host private ."
+        "host private . private"
     );
     // stop ends a host-pid container too (its init is no namespace's PID 1).
     w.ok(&["rm", "-f", "hostns"]);
@@ -469,6 +482,73 @@ fn health_flags_give_a_healthcheck_that_the_monitor_runs() {
             ),
             (&["--health-interval", "soon"], "--health-interval"),
             (&["--health-timeout", "0s"], "above 0"),
+        ],
+    );
+}
+
+#[test]
+fn label_file_cpu_period_and_quota_and_platform() {
+    if !root_or_skip("label_file_cpu_period_and_quota_and_platform") {
+        return;
+    }
+    let w = world();
+    let f = w.dir.path().join("labels");
+    std::fs::write(&f, "# team labels\nteam=ops\n\nenv=dev\n").unwrap();
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let cpu = if v2 {
+        "cat /sys/fs/cgroup/cpu.max"
+    } else {
+        "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us"
+    };
+    let out = w.ok(&[
+        "run",
+        "--name",
+        "labelled",
+        "--label-file",
+        f.to_str().unwrap(),
+        "-l",
+        "env=prod",
+        "--cpu-period",
+        "50000",
+        "--cpu-quota",
+        "25000",
+        "--platform",
+        "linux/amd64",
+        "bb:1",
+        "sh",
+        "-c",
+        cpu,
+    ]);
+    let want = if v2 {
+        "25000 50000\n"
+    } else {
+        "25000\n50000\n"
+    };
+    assert_eq!(out, want);
+    // A flag wins over the file's line.
+    assert_eq!(
+        w.inspect(
+            "labelled",
+            "{{json .Config.Labels}} {{.HostConfig.CpuPeriod}} {{.HostConfig.CpuQuota}}"
+        ),
+        r#"{"env":"prod","team":"ops"} 50000 25000"#
+    );
+    let other = if cfg!(target_arch = "x86_64") {
+        "linux/arm64"
+    } else {
+        "linux/amd64"
+    };
+    refused(
+        &w,
+        &[
+            (&["--platform", other][..], "images only"),
+            (
+                &["--cpus", "1", "--cpu-quota", "5000"],
+                "conflicting options",
+            ),
+            (&["--cpu-period", "10"], "--cpu-period"),
+            (&["--label-file", "/nonexistent/labels"], "--label-file"),
+            (&["--cgroupns", "shared"], "--cgroupns"),
         ],
     );
 }

@@ -121,7 +121,11 @@ fn config(a: CreateArgs) -> Result<ContainerConfig> {
     for o in &a.security_opt {
         security.apply_opt(o)?;
     }
-    security.namespaces = options::NsModes::new(&a.pid, &a.ipc, &a.uts, a.hostname.is_some())?;
+    security.namespaces =
+        options::NsModes::new([&a.pid, &a.ipc, &a.uts, &a.cgroupns], a.hostname.is_some())?;
+    if let Some(p) = &a.platform {
+        options::platform(p)?;
+    }
     let host_network = matches!(network, NetworkMode::Host);
     for kv in &a.sysctl {
         let (k, v) = options::sysctl(kv, host_network, security.namespaces.ipc_host())?;
@@ -173,7 +177,20 @@ fn config(a: CreateArgs) -> Result<ContainerConfig> {
         bail!("conflicting options: --restart {} and --rm", a.restart);
     }
     let mut labels = BTreeMap::new();
-    for l in &a.label {
+    let mut label_lines = Vec::new();
+    for f in &a.label_file {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("--label-file {}", f.display()))?;
+        label_lines.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(String::from),
+        );
+    }
+    // The flags after the files, so that a flag wins over a file's line (as Docker).
+    label_lines.extend(a.label.iter().cloned());
+    for l in &label_lines {
         let (k, v) = l.split_once('=').unwrap_or((l, ""));
         if k.is_empty() {
             bail!("--label {l:?}: want KEY=VALUE");
@@ -221,6 +238,8 @@ fn config(a: CreateArgs) -> Result<ContainerConfig> {
             memory_swap,
             memory_reservation,
             cpus,
+            cpu_period: a.cpu_period,
+            cpu_quota: a.cpu_quota,
             cpu_shares: a.cpu_shares,
             cpuset_cpus,
             pids_limit: a.pids_limit,

@@ -163,6 +163,14 @@ pub struct Service {
     pub ipc: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uts: Option<String>,
+    /// The cgroup namespace: `host` or `private`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
+    /// CFS period and quota in microseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_period: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_quota: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

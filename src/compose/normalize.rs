@@ -127,12 +127,9 @@ pub const IGNORED: &[&str] = &[
     "annotations",
     "attach",
     "blkio_config",
-    "cgroup",
     "cgroup_parent",
     "cpu_count",
     "cpu_percent",
-    "cpu_period",
-    "cpu_quota",
     "cpu_rt_period",
     "cpu_rt_runtime",
     "credential_spec",
@@ -341,8 +338,9 @@ pub fn service(m: &mut Map<String, Value>, base: &Path, path: &str) -> R<()> {
                 None
             }
             "mem_limit" | "memswap_limit" | "mem_reservation" | "shm_size" | "cpuset" | "pid"
-            | "ipc" | "uts" | "stop_grace_period" | "working_dir" | "user" | "hostname"
-            | "container_name" | "image" | "stop_signal" | "restart" | "network_mode" => match v {
+            | "ipc" | "uts" | "cgroup" | "stop_grace_period" | "working_dir" | "user"
+            | "hostname" | "container_name" | "image" | "stop_signal" | "restart"
+            | "network_mode" => match v {
                 Value::Null => None,
                 x => Some(Value::String(scalar(x, &p)?)),
             },
@@ -374,7 +372,7 @@ pub fn service(m: &mut Map<String, Value>, base: &Path, path: &str) -> R<()> {
                 ),
                 x => return Err(format!("{p}: want a list, found {}", kind(x))),
             }),
-            "cpu_shares" | "oom_score_adj" => match v {
+            "cpu_shares" | "oom_score_adj" | "cpu_period" | "cpu_quota" => match v {
                 Value::String(x) => Some(json!(x
                     .trim()
                     .parse::<i64>()

@@ -443,12 +443,15 @@ pub fn container_config(p: &Project, s: &Service, i: &Instance) -> Result<Contai
     }
     let mode = |m: &Option<String>| m.clone().unwrap_or_default();
     security.namespaces = options::NsModes::new(
-        &mode(&s.pid),
-        &mode(&s.ipc),
-        &mode(&s.uts),
+        [
+            &mode(&s.pid),
+            &mode(&s.ipc),
+            &mode(&s.uts),
+            &mode(&s.cgroup),
+        ],
         s.hostname.is_some(),
     )
-    .with_context(|| at("pid, ipc, uts"))?;
+    .with_context(|| at("pid, ipc, uts, cgroup"))?;
     let host_network = matches!(network, NetworkMode::Host);
     for (k, v) in &s.sysctls {
         let (k, v) = options::sysctl(
@@ -563,6 +566,8 @@ pub fn container_config(p: &Project, s: &Service, i: &Instance) -> Result<Contai
             memory_swap,
             memory_reservation,
             cpus,
+            cpu_period: s.cpu_period,
+            cpu_quota: s.cpu_quota,
             cpu_shares: s.cpu_shares,
             cpuset_cpus,
             pids_limit: limits.pids.or(s.pids_limit),

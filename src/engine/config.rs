@@ -143,6 +143,9 @@ pub struct Resources {
     /// The soft limit reclaim works toward under pressure (`--memory-reservation`), bytes.
     pub memory_reservation: Option<u64>,
     pub cpus: Option<f64>,
+    /// `--cpu-period` / `--cpu-quota` in microseconds (not with `cpus`).
+    pub cpu_period: Option<u64>,
+    pub cpu_quota: Option<i64>,
     pub cpu_shares: Option<u64>,
     /// The CPUs the container may run on (`--cpuset-cpus 0-1,3`).
     pub cpuset_cpus: Option<String>,

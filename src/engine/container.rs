@@ -297,6 +297,12 @@ pub struct HostConfig {
     pub ipc_mode: String,
     #[serde(default, rename = "UTSMode")]
     pub uts_mode: String,
+    #[serde(default)]
+    pub cgroupns_mode: String,
+    #[serde(default)]
+    pub cpu_period: i64,
+    #[serde(default)]
+    pub cpu_quota: i64,
     pub ulimits: Vec<String>,
     pub init: bool,
 }

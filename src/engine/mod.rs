@@ -402,6 +402,12 @@ fn record_of(
             m => m.to_string(),
         },
         uts_mode: o.security.namespaces.uts.clone(),
+        cgroupns_mode: match o.security.namespaces.cgroup.as_str() {
+            "" => "private".into(),
+            m => m.to_string(),
+        },
+        cpu_period: o.resources.cpu_period.unwrap_or(0) as i64,
+        cpu_quota: o.resources.cpu_quota.unwrap_or(0),
         devices: o
             .resources
             .devices

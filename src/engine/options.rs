@@ -335,11 +335,15 @@ pub struct NsModes {
     pub pid: String,
     pub ipc: String,
     pub uts: String,
+    /// `--cgroupns host|private`.
+    pub cgroup: String,
 }
 
 impl NsModes {
-    /// Checks and keeps the three modes; `hostname`: whether a hostname was asked for.
-    pub fn new(pid: &str, ipc: &str, uts: &str, hostname: bool) -> Result<NsModes> {
+    /// Checks and keeps the modes (pid, ipc, uts, cgroup); `hostname`: whether a hostname
+    /// was asked for.
+    pub fn new(modes: [&str; 4], hostname: bool) -> Result<NsModes> {
+        let [pid, ipc, uts, cgroup] = modes;
         let check = |flag: &str, v: &str, ok: &[&str]| -> Result<String> {
             if ok.contains(&v) {
                 return Ok(v.to_string());
@@ -353,6 +357,7 @@ impl NsModes {
             pid: check("pid", pid, &["", "host", "private"])?,
             ipc: check("ipc", ipc, &["", "host", "private", "shareable", "none"])?,
             uts: check("uts", uts, &["", "host"])?,
+            cgroup: check("cgroupns", cgroup, &["", "host", "private"])?,
         };
         if m.uts_host() && hostname {
             bail!("conflicting options: --hostname and --uts host (the container would rename the host)");
@@ -368,6 +373,25 @@ impl NsModes {
     pub fn uts_host(&self) -> bool {
         self.uts == "host"
     }
+    pub fn cgroup_host(&self) -> bool {
+        self.cgroup == "host"
+    }
+}
+
+/// `--platform`: berth runs images of this host's platform only (no emulation); `os/arch`
+/// of anything else is refused, naming both.
+pub fn platform(p: &str) -> Result<()> {
+    let host = berth_image::model::host_platform();
+    let mut parts = p.trim().split('/');
+    let (os, arch) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    if os != host.os || arch != host.architecture {
+        bail!(
+            "--platform {p:?}: this host runs {}/{} images only (no emulation)",
+            host.os,
+            host.architecture
+        );
+    }
+    Ok(())
 }
 
 /// The sysctls that live in a container's own IPC namespace (Docker's list); `net.*` in its

@@ -520,8 +520,9 @@ pub fn build(
             }
         });
     }
-    let mut namespaces = vec![json!({"type": "mount"}), json!({"type": "cgroup"})];
+    let mut namespaces = vec![json!({"type": "mount"})];
     for (kind, host) in [
+        ("cgroup", ns.cgroup_host()),
         ("pid", ns.pid_host()),
         ("ipc", ns.ipc_host()),
         ("uts", ns.uts_host()),
@@ -562,6 +563,21 @@ pub fn build(
         }
         cpu.insert("quota".into(), json!((c * 100_000.0) as i64));
         cpu.insert("period".into(), json!(100_000));
+    }
+    if r.cpus.is_some() && (r.cpu_period.is_some() || r.cpu_quota.is_some()) {
+        bail!("conflicting options: --cpus and --cpu-period/--cpu-quota cannot both be set");
+    }
+    if let Some(p) = r.cpu_period {
+        if !(1000..=1_000_000).contains(&p) {
+            bail!("--cpu-period {p}: must be between 1000 and 1000000 microseconds");
+        }
+        cpu.insert("period".into(), json!(p));
+    }
+    if let Some(q) = r.cpu_quota {
+        if q != -1 && q < 1000 {
+            bail!("--cpu-quota {q}: must be at least 1000 microseconds (or -1: no limit)");
+        }
+        cpu.insert("quota".into(), json!(q));
     }
     if let Some(s) = o.resources.cpu_shares {
         cpu.insert("shares".into(), json!(s));
