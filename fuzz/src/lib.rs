@@ -267,7 +267,8 @@ pub fn runtime_config(data: &[u8]) {
 }
 
 /// The text of `run`'s `-v`, `--mount`, `--tmpfs`, `--memory`/`--shm-size` (sizes),
-/// `--memory-swap`, `--cpuset-cpus`, `--sysctl` and
+/// `--memory-swap`, `--cpuset-cpus`, `--sysctl`, `--device`, `--platform`, the namespace
+/// modes and
 /// `--env-file` contents, `import --change` and a `kill --signal`: every parser on the same
 /// text, one line at a time as well as whole.
 pub fn options(data: &[u8]) {
@@ -282,6 +283,18 @@ pub fn options(data: &[u8]) {
         let _ = opts::parse_size(t);
         let _ = opts::size_or_unlimited("--memory-swap", t);
         let _ = opts::cpuset(t);
+        let _ = opts::platform(t);
+        // A device's container path is absolute and climbs nowhere.
+        if let Ok(d) = t.parse::<opts::DeviceSpec>() {
+            assert!(
+                d.container.starts_with('/') && !d.container.split('/').any(|c| c == ".."),
+                "--device {t:?}"
+            );
+        }
+        let words: Vec<&str> = t.splitn(4, ' ').collect();
+        if let [a, b, c, d] = words[..] {
+            let _ = opts::NsModes::new([a, b, c, d], false);
+        }
         // An accepted sysctl is a name the runtime takes too: nothing that leaves /proc/sys.
         if let Ok((k, _)) = opts::sysctl(t, false, false) {
             assert!(

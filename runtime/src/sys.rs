@@ -549,19 +549,8 @@ pub fn bpf_load_device_program(insns: &[u64]) -> Result<std::os::fd::OwnedFd, Er
         prog_flags: 0,
         _rest: [0; 80],
     };
-    // SAFETY: `attr` points at `insns` and `license`, both alive for the call; the size
-    // passed is the struct's, whose bytes beyond the fields set are zero as bpf(2) wants.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_PROG_LOAD,
-            &attr as *const BpfProgLoad,
-            std::mem::size_of::<BpfProgLoad>(),
-        )
-    };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
+    // SAFETY: `attr` points at `insns` and `license`, both alive for the call.
+    let fd = unsafe { bpf(BPF_PROG_LOAD, &attr)? };
     // SAFETY: bpf(2) returned a new descriptor that nothing else owns.
     Ok(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as RawFd) })
 }
@@ -581,20 +570,29 @@ pub fn bpf_attach_device_program(
         replace_bpf_fd: 0,
         _rest: [0; 108],
     };
-    // SAFETY: both descriptors are alive for the call; `attr` is a properly laid-out,
-    // zero-padded struct whose size is passed.
+    // SAFETY: both descriptors are alive for the call.
+    unsafe { bpf(BPF_PROG_ATTACH, &attr) }.map(drop)
+}
+
+/// bpf(2) with `attr` and its size.
+///
+/// # Safety
+/// `attr` is the `union bpf_attr` layout `cmd` reads, zero past the fields it sets, and
+/// every pointer in it is valid for the call.
+unsafe fn bpf<T>(cmd: libc::c_long, attr: &T) -> Result<libc::c_long, Errno> {
+    // SAFETY: the caller vouches for `attr`; its size is passed with it.
     let r = unsafe {
         libc::syscall(
             libc::SYS_bpf,
-            BPF_PROG_ATTACH,
-            &attr as *const BpfProgAttach,
-            std::mem::size_of::<BpfProgAttach>(),
+            cmd,
+            attr as *const T,
+            std::mem::size_of::<T>(),
         )
     };
     if r < 0 {
         Err(Errno::last())
     } else {
-        Ok(())
+        Ok(r)
     }
 }
 

@@ -583,7 +583,8 @@ pub fn build(
         cpu.insert("shares".into(), json!(s));
     }
     if let Some(c) = &o.resources.cpuset_cpus {
-        cpu.insert("cpus".into(), json!(super::options::cpuset(c)?));
+        // Checked against the online CPUs where the flag or key was read (options::cpuset).
+        cpu.insert("cpus".into(), json!(c));
     }
     if !cpu.is_empty() {
         resources["cpu"] = Value::Object(cpu);
@@ -653,17 +654,12 @@ pub fn build(
     if let Some(s) = seccomp {
         spec["linux"]["seccomp"] = s;
     }
+    // Both checked where the flag or key was read (options::oom_score_adj, options::sysctl).
     if let Some(n) = o.process.oom_score_adj {
-        spec["process"]["oomScoreAdj"] = json!(super::options::oom_score_adj(n.into())?);
+        spec["process"]["oomScoreAdj"] = json!(n);
     }
     if !o.security.sysctls.is_empty() {
-        let host_net = matches!(netns, NetNs::Host);
-        let mut sysctl = serde_json::Map::new();
-        for (k, v) in &o.security.sysctls {
-            let (k, v) = super::options::sysctl(&format!("{k}={v}"), host_net, ns.ipc_host())?;
-            sysctl.insert(k, json!(v));
-        }
-        spec["linux"]["sysctl"] = Value::Object(sysctl);
+        spec["linux"]["sysctl"] = json!(o.security.sysctls);
     }
     if o.process.init {
         spec["annotations"] = json!({ berth_runtime::reaper::ANNOTATION: "true" });
